@@ -1,0 +1,4 @@
+//! bedrock-cost-exporter: Amazon Bedrock invocation logs in, exact per-user cost out.
+pub mod bedrock;
+pub mod record;
+pub mod timefmt;
