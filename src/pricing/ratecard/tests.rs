@@ -1,0 +1,204 @@
+use super::*;
+use std::str::FromStr;
+
+pub const CARD: &str = r#"
+version = "test-2026-11"
+effective_from = 2026-11-01
+review_by = 2027-02-01
+currency = "USD"
+unit = "per_1m_tokens"
+source = "unit test"
+
+[[models]]
+id = "anthropic.claude-sonnet-4-5-20250929-v1:0"
+name = "Claude Sonnet 4.5"
+
+[[models]]
+id = "amazon.nova-micro-v1:0"
+name = "Nova Micro"
+
+[[prices]]
+model = "anthropic.claude-sonnet-4-5-20250929-v1:0"
+regions = ["*"]
+scopes = ["global"]
+input = "3.00"
+output = "15.00"
+cache_read = "0.30"
+cache_write_5m = "3.75"
+cache_write_1h = "6.00"
+long_context = { above_tokens = 200000, input = "6.00", output = "22.50", cache_read = "0.60", cache_write_5m = "7.50", cache_write_1h = "12.00" }
+
+[[prices]]
+model = "anthropic.claude-sonnet-4-5-20250929-v1:0"
+regions = ["*"]
+scopes = ["in_region", "geo"]
+input = "3.30"
+output = "16.50"
+cache_read = "0.33"
+cache_write_5m = "4.125"
+cache_write_1h = "6.60"
+
+[[prices]]
+model = "amazon.nova-micro-v1:0"
+regions = ["*"]
+scopes = ["in_region", "geo"]
+input = "0.035"
+output = "0.14"
+cache_read = "0.00875"
+
+[[prices]]
+model = "amazon.nova-micro-v1:0"
+regions = ["ap-northeast-1", "ap-south-1"]
+scopes = ["in_region", "geo"]
+input = "0.041"
+output = "0.164"
+
+[[prices]]
+model = "amazon.nova-micro-v1:0"
+regions = ["*"]
+scopes = ["in_region"]
+tier = "priority"
+input = "0.06125"
+output = "0.245"
+"#;
+
+fn d(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+
+#[test]
+fn a_valid_card_parses() {
+    let c = parse(CARD, "card.toml").unwrap();
+    assert_eq!(c.version, "test-2026-11");
+    assert_eq!(c.effective_from, 1_793_491_200); // 2026-11-01T00:00:00Z
+    assert_eq!(c.models.len(), 2);
+    assert_eq!(c.sha256.len(), 64);
+}
+
+#[test]
+fn a_region_row_beats_the_star_row() {
+    let c = parse(CARD, "card.toml").unwrap();
+    let m = "amazon.nova-micro-v1:0";
+    let tokyo = c.lookup(m, "ap-northeast-1", Scope::Geo, Tier::Standard).unwrap();
+    assert_eq!(tokyo.prices.get(TokenClass::Input), Some(d("0.041")));
+    let virginia = c.lookup(m, "us-east-1", Scope::Geo, Tier::Standard).unwrap();
+    assert_eq!(virginia.prices.get(TokenClass::Input), Some(d("0.035")));
+}
+
+#[test]
+fn lookup_misses_say_what_is_missing() {
+    let c = parse(CARD, "card.toml").unwrap();
+    assert_eq!(c.lookup("nope", "us-east-1", Scope::Geo, Tier::Standard).unwrap_err(), LookupMiss::UnknownModel);
+    assert_eq!(c.lookup("amazon.nova-micro-v1:0", "us-east-1", Scope::Geo, Tier::Flex).unwrap_err(), LookupMiss::NoTier);
+    assert_eq!(c.lookup("amazon.nova-micro-v1:0", "us-east-1", Scope::Global, Tier::Standard).unwrap_err(), LookupMiss::NoScope);
+}
+
+#[test]
+fn every_problem_is_reported_at_once_with_its_location() {
+    let bad = r#"
+version = "bad"
+effective_from = "Nov 1st"
+currency = "EUR"
+unit = "per_1k_tokens"
+source = "x"
+colour = "blue"
+[[models]]
+id = "m1"
+name = "M1"
+[[prices]]
+model = "m1"
+regions = ["*"]
+scopes = ["local"]
+input = 3.0
+output = "1e3"
+[[prices]]
+model = "m2"
+regions = ["us-east-1"]
+scopes = ["geo"]
+input = "1"
+[[prices]]
+model = "m1"
+regions = ["*", "Mars-1"]
+scopes = ["geo"]
+output = "2"
+long_context = { above_tokens = 0, input = "1" }
+"#;
+    let errs = parse(bad, "bad.toml").unwrap_err().0;
+    let all = errs.join("\n");
+    for want in [
+        "bad.toml: top level: `effective_from` must be a date",
+        "`currency` = \"EUR\"",
+        "`unit` = \"per_1k_tokens\"",
+        "unknown key `colour`",
+        "prices[0] (m1): scope \"local\" is not one of",
+        "prices[0] (m1): `input` must be a decimal string",
+        "prices[0] (m1): `output`: \"1e3\" is not a plain decimal",
+        "prices[1] (m2): model \"m2\" is not declared",
+        "prices[2] (m1): `regions` is either",
+        "\"Mars-1\" is not an AWS region name",
+        "prices[2] (m1).long_context: `above_tokens` must be a positive integer",
+        "prices `output` in the base row but not in the long-context band",
+    ] {
+        assert!(all.contains(want), "missing {want:?} in:\n{all}");
+    }
+}
+
+#[test]
+fn overlapping_rows_are_rejected() {
+    let dup = CARD.to_string()
+        + r#"
+[[prices]]
+model = "amazon.nova-micro-v1:0"
+regions = ["ap-south-1"]
+scopes = ["geo"]
+input = "1"
+"#;
+    let errs = parse(&dup, "dup.toml").unwrap_err().0;
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].contains("prices[3] already prices region ap-south-1 scope geo tier standard"), "{errs:?}");
+}
+
+#[test]
+fn discounts_apply_card_wide_and_per_model() {
+    let text = CARD.replace("source = \"unit test\"", "source = \"unit test\"\ndiscount_percent = \"10\"\n[model_discounts]\n\"amazon.nova-micro-v1:0\" = \"50\"");
+    let c = parse(&text, "card.toml").unwrap();
+    let sonnet = c.lookup("anthropic.claude-sonnet-4-5-20250929-v1:0", "us-east-1", Scope::Global, Tier::Standard).unwrap();
+    assert_eq!(sonnet.prices.get(TokenClass::Input), Some(d("2.7")));
+    assert_eq!(sonnet.long_context.as_ref().unwrap().prices.get(TokenClass::Output), Some(d("20.25")));
+    let micro = c.lookup("amazon.nova-micro-v1:0", "us-east-1", Scope::Geo, Tier::Standard).unwrap();
+    assert_eq!(micro.prices.get(TokenClass::Input), Some(d("0.0175")));
+}
+
+#[test]
+fn cards_with_the_same_start_or_version_conflict() {
+    let a = parse(CARD, "a.toml").unwrap();
+    let b = parse(CARD, "b.toml").unwrap();
+    let errs = RateCards::new(vec![a, b]).unwrap_err().0;
+    assert_eq!(errs.len(), 2, "{errs:?}");
+}
+
+#[test]
+fn the_card_in_force_is_the_latest_started() {
+    let old = parse(&CARD.replace("test-2026-11", "old").replace("2026-11-01", "2026-01-01"), "old.toml").unwrap();
+    let new = parse(CARD, "new.toml").unwrap();
+    let cards = RateCards::new(vec![new, old]).unwrap();
+    let nov_1 = 1_793_491_200;
+    assert_eq!(cards.card_for(nov_1 - 1).unwrap().version, "old");
+    assert_eq!(cards.card_for(nov_1).unwrap().version, "test-2026-11");
+    assert!(cards.card_for(0).is_none());
+}
+
+#[test]
+fn the_bundled_card_is_valid() {
+    let card = parse(BUNDLED.1, BUNDLED.0).unwrap_or_else(|e| panic!("{e}"));
+    assert!(card.models.len() > 30, "{}", card.models.len());
+}
+
+#[test]
+fn load_reports_missing_paths_and_empty_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let errs = load(&[dir.path().join("nope.toml"), dir.path().to_path_buf()]).unwrap_err().0;
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    std::fs::write(dir.path().join("a.toml"), CARD).unwrap();
+    assert_eq!(load(&[dir.path().to_path_buf()]).unwrap().cards().len(), 1);
+}
