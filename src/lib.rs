@@ -7,3 +7,6 @@ pub mod pricing;
 pub mod record;
 pub mod store;
 pub mod timefmt;
+pub mod http;
+pub mod metrics;
+pub mod pipeline;

@@ -112,7 +112,7 @@ pub struct Stats {
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
-    _lock: File,
+    _lock: Option<File>,
 }
 
 impl SqliteStore {
@@ -126,7 +126,7 @@ impl SqliteStore {
         }
         let path = dir.join(DB_FILE);
         let conn = Connection::open(&path).map_err(|e| classify(e, &path))?;
-        let store = SqliteStore { conn, path, _lock: lock };
+        let store = SqliteStore { conn, path, _lock: Some(lock) };
         store.init().map_err(|e| match e {
             StoreError::Io(detail) if detail.contains("not a database") || detail.contains("malformed") => {
                 StoreError::Corrupt { path: store.path.clone(), detail }
@@ -168,6 +168,15 @@ impl SqliteStore {
             Some(Err(_)) => return Err(StoreError::Corrupt { path: self.path.clone(), detail: "bad schema_version".into() }),
         }
         Ok(())
+    }
+
+    /// A store that lives in memory only: totals do not survive a restart (`--in-memory`).
+    pub fn in_memory() -> Result<SqliteStore, StoreError> {
+        let path = PathBuf::from(":memory:");
+        let conn = Connection::open_in_memory().map_err(|e| classify(e, &path))?;
+        let store = SqliteStore { conn, path, _lock: None };
+        store.init()?;
+        Ok(store)
     }
 
     pub fn path(&self) -> &Path {
