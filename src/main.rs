@@ -1,1 +1,218 @@
-fn main() {}
+//! The command line: parse flags, set up logging, hand over to `app` or `cli`. Nothing else.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use bedrock_cost_exporter::{app, cli, config};
+use clap::{Args, Parser, Subcommand};
+
+/// Turns Amazon Bedrock model invocation logs into exact per-user and per-feature cost,
+/// exposed as Prometheus metrics.
+///
+/// Records are priced with a versioned rate card (USD per 1M tokens, exact decimals),
+/// attributed to a user and feature from requestMetadata or the caller's IAM identity,
+/// counted once each (deduplicated on the Bedrock requestId), and kept across restarts.
+#[derive(Parser)]
+#[command(name = "bedrock-cost-exporter", version, propagate_version = true, max_term_width = 100)]
+struct Cli {
+    /// Log level or filter (error, warn, info, debug; or a RUST_LOG-style filter).
+    #[arg(long, global = true, env = "BEDROCK_COST_LOG", default_value = "info")]
+    log_level: String,
+    /// Log format.
+    #[arg(long, global = true, env = "BEDROCK_COST_LOG_FORMAT", value_parser = ["text", "json"], default_value = "text")]
+    log_format: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon: read records, price them, serve /metrics.
+    ///
+    /// Example: bedrock-cost-exporter run --file '/var/log/bedrock/*.jsonl' --state-dir /var/lib/bedrock-cost-exporter
+    Run(RunArgs),
+    /// Run on the bundled rate card and example logs, with live synthetic traffic and
+    /// in-memory totals (no AWS account needed).
+    Demo {
+        /// Address to serve /metrics on.
+        #[arg(long, env = "BEDROCK_COST_LISTEN", default_value = config::DEFAULT_LISTEN)]
+        listen: String,
+        /// Synthetic calls per second.
+        #[arg(long, default_value_t = 2.0)]
+        rate: f64,
+    },
+    /// Price records from files (or standard input) and print one JSON line per call:
+    /// request_id, cost_usd (a decimal string) and the cost and tokens per token class.
+    Price {
+        /// Files to read (plain NDJSON or .gz); standard input when none.
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        pricing: PricingArgs,
+    },
+    /// Validate a configuration and rate cards, listing every problem.
+    Check {
+        #[command(flatten)]
+        pricing: PricingArgs,
+    },
+    /// Inspect or maintain the state store (stop the daemon first).
+    State {
+        /// The daemon's state directory.
+        #[arg(long, env = "BEDROCK_COST_STATE_DIR")]
+        state_dir: PathBuf,
+        #[command(subcommand)]
+        action: StateAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum StateAction {
+    /// Show what the store holds: series per metric, dedupe keys, checkpoints, size.
+    Show {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print every total (metric, labels, exact value).
+    Export {
+        #[arg(long, value_parser = ["csv", "json"], default_value = "csv")]
+        format: String,
+    },
+    /// Delete dedupe keys older than the window and shrink the file.
+    Compact {
+        /// Dedupe window to keep.
+        #[arg(long, default_value = config::DEFAULT_DEDUPE_WINDOW)]
+        dedupe_window: String,
+    },
+}
+
+#[derive(Args)]
+struct PricingArgs {
+    /// Configuration file (TOML). Flags and environment variables override it.
+    #[arg(long, short = 'c', env = "BEDROCK_COST_CONFIG")]
+    config: Option<PathBuf>,
+    /// Rate card file or directory of *.toml cards (repeatable). Default: the bundled card.
+    #[arg(long = "ratecard", env = "BEDROCK_COST_RATECARD", value_delimiter = ',')]
+    ratecards: Vec<PathBuf>,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    pricing: PricingArgs,
+    /// File or glob to read and follow like `tail -F` (repeatable; .gz archives are read once).
+    #[arg(long = "file", env = "BEDROCK_COST_FILES", value_delimiter = ',')]
+    files: Vec<String>,
+    /// Read records from standard input.
+    #[arg(long)]
+    stdin: bool,
+    /// Address to serve /metrics, /healthz and /readyz on.
+    #[arg(long, env = "BEDROCK_COST_LISTEN")]
+    listen: Option<String>,
+    /// Directory for the state store (totals, dedupe keys, checkpoints).
+    #[arg(long, env = "BEDROCK_COST_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    /// Keep totals in memory only: they reset when the process exits.
+    #[arg(long, conflicts_with = "state_dir")]
+    in_memory: bool,
+    /// Move the existing store aside (it is kept, renamed) and start from zero.
+    #[arg(long)]
+    reset_state: bool,
+    /// Read the files to their end, then exit (backfill); no HTTP server.
+    #[arg(long)]
+    once: bool,
+    /// Series cap per metric before new label values fold into __other__.
+    #[arg(long, env = "BEDROCK_COST_MAX_SERIES")]
+    max_series: Option<usize>,
+    /// How long a requestId is remembered for deduplication (e.g. 48h).
+    #[arg(long, env = "BEDROCK_COST_DEDUPE_WINDOW")]
+    dedupe_window: Option<String>,
+    /// How often followed files are checked for new lines (e.g. 1s, 250ms).
+    #[arg(long, env = "BEDROCK_COST_POLL_INTERVAL")]
+    poll_interval: Option<String>,
+}
+
+fn init_logging(level: &str, format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term.recv() => {},
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log_level, &cli.log_format);
+    let result = match cli.command {
+        Command::Run(a) => run(a),
+        Command::Demo { listen, rate } => {
+            let overrides = config::Overrides { listen: Some(listen), in_memory: true, ..Default::default() };
+            config::resolve(config::RawConfig::default(), overrides, None)
+                .map_err(anyhow::Error::from)
+                .and_then(|c| block_on(app::run(c, app::Extras { demo_rate: Some(rate), reset_state: false }, shutdown_signal())).map(|_| ()))
+        }
+        Command::Price { files, pricing } => cli::price(pricing.config.as_deref(), pricing.ratecards, &files),
+        Command::Check { pricing } => cli::check(pricing.config.as_deref(), pricing.ratecards),
+        Command::State { state_dir, action } => match action {
+            StateAction::Show { json } => cli::state_show(&state_dir, json),
+            StateAction::Export { format } => cli::state_export(&state_dir, &format),
+            StateAction::Compact { dedupe_window } => cli::state_compact(&state_dir, &dedupe_window),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime").block_on(f)
+}
+
+fn run(a: RunArgs) -> anyhow::Result<()> {
+    let raw = config::load_raw(a.pricing.config.as_deref())?;
+    let overrides = config::Overrides {
+        listen: a.listen,
+        state_dir: a.state_dir,
+        in_memory: a.in_memory,
+        ratecards: a.pricing.ratecards,
+        files: a.files,
+        stdin: a.stdin,
+        once: a.once,
+        max_series: a.max_series,
+        dedupe_window: a.dedupe_window,
+        poll_interval: a.poll_interval,
+    };
+    let config = config::resolve(raw, overrides, std::env::var(config::HASH_KEY_ENV).ok())?;
+    if config.files.is_empty() && !config.stdin {
+        anyhow::bail!("nothing to read: give --file GLOB (repeatable), --stdin, or [files] paths in the config");
+    }
+    let once = config.once;
+    let total = block_on(app::run(config, app::Extras { demo_rate: None, reset_state: a.reset_state }, shutdown_signal()))?;
+    if once {
+        eprintln!(
+            "read {} records: {} priced, {} unpriced, {} duplicates, {} malformed",
+            total.accepted + total.unpriced + total.duplicates + total.malformed,
+            total.accepted,
+            total.unpriced,
+            total.duplicates,
+            total.malformed
+        );
+    }
+    Ok(())
+}

@@ -238,7 +238,7 @@ impl Pipeline {
             if let Outcome::Unpriced { model, reason } = &outcome {
                 summary.unpriced += 1;
                 let first = self.unpriced_warned.len() < UNPRICED_WARNED_MAX && self.unpriced_warned.insert((model.to_string(), reason.as_str()));
-                if first || self.throttle.allow("unpriced") {
+                if first {
                     tracing::warn!(model, reason = reason.as_str(), origin = &*input.origin, line = line.line, "cannot price calls to {model} ({}): {}", reason.as_str(), reason.hint());
                 }
             } else {

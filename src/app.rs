@@ -1,0 +1,156 @@
+//! Wiring: load the rate cards and the store, start the pipeline thread, the HTTP server and
+//! the sources, and shut them down in order (stop intake, commit what is in flight, exit).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{Config, StateMode};
+use crate::http::{self, AppState};
+use crate::metrics::Metrics;
+use crate::pipeline::{self, Context, Pipeline, Snapshot, Summary};
+use crate::pricing::{ratecard, RateCards};
+use crate::sources::{demo, file};
+use crate::store::{self, SqliteStore, Store};
+
+/// Batches in flight between the sources and the pipeline; a full channel makes sources wait.
+const CHANNEL_DEPTH: usize = 16;
+/// How long shutdown waits for in-flight batches to commit before giving up.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// What `run` should do beyond the configured sources.
+#[derive(Debug, Clone, Default)]
+pub struct Extras {
+    /// Feed the bundled examples and synthetic calls at this rate per second.
+    pub demo_rate: Option<f64>,
+    /// Move the store aside and start from zero.
+    pub reset_state: bool,
+}
+
+pub fn load_cards(config: &Config) -> anyhow::Result<RateCards> {
+    Ok(match &config.ratecards {
+        None => ratecard::bundled(),
+        Some(paths) => ratecard::load(paths)?,
+    })
+}
+
+fn open_store(config: &Config, reset: bool) -> anyhow::Result<Box<dyn Store>> {
+    Ok(match &config.state {
+        StateMode::InMemory => Box::new(SqliteStore::in_memory()?),
+        StateMode::Dir(dir) => {
+            if reset {
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+                if let Some(kept) = store::reset(dir, now).with_context(|| format!("cannot move the old store in {} aside", dir.display()))? {
+                    tracing::warn!("--reset-state: the previous store was kept as {}; totals start from zero", kept.display());
+                }
+            }
+            Box::new(SqliteStore::open(dir)?)
+        }
+    })
+}
+
+/// Runs until `shutdown` resolves, or (with `--once`) until every source has read its input.
+pub async fn run(config: Config, extras: Extras, shutdown: impl Future<Output = ()>) -> anyhow::Result<Summary> {
+    let cards = load_cards(&config)?;
+    for c in cards.cards() {
+        tracing::info!(version = %c.version, models = c.models.len(), "rate card {} loaded from {}", c.version, c.path);
+    }
+    let store = open_store(&config, extras.reset_state)?;
+    let ctx = Arc::new(Context {
+        cards,
+        aliases: config.aliases.clone(),
+        attribution: config.attribution.clone(),
+        max_series: config.max_series,
+        dedupe_window: config.dedupe_window,
+    });
+    let started = std::time::Instant::now();
+    let (pipe, checkpoints) = Pipeline::open(ctx.clone(), store)?;
+    tracing::info!(series = pipe.totals().len(), "loaded {} series from the state store in {:.2?}", pipe.totals().len(), started.elapsed());
+
+    let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::default()));
+    let metrics = Metrics::new(snap_rx.clone(), &ctx.cards);
+    let health = metrics.health.clone();
+    let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
+    let pipeline_done = tokio::task::spawn_blocking(move || pipeline::run(pipe, rx, snap_tx, health));
+
+    let token = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    if !config.once {
+        let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
+        let addr = listener.local_addr()?;
+        tracing::info!("listening on http://{addr} (/metrics, /healthz, /readyz)");
+        let app = http::router(Arc::new(AppState { metrics, snapshots: snap_rx.clone() }));
+        let stop = token.clone();
+        tracker.spawn(async move {
+            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await {
+                tracing::error!("the HTTP server stopped: {e}");
+            }
+        });
+    }
+
+    let mut sources = Vec::new();
+    if !config.files.is_empty() {
+        let progress = (config.once && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
+            let pb = indicatif::ProgressBar::new(0);
+            pb.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} {wide_bar} {eta}").expect("valid template"),
+            );
+            pb
+        });
+        let src = file::FileSource {
+            patterns: config.files.clone(),
+            once: config.once,
+            poll: config.poll_interval,
+            tx: tx.clone(),
+            checkpoints: checkpoints.clone(),
+            progress,
+        };
+        let stop = token.clone();
+        sources.push(tokio::task::spawn_blocking(move || src.run(stop)));
+    }
+    if config.stdin {
+        let (tx, stop) = (tx.clone(), token.clone());
+        sources.push(tokio::task::spawn_blocking(move || file::run_stdin(tx, stop)));
+    }
+    if let Some(rate) = extras.demo_rate {
+        let (tx, stop) = (tx.clone(), token.clone());
+        tracker.spawn(demo::run(tx, rate, stop));
+    }
+    drop(tx);
+
+    let all_read = async {
+        let mut total = Summary::default();
+        for s in sources.iter_mut() {
+            if let Ok(s) = s.await {
+                total.accepted += s.accepted;
+                total.unpriced += s.unpriced;
+                total.duplicates += s.duplicates;
+                total.malformed += s.malformed;
+            }
+        }
+        total
+    };
+    let total = if config.once {
+        tokio::select! {
+            t = all_read => t,
+            _ = shutdown => { token.cancel(); Summary::default() }
+        }
+    } else {
+        shutdown.await;
+        tracing::info!("shutting down: stopping intake and committing what is in flight");
+        token.cancel();
+        tokio::time::timeout(SHUTDOWN_GRACE, all_read).await.unwrap_or_default()
+    };
+    token.cancel();
+    tracker.close();
+    if tokio::time::timeout(SHUTDOWN_GRACE, pipeline_done).await.is_err() {
+        tracing::warn!("the pipeline did not finish within {SHUTDOWN_GRACE:?}; the last batch was not acknowledged and will be read again");
+    }
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait()).await;
+    Ok(total)
+}

@@ -1,0 +1,188 @@
+//! The one-shot commands: `price` (a Unix filter), `check` (validate config and cards) and
+//! `state` (inspect, export, compact the store).
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde_json::json;
+
+use crate::bedrock;
+use crate::config::{self, Config, Overrides};
+use crate::pricing::{self, Outcome};
+use crate::record::TokenClass;
+use crate::store::{SqliteStore, Store};
+use crate::timefmt;
+
+fn pricing_config(config_path: Option<&Path>, ratecards: Vec<PathBuf>) -> anyhow::Result<Config> {
+    let raw = config::load_raw(config_path)?;
+    // State and sources do not matter here; only pricing and attribution do.
+    let o = Overrides { in_memory: true, ratecards, ..Default::default() };
+    Ok(config::resolve(raw, o, std::env::var(config::HASH_KEY_ENV).ok())?)
+}
+
+fn open_input(path: &Path) -> anyhow::Result<Box<dyn BufRead>> {
+    let f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let r: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") { Box::new(flate2::read::MultiGzDecoder::new(f)) } else { Box::new(f) };
+    Ok(Box::new(BufReader::new(r)))
+}
+
+/// Prints one JSON line per call. Malformed lines are reported on stderr and skipped.
+pub fn price(config_path: Option<&Path>, ratecards: Vec<PathBuf>, files: &[PathBuf]) -> anyhow::Result<()> {
+    let c = pricing_config(config_path, ratecards)?;
+    let cards = crate::app::load_cards(&c)?;
+    let mut inputs: Vec<(String, Box<dyn BufRead>)> = Vec::new();
+    if files.is_empty() {
+        inputs.push(("stdin".into(), Box::new(BufReader::new(std::io::stdin()))));
+    }
+    for f in files {
+        inputs.push((f.display().to_string(), open_input(f)?));
+    }
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut bad = 0u64;
+    for (name, reader) in inputs {
+        for (n, line) in reader.split(b'\n').enumerate() {
+            let line = line.with_context(|| format!("cannot read {name}"))?;
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let rec = match bedrock::parse(&line) {
+                Ok(r) => r,
+                Err(e) => {
+                    bad += 1;
+                    eprintln!("{name}:{}: skipped a malformed record ({}): {e}", n + 1, e.reason());
+                    continue;
+                }
+            };
+            let labels = c.attribution.attribute(&rec);
+            let extra: BTreeMap<&str, &str> = c.attribution.extra_names().zip(labels.extra.iter().map(|v| &**v)).collect();
+            let tokens: BTreeMap<&str, u64> = TokenClass::ALL.iter().map(|t| (t.as_str(), rec.tokens.get(*t))).collect();
+            let mut row = json!({
+                "request_id": rec.request_id,
+                "timestamp": timefmt::format_rfc3339(rec.timestamp),
+                "model_id": rec.model_id,
+                "region": rec.region,
+                "principal": rec.principal_arn,
+                "user": labels.user,
+                "feature": labels.feature,
+                "labels": extra,
+                "tokens": tokens,
+            });
+            match pricing::price(&cards, &c.aliases, &rec) {
+                Outcome::Priced(p) => {
+                    let by_class: BTreeMap<&str, String> = TokenClass::ALL.iter().map(|t| (t.as_str(), p.cost[*t as usize].to_string())).collect();
+                    row["model"] = json!(p.model);
+                    row["scope"] = json!(p.scope.as_str());
+                    row["tier"] = json!(p.tier.as_str());
+                    row["long_context"] = json!(p.long_context);
+                    row["cost_usd"] = json!(p.total.to_string());
+                    row["cost_usd_by_token_type"] = json!(by_class);
+                    row["ratecard_version"] = json!(p.card_version);
+                }
+                Outcome::NotBilled { model } => {
+                    row["model"] = json!(model);
+                    row["cost_usd"] = json!("0");
+                    row["error_code"] = json!(rec.error_code);
+                }
+                Outcome::Unpriced { model, reason } => {
+                    row["model"] = json!(model);
+                    row["cost_usd"] = serde_json::Value::Null;
+                    row["unpriced_reason"] = json!(reason.as_str());
+                }
+            }
+            serde_json::to_writer(&mut out, &row)?;
+            out.write_all(b"\n")?;
+        }
+    }
+    out.flush()?;
+    if bad > 0 {
+        eprintln!("{bad} malformed record(s) skipped");
+    }
+    Ok(())
+}
+
+pub fn check(config_path: Option<&Path>, ratecards: Vec<PathBuf>) -> anyhow::Result<()> {
+    let raw = config::load_raw(config_path);
+    let mut problems = Vec::new();
+    let resolved = raw.map_err(|e| problems.extend(e.0)).ok().and_then(|raw| {
+        let o = Overrides { in_memory: true, ratecards: ratecards.clone(), ..Default::default() };
+        config::resolve(raw, o, std::env::var(config::HASH_KEY_ENV).ok()).map_err(|e| problems.extend(e.0)).ok()
+    });
+    let cards = match &resolved {
+        Some(c) => crate::app::load_cards(c).map_err(|e| problems.push(e.to_string())).ok(),
+        None if ratecards.is_empty() => Some(pricing::ratecard::bundled()),
+        None => pricing::ratecard::load(&ratecards).map_err(|e| problems.push(e.to_string())).ok(),
+    };
+    if !problems.is_empty() {
+        anyhow::bail!("{} problem(s):\n  - {}", problems.len(), problems.join("\n  - "));
+    }
+    if let Some(p) = config_path {
+        println!("config {}: OK", p.display());
+    }
+    for c in cards.iter().flat_map(|c| c.cards()) {
+        let rows: usize = c.models.values().map(|m| m.rows.len()).sum();
+        println!(
+            "rate card {} ({}): OK, effective from {}, {} models, {} price rows, sha256 {}",
+            c.version,
+            c.path,
+            timefmt::format_date(c.effective_from / 86_400),
+            c.models.len(),
+            rows,
+            c.sha256
+        );
+    }
+    Ok(())
+}
+
+pub fn state_show(dir: &Path, as_json: bool) -> anyhow::Result<()> {
+    let stats = SqliteStore::open(dir)?.stats()?;
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&stats)?);
+        return Ok(());
+    }
+    println!("store:       {} ({} bytes)", stats.path, stats.file_bytes);
+    println!("dedupe keys: {} (oldest {})", stats.dedupe_keys, stats.oldest_dedupe_key.as_deref().unwrap_or("-"));
+    println!("series:");
+    for (m, n) in &stats.series_by_metric {
+        println!("  {m:<48} {n}");
+    }
+    println!("checkpoints:");
+    for (s, v) in &stats.checkpoints {
+        println!("  {s} = {v}");
+    }
+    Ok(())
+}
+
+pub fn state_export(dir: &Path, format: &str) -> anyhow::Result<()> {
+    let loaded = SqliteStore::open(dir)?.load()?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    if format == "csv" {
+        writeln!(out, "metric,labels,value")?;
+    }
+    for (metric, labels, value) in loaded.series {
+        let labels: BTreeMap<String, String> = labels.into_iter().collect();
+        if format == "csv" {
+            let l = serde_json::to_string(&labels)?.replace('"', "\"\"");
+            writeln!(out, "{},\"{l}\",{value}", metric.name())?;
+        } else {
+            serde_json::to_writer(&mut out, &json!({"metric": metric.name(), "labels": labels, "value": value.to_string()}))?;
+            writeln!(out)?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+pub fn state_compact(dir: &Path, window: &str) -> anyhow::Result<()> {
+    let w = config::parse_duration(window).with_context(|| format!("{window:?} is not a duration like 48h"))?;
+    let mut store = SqliteStore::open(dir)?;
+    let before = store.stats()?.file_bytes;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64;
+    let purged = store.compact(now - w.as_secs() as i64)?;
+    let after = store.stats()?.file_bytes;
+    println!("purged {purged} expired dedupe keys; {before} -> {after} bytes");
+    Ok(())
+}

@@ -1,0 +1,407 @@
+//! Configuration: one TOML file, every setting also a flag or environment variable.
+//! `parse` reads the file into raw serde types (collecting every unknown key); `resolve`
+//! merges the flags over it and validates, reporting every problem at once.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::attribution::{Attribution, Matcher, Rule, Source};
+use crate::pricing::Aliases;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
+pub const DEFAULT_MAX_SERIES: usize = 10_000;
+/// Firehose retries for up to 2 hours and CloudWatch reads overlap by minutes; 48 hours
+/// covers both with room for a long outage and restart.
+pub const DEFAULT_DEDUPE_WINDOW: &str = "48h";
+pub const DEFAULT_POLL: &str = "1s";
+/// Environment variable that can hold the user-hashing key instead of a file.
+pub const HASH_KEY_ENV: &str = "BEDROCK_COST_USER_HASH_KEY";
+
+#[derive(Debug, thiserror::Error)]
+#[error("the configuration has {} problem(s):\n  - {}", .0.len(), .0.join("\n  - "))]
+pub struct ConfigErrors(pub Vec<String>);
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawConfig {
+    pub listen: Option<String>,
+    pub state_dir: Option<PathBuf>,
+    pub ratecards: Option<Vec<PathBuf>>,
+    #[serde(default)]
+    pub files: RawFiles,
+    #[serde(default)]
+    pub attribution: RawAttribution,
+    #[serde(default)]
+    pub models: RawModels,
+    #[serde(default)]
+    pub limits: RawLimits,
+    #[serde(default)]
+    pub dedupe: RawDedupe,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawFiles {
+    #[serde(default)]
+    pub paths: Vec<String>,
+    pub poll_interval: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawAttribution {
+    pub user_keys: Option<Vec<String>>,
+    pub feature_key: Option<String>,
+    #[serde(default)]
+    pub metadata_labels: Vec<String>,
+    #[serde(default)]
+    pub arn_labels: Vec<String>,
+    #[serde(default)]
+    pub hash_users: bool,
+    pub hash_key_file: Option<PathBuf>,
+    #[serde(default)]
+    pub rules: Vec<RawRule>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawRule {
+    pub principal_glob: Option<String>,
+    pub principal_regex: Option<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawModels {
+    #[serde(default)]
+    pub aliases: HashMap<String, String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawLimits {
+    pub max_series_per_metric: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawDedupe {
+    pub window: Option<String>,
+}
+
+/// Settings given as flags or environment variables; they win over the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub state_dir: Option<PathBuf>,
+    pub in_memory: bool,
+    pub ratecards: Vec<PathBuf>,
+    pub files: Vec<String>,
+    pub stdin: bool,
+    pub once: bool,
+    pub max_series: Option<usize>,
+    pub dedupe_window: Option<String>,
+    pub poll_interval: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StateMode {
+    Dir(PathBuf),
+    InMemory,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub state: StateMode,
+    /// `None`: the bundled rate card.
+    pub ratecards: Option<Vec<PathBuf>>,
+    pub files: Vec<String>,
+    pub stdin: bool,
+    pub once: bool,
+    pub poll_interval: Duration,
+    pub attribution: Attribution,
+    pub aliases: Aliases,
+    pub max_series: usize,
+    pub dedupe_window: Duration,
+}
+
+/// Reads the config file (if any); `None` gives the defaults.
+pub fn load_raw(path: Option<&Path>) -> Result<RawConfig, ConfigErrors> {
+    let Some(path) = path else { return Ok(RawConfig::default()) };
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors(vec![format!("{}: cannot read: {e}", path.display())]))?;
+    parse(&text, &path.display().to_string())
+}
+
+pub fn parse(text: &str, file: &str) -> Result<RawConfig, ConfigErrors> {
+    let de = toml::Deserializer::parse(text).map_err(|e| ConfigErrors(vec![format!("{file}: {}", e.to_string().trim())]))?;
+    let mut unknown = Vec::new();
+    let raw: Result<RawConfig, _> = serde_ignored::deserialize(de, |path| unknown.push(path.to_string()));
+    let mut errors: Vec<String> = unknown.into_iter().map(|k| format!("{file}: unknown setting `{k}`")).collect();
+    match raw {
+        Ok(raw) if errors.is_empty() => Ok(raw),
+        Ok(_) => Err(ConfigErrors(errors)),
+        Err(e) => {
+            errors.push(format!("{file}: {}", e.to_string().trim()));
+            Err(ConfigErrors(errors))
+        }
+    }
+}
+
+/// `500ms`, `30s`, `5m`, `48h`, `7d`.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit())?;
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    Some(match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        "d" => Duration::from_secs(n * 86_400),
+        _ => return None,
+    })
+}
+
+/// Label names a configured label may not take: the exporter's own, and Prometheus's.
+const RESERVED_LABELS: [&str; 14] = [
+    "user", "feature", "model", "token_type", "outcome", "region", "scope", "source", "result", "reason", "metric", "le", "job", "instance",
+];
+const ARN_LABELS: [&str; 1] = ["role"];
+
+fn valid_label_name(n: &str) -> bool {
+    let mut c = n.chars();
+    c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_') && c.all(|x| x.is_ascii_alphanumeric() || x == '_') && !n.starts_with("__")
+}
+
+/// Merges flags over the file and validates everything, reporting every problem at once.
+/// `hash_key_env` is the value of [`HASH_KEY_ENV`], read by the caller.
+pub fn resolve(raw: RawConfig, o: Overrides, hash_key_env: Option<String>) -> Result<Config, ConfigErrors> {
+    let mut errors = Vec::new();
+    let listen_text = o.listen.or(raw.listen).unwrap_or_else(|| DEFAULT_LISTEN.into());
+    let listen = listen_text.parse().unwrap_or_else(|_| {
+        errors.push(format!("listen address {listen_text:?} is not HOST:PORT (e.g. 127.0.0.1:9464, 0.0.0.0:9464)"));
+        DEFAULT_LISTEN.parse().expect("valid default")
+    });
+    let state = match (o.in_memory, o.state_dir.or(raw.state_dir)) {
+        (true, _) => StateMode::InMemory,
+        (false, Some(d)) => StateMode::Dir(d),
+        (false, None) => {
+            errors.push(
+                "no state directory: give --state-dir DIR (or state_dir in the config) so totals survive restarts, \
+                 or --in-memory to keep them in memory only"
+                    .into(),
+            );
+            StateMode::InMemory
+        }
+    };
+    let ratecards = if o.ratecards.is_empty() { raw.ratecards } else { Some(o.ratecards) };
+    let mut files = raw.files.paths;
+    files.extend(o.files);
+    for p in &files {
+        if let Err(e) = glob::Pattern::new(p) {
+            errors.push(format!("file pattern {p:?} is not a valid glob: {e}"));
+        }
+    }
+    let duration = |errors: &mut Vec<String>, what: &str, v: Option<String>, default: &str| {
+        let text = v.unwrap_or_else(|| default.into());
+        parse_duration(&text).filter(|d| !d.is_zero()).unwrap_or_else(|| {
+            errors.push(format!("{what} {text:?} is not a duration like 500ms, 30s, 5m, 48h or 7d"));
+            parse_duration(default).expect("valid default")
+        })
+    };
+    let poll_interval = duration(&mut errors, "files.poll_interval", o.poll_interval.or(raw.files.poll_interval), DEFAULT_POLL);
+    let dedupe_window = duration(&mut errors, "dedupe.window", o.dedupe_window.or(raw.dedupe.window), DEFAULT_DEDUPE_WINDOW);
+    let max_series = o.max_series.or(raw.limits.max_series_per_metric).unwrap_or(DEFAULT_MAX_SERIES);
+    if max_series == 0 {
+        errors.push("limits.max_series_per_metric must be at least 1".into());
+    }
+    let attribution = resolve_attribution(raw.attribution, hash_key_env, &mut errors);
+    let aliases = Aliases::new(raw.models.aliases);
+    if errors.is_empty() {
+        Ok(Config {
+            listen,
+            state,
+            ratecards,
+            files,
+            stdin: o.stdin,
+            once: o.once,
+            poll_interval,
+            attribution,
+            aliases,
+            max_series,
+            dedupe_window,
+        })
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+fn resolve_attribution(raw: RawAttribution, hash_key_env: Option<String>, errors: &mut Vec<String>) -> Attribution {
+    let mut a = Attribution::default();
+    if let Some(keys) = raw.user_keys {
+        a.user_keys = keys;
+    }
+    if let Some(k) = raw.feature_key {
+        a.feature_key = k;
+    }
+    let mut seen = BTreeSet::new();
+    let mut check = |name: &str, errors: &mut Vec<String>| {
+        if !valid_label_name(name) {
+            errors.push(format!("attribution: {name:?} is not a valid Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)"));
+        } else if RESERVED_LABELS.contains(&name) {
+            errors.push(format!("attribution: label {name:?} is reserved by the exporter; pick another name"));
+        } else if !seen.insert(name.to_string()) {
+            errors.push(format!("attribution: label {name:?} is configured twice"));
+        }
+    };
+    for k in raw.metadata_labels {
+        check(&k, errors);
+        a.extra.push((k.clone(), Source::Metadata(k)));
+    }
+    for k in raw.arn_labels {
+        if !ARN_LABELS.contains(&k.as_str()) {
+            errors.push(format!("attribution.arn_labels: {k:?} is not an ARN part (available: {})", ARN_LABELS.join(", ")));
+            continue;
+        }
+        check(&k, errors);
+        a.extra.push((k, Source::ArnRole));
+    }
+    for (i, r) in raw.rules.into_iter().enumerate() {
+        let loc = format!("attribution.rules[{i}]");
+        let matcher = match (r.principal_glob, r.principal_regex) {
+            (Some(g), None) => glob::Pattern::new(&g).map(Matcher::Glob).map_err(|e| format!("{loc}: principal_glob {g:?}: {e}")),
+            (None, Some(re)) => regex::Regex::new(&re).map(Matcher::Regex).map_err(|e| format!("{loc}: principal_regex {re:?}: {e}")),
+            _ => Err(format!("{loc}: give exactly one of principal_glob or principal_regex")),
+        };
+        if r.labels.is_empty() {
+            errors.push(format!("{loc}: `labels` is empty; the rule would do nothing"));
+        }
+        for name in r.labels.keys() {
+            if !a.extra.iter().any(|(n, _)| n == name) {
+                check(name, errors);
+                a.extra.push((name.clone(), Source::Rules));
+            }
+        }
+        match matcher {
+            Ok(matcher) => a.rules.push(Rule { matcher, set: r.labels.into_iter().collect() }),
+            Err(e) => errors.push(e),
+        }
+    }
+    if raw.hash_users {
+        let key = match (&raw.hash_key_file, hash_key_env) {
+            (Some(f), _) => std::fs::read(f).map_err(|e| format!("attribution.hash_key_file {}: cannot read: {e}", f.display())),
+            (None, Some(k)) => Ok(k.into_bytes()),
+            (None, None) => Err(format!("attribution.hash_users needs a key: set attribution.hash_key_file or {HASH_KEY_ENV}")),
+        };
+        match key {
+            Ok(k) if k.trim_ascii().len() >= 16 => a.user_hash_key = Some(k.trim_ascii().to_vec()),
+            Ok(_) => errors.push("the user-hashing key must be at least 16 bytes (e.g. `openssl rand -hex 32`)".into()),
+            Err(e) => errors.push(e),
+        }
+    }
+    a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_config_resolves() {
+        let raw = parse(
+            r#"
+listen = "0.0.0.0:9464"
+state_dir = "/var/lib/bce"
+[files]
+paths = ["/logs/*.jsonl"]
+poll_interval = "250ms"
+[attribution]
+user_keys = ["uid"]
+metadata_labels = ["team"]
+arn_labels = ["role"]
+[[attribution.rules]]
+principal_glob = "arn:aws:sts::*:assumed-role/Search*/*"
+labels = { team = "search", cost_center = "CC-1" }
+[models.aliases]
+"arn:aws:bedrock:us-east-1:1:application-inference-profile/x" = "us.amazon.nova-lite-v1:0"
+[limits]
+max_series_per_metric = 500
+[dedupe]
+window = "72h"
+"#,
+            "c.toml",
+        )
+        .unwrap();
+        let c = resolve(raw, Overrides { files: vec!["/more/*.gz".into()], ..Default::default() }, None).unwrap();
+        assert_eq!(c.listen.to_string(), "0.0.0.0:9464");
+        assert_eq!(c.state, StateMode::Dir("/var/lib/bce".into()));
+        assert_eq!(c.files, ["/logs/*.jsonl", "/more/*.gz"]);
+        assert_eq!(c.poll_interval, Duration::from_millis(250));
+        assert_eq!(c.dedupe_window, Duration::from_secs(72 * 3600));
+        assert_eq!(c.max_series, 500);
+        let names: Vec<&str> = c.attribution.extra_names().collect();
+        assert_eq!(names, ["team", "role", "cost_center"]);
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let raw = parse("listen = \"127.0.0.1:1\"\nstate_dir = \"/a\"", "c.toml").unwrap();
+        let c = resolve(raw, Overrides { listen: Some("127.0.0.1:2".into()), state_dir: Some("/b".into()), ..Default::default() }, None).unwrap();
+        assert_eq!((c.listen.port(), c.state), (2, StateMode::Dir("/b".into())));
+    }
+
+    #[test]
+    fn unknown_settings_are_all_reported() {
+        let errs = parse("listn = \"x\"\n[files]\npath = []\n[attribution]\nfeature = \"f\"", "c.toml").unwrap_err().0;
+        assert_eq!(errs.len(), 3, "{errs:?}");
+        assert!(errs.iter().any(|e| e.contains("unknown setting `files.path`")), "{errs:?}");
+    }
+
+    #[test]
+    fn every_problem_is_listed_at_once() {
+        let raw = parse(
+            r#"
+listen = "nowhere"
+[files]
+poll_interval = "soon"
+[attribution]
+metadata_labels = ["model", "bad-name", "team", "team"]
+arn_labels = ["account"]
+hash_users = true
+[[attribution.rules]]
+principal_glob = "a"
+principal_regex = "b"
+[limits]
+max_series_per_metric = 0
+"#,
+            "c.toml",
+        )
+        .unwrap();
+        let errs = resolve(raw, Overrides::default(), None).unwrap_err().0;
+        let all = errs.join("\n");
+        for want in [
+            "listen address \"nowhere\"",
+            "no state directory",
+            "files.poll_interval \"soon\"",
+            "label \"model\" is reserved",
+            "\"bad-name\" is not a valid Prometheus label name",
+            "label \"team\" is configured twice",
+            "\"account\" is not an ARN part",
+            "give exactly one of principal_glob or principal_regex",
+            "`labels` is empty",
+            "max_series_per_metric must be at least 1",
+            "hash_users needs a key",
+        ] {
+            assert!(all.contains(want), "missing {want:?} in:\n{all}");
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("7d"), Some(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse_duration("5"), None);
+        assert_eq!(parse_duration("h"), None);
+    }
+}

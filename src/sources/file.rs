@@ -1,0 +1,363 @@
+//! File source: follows files like `tail -F` (globs re-expanded on every poll, rotation
+//! detected by inode, truncation by size), reads `.gz` archives (the S3 delivery layout:
+//! gzipped NDJSON), and stops at the end with `--once` (backfill).
+//!
+//! Each batch carries the file's checkpoint (device, inode, byte offset or line count);
+//! the pipeline commits it with the totals, and the source moves on only after that commit.
+//! A restart resumes from the checkpoint; a renamed file is found again by its inode.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use flate2::read::MultiGzDecoder;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::pipeline::{Input, Summary};
+
+/// Bytes read per batch from a plain file.
+const BATCH_BYTES: usize = 1 << 20;
+/// Lines per batch from an archive.
+const BATCH_LINES: usize = 5_000;
+/// A line longer than this is passed on whole and counted as malformed rather than
+/// buffered without bound (CloudWatch caps an event at 1 MB; bodies over 100 KB go to S3).
+const MAX_LINE_BYTES: usize = 16 << 20;
+const SOURCE: &str = "file";
+pub const CHECKPOINT_PREFIX: &str = "file:";
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+struct Checkpoint {
+    dev: u64,
+    ino: u64,
+    /// Bytes consumed (plain files) or decompressed lines consumed (archives).
+    offset: u64,
+    /// Lines consumed, for messages.
+    line: u64,
+    #[serde(default)]
+    done: bool,
+}
+
+struct Tracked {
+    file: File,
+    cp: Checkpoint,
+    gz: bool,
+}
+
+pub struct FileSource {
+    pub patterns: Vec<String>,
+    pub once: bool,
+    pub poll: Duration,
+    pub tx: mpsc::Sender<Input>,
+    /// Checkpoints from the store, by `file:<path>`.
+    pub checkpoints: HashMap<String, String>,
+    pub progress: Option<indicatif::ProgressBar>,
+}
+
+/// Why the source stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum FileSourceError {
+    #[error("the pipeline stopped")]
+    PipelineGone,
+    #[error("stopped by shutdown")]
+    Shutdown,
+}
+
+impl FileSource {
+    /// Runs until shutdown (follow) or until every file is read (`once`). Blocking.
+    pub fn run(mut self, shutdown: CancellationToken) -> Summary {
+        let mut files: HashMap<PathBuf, Tracked> = HashMap::new();
+        let mut total = Summary::default();
+        let mut by_inode: HashMap<(u64, u64), Checkpoint> = self
+            .checkpoints
+            .iter()
+            .filter(|(k, _)| k.starts_with(CHECKPOINT_PREFIX))
+            .filter_map(|(_, v)| serde_json::from_str::<Checkpoint>(v).ok())
+            .map(|c| ((c.dev, c.ino), c))
+            .collect();
+        let mut warned_empty = false;
+        loop {
+            let paths = expand(&self.patterns);
+            if paths.is_empty() && !warned_empty {
+                tracing::warn!(patterns = ?self.patterns, "no file matches {:?} yet; still looking", self.patterns);
+                warned_empty = true;
+            }
+            if let Some(pb) = &self.progress {
+                let size: u64 = paths.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
+                pb.set_length(size);
+            }
+            for path in &paths {
+                match self.poll_file(path, &mut files, &mut by_inode, &shutdown) {
+                    Ok(s) => add(&mut total, s),
+                    Err(FileSourceError::PipelineGone | FileSourceError::Shutdown) => return total,
+                }
+            }
+            if self.once {
+                if let Some(pb) = &self.progress {
+                    pb.finish_and_clear();
+                }
+                return total;
+            }
+            if sleep_or_cancel(self.poll, &shutdown) {
+                return total;
+            }
+        }
+    }
+
+    fn poll_file(
+        &mut self,
+        path: &Path,
+        files: &mut HashMap<PathBuf, Tracked>,
+        by_inode: &mut HashMap<(u64, u64), Checkpoint>,
+        shutdown: &CancellationToken,
+    ) -> Result<Summary, FileSourceError> {
+        let meta = match std::fs::metadata(path) {
+            Ok(m) if m.is_file() => m,
+            _ => return Ok(Summary::default()),
+        };
+        let (dev, ino) = (meta.dev(), meta.ino());
+        let mut summary = Summary::default();
+        if let Some(t) = files.get(path) {
+            if (t.cp.dev, t.cp.ino) != (dev, ino) {
+                // Rotated: finish the old file through the handle we hold, then start the new one.
+                let mut old = files.remove(path).expect("checked above");
+                tracing::info!(path = %path.display(), "{} was rotated; finishing the old file and starting the new one", path.display());
+                let drained = self.read(path, &mut old, true, shutdown);
+                // If the old file shows up again under a rotated name, resume it, not re-read it.
+                by_inode.insert((old.cp.dev, old.cp.ino), old.cp);
+                add(&mut summary, drained?);
+            }
+        }
+        if !files.contains_key(path) {
+            let Ok(file) = File::open(path) else { return Ok(summary) };
+            let gz = path.extension().is_some_and(|e| e == "gz");
+            let saved = self
+                .checkpoints
+                .get(&format!("{CHECKPOINT_PREFIX}{}", path.display()))
+                .and_then(|v| serde_json::from_str::<Checkpoint>(v).ok())
+                .filter(|c| (c.dev, c.ino) == (dev, ino))
+                .or_else(|| by_inode.get(&(dev, ino)).copied());
+            let cp = match saved {
+                Some(c) if gz || c.offset <= meta.len() => c,
+                _ => Checkpoint { dev, ino, offset: 0, line: 0, done: false },
+            };
+            files.insert(path.to_path_buf(), Tracked { file, cp, gz });
+        }
+        let t = files.get_mut(path).expect("inserted above");
+        if !t.gz && meta.len() < t.cp.offset {
+            tracing::warn!(path = %path.display(), "{} was truncated; reading it again from the start", path.display());
+            t.cp.offset = 0;
+            t.cp.line = 0;
+        }
+        let mut t = files.remove(path).expect("present");
+        let r = self.read(path, &mut t, self.once, shutdown);
+        files.insert(path.to_path_buf(), t);
+        add(&mut summary, r?);
+        Ok(summary)
+    }
+
+    /// Reads what is new in one file; `to_end` also takes a last line without a newline.
+    fn read(&mut self, path: &Path, t: &mut Tracked, to_end: bool, shutdown: &CancellationToken) -> Result<Summary, FileSourceError> {
+        if t.gz {
+            return self.read_gz(path, t, shutdown);
+        }
+        let mut summary = Summary::default();
+        let mut want = BATCH_BYTES;
+        loop {
+            if shutdown.is_cancelled() {
+                return Err(FileSourceError::Shutdown);
+            }
+            let Ok(buf) = read_at(&mut t.file, t.cp.offset, want) else { return Ok(summary) };
+            if buf.is_empty() {
+                return Ok(summary);
+            }
+            let full = buf.len() == want;
+            let consumed = match memchr::memrchr(b'\n', &buf) {
+                Some(i) => i + 1,
+                None if full && want < MAX_LINE_BYTES => {
+                    want *= 2;
+                    continue;
+                }
+                None if full || to_end => buf.len(),
+                None => return Ok(summary), // a line still being written
+            };
+            want = BATCH_BYTES;
+            let mut buf = buf;
+            buf.truncate(consumed);
+            let lines = memchr::memchr_iter(b'\n', &buf).count() as u64 + u64::from(!buf.ends_with(b"\n"));
+            let next = Checkpoint { offset: t.cp.offset + consumed as u64, line: t.cp.line + lines, ..t.cp };
+            add(&mut summary, self.send(path, buf, t.cp.line + 1, next, shutdown)?);
+            if let Some(pb) = &self.progress {
+                pb.inc(consumed as u64);
+            }
+            t.cp = next;
+        }
+    }
+
+    fn read_gz(&mut self, path: &Path, t: &mut Tracked, shutdown: &CancellationToken) -> Result<Summary, FileSourceError> {
+        let mut summary = Summary::default();
+        if t.cp.done {
+            return Ok(summary);
+        }
+        if t.file.seek(SeekFrom::Start(0)).is_err() {
+            return Ok(summary);
+        }
+        let mut reader = BufReader::new(MultiGzDecoder::new(&t.file));
+        let mut line = Vec::new();
+        let mut skipped = 0;
+        while skipped < t.cp.offset {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) => break,
+                Ok(_) => skipped += 1,
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), "cannot decompress {}: {e}", path.display());
+                    return Ok(summary);
+                }
+            }
+        }
+        loop {
+            let mut buf = Vec::new();
+            let mut n = 0u64;
+            let mut failed = None;
+            while (n as usize) < BATCH_LINES && buf.len() < BATCH_BYTES {
+                match reader.read_until(b'\n', &mut buf) {
+                    Ok(0) => break,
+                    Ok(_) => n += 1,
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            let done = n == 0 || failed.is_some() || (n as usize) < BATCH_LINES && buf.len() < BATCH_BYTES;
+            let next = Checkpoint { offset: t.cp.offset + n, line: t.cp.line + n, done, ..t.cp };
+            if let Some(e) = &failed {
+                // The readable part is counted; the rest of a damaged archive cannot be.
+                tracing::warn!(path = %path.display(), line = next.line, "{} is damaged after line {}: {e}", path.display(), next.line);
+            }
+            add(&mut summary, self.send(path, buf, t.cp.line + 1, next, shutdown)?);
+            t.cp = next;
+            if done {
+                if let Some(pb) = &self.progress {
+                    pb.inc(t.file.metadata().map_or(0, |m| m.len()));
+                }
+                return Ok(summary);
+            }
+        }
+    }
+
+    /// Hands a batch to the pipeline and waits for its commit, retrying with backoff while
+    /// the store cannot commit (the same bytes are sent again; nothing is skipped).
+    fn send(&mut self, path: &Path, buf: Vec<u8>, first_line: u64, next: Checkpoint, shutdown: &CancellationToken) -> Result<Summary, FileSourceError> {
+        let origin: Arc<str> = path.display().to_string().into();
+        let cp = (format!("{CHECKPOINT_PREFIX}{}", path.display()), serde_json::to_string(&next).expect("serialisable"));
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            let mut input = Input::from_ndjson(SOURCE.into(), origin.clone(), buf.clone(), first_line);
+            input.checkpoints.push(cp.clone());
+            let (ack_tx, ack_rx) = oneshot::channel();
+            input.ack = Some(ack_tx);
+            self.tx.blocking_send(input).map_err(|_| FileSourceError::PipelineGone)?;
+            match ack_rx.blocking_recv() {
+                Ok(Ok(summary)) => return Ok(summary),
+                Ok(Err(_)) => {
+                    if sleep_or_cancel(backoff, shutdown) {
+                        return Err(FileSourceError::Shutdown);
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
+                Err(_) => return Err(FileSourceError::PipelineGone),
+            }
+        }
+    }
+}
+
+fn add(total: &mut Summary, s: Summary) {
+    total.accepted += s.accepted;
+    total.unpriced += s.unpriced;
+    total.duplicates += s.duplicates;
+    total.malformed += s.malformed;
+}
+
+fn read_at(file: &mut File, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+    file.seek(SeekFrom::Start(offset))?;
+    let mut buf = Vec::with_capacity(len.min(BATCH_BYTES));
+    file.take(len as u64).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+/// Sleeps in short steps; true if shutdown came first.
+fn sleep_or_cancel(d: Duration, shutdown: &CancellationToken) -> bool {
+    let step = Duration::from_millis(50);
+    let mut left = d;
+    while !left.is_zero() {
+        if shutdown.is_cancelled() {
+            return true;
+        }
+        let s = left.min(step);
+        std::thread::sleep(s);
+        left -= s;
+    }
+    shutdown.is_cancelled()
+}
+
+/// Expands glob patterns (a plain path is its own pattern), sorted and without repeats.
+pub fn expand(patterns: &[String]) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = patterns
+        .iter()
+        .flat_map(|p| match glob::glob(p) {
+            Ok(paths) => paths.filter_map(Result::ok).collect::<Vec<_>>(),
+            Err(_) => vec![PathBuf::from(p)],
+        })
+        .filter(|p| p.is_file())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Reads standard input to its end, in batches (no checkpoint: a pipe cannot be re-read).
+pub fn run_stdin(tx: mpsc::Sender<Input>, shutdown: CancellationToken) -> Summary {
+    let stdin = std::io::stdin();
+    let mut reader = BufReader::with_capacity(BATCH_BYTES, stdin.lock());
+    let mut total = Summary::default();
+    let mut line_no = 1;
+    loop {
+        let mut buf = Vec::new();
+        let mut n = 0;
+        // Send what is there without waiting for more, so a slow pipe is counted promptly.
+        loop {
+            match reader.read_until(b'\n', &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => n += 1,
+            }
+            if buf.len() >= BATCH_BYTES || reader.buffer().is_empty() {
+                break;
+            }
+        }
+        if n == 0 || shutdown.is_cancelled() {
+            return total;
+        }
+        let mut input = Input::from_ndjson("stdin".into(), "stdin".into(), buf, line_no);
+        line_no += n;
+        let (ack_tx, ack_rx) = oneshot::channel();
+        input.ack = Some(ack_tx);
+        if tx.blocking_send(input).is_err() {
+            return total;
+        }
+        match ack_rx.blocking_recv() {
+            Ok(Ok(s)) => add(&mut total, s),
+            Ok(Err(e)) => {
+                tracing::error!("stdin: a batch could not be committed and standard input cannot be re-read: {e}");
+                return total;
+            }
+            Err(_) => return total,
+        }
+    }
+}
