@@ -134,6 +134,13 @@ impl FileSource {
             }
         }
         if !files.contains_key(path) {
+            // Renamed (rotated) under a name that also matches: keep reading where we were.
+            let renamed = files.iter().find(|(_, t)| (t.cp.dev, t.cp.ino) == (dev, ino)).map(|(p, _)| p.clone());
+            if let Some(t) = renamed.and_then(|old| files.remove(&old)) {
+                files.insert(path.to_path_buf(), t);
+            }
+        }
+        if !files.contains_key(path) {
             let Ok(file) = File::open(path) else { return Ok(summary) };
             let gz = path.extension().is_some_and(|e| e == "gz");
             let saved = self

@@ -1,0 +1,7 @@
+//! The one integration test binary: the real daemon, fed through its real interfaces.
+mod cli;
+mod crash;
+mod daemon;
+mod exposition;
+mod follow;
+mod restart;
