@@ -44,9 +44,16 @@ fn open_store(config: &Config, reset: bool) -> anyhow::Result<Box<dyn Store>> {
         StateMode::InMemory => Box::new(SqliteStore::in_memory()?),
         StateMode::Dir(dir) => {
             if reset {
-                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-                if let Some(kept) = store::reset(dir, now).with_context(|| format!("cannot move the old store in {} aside", dir.display()))? {
-                    tracing::warn!("--reset-state: the previous store was kept as {}; totals start from zero", kept.display());
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64);
+                if let Some(kept) = store::reset(dir, now).with_context(|| {
+                    format!("cannot move the old store in {} aside", dir.display())
+                })? {
+                    tracing::warn!(
+                        "--reset-state: the previous store was kept as {}; totals start from zero",
+                        kept.display()
+                    );
                 }
             }
             Box::new(SqliteStore::open(dir)?)
@@ -55,7 +62,11 @@ fn open_store(config: &Config, reset: bool) -> anyhow::Result<Box<dyn Store>> {
 }
 
 /// Runs until `shutdown` resolves, or (with `--once`) until every source has read its input.
-pub async fn run(config: Config, extras: Extras, shutdown: impl Future<Output = ()>) -> anyhow::Result<Summary> {
+pub async fn run(
+    config: Config,
+    extras: Extras,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<Summary> {
     let cards = load_cards(&config)?;
     for c in cards.cards() {
         tracing::info!(version = %c.version, models = c.models.len(), "rate card {} loaded from {}", c.version, c.path);
@@ -70,24 +81,38 @@ pub async fn run(config: Config, extras: Extras, shutdown: impl Future<Output = 
     });
     let started = std::time::Instant::now();
     let (pipe, checkpoints) = Pipeline::open(ctx.clone(), store)?;
-    tracing::info!(series = pipe.totals().len(), "loaded {} series from the state store in {:.2?}", pipe.totals().len(), started.elapsed());
+    tracing::info!(
+        series = pipe.totals().len(),
+        "loaded {} series from the state store in {:.2?}",
+        pipe.totals().len(),
+        started.elapsed()
+    );
 
     let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::default()));
     let metrics = Metrics::new(snap_rx.clone(), &ctx.cards);
     let health = metrics.health.clone();
     let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
-    let pipeline_done = tokio::task::spawn_blocking(move || pipeline::run(pipe, rx, snap_tx, health));
+    let pipeline_done =
+        tokio::task::spawn_blocking(move || pipeline::run(pipe, rx, snap_tx, health));
 
     let token = CancellationToken::new();
     let tracker = TaskTracker::new();
     if !config.once {
-        let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
         tracing::info!("listening on http://{addr} (/metrics, /healthz, /readyz)");
-        let app = http::router(Arc::new(AppState { metrics, snapshots: snap_rx.clone() }));
+        let app = http::router(Arc::new(AppState {
+            metrics,
+            snapshots: snap_rx.clone(),
+        }));
         let stop = token.clone();
         tracker.spawn(async move {
-            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await {
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await
+            {
                 tracing::error!("the HTTP server stopped: {e}");
             }
         });
@@ -95,13 +120,17 @@ pub async fn run(config: Config, extras: Extras, shutdown: impl Future<Output = 
 
     let mut sources = Vec::new();
     if !config.files.is_empty() {
-        let progress = (config.once && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
-            let pb = indicatif::ProgressBar::new(0);
-            pb.set_style(
-                indicatif::ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} {wide_bar} {eta}").expect("valid template"),
-            );
-            pb
-        });
+        let progress =
+            (config.once && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
+                let pb = indicatif::ProgressBar::new(0);
+                pb.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{spinner} {bytes}/{total_bytes} {wide_bar} {eta}",
+                    )
+                    .expect("valid template"),
+                );
+                pb
+            });
         let src = file::FileSource {
             patterns: config.files.clone(),
             once: config.once,
@@ -115,7 +144,9 @@ pub async fn run(config: Config, extras: Extras, shutdown: impl Future<Output = 
     }
     if config.stdin {
         let (tx, stop) = (tx.clone(), token.clone());
-        sources.push(tokio::task::spawn_blocking(move || file::run_stdin(tx, stop)));
+        sources.push(tokio::task::spawn_blocking(move || {
+            file::run_stdin(tx, stop)
+        }));
     }
     if let Some(rate) = extras.demo_rate {
         let (tx, stop) = (tx.clone(), token.clone());
@@ -144,11 +175,16 @@ pub async fn run(config: Config, extras: Extras, shutdown: impl Future<Output = 
         shutdown.await;
         tracing::info!("shutting down: stopping intake and committing what is in flight");
         token.cancel();
-        tokio::time::timeout(SHUTDOWN_GRACE, all_read).await.unwrap_or_default()
+        tokio::time::timeout(SHUTDOWN_GRACE, all_read)
+            .await
+            .unwrap_or_default()
     };
     token.cancel();
     tracker.close();
-    if tokio::time::timeout(SHUTDOWN_GRACE, pipeline_done).await.is_err() {
+    if tokio::time::timeout(SHUTDOWN_GRACE, pipeline_done)
+        .await
+        .is_err()
+    {
         tracing::warn!("the pipeline did not finish within {SHUTDOWN_GRACE:?}; the last batch was not acknowledged and will be read again");
     }
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait()).await;

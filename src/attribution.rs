@@ -124,12 +124,21 @@ impl Attribution {
                     self.rules
                         .iter()
                         .filter(|r| r.matcher.matches(arn))
-                        .find_map(|r| r.set.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()))
+                        .find_map(|r| {
+                            r.set
+                                .iter()
+                                .find(|(k, _)| k == name)
+                                .map(|(_, v)| v.as_str())
+                        })
                 };
                 sanitize(direct.or_else(from_rule).unwrap_or(NONE))
             })
             .collect();
-        Labels { user, feature, extra }
+        Labels {
+            user,
+            feature,
+            extra,
+        }
     }
 }
 
@@ -151,7 +160,12 @@ pub fn sanitize(v: &str) -> Cow<'_, str> {
     if v.len() <= MAX_LABEL_LEN && v.chars().all(allowed) {
         return Cow::Borrowed(v);
     }
-    Cow::Owned(v.chars().take(MAX_LABEL_LEN).map(|c| if allowed(c) { c } else { '_' }).collect())
+    Cow::Owned(
+        v.chars()
+            .take(MAX_LABEL_LEN)
+            .map(|c| if allowed(c) { c } else { '_' })
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -162,7 +176,10 @@ mod tests {
     const SHAPES: &str = include_str!("../tests/data/shapes.jsonl");
 
     fn shape(id: &str) -> Record<'static> {
-        let line = SHAPES.lines().find(|l| l.contains(&format!("\"requestId\": \"{id}\""))).unwrap();
+        let line = SHAPES
+            .lines()
+            .find(|l| l.contains(&format!("\"requestId\": \"{id}\"")))
+            .unwrap();
         bedrock::parse(line.as_bytes()).unwrap()
     }
 
@@ -175,8 +192,13 @@ mod tests {
             ],
             rules: vec![
                 Rule {
-                    matcher: Matcher::Glob(glob::Pattern::new("arn:aws:sts::*:assumed-role/ChatService/*").unwrap()),
-                    set: vec![("team".into(), "chat".into()), ("cost_center".into(), "CC-100".into())],
+                    matcher: Matcher::Glob(
+                        glob::Pattern::new("arn:aws:sts::*:assumed-role/ChatService/*").unwrap(),
+                    ),
+                    set: vec![
+                        ("team".into(), "chat".into()),
+                        ("cost_center".into(), "CC-100".into()),
+                    ],
                 },
                 Rule {
                     matcher: Matcher::Regex(regex::Regex::new(r"^arn:aws:iam::\d+:user/").unwrap()),
@@ -190,13 +212,20 @@ mod tests {
     fn labels(a: &Attribution, id: &str) -> (String, String, Vec<String>) {
         let rec = shape(id);
         let l = a.attribute(&rec);
-        (l.user.into_owned(), l.feature.into_owned(), l.extra.into_iter().map(Cow::into_owned).collect())
+        (
+            l.user.into_owned(),
+            l.feature.into_owned(),
+            l.extra.into_iter().map(Cow::into_owned).collect(),
+        )
     }
 
     #[test]
     fn user_comes_from_metadata_then_session_then_iam_user() {
         let a = Attribution::default();
-        assert_eq!(labels(&a, "shape-stream-chunks-cache-split").0, "alice@example.com");
+        assert_eq!(
+            labels(&a, "shape-stream-chunks-cache-split").0,
+            "alice@example.com"
+        );
         assert_eq!(labels(&a, "shape-metadata-user-id").0, "dev-501");
         assert_eq!(labels(&a, "shape-converse-doc-example").0, "alice");
         assert_eq!(labels(&a, "shape-conversestream-nova-cache-zero").0, "bob");
@@ -224,17 +253,28 @@ mod tests {
     fn extra_labels_come_from_metadata_then_arn_then_rules() {
         let a = with_extras();
         // metadata team wins over the ChatService rule; the rule still gives cost_center
-        assert_eq!(labels(&a, "shape-converse-doc-example").2, ["search", "ChatService", "CC-100"]);
+        assert_eq!(
+            labels(&a, "shape-converse-doc-example").2,
+            ["search", "ChatService", "CC-100"]
+        );
         // no metadata team: the rule fills it
-        assert_eq!(labels(&a, "shape-converse-cache-details").2, ["chat", "ChatService", "CC-100"]);
+        assert_eq!(
+            labels(&a, "shape-converse-cache-details").2,
+            ["chat", "ChatService", "CC-100"]
+        );
         // an IAM user: no role, the regex rule gives the cost center
-        assert_eq!(labels(&a, "shape-conversestream-nova-cache-zero").2, ["none", "none", "CC-humans"]);
+        assert_eq!(
+            labels(&a, "shape-conversestream-nova-cache-zero").2,
+            ["none", "none", "CC-humans"]
+        );
     }
 
     #[test]
     fn hashed_users_are_stable_keyed_and_short() {
-        let mut a = Attribution::default();
-        a.user_hash_key = Some(b"k1".to_vec());
+        let mut a = Attribution {
+            user_hash_key: Some(b"k1".to_vec()),
+            ..Attribution::default()
+        };
         let h1 = labels(&a, "shape-converse-doc-example").0;
         assert_eq!(h1, labels(&a, "shape-converse-doc-example").0);
         assert!(h1.starts_with("u_") && h1.len() == 18, "{h1}");

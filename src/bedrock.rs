@@ -236,15 +236,29 @@ impl BodyHints {
                 *slot = v;
             }
         };
-        set(&mut self.input, pick(u.input_tokens, u.a_input_tokens, u.input_token_count));
-        set(&mut self.output, pick(u.output_tokens, u.a_output_tokens, u.output_token_count));
+        set(
+            &mut self.input,
+            pick(u.input_tokens, u.a_input_tokens, u.input_token_count),
+        );
+        set(
+            &mut self.output,
+            pick(u.output_tokens, u.a_output_tokens, u.output_token_count),
+        );
         set(
             &mut self.cache_read,
-            pick(u.cache_read_input_tokens, u.a_cache_read, u.cache_read_input_token_count),
+            pick(
+                u.cache_read_input_tokens,
+                u.a_cache_read,
+                u.cache_read_input_token_count,
+            ),
         );
         set(
             &mut self.cache_write,
-            pick(u.cache_write_input_tokens, u.a_cache_creation, u.cache_write_input_token_count),
+            pick(
+                u.cache_write_input_tokens,
+                u.a_cache_creation,
+                u.cache_write_input_token_count,
+            ),
         );
         if let Some(details) = u.cache_details {
             let (mut m5, mut h1) = (0u64, 0u64);
@@ -304,9 +318,8 @@ impl<'de> Visitor<'de> for BodyVisitor {
                 "message" => hints.absorb(map.next_value::<BodyHints>()?),
                 "serviceTier" => {
                     let tier = match map.next_value::<Lenient<ServiceTier>>()?.0 {
-                        Some(ServiceTier::Object { kind: Some(k) }) | Some(ServiceTier::Name(k)) => {
-                            service_tier(&k)
-                        }
+                        Some(ServiceTier::Object { kind: Some(k) })
+                        | Some(ServiceTier::Name(k)) => service_tier(&k),
                         _ => None,
                     };
                     hints.tier = tier.or(hints.tier);
@@ -379,7 +392,9 @@ fn count(field: &'static str, v: Option<i64>) -> Result<Option<u64>, DecodeError
     match v {
         None => Ok(None),
         Some(n) if n < 0 => Err(DecodeError::NegativeCount(field)),
-        Some(n) if n as u64 > MAX_TOKENS_PER_CLASS => Err(DecodeError::AbsurdCount { field, value: n }),
+        Some(n) if n as u64 > MAX_TOKENS_PER_CLASS => {
+            Err(DecodeError::AbsurdCount { field, value: n })
+        }
         Some(n) => Ok(Some(n as u64)),
     }
 }
@@ -395,7 +410,8 @@ fn into_record(w: WireRecord<'_>) -> Result<Record<'_>, DecodeError> {
         return Err(DecodeError::BadRegion(region.into_owned()));
     }
     let ts = w.timestamp.ok_or(DecodeError::MissingField("timestamp"))?;
-    let timestamp = timefmt::parse_timestamp(&ts).ok_or_else(|| DecodeError::BadTimestamp(ts.into_owned()))?;
+    let timestamp =
+        timefmt::parse_timestamp(&ts).ok_or_else(|| DecodeError::BadTimestamp(ts.into_owned()))?;
 
     let body = w.output.output_body_json;
     // The record's own counters win; the body's usage block fills in what they lack.
@@ -403,11 +419,18 @@ fn into_record(w: WireRecord<'_>) -> Result<Record<'_>, DecodeError> {
         .or(body_count("usage.inputTokens", body.input)?);
     let output = count("outputTokenCount", w.output.output_token_count)?
         .or(body_count("usage.outputTokens", body.output)?);
-    let cache_read = count("cacheReadInputTokenCount", w.input.cache_read_input_token_count)?
-        .or(body_count("usage.cacheReadInputTokens", body.cache_read)?);
-    let cache_write = count("cacheWriteInputTokenCount", w.input.cache_write_input_token_count)?
-        .or(body_count("usage.cacheWriteInputTokens", body.cache_write)?);
-    let has_token_counts = input.is_some() || output.is_some() || cache_read.is_some() || cache_write.is_some();
+    let cache_read = count(
+        "cacheReadInputTokenCount",
+        w.input.cache_read_input_token_count,
+    )?
+    .or(body_count("usage.cacheReadInputTokens", body.cache_read)?);
+    let cache_write = count(
+        "cacheWriteInputTokenCount",
+        w.input.cache_write_input_token_count,
+    )?
+    .or(body_count("usage.cacheWriteInputTokens", body.cache_write)?);
+    let has_token_counts =
+        input.is_some() || output.is_some() || cache_read.is_some() || cache_write.is_some();
     let cache_write = cache_write.unwrap_or(0);
 
     let (cache_write_5m, cache_write_1h, cache_split) = match body.split {
@@ -454,7 +477,9 @@ pub fn looks_like_region(s: &str) -> bool {
     first.len() == 2
         && first.bytes().all(|b| b.is_ascii_lowercase())
         && rest.len() >= 2
-        && rest.last().is_some_and(|n| !n.is_empty() && n.len() <= 2 && n.bytes().all(|b| b.is_ascii_digit()))
+        && rest
+            .last()
+            .is_some_and(|n| !n.is_empty() && n.len() <= 2 && n.bytes().all(|b| b.is_ascii_digit()))
         && rest[..rest.len() - 1]
             .iter()
             .all(|w| !w.is_empty() && w.len() <= 12 && w.bytes().all(|b| b.is_ascii_lowercase()))

@@ -18,18 +18,34 @@ use crate::timefmt;
 fn pricing_config(config_path: Option<&Path>, ratecards: Vec<PathBuf>) -> anyhow::Result<Config> {
     let raw = config::load_raw(config_path)?;
     // State and sources do not matter here; only pricing and attribution do.
-    let o = Overrides { in_memory: true, ratecards, ..Default::default() };
-    Ok(config::resolve(raw, o, std::env::var(config::HASH_KEY_ENV).ok())?)
+    let o = Overrides {
+        in_memory: true,
+        ratecards,
+        ..Default::default()
+    };
+    Ok(config::resolve(
+        raw,
+        o,
+        std::env::var(config::HASH_KEY_ENV).ok(),
+    )?)
 }
 
 fn open_input(path: &Path) -> anyhow::Result<Box<dyn BufRead>> {
     let f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let r: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") { Box::new(flate2::read::MultiGzDecoder::new(f)) } else { Box::new(f) };
+    let r: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(flate2::read::MultiGzDecoder::new(f))
+    } else {
+        Box::new(f)
+    };
     Ok(Box::new(BufReader::new(r)))
 }
 
 /// Prints one JSON line per call. Malformed lines are reported on stderr and skipped.
-pub fn price(config_path: Option<&Path>, ratecards: Vec<PathBuf>, files: &[PathBuf]) -> anyhow::Result<()> {
+pub fn price(
+    config_path: Option<&Path>,
+    ratecards: Vec<PathBuf>,
+    files: &[PathBuf],
+) -> anyhow::Result<()> {
     let c = pricing_config(config_path, ratecards)?;
     let cards = crate::app::load_cards(&c)?;
     let mut inputs: Vec<(String, Box<dyn BufRead>)> = Vec::new();
@@ -52,13 +68,24 @@ pub fn price(config_path: Option<&Path>, ratecards: Vec<PathBuf>, files: &[PathB
                 Ok(r) => r,
                 Err(e) => {
                     bad += 1;
-                    eprintln!("{name}:{}: skipped a malformed record ({}): {e}", n + 1, e.reason());
+                    eprintln!(
+                        "{name}:{}: skipped a malformed record ({}): {e}",
+                        n + 1,
+                        e.reason()
+                    );
                     continue;
                 }
             };
             let labels = c.attribution.attribute(&rec);
-            let extra: BTreeMap<&str, &str> = c.attribution.extra_names().zip(labels.extra.iter().map(|v| &**v)).collect();
-            let tokens: BTreeMap<&str, u64> = TokenClass::ALL.iter().map(|t| (t.as_str(), rec.tokens.get(*t))).collect();
+            let extra: BTreeMap<&str, &str> = c
+                .attribution
+                .extra_names()
+                .zip(labels.extra.iter().map(|v| &**v))
+                .collect();
+            let tokens: BTreeMap<&str, u64> = TokenClass::ALL
+                .iter()
+                .map(|t| (t.as_str(), rec.tokens.get(*t)))
+                .collect();
             let mut row = json!({
                 "request_id": rec.request_id,
                 "timestamp": timefmt::format_rfc3339(rec.timestamp),
@@ -72,7 +99,10 @@ pub fn price(config_path: Option<&Path>, ratecards: Vec<PathBuf>, files: &[PathB
             });
             match pricing::price(&cards, &c.aliases, &rec) {
                 Outcome::Priced(p) => {
-                    let by_class: BTreeMap<&str, String> = TokenClass::ALL.iter().map(|t| (t.as_str(), p.cost[*t as usize].to_string())).collect();
+                    let by_class: BTreeMap<&str, String> = TokenClass::ALL
+                        .iter()
+                        .map(|t| (t.as_str(), p.cost[*t as usize].to_string()))
+                        .collect();
                     row["model"] = json!(p.model);
                     row["scope"] = json!(p.scope.as_str());
                     row["tier"] = json!(p.tier.as_str());
@@ -107,16 +137,30 @@ pub fn check(config_path: Option<&Path>, ratecards: Vec<PathBuf>) -> anyhow::Res
     let raw = config::load_raw(config_path);
     let mut problems = Vec::new();
     let resolved = raw.map_err(|e| problems.extend(e.0)).ok().and_then(|raw| {
-        let o = Overrides { in_memory: true, ratecards: ratecards.clone(), ..Default::default() };
-        config::resolve(raw, o, std::env::var(config::HASH_KEY_ENV).ok()).map_err(|e| problems.extend(e.0)).ok()
+        let o = Overrides {
+            in_memory: true,
+            ratecards: ratecards.clone(),
+            ..Default::default()
+        };
+        config::resolve(raw, o, std::env::var(config::HASH_KEY_ENV).ok())
+            .map_err(|e| problems.extend(e.0))
+            .ok()
     });
     let cards = match &resolved {
-        Some(c) => crate::app::load_cards(c).map_err(|e| problems.push(e.to_string())).ok(),
+        Some(c) => crate::app::load_cards(c)
+            .map_err(|e| problems.push(e.to_string()))
+            .ok(),
         None if ratecards.is_empty() => Some(pricing::ratecard::bundled()),
-        None => pricing::ratecard::load(&ratecards).map_err(|e| problems.push(e.to_string())).ok(),
+        None => pricing::ratecard::load(&ratecards)
+            .map_err(|e| problems.push(e.to_string()))
+            .ok(),
     };
     if !problems.is_empty() {
-        anyhow::bail!("{} problem(s):\n  - {}", problems.len(), problems.join("\n  - "));
+        anyhow::bail!(
+            "{} problem(s):\n  - {}",
+            problems.len(),
+            problems.join("\n  - ")
+        );
     }
     if let Some(p) = config_path {
         println!("config {}: OK", p.display());
@@ -143,7 +187,11 @@ pub fn state_show(dir: &Path, as_json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     println!("store:       {} ({} bytes)", stats.path, stats.file_bytes);
-    println!("dedupe keys: {} (oldest {})", stats.dedupe_keys, stats.oldest_dedupe_key.as_deref().unwrap_or("-"));
+    println!(
+        "dedupe keys: {} (oldest {})",
+        stats.dedupe_keys,
+        stats.oldest_dedupe_key.as_deref().unwrap_or("-")
+    );
     println!("series:");
     for (m, n) in &stats.series_by_metric {
         println!("  {m:<48} {n}");
@@ -168,7 +216,10 @@ pub fn state_export(dir: &Path, format: &str) -> anyhow::Result<()> {
             let l = serde_json::to_string(&labels)?.replace('"', "\"\"");
             writeln!(out, "{},\"{l}\",{value}", metric.name())?;
         } else {
-            serde_json::to_writer(&mut out, &json!({"metric": metric.name(), "labels": labels, "value": value.to_string()}))?;
+            serde_json::to_writer(
+                &mut out,
+                &json!({"metric": metric.name(), "labels": labels, "value": value.to_string()}),
+            )?;
             writeln!(out)?;
         }
     }
@@ -177,10 +228,13 @@ pub fn state_export(dir: &Path, format: &str) -> anyhow::Result<()> {
 }
 
 pub fn state_compact(dir: &Path, window: &str) -> anyhow::Result<()> {
-    let w = config::parse_duration(window).with_context(|| format!("{window:?} is not a duration like 48h"))?;
+    let w = config::parse_duration(window)
+        .with_context(|| format!("{window:?} is not a duration like 48h"))?;
     let mut store = SqliteStore::open(dir)?;
     let before = store.stats()?.file_bytes;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs() as i64;
     let purged = store.compact(now - w.as_secs() as i64)?;
     let after = store.stats()?.file_bytes;
     println!("purged {purged} expired dedupe keys; {before} -> {after} bytes");

@@ -127,16 +127,24 @@ pub struct Config {
 
 /// Reads the config file (if any); `None` gives the defaults.
 pub fn load_raw(path: Option<&Path>) -> Result<RawConfig, ConfigErrors> {
-    let Some(path) = path else { return Ok(RawConfig::default()) };
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors(vec![format!("{}: cannot read: {e}", path.display())]))?;
+    let Some(path) = path else {
+        return Ok(RawConfig::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigErrors(vec![format!("{}: cannot read: {e}", path.display())]))?;
     parse(&text, &path.display().to_string())
 }
 
 pub fn parse(text: &str, file: &str) -> Result<RawConfig, ConfigErrors> {
-    let de = toml::Deserializer::parse(text).map_err(|e| ConfigErrors(vec![format!("{file}: {}", e.to_string().trim())]))?;
+    let de = toml::Deserializer::parse(text)
+        .map_err(|e| ConfigErrors(vec![format!("{file}: {}", e.to_string().trim())]))?;
     let mut unknown = Vec::new();
-    let raw: Result<RawConfig, _> = serde_ignored::deserialize(de, |path| unknown.push(path.to_string()));
-    let mut errors: Vec<String> = unknown.into_iter().map(|k| format!("{file}: unknown setting `{k}`")).collect();
+    let raw: Result<RawConfig, _> =
+        serde_ignored::deserialize(de, |path| unknown.push(path.to_string()));
+    let mut errors: Vec<String> = unknown
+        .into_iter()
+        .map(|k| format!("{file}: unknown setting `{k}`"))
+        .collect();
     match raw {
         Ok(raw) if errors.is_empty() => Ok(raw),
         Ok(_) => Err(ConfigErrors(errors)),
@@ -165,22 +173,47 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
 
 /// Label names a configured label may not take: the exporter's own, and Prometheus's.
 const RESERVED_LABELS: [&str; 14] = [
-    "user", "feature", "model", "token_type", "outcome", "region", "scope", "source", "result", "reason", "metric", "le", "job", "instance",
+    "user",
+    "feature",
+    "model",
+    "token_type",
+    "outcome",
+    "region",
+    "scope",
+    "source",
+    "result",
+    "reason",
+    "metric",
+    "le",
+    "job",
+    "instance",
 ];
 const ARN_LABELS: [&str; 1] = ["role"];
 
 fn valid_label_name(n: &str) -> bool {
     let mut c = n.chars();
-    c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_') && c.all(|x| x.is_ascii_alphanumeric() || x == '_') && !n.starts_with("__")
+    c.next()
+        .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
+        && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
+        && !n.starts_with("__")
 }
 
 /// Merges flags over the file and validates everything, reporting every problem at once.
 /// `hash_key_env` is the value of [`HASH_KEY_ENV`], read by the caller.
-pub fn resolve(raw: RawConfig, o: Overrides, hash_key_env: Option<String>) -> Result<Config, ConfigErrors> {
+pub fn resolve(
+    raw: RawConfig,
+    o: Overrides,
+    hash_key_env: Option<String>,
+) -> Result<Config, ConfigErrors> {
     let mut errors = Vec::new();
-    let listen_text = o.listen.or(raw.listen).unwrap_or_else(|| DEFAULT_LISTEN.into());
+    let listen_text = o
+        .listen
+        .or(raw.listen)
+        .unwrap_or_else(|| DEFAULT_LISTEN.into());
     let listen = listen_text.parse().unwrap_or_else(|_| {
-        errors.push(format!("listen address {listen_text:?} is not HOST:PORT (e.g. 127.0.0.1:9464, 0.0.0.0:9464)"));
+        errors.push(format!(
+            "listen address {listen_text:?} is not HOST:PORT (e.g. 127.0.0.1:9464, 0.0.0.0:9464)"
+        ));
         DEFAULT_LISTEN.parse().expect("valid default")
     });
     let state = match (o.in_memory, o.state_dir.or(raw.state_dir)) {
@@ -195,7 +228,11 @@ pub fn resolve(raw: RawConfig, o: Overrides, hash_key_env: Option<String>) -> Re
             StateMode::InMemory
         }
     };
-    let ratecards = if o.ratecards.is_empty() { raw.ratecards } else { Some(o.ratecards) };
+    let ratecards = if o.ratecards.is_empty() {
+        raw.ratecards
+    } else {
+        Some(o.ratecards)
+    };
     let mut files = raw.files.paths;
     files.extend(o.files);
     for p in &files {
@@ -205,14 +242,31 @@ pub fn resolve(raw: RawConfig, o: Overrides, hash_key_env: Option<String>) -> Re
     }
     let duration = |errors: &mut Vec<String>, what: &str, v: Option<String>, default: &str| {
         let text = v.unwrap_or_else(|| default.into());
-        parse_duration(&text).filter(|d| !d.is_zero()).unwrap_or_else(|| {
-            errors.push(format!("{what} {text:?} is not a duration like 500ms, 30s, 5m, 48h or 7d"));
-            parse_duration(default).expect("valid default")
-        })
+        parse_duration(&text)
+            .filter(|d| !d.is_zero())
+            .unwrap_or_else(|| {
+                errors.push(format!(
+                    "{what} {text:?} is not a duration like 500ms, 30s, 5m, 48h or 7d"
+                ));
+                parse_duration(default).expect("valid default")
+            })
     };
-    let poll_interval = duration(&mut errors, "files.poll_interval", o.poll_interval.or(raw.files.poll_interval), DEFAULT_POLL);
-    let dedupe_window = duration(&mut errors, "dedupe.window", o.dedupe_window.or(raw.dedupe.window), DEFAULT_DEDUPE_WINDOW);
-    let max_series = o.max_series.or(raw.limits.max_series_per_metric).unwrap_or(DEFAULT_MAX_SERIES);
+    let poll_interval = duration(
+        &mut errors,
+        "files.poll_interval",
+        o.poll_interval.or(raw.files.poll_interval),
+        DEFAULT_POLL,
+    );
+    let dedupe_window = duration(
+        &mut errors,
+        "dedupe.window",
+        o.dedupe_window.or(raw.dedupe.window),
+        DEFAULT_DEDUPE_WINDOW,
+    );
+    let max_series = o
+        .max_series
+        .or(raw.limits.max_series_per_metric)
+        .unwrap_or(DEFAULT_MAX_SERIES);
     if max_series == 0 {
         errors.push("limits.max_series_per_metric must be at least 1".into());
     }
@@ -237,7 +291,11 @@ pub fn resolve(raw: RawConfig, o: Overrides, hash_key_env: Option<String>) -> Re
     }
 }
 
-fn resolve_attribution(raw: RawAttribution, hash_key_env: Option<String>, errors: &mut Vec<String>) -> Attribution {
+fn resolve_attribution(
+    raw: RawAttribution,
+    hash_key_env: Option<String>,
+    errors: &mut Vec<String>,
+) -> Attribution {
     let mut a = Attribution::default();
     if let Some(keys) = raw.user_keys {
         a.user_keys = keys;
@@ -250,7 +308,9 @@ fn resolve_attribution(raw: RawAttribution, hash_key_env: Option<String>, errors
         if !valid_label_name(name) {
             errors.push(format!("attribution: {name:?} is not a valid Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)"));
         } else if RESERVED_LABELS.contains(&name) {
-            errors.push(format!("attribution: label {name:?} is reserved by the exporter; pick another name"));
+            errors.push(format!(
+                "attribution: label {name:?} is reserved by the exporter; pick another name"
+            ));
         } else if !seen.insert(name.to_string()) {
             errors.push(format!("attribution: label {name:?} is configured twice"));
         }
@@ -261,7 +321,10 @@ fn resolve_attribution(raw: RawAttribution, hash_key_env: Option<String>, errors
     }
     for k in raw.arn_labels {
         if !ARN_LABELS.contains(&k.as_str()) {
-            errors.push(format!("attribution.arn_labels: {k:?} is not an ARN part (available: {})", ARN_LABELS.join(", ")));
+            errors.push(format!(
+                "attribution.arn_labels: {k:?} is not an ARN part (available: {})",
+                ARN_LABELS.join(", ")
+            ));
             continue;
         }
         check(&k, errors);
@@ -270,12 +333,20 @@ fn resolve_attribution(raw: RawAttribution, hash_key_env: Option<String>, errors
     for (i, r) in raw.rules.into_iter().enumerate() {
         let loc = format!("attribution.rules[{i}]");
         let matcher = match (r.principal_glob, r.principal_regex) {
-            (Some(g), None) => glob::Pattern::new(&g).map(Matcher::Glob).map_err(|e| format!("{loc}: principal_glob {g:?}: {e}")),
-            (None, Some(re)) => regex::Regex::new(&re).map(Matcher::Regex).map_err(|e| format!("{loc}: principal_regex {re:?}: {e}")),
-            _ => Err(format!("{loc}: give exactly one of principal_glob or principal_regex")),
+            (Some(g), None) => glob::Pattern::new(&g)
+                .map(Matcher::Glob)
+                .map_err(|e| format!("{loc}: principal_glob {g:?}: {e}")),
+            (None, Some(re)) => regex::Regex::new(&re)
+                .map(Matcher::Regex)
+                .map_err(|e| format!("{loc}: principal_regex {re:?}: {e}")),
+            _ => Err(format!(
+                "{loc}: give exactly one of principal_glob or principal_regex"
+            )),
         };
         if r.labels.is_empty() {
-            errors.push(format!("{loc}: `labels` is empty; the rule would do nothing"));
+            errors.push(format!(
+                "{loc}: `labels` is empty; the rule would do nothing"
+            ));
         }
         for name in r.labels.keys() {
             if !a.extra.iter().any(|(n, _)| n == name) {
@@ -284,7 +355,10 @@ fn resolve_attribution(raw: RawAttribution, hash_key_env: Option<String>, errors
             }
         }
         match matcher {
-            Ok(matcher) => a.rules.push(Rule { matcher, set: r.labels.into_iter().collect() }),
+            Ok(matcher) => a.rules.push(Rule {
+                matcher,
+                set: r.labels.into_iter().collect(),
+            }),
             Err(e) => errors.push(e),
         }
     }
@@ -296,7 +370,10 @@ fn resolve_attribution(raw: RawAttribution, hash_key_env: Option<String>, errors
         };
         match key {
             Ok(k) if k.trim_ascii().len() >= 16 => a.user_hash_key = Some(k.trim_ascii().to_vec()),
-            Ok(_) => errors.push("the user-hashing key must be at least 16 bytes (e.g. `openssl rand -hex 32`)".into()),
+            Ok(_) => errors.push(
+                "the user-hashing key must be at least 16 bytes (e.g. `openssl rand -hex 32`)"
+                    .into(),
+            ),
             Err(e) => errors.push(e),
         }
     }
@@ -333,7 +410,15 @@ window = "72h"
             "c.toml",
         )
         .unwrap();
-        let c = resolve(raw, Overrides { files: vec!["/more/*.gz".into()], ..Default::default() }, None).unwrap();
+        let c = resolve(
+            raw,
+            Overrides {
+                files: vec!["/more/*.gz".into()],
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap();
         assert_eq!(c.listen.to_string(), "0.0.0.0:9464");
         assert_eq!(c.state, StateMode::Dir("/var/lib/bce".into()));
         assert_eq!(c.files, ["/logs/*.jsonl", "/more/*.gz"]);
@@ -347,15 +432,33 @@ window = "72h"
     #[test]
     fn flags_win_over_the_file() {
         let raw = parse("listen = \"127.0.0.1:1\"\nstate_dir = \"/a\"", "c.toml").unwrap();
-        let c = resolve(raw, Overrides { listen: Some("127.0.0.1:2".into()), state_dir: Some("/b".into()), ..Default::default() }, None).unwrap();
+        let c = resolve(
+            raw,
+            Overrides {
+                listen: Some("127.0.0.1:2".into()),
+                state_dir: Some("/b".into()),
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap();
         assert_eq!((c.listen.port(), c.state), (2, StateMode::Dir("/b".into())));
     }
 
     #[test]
     fn unknown_settings_are_all_reported() {
-        let errs = parse("listn = \"x\"\n[files]\npath = []\n[attribution]\nfeature = \"f\"", "c.toml").unwrap_err().0;
+        let errs = parse(
+            "listn = \"x\"\n[files]\npath = []\n[attribution]\nfeature = \"f\"",
+            "c.toml",
+        )
+        .unwrap_err()
+        .0;
         assert_eq!(errs.len(), 3, "{errs:?}");
-        assert!(errs.iter().any(|e| e.contains("unknown setting `files.path`")), "{errs:?}");
+        assert!(
+            errs.iter()
+                .any(|e| e.contains("unknown setting `files.path`")),
+            "{errs:?}"
+        );
     }
 
     #[test]

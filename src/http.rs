@@ -27,7 +27,10 @@ pub fn router(state: Arc<AppState>) -> Router {
 }
 
 async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], s.metrics.render())
+    (
+        [(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)],
+        s.metrics.render(),
+    )
 }
 
 async fn readyz(State(s): State<Arc<AppState>>) -> impl IntoResponse {

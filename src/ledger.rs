@@ -9,7 +9,7 @@
 //! how many increments were folded.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use rust_decimal::Decimal;
@@ -83,14 +83,19 @@ impl Metric {
     /// caller-controlled labels are ever folded; the rest are bounded by construction.
     fn keeps_on_fold(self, label: &str) -> bool {
         match self {
-            Metric::Cost | Metric::Tokens | Metric::Invocations => matches!(label, "model" | "token_type" | "outcome"),
+            Metric::Cost | Metric::Tokens | Metric::Invocations => {
+                matches!(label, "model" | "token_type" | "outcome")
+            }
             Metric::Unpriced => label == "reason",
             _ => true,
         }
     }
 
     fn foldable(self) -> bool {
-        matches!(self, Metric::Cost | Metric::Tokens | Metric::Invocations | Metric::Unpriced)
+        matches!(
+            self,
+            Metric::Cost | Metric::Tokens | Metric::Invocations | Metric::Unpriced
+        )
     }
 }
 
@@ -114,10 +119,14 @@ pub struct Interner {
 
 impl Interner {
     pub fn get(&mut self, pairs: &[(&str, &str)]) -> LabelSet {
-        let mut h = self.hasher.build_hasher();
-        pairs.hash(&mut h);
-        let bucket = self.sets.entry(h.finish()).or_default();
-        let same = |set: &&LabelSet| set.len() == pairs.len() && set.iter().zip(pairs).all(|((a, b), (c, d))| &**a == *c && &**b == *d);
+        let bucket = self.sets.entry(self.hasher.hash_one(pairs)).or_default();
+        let same = |set: &&LabelSet| {
+            set.len() == pairs.len()
+                && set
+                    .iter()
+                    .zip(pairs)
+                    .all(|((a, b), (c, d))| &**a == *c && &**b == *d)
+        };
         if let Some(found) = bucket.iter().find(same) {
             return found.clone();
         }
@@ -174,7 +183,12 @@ impl Totals {
     pub fn sum(&self, metric: Metric, filter: &[(&str, &str)]) -> Decimal {
         self.series
             .iter()
-            .filter(|(k, _)| k.metric == metric && filter.iter().all(|(n, v)| k.labels.iter().any(|(a, b)| &**a == *n && &**b == *v)))
+            .filter(|(k, _)| {
+                k.metric == metric
+                    && filter
+                        .iter()
+                        .all(|(n, v)| k.labels.iter().any(|(a, b)| &**a == *n && &**b == *v))
+            })
             .map(|(_, v)| *v)
             .sum()
     }
@@ -190,16 +204,26 @@ pub struct Batch<'l> {
 
 impl<'l> Batch<'l> {
     pub fn new(base: &Totals, interner: &'l mut Interner, max_series: usize) -> Batch<'l> {
-        Batch { totals: base.clone(), dirty: HashSet::new(), interner, max_series }
+        Batch {
+            totals: base.clone(),
+            dirty: HashSet::new(),
+            interner,
+            max_series,
+        }
     }
 
     /// Adds `value` to the series, folding it into `__other__` past the cap.
     pub fn add(&mut self, metric: Metric, pairs: &[(&str, &str)], value: Decimal) {
         let labels = self.interner.get(pairs);
         let mut key = SeriesKey { metric, labels };
-        if metric.foldable() && !self.totals.series.contains_key(&key) && self.totals.series_count(metric) >= self.max_series {
-            let folded: Vec<(&str, &str)> =
-                pairs.iter().map(|&(n, v)| (n, if metric.keeps_on_fold(n) { v } else { OTHER })).collect();
+        if metric.foldable()
+            && !self.totals.series.contains_key(&key)
+            && self.totals.series_count(metric) >= self.max_series
+        {
+            let folded: Vec<(&str, &str)> = pairs
+                .iter()
+                .map(|&(n, v)| (n, if metric.keeps_on_fold(n) { v } else { OTHER }))
+                .collect();
             key.labels = self.interner.get(&folded);
             self.add(Metric::Folded, &[("metric", metric.name())], Decimal::ONE);
         }
@@ -238,7 +262,10 @@ mod tests {
         for _ in 0..10 {
             b.add(Metric::Cost, &[("user", "a"), ("model", "m")], cent);
         }
-        assert_eq!(b.totals.sum(Metric::Cost, &[]), "0.10".parse::<Decimal>().unwrap());
+        assert_eq!(
+            b.totals.sum(Metric::Cost, &[]),
+            "0.10".parse::<Decimal>().unwrap()
+        );
         assert_eq!(b.dirty.len(), 1);
     }
 
@@ -251,24 +278,61 @@ mod tests {
             let user = format!("user-{n}");
             let v = Decimal::new(n + 1, 3);
             want += v;
-            b.add(Metric::Cost, &[("user", &user), ("feature", "f"), ("model", "m")], v);
+            b.add(
+                Metric::Cost,
+                &[("user", &user), ("feature", "f"), ("model", "m")],
+                v,
+            );
         }
         assert_eq!(b.totals.sum(Metric::Cost, &[]), want);
-        assert_eq!(b.totals.series_count(Metric::Cost), 4, "3 admitted + __other__");
-        assert_eq!(b.totals.sum(Metric::Cost, &[("user", OTHER), ("feature", OTHER), ("model", "m")]), want - Decimal::new(6, 3));
-        assert_eq!(b.totals.sum(Metric::Folded, &[("metric", "bedrock_cost_usd_total")]), d(47));
+        assert_eq!(
+            b.totals.series_count(Metric::Cost),
+            4,
+            "3 admitted + __other__"
+        );
+        assert_eq!(
+            b.totals.sum(
+                Metric::Cost,
+                &[("user", OTHER), ("feature", OTHER), ("model", "m")]
+            ),
+            want - Decimal::new(6, 3)
+        );
+        assert_eq!(
+            b.totals
+                .sum(Metric::Folded, &[("metric", "bedrock_cost_usd_total")]),
+            d(47)
+        );
         // an admitted series keeps growing after the cap
-        b.add(Metric::Cost, &[("user", "user-0"), ("feature", "f"), ("model", "m")], d(1));
-        assert_eq!(b.totals.sum(Metric::Cost, &[("user", "user-0")]), Decimal::new(1001, 3));
+        b.add(
+            Metric::Cost,
+            &[("user", "user-0"), ("feature", "f"), ("model", "m")],
+            d(1),
+        );
+        assert_eq!(
+            b.totals.sum(Metric::Cost, &[("user", "user-0")]),
+            Decimal::new(1001, 3)
+        );
     }
 
     #[test]
     fn unbounded_models_fold_in_the_unpriced_metric() {
         let mut i = Interner::default();
         let mut b = Batch::new(&Totals::default(), &mut i, 1);
-        b.inc(Metric::Unpriced, &[("model", "x1"), ("reason", "unknown_model")]);
-        b.inc(Metric::Unpriced, &[("model", "x2"), ("reason", "unknown_model")]);
-        assert_eq!(b.totals.sum(Metric::Unpriced, &[("model", OTHER), ("reason", "unknown_model")]), d(1));
+        b.inc(
+            Metric::Unpriced,
+            &[("model", "x1"), ("reason", "unknown_model")],
+        );
+        b.inc(
+            Metric::Unpriced,
+            &[("model", "x2"), ("reason", "unknown_model")],
+        );
+        assert_eq!(
+            b.totals.sum(
+                Metric::Unpriced,
+                &[("model", OTHER), ("reason", "unknown_model")]
+            ),
+            d(1)
+        );
     }
 
     #[test]
@@ -295,7 +359,10 @@ mod tests {
         let mut i = Interner::default();
         let base = Totals::default();
         let mut b = Batch::new(&base, &mut i, 10);
-        b.inc(Metric::Records, &[("source", "file"), ("result", "accepted")]);
+        b.inc(
+            Metric::Records,
+            &[("source", "file"), ("result", "accepted")],
+        );
         assert!(base.is_empty());
         assert_eq!(b.totals.len(), 1);
     }

@@ -13,7 +13,12 @@ use clap::{Args, Parser, Subcommand};
 /// attributed to a user and feature from requestMetadata or the caller's IAM identity,
 /// counted once each (deduplicated on the Bedrock requestId), and kept across restarts.
 #[derive(Parser)]
-#[command(name = "bedrock-cost-exporter", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "bedrock-cost-exporter",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 struct Cli {
     /// Log level or filter (error, warn, info, debug; or a RUST_LOG-style filter).
     #[arg(long, global = true, env = "BEDROCK_COST_LOG", default_value = "info")]
@@ -91,7 +96,11 @@ struct PricingArgs {
     #[arg(long, short = 'c', env = "BEDROCK_COST_CONFIG")]
     config: Option<PathBuf>,
     /// Rate card file or directory of *.toml cards (repeatable). Default: the bundled card.
-    #[arg(long = "ratecard", env = "BEDROCK_COST_RATECARD", value_delimiter = ',')]
+    #[arg(
+        long = "ratecard",
+        env = "BEDROCK_COST_RATECARD",
+        value_delimiter = ','
+    )]
     ratecards: Vec<PathBuf>,
 }
 
@@ -132,8 +141,11 @@ struct RunArgs {
 }
 
 fn init_logging(level: &str, format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr)
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false);
     if format == "json" {
@@ -145,7 +157,8 @@ fn init_logging(level: &str, format: &str) {
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
     tokio::select! {
         _ = ctrl_c => {},
         _ = term.recv() => {},
@@ -158,17 +171,35 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(a) => run(a),
         Command::Demo { listen, rate } => {
-            let overrides = config::Overrides { listen: Some(listen), in_memory: true, ..Default::default() };
+            let overrides = config::Overrides {
+                listen: Some(listen),
+                in_memory: true,
+                ..Default::default()
+            };
             config::resolve(config::RawConfig::default(), overrides, None)
                 .map_err(anyhow::Error::from)
-                .and_then(|c| block_on(app::run(c, app::Extras { demo_rate: Some(rate), reset_state: false }, shutdown_signal())).map(|_| ()))
+                .and_then(|c| {
+                    block_on(app::run(
+                        c,
+                        app::Extras {
+                            demo_rate: Some(rate),
+                            reset_state: false,
+                        },
+                        shutdown_signal(),
+                    ))
+                    .map(|_| ())
+                })
         }
-        Command::Price { files, pricing } => cli::price(pricing.config.as_deref(), pricing.ratecards, &files),
+        Command::Price { files, pricing } => {
+            cli::price(pricing.config.as_deref(), pricing.ratecards, &files)
+        }
         Command::Check { pricing } => cli::check(pricing.config.as_deref(), pricing.ratecards),
         Command::State { state_dir, action } => match action {
             StateAction::Show { json } => cli::state_show(&state_dir, json),
             StateAction::Export { format } => cli::state_export(&state_dir, &format),
-            StateAction::Compact { dedupe_window } => cli::state_compact(&state_dir, &dedupe_window),
+            StateAction::Compact { dedupe_window } => {
+                cli::state_compact(&state_dir, &dedupe_window)
+            }
         },
     };
     match result {
@@ -181,7 +212,11 @@ fn main() -> ExitCode {
 }
 
 fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime").block_on(f)
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+        .block_on(f)
 }
 
 fn run(a: RunArgs) -> anyhow::Result<()> {
@@ -203,7 +238,14 @@ fn run(a: RunArgs) -> anyhow::Result<()> {
         anyhow::bail!("nothing to read: give --file GLOB (repeatable), --stdin, or [files] paths in the config");
     }
     let once = config.once;
-    let total = block_on(app::run(config, app::Extras { demo_rate: None, reset_state: a.reset_state }, shutdown_signal()))?;
+    let total = block_on(app::run(
+        config,
+        app::Extras {
+            demo_rate: None,
+            reset_state: a.reset_state,
+        },
+        shutdown_signal(),
+    ))?;
     if once {
         eprintln!(
             "read {} records: {} priced, {} unpriced, {} duplicates, {} malformed",

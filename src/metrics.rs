@@ -31,8 +31,11 @@ impl Metrics {
     pub fn new(snapshots: watch::Receiver<Arc<Snapshot>>, cards: &RateCards) -> Metrics {
         let registry = Registry::new();
         let commit_seconds = Histogram::with_opts(
-            HistogramOpts::new("bedrock_store_commit_duration_seconds", "Time to account and commit one batch to the state store.")
-                .buckets(vec![0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0]),
+            HistogramOpts::new(
+                "bedrock_store_commit_duration_seconds",
+                "Time to account and commit one batch to the state store.",
+            )
+            .buckets(vec![0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0]),
         )
         .expect("valid histogram");
         let commit_errors = IntCounterVec::new(
@@ -44,16 +47,28 @@ impl Metrics {
             commit_errors.with_label_values(&[kind]);
         }
         let collector = LedgerCollector::new(snapshots, cards);
-        for c in [Box::new(commit_seconds.clone()) as Box<dyn Collector>, Box::new(commit_errors.clone()), Box::new(collector)] {
+        for c in [
+            Box::new(commit_seconds.clone()) as Box<dyn Collector>,
+            Box::new(commit_errors.clone()),
+            Box::new(collector),
+        ] {
             registry.register(c).expect("unique metric names");
         }
-        Metrics { registry, health: Health { commit_seconds, commit_errors } }
+        Metrics {
+            registry,
+            health: Health {
+                commit_seconds,
+                commit_errors,
+            },
+        }
     }
 
     /// The Prometheus text format (0.0.4).
     pub fn render(&self) -> String {
         let mut out = Vec::new();
-        TextEncoder::new().encode(&self.registry.gather(), &mut out).expect("text encoding does not fail");
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("text encoding does not fail");
         String::from_utf8(out).expect("the text encoder writes UTF-8")
     }
 }
@@ -85,7 +100,9 @@ impl LedgerCollector {
             .iter()
             .map(|m| (m.name(), m.help()))
             .chain(INFO_FAMILIES)
-            .map(|(name, help)| Desc::new(name.into(), help.into(), vec![], Default::default()).expect("valid desc"))
+            .map(|(name, help)| {
+                Desc::new(name.into(), help.into(), vec![], Default::default()).expect("valid desc")
+            })
             .collect();
         let cards = cards
             .cards()
@@ -97,7 +114,11 @@ impl LedgerCollector {
                 review_by: c.review_by,
             })
             .collect();
-        LedgerCollector { snapshots, cards, descs }
+        LedgerCollector {
+            snapshots,
+            cards,
+            descs,
+        }
     }
 }
 
@@ -109,7 +130,11 @@ fn family(name: &str, help: &str, kind: MetricType) -> MetricFamily {
     f
 }
 
-fn sample<'a>(labels: impl IntoIterator<Item = (&'a str, &'a str)>, value: f64, kind: MetricType) -> PMetric {
+fn sample<'a>(
+    labels: impl IntoIterator<Item = (&'a str, &'a str)>,
+    value: f64,
+    kind: MetricType,
+) -> PMetric {
     let mut m = PMetric::default();
     m.set_label(
         labels
@@ -141,32 +166,59 @@ impl Collector for LedgerCollector {
 
     fn collect(&self) -> Vec<MetricFamily> {
         let snap = self.snapshots.borrow().clone();
-        let mut families: Vec<MetricFamily> = Metric::ALL.iter().map(|m| family(m.name(), m.help(), MetricType::COUNTER)).collect();
+        let mut families: Vec<MetricFamily> = Metric::ALL
+            .iter()
+            .map(|m| family(m.name(), m.help(), MetricType::COUNTER))
+            .collect();
         for (key, value) in snap.totals.iter() {
             let labels = key.labels.iter().map(|(n, v)| (&**n, &**v));
-            families[key.metric as usize].mut_metric().push(sample(labels, money::to_f64(*value), MetricType::COUNTER));
+            families[key.metric as usize].mut_metric().push(sample(
+                labels,
+                money::to_f64(*value),
+                MetricType::COUNTER,
+            ));
         }
         let gauge = |i: usize| family(INFO_FAMILIES[i].0, INFO_FAMILIES[i].1, MetricType::GAUGE);
         let mut info = gauge(0);
         let mut review = gauge(1);
         for c in &self.cards {
             info.mut_metric().push(sample(
-                [("version", c.version.as_str()), ("sha256", c.sha256.as_str()), ("effective_from", c.effective_from.as_str())],
+                [
+                    ("version", c.version.as_str()),
+                    ("sha256", c.sha256.as_str()),
+                    ("effective_from", c.effective_from.as_str()),
+                ],
                 1.0,
                 MetricType::GAUGE,
             ));
             if let Some(r) = c.review_by {
-                review.mut_metric().push(sample([("version", c.version.as_str())], r as f64, MetricType::GAUGE));
+                review.mut_metric().push(sample(
+                    [("version", c.version.as_str())],
+                    r as f64,
+                    MetricType::GAUGE,
+                ));
             }
         }
         let mut last = gauge(2);
         for (source, ts) in &snap.last_record {
-            last.mut_metric().push(sample([("source", source.as_str())], *ts as f64, MetricType::GAUGE));
+            last.mut_metric().push(sample(
+                [("source", source.as_str())],
+                *ts as f64,
+                MetricType::GAUGE,
+            ));
         }
         let mut writable = gauge(3);
-        writable.mut_metric().push(sample([], if snap.store_writable { 1.0 } else { 0.0 }, MetricType::GAUGE));
+        writable.mut_metric().push(sample(
+            [],
+            if snap.store_writable { 1.0 } else { 0.0 },
+            MetricType::GAUGE,
+        ));
         let mut build = gauge(4);
-        build.mut_metric().push(sample([("version", env!("CARGO_PKG_VERSION"))], 1.0, MetricType::GAUGE));
+        build.mut_metric().push(sample(
+            [("version", env!("CARGO_PKG_VERSION"))],
+            1.0,
+            MetricType::GAUGE,
+        ));
         families.extend([info, review, last, writable, build]);
         families.retain(|f| !f.get_metric().is_empty());
         families

@@ -36,7 +36,8 @@ pub fn discounted(price: Decimal, percent: Decimal) -> Decimal {
 pub fn parse_decimal(s: &str, max_decimals: usize) -> Result<Decimal, String> {
     let (int, frac) = s.split_once('.').unwrap_or((s, ""));
     let digits_ok = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
-    if int.is_empty() || !digits_ok(int) || !digits_ok(frac) || (s.contains('.') && frac.is_empty()) {
+    if int.is_empty() || !digits_ok(int) || !digits_ok(frac) || (s.contains('.') && frac.is_empty())
+    {
         return Err(format!("{s:?} is not a plain decimal number like \"3.75\""));
     }
     if frac.len() > max_decimals {

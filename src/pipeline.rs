@@ -59,19 +59,30 @@ impl Input {
     pub fn from_ndjson(source: Arc<str>, origin: Arc<str>, buf: Vec<u8>, first_line: u64) -> Input {
         let mut lines = Vec::new();
         let mut start = 0;
-        let mut n = first_line;
-        for end in memchr::memchr_iter(b'\n', &buf).chain(std::iter::once(buf.len())) {
+        let ends = memchr::memchr_iter(b'\n', &buf).chain(std::iter::once(buf.len()));
+        for (n, end) in (first_line..).zip(ends) {
             if start >= buf.len() {
                 break;
             }
             let slice = &buf[start..end];
             if !slice.iter().all(u8::is_ascii_whitespace) {
-                lines.push(LineRef { start, end, line: n, event_key: None });
+                lines.push(LineRef {
+                    start,
+                    end,
+                    line: n,
+                    event_key: None,
+                });
             }
-            n += 1;
             start = end + 1;
         }
-        Input { source, origin, buf, lines, checkpoints: Vec::new(), ack: None }
+        Input {
+            source,
+            origin,
+            buf,
+            lines,
+            checkpoints: Vec::new(),
+            ack: None,
+        }
     }
 }
 
@@ -107,7 +118,12 @@ impl Throttle {
         let w = self.windows.entry(kind).or_insert((now, 0, 0));
         if now.duration_since(w.0) >= Duration::from_secs(60) {
             if w.2 > 0 {
-                tracing::warn!(kind, suppressed = w.2, "{} more {kind} warnings were left out in the last minute", w.2);
+                tracing::warn!(
+                    kind,
+                    suppressed = w.2,
+                    "{} more {kind} warnings were left out in the last minute",
+                    w.2
+                );
             }
             *w = (now, 0, 0);
         }
@@ -139,13 +155,25 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// Loads the totals and returns the sources' checkpoints.
-    pub fn open(ctx: Arc<Context>, mut store: Box<dyn Store>) -> Result<(Pipeline, HashMap<String, String>), StoreError> {
+    pub fn open(
+        ctx: Arc<Context>,
+        mut store: Box<dyn Store>,
+    ) -> Result<(Pipeline, HashMap<String, String>), StoreError> {
         let loaded = store.load()?;
         let mut interner = Interner::default();
         let mut totals = Totals::default();
         for (metric, labels, value) in &loaded.series {
-            let pairs: Vec<(&str, &str)> = labels.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-            totals.insert(SeriesKey { metric: *metric, labels: interner.get(&pairs) }, *value);
+            let pairs: Vec<(&str, &str)> = labels
+                .iter()
+                .map(|(a, b)| (a.as_str(), b.as_str()))
+                .collect();
+            totals.insert(
+                SeriesKey {
+                    metric: *metric,
+                    labels: interner.get(&pairs),
+                },
+                *value,
+            );
         }
         let p = Pipeline {
             ctx,
@@ -154,7 +182,10 @@ impl Pipeline {
             interner,
             last_record: BTreeMap::new(),
             last_purge: None,
-            throttle: Throttle { burst: 5, windows: HashMap::new() },
+            throttle: Throttle {
+                burst: 5,
+                windows: HashMap::new(),
+            },
             unpriced_warned: HashSet::new(),
         };
         Ok((p, loaded.checkpoints))
@@ -182,7 +213,8 @@ impl Pipeline {
         let mut newest = None::<i64>;
 
         // Decode, and gather every dedupe key so the store is asked once per batch.
-        let mut parsed: Vec<(usize, Result<Record<'_>, DecodeError>, Vec<DedupeKey>)> = Vec::with_capacity(input.lines.len());
+        let mut parsed: Vec<(usize, Result<Record<'_>, DecodeError>, Vec<DedupeKey>)> =
+            Vec::with_capacity(input.lines.len());
         for (i, l) in input.lines.iter().enumerate() {
             let bytes = &input.buf[l.start..l.end];
             let rec = bedrock::parse(bytes);
@@ -196,9 +228,17 @@ impl Pipeline {
             keys.extend(l.event_key);
             parsed.push((i, rec, keys));
         }
-        let all_keys: Vec<DedupeKey> = parsed.iter().flat_map(|(_, _, k)| k.iter().copied()).collect();
+        let all_keys: Vec<DedupeKey> = parsed
+            .iter()
+            .flat_map(|(_, _, k)| k.iter().copied())
+            .collect();
         let seen = self.store.seen(&all_keys)?;
-        let seen: HashSet<DedupeKey> = all_keys.iter().zip(seen).filter(|(_, s)| *s).map(|(k, _)| *k).collect();
+        let seen: HashSet<DedupeKey> = all_keys
+            .iter()
+            .zip(seen)
+            .filter(|(_, s)| *s)
+            .map(|(k, _)| *k)
+            .collect();
 
         let mut new_keys: Vec<DedupeKey> = Vec::new();
         let mut batch_keys: HashSet<DedupeKey> = HashSet::new();
@@ -208,17 +248,37 @@ impl Pipeline {
                 Ok(r) => r,
                 Err(e) => {
                     summary.malformed += 1;
-                    batch.inc(Metric::Records, &[("source", source), ("result", "malformed")]);
-                    batch.inc(Metric::Malformed, &[("source", source), ("reason", e.reason())]);
+                    batch.inc(
+                        Metric::Records,
+                        &[("source", source), ("result", "malformed")],
+                    );
+                    batch.inc(
+                        Metric::Malformed,
+                        &[("source", source), ("reason", e.reason())],
+                    );
                     if self.throttle.allow("malformed") {
-                        tracing::warn!(source, origin = &*input.origin, line = line.line, reason = e.reason(), "skipped a malformed record at {}:{}: {e}", input.origin, line.line);
+                        tracing::warn!(
+                            source,
+                            origin = &*input.origin,
+                            line = line.line,
+                            reason = e.reason(),
+                            "skipped a malformed record at {}:{}: {e}",
+                            input.origin,
+                            line.line
+                        );
                     }
                     continue;
                 }
             };
-            if keys.iter().any(|k| seen.contains(k) || batch_keys.contains(k)) {
+            if keys
+                .iter()
+                .any(|k| seen.contains(k) || batch_keys.contains(k))
+            {
                 summary.duplicates += 1;
-                batch.inc(Metric::Records, &[("source", source), ("result", "duplicate")]);
+                batch.inc(
+                    Metric::Records,
+                    &[("source", source), ("result", "duplicate")],
+                );
                 // An event seen under a new id (a re-delivered CloudWatch event) is remembered
                 // under every id, so a later copy is caught whichever id it carries.
                 for k in keys {
@@ -237,9 +297,20 @@ impl Pipeline {
             let labels = ctx.attribution.attribute(rec);
             if let Outcome::Unpriced { model, reason } = &outcome {
                 summary.unpriced += 1;
-                let first = self.unpriced_warned.len() < UNPRICED_WARNED_MAX && self.unpriced_warned.insert((model.to_string(), reason.as_str()));
+                let first = self.unpriced_warned.len() < UNPRICED_WARNED_MAX
+                    && self
+                        .unpriced_warned
+                        .insert((model.to_string(), reason.as_str()));
                 if first {
-                    tracing::warn!(model, reason = reason.as_str(), origin = &*input.origin, line = line.line, "cannot price calls to {model} ({}): {}", reason.as_str(), reason.hint());
+                    tracing::warn!(
+                        model,
+                        reason = reason.as_str(),
+                        origin = &*input.origin,
+                        line = line.line,
+                        "cannot price calls to {model} ({}): {}",
+                        reason.as_str(),
+                        reason.hint()
+                    );
                 }
             } else {
                 summary.accepted += 1;
@@ -251,8 +322,18 @@ impl Pipeline {
             Some(t) if t.elapsed() < PURGE_EVERY => None,
             _ => Some(now_unix - ctx.dedupe_window.as_secs() as i64),
         };
-        let series: Vec<(&SeriesKey, Decimal)> = batch.dirty.iter().map(|k| (k, batch.totals.get(k).expect("dirty keys exist"))).collect();
-        self.store.commit(&Commit { series, dedupe: &new_keys, checkpoints: &input.checkpoints, now: now_unix, purge_before })?;
+        let series: Vec<(&SeriesKey, Decimal)> = batch
+            .dirty
+            .iter()
+            .map(|k| (k, batch.totals.get(k).expect("dirty keys exist")))
+            .collect();
+        self.store.commit(&Commit {
+            series,
+            dedupe: &new_keys,
+            checkpoints: &input.checkpoints,
+            now: now_unix,
+            purge_before,
+        })?;
         if purge_before.is_some() {
             self.last_purge = Some(Instant::now());
         }
@@ -267,7 +348,14 @@ impl Pipeline {
 
 /// Adds one call to the counters. Unpriced and failed calls still count their tokens and
 /// invocations; only priced calls add money.
-fn account(batch: &mut Batch<'_>, attribution: &Attribution, source: &str, rec: &Record<'_>, outcome: &Outcome<'_>, labels: &Labels<'_>) {
+fn account(
+    batch: &mut Batch<'_>,
+    attribution: &Attribution,
+    source: &str,
+    rec: &Record<'_>,
+    outcome: &Outcome<'_>,
+    labels: &Labels<'_>,
+) {
     let (model, result) = match outcome {
         Outcome::Priced(p) => (p.model, "accepted"),
         Outcome::NotBilled { model } => (*model, "accepted"),
@@ -276,48 +364,99 @@ fn account(batch: &mut Batch<'_>, attribution: &Attribution, source: &str, rec: 
     let model = crate::attribution::sanitize(model);
     let (user, feature) = (&*labels.user, &*labels.feature);
     batch.inc(Metric::Records, &[("source", source), ("result", result)]);
-    let status = if rec.error_code.is_some() { "error" } else { "success" };
-    batch.inc(Metric::Invocations, &[("user", user), ("feature", feature), ("model", &model), ("outcome", status)]);
+    let status = if rec.error_code.is_some() {
+        "error"
+    } else {
+        "success"
+    };
+    batch.inc(
+        Metric::Invocations,
+        &[
+            ("user", user),
+            ("feature", feature),
+            ("model", &model),
+            ("outcome", status),
+        ],
+    );
     for class in TokenClass::ALL {
         let n = rec.tokens.get(class);
         if n > 0 {
-            batch.add(Metric::Tokens, &[("user", user), ("feature", feature), ("model", &model), ("token_type", class.as_str())], Decimal::from(n));
+            batch.add(
+                Metric::Tokens,
+                &[
+                    ("user", user),
+                    ("feature", feature),
+                    ("model", &model),
+                    ("token_type", class.as_str()),
+                ],
+                Decimal::from(n),
+            );
         }
     }
     match outcome {
         Outcome::Priced(p) => {
-            let mut pairs: Vec<(&str, &str)> = vec![("user", user), ("feature", feature), ("model", &model)];
-            pairs.extend(attribution.extra_names().zip(labels.extra.iter().map(|v| &**v)));
+            let mut pairs: Vec<(&str, &str)> =
+                vec![("user", user), ("feature", feature), ("model", &model)];
+            pairs.extend(
+                attribution
+                    .extra_names()
+                    .zip(labels.extra.iter().map(|v| &**v)),
+            );
             batch.add(Metric::Cost, &pairs, p.total);
             for class in TokenClass::ALL {
                 if rec.tokens.get(class) > 0 {
                     batch.add(
                         Metric::ModelCost,
-                        &[("model", &model), ("region", &rec.region), ("scope", p.scope.as_str()), ("token_type", class.as_str())],
+                        &[
+                            ("model", &model),
+                            ("region", &rec.region),
+                            ("scope", p.scope.as_str()),
+                            ("token_type", class.as_str()),
+                        ],
                         p.cost[class as usize],
                     );
                 }
             }
             if !p.cache_read_savings.is_zero() {
-                batch.add(Metric::CacheSavings, &[("model", &model)], p.cache_read_savings);
+                batch.add(
+                    Metric::CacheSavings,
+                    &[("model", &model)],
+                    p.cache_read_savings,
+                );
             }
             if rec.cache_split == CacheSplit::Assumed5m {
-                batch.add(Metric::TtlAssumed, &[("model", &model)], Decimal::from(rec.tokens.cache_write_5m));
+                batch.add(
+                    Metric::TtlAssumed,
+                    &[("model", &model)],
+                    Decimal::from(rec.tokens.cache_write_5m),
+                );
             }
         }
-        Outcome::Unpriced { reason, .. } => batch.inc(Metric::Unpriced, &[("model", &model), ("reason", reason.as_str())]),
+        Outcome::Unpriced { reason, .. } => batch.inc(
+            Metric::Unpriced,
+            &[("model", &model), ("reason", reason.as_str())],
+        ),
         Outcome::NotBilled { .. } => {}
     }
 }
 
 /// Drives the pipeline until every sender is gone: process, publish, acknowledge.
-pub fn run(mut pipeline: Pipeline, mut rx: mpsc::Receiver<Input>, snapshots: watch::Sender<Arc<Snapshot>>, health: crate::metrics::Health) {
+pub fn run(
+    mut pipeline: Pipeline,
+    mut rx: mpsc::Receiver<Input>,
+    snapshots: watch::Sender<Arc<Snapshot>>,
+    health: crate::metrics::Health,
+) {
     let _ = snapshots.send(Arc::new(pipeline.snapshot(None)));
     while let Some(mut input) = rx.blocking_recv() {
         let started = Instant::now();
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
         let result = pipeline.process(&input, now);
-        health.commit_seconds.observe(started.elapsed().as_secs_f64());
+        health
+            .commit_seconds
+            .observe(started.elapsed().as_secs_f64());
         let ack = input.ack.take();
         match result {
             Ok(summary) => {
@@ -332,7 +471,11 @@ pub fn run(mut pipeline: Pipeline, mut rx: mpsc::Receiver<Input>, snapshots: wat
             Err(e) => {
                 health.commit_errors.with_label_values(&[e.kind()]).inc();
                 if snapshots.borrow().store_writable {
-                    tracing::error!(kind = e.kind(), "cannot commit a batch from {}: {e}", input.origin);
+                    tracing::error!(
+                        kind = e.kind(),
+                        "cannot commit a batch from {}: {e}",
+                        input.origin
+                    );
                 }
                 let _ = snapshots.send(Arc::new(pipeline.snapshot(Some(e.to_string()))));
                 if let Some(ack) = ack {

@@ -206,7 +206,10 @@ mod tests {
     fn assumed_role_arn_gives_role_and_session() {
         assert_eq!(
             Principal::parse("arn:aws:sts::123456789012:assumed-role/AppRole/alice@example.com"),
-            Principal::AssumedRole { role: "AppRole", session: "alice@example.com" }
+            Principal::AssumedRole {
+                role: "AppRole",
+                session: "alice@example.com"
+            }
         );
     }
 
@@ -245,7 +248,13 @@ mod tests {
 
     #[test]
     fn prompt_total_counts_cached_tokens() {
-        let t = Tokens { input: 1, output: 9, cache_read: 10, cache_write_5m: 100, cache_write_1h: 1000 };
+        let t = Tokens {
+            input: 1,
+            output: 9,
+            cache_read: 10,
+            cache_write_5m: 100,
+            cache_write_1h: 1000,
+        };
         assert_eq!(t.prompt_total(), 1111);
     }
 }

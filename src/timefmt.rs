@@ -22,14 +22,24 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let mp = (5 * doy + 2) / 153;
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, m, d)
+    (
+        if m <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        m,
+        d,
+    )
 }
 
 fn num(s: &[u8]) -> Option<u32> {
     if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    s.iter().try_fold(0u32, |acc, b| acc.checked_mul(10)?.checked_add((b - b'0') as u32))
+    s.iter().try_fold(0u32, |acc, b| {
+        acc.checked_mul(10)?.checked_add((b - b'0') as u32)
+    })
 }
 
 /// Parses `YYYY-MM-DD` into days since the epoch.
@@ -97,7 +107,12 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
 pub fn format_rfc3339(unix: i64) -> String {
     let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
 }
 
 /// `2026-11-23`
@@ -126,14 +141,28 @@ mod tests {
 
     #[test]
     fn bad_timestamps_are_rejected() {
-        for s in ["", "2025-12-03", "2025-13-03T10:54:44Z", "2025-02-30T00:00:00Z", "2025-12-03T25:00:00Z", "2025-12-03T10:54:44.Z", "yesterday at noon"] {
+        for s in [
+            "",
+            "2025-12-03",
+            "2025-13-03T10:54:44Z",
+            "2025-02-30T00:00:00Z",
+            "2025-12-03T25:00:00Z",
+            "2025-12-03T10:54:44.Z",
+            "yesterday at noon",
+        ] {
             assert_eq!(parse_timestamp(s), None, "{s}");
         }
     }
 
     #[test]
     fn dates_round_trip() {
-        for s in ["1970-01-01", "2000-02-29", "2023-09-28", "2026-11-23", "2100-12-31"] {
+        for s in [
+            "1970-01-01",
+            "2000-02-29",
+            "2023-09-28",
+            "2026-11-23",
+            "2100-12-31",
+        ] {
             assert_eq!(format_date(parse_date(s).unwrap()), s);
         }
         assert_eq!(format_rfc3339(1_764_759_284), "2025-12-03T10:54:44Z");

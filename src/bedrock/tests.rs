@@ -12,7 +12,13 @@ fn shape(id: &str) -> Record<'static> {
 }
 
 fn tokens(input: u64, output: u64, cache_read: u64, w5: u64, w1h: u64) -> Tokens {
-    Tokens { input, output, cache_read, cache_write_5m: w5, cache_write_1h: w1h }
+    Tokens {
+        input,
+        output,
+        cache_read,
+        cache_write_5m: w5,
+        cache_write_1h: w1h,
+    }
 }
 
 #[test]
@@ -39,7 +45,11 @@ fn newer_field_order_without_bodies() {
     let r = shape("shape-no-bodies-geo-profile");
     assert_eq!(r.region, "ap-northeast-1");
     assert_eq!(r.tokens, tokens(1, 8, 0, 0, 0));
-    assert!(r.principal_arn.as_deref().unwrap().ends_with("BatchJobs/nightly-report"));
+    assert!(r
+        .principal_arn
+        .as_deref()
+        .unwrap()
+        .ends_with("BatchJobs/nightly-report"));
 }
 
 #[test]
@@ -65,8 +75,14 @@ fn cache_writes_without_a_body_are_assumed_5m() {
 
 #[test]
 fn guardrail_records_keep_their_counts() {
-    assert_eq!(shape("shape-guardrail-input-blocked").tokens, tokens(0, 0, 0, 0, 0));
-    assert_eq!(shape("shape-guardrail-output-blocked").tokens, tokens(70, 209, 0, 0, 0));
+    assert_eq!(
+        shape("shape-guardrail-input-blocked").tokens,
+        tokens(0, 0, 0, 0, 0)
+    );
+    assert_eq!(
+        shape("shape-guardrail-output-blocked").tokens,
+        tokens(70, 209, 0, 0, 0)
+    );
 }
 
 #[test]
@@ -92,7 +108,10 @@ fn error_records_carry_the_error_code() {
 
 #[test]
 fn tiers_come_from_performance_config_and_service_tier() {
-    assert_eq!(shape("shape-latency-optimized").tier, Tier::LatencyOptimized);
+    assert_eq!(
+        shape("shape-latency-optimized").tier,
+        Tier::LatencyOptimized
+    );
     assert_eq!(shape("shape-priority-tier").tier, Tier::Priority);
     assert_eq!(shape("shape-converse-doc-example").tier, Tier::Standard);
 }
@@ -101,7 +120,11 @@ fn tiers_come_from_performance_config_and_service_tier() {
 fn escaped_strings_are_decoded() {
     let r = shape("shape-escaped-strings");
     assert_eq!(r.metadata("user"), Some("jos\u{e9} \"j\""));
-    assert!(r.principal_arn.as_deref().unwrap().ends_with("o\u{2019}brien"));
+    assert!(r
+        .principal_arn
+        .as_deref()
+        .unwrap()
+        .ends_with("o\u{2019}brien"));
 }
 
 #[test]
@@ -112,7 +135,14 @@ fn a_text_that_looks_like_usage_does_not_count() {
 
 #[test]
 fn odd_body_values_never_fail_a_record() {
-    for body in [r#""text""#, "42", "null", "[1,[2],{}]", r#"{"usage":"x","message":7,"serviceTier":[1]}"#, r#"{"usage":{"inputTokens":-5}}"#] {
+    for body in [
+        r#""text""#,
+        "42",
+        "null",
+        "[1,[2],{}]",
+        r#"{"usage":"x","message":7,"serviceTier":[1]}"#,
+        r#"{"usage":{"inputTokens":-5}}"#,
+    ] {
         let line = format!(
             r#"{{"timestamp":"2026-11-02T08:15:30Z","region":"us-east-1","modelId":"m","output":{{"outputBodyJson":{body},"outputTokenCount":3}}}}"#
         );
@@ -131,7 +161,10 @@ fn a_split_that_disagrees_with_the_counter_is_not_trusted() {
 
 #[test]
 fn bad_lines_fail_with_a_reason() {
-    let reasons: Vec<&str> = BAD.lines().map(|l| parse(l.as_bytes()).unwrap_err().reason()).collect();
+    let reasons: Vec<&str> = BAD
+        .lines()
+        .map(|l| parse(l.as_bytes()).unwrap_err().reason())
+        .collect();
     assert_eq!(
         reasons,
         [
@@ -149,10 +182,25 @@ fn bad_lines_fail_with_a_reason() {
 
 #[test]
 fn region_names() {
-    for ok in ["us-east-1", "ap-southeast-2", "us-gov-west-1", "eu-central-2", "ca-west-1"] {
+    for ok in [
+        "us-east-1",
+        "ap-southeast-2",
+        "us-gov-west-1",
+        "eu-central-2",
+        "ca-west-1",
+    ] {
         assert!(looks_like_region(ok), "{ok}");
     }
-    for bad in ["", "us", "us-east", "US-EAST-1", "us-east-1a", "<script>", "us--1", "global"] {
+    for bad in [
+        "",
+        "us",
+        "us-east",
+        "US-EAST-1",
+        "us-east-1a",
+        "<script>",
+        "us--1",
+        "global",
+    ] {
         assert!(!looks_like_region(bad), "{bad}");
     }
 }

@@ -13,14 +13,22 @@ fn ctx(max_series: usize) -> Arc<Context> {
     Arc::new(Context {
         cards: RateCards::new(vec![card]).unwrap(),
         aliases: Aliases::default(),
-        attribution: Attribution { extra: vec![("team".into(), Source::Metadata("team".into()))], ..Attribution::default() },
+        attribution: Attribution {
+            extra: vec![("team".into(), Source::Metadata("team".into()))],
+            ..Attribution::default()
+        },
         max_series,
         dedupe_window: Duration::from_secs(3600),
     })
 }
 
 fn input(text: &str) -> Input {
-    Input::from_ndjson("file".into(), "test.jsonl".into(), text.as_bytes().to_vec(), 1)
+    Input::from_ndjson(
+        "file".into(),
+        "test.jsonl".into(),
+        text.as_bytes().to_vec(),
+        1,
+    )
 }
 
 fn d(s: &str) -> Decimal {
@@ -28,13 +36,24 @@ fn d(s: &str) -> Decimal {
 }
 
 fn open(max_series: usize) -> Pipeline {
-    Pipeline::open(ctx(max_series), Box::new(SqliteStore::in_memory().unwrap())).unwrap().0
+    Pipeline::open(ctx(max_series), Box::new(SqliteStore::in_memory().unwrap()))
+        .unwrap()
+        .0
 }
 
 #[test]
 fn ndjson_splitting_skips_blank_lines_and_numbers_the_rest() {
     let i = input("a\n\n  \nb\nc");
-    let got: Vec<(String, u64)> = i.lines.iter().map(|l| (String::from_utf8_lossy(&i.buf[l.start..l.end]).into(), l.line)).collect();
+    let got: Vec<(String, u64)> = i
+        .lines
+        .iter()
+        .map(|l| {
+            (
+                String::from_utf8_lossy(&i.buf[l.start..l.end]).into(),
+                l.line,
+            )
+        })
+        .collect();
     assert_eq!(got, [("a".into(), 1), ("b".into(), 4), ("c".into(), 5)]);
 }
 
@@ -47,16 +66,46 @@ fn every_shape_is_counted_and_priced_or_explained() {
     assert_eq!(s.malformed + s.duplicates, 0);
     let t = p.totals();
     assert_eq!(t.sum(Metric::Invocations, &[]), Decimal::from(n));
-    assert_eq!(t.sum(Metric::Records, &[("result", "accepted")]) + t.sum(Metric::Records, &[("result", "unpriced")]), Decimal::from(n));
-    assert_eq!(t.sum(Metric::Invocations, &[("outcome", "error")]), Decimal::ONE);
+    assert_eq!(
+        t.sum(Metric::Records, &[("result", "accepted")])
+            + t.sum(Metric::Records, &[("result", "unpriced")]),
+        Decimal::from(n)
+    );
+    assert_eq!(
+        t.sum(Metric::Invocations, &[("outcome", "error")]),
+        Decimal::ONE
+    );
     // unpriced calls still count their tokens
-    assert_eq!(t.sum(Metric::Tokens, &[("model", "acme.mystery-model-v9:0")]), Decimal::from(20));
-    assert_eq!(t.sum(Metric::Unpriced, &[("model", "acme.mystery-model-v9:0"), ("reason", "unknown_model")]), Decimal::ONE);
+    assert_eq!(
+        t.sum(Metric::Tokens, &[("model", "acme.mystery-model-v9:0")]),
+        Decimal::from(20)
+    );
+    assert_eq!(
+        t.sum(
+            Metric::Unpriced,
+            &[
+                ("model", "acme.mystery-model-v9:0"),
+                ("reason", "unknown_model")
+            ]
+        ),
+        Decimal::ONE
+    );
     // cost and the never-folded model grain agree exactly
     assert_eq!(t.sum(Metric::Cost, &[]), t.sum(Metric::ModelCost, &[]));
     assert!(t.sum(Metric::Cost, &[]) > Decimal::ZERO);
     assert_eq!(t.sum(Metric::TtlAssumed, &[]), Decimal::from(1314));
-    assert_eq!(t.sum(Metric::Cost, &[("user", "alice"), ("feature", "summarize"), ("team", "search")]), Decimal::ZERO, "sonnet 4 is not in the test card");
+    assert_eq!(
+        t.sum(
+            Metric::Cost,
+            &[
+                ("user", "alice"),
+                ("feature", "summarize"),
+                ("team", "search")
+            ]
+        ),
+        Decimal::ZERO,
+        "sonnet 4 is not in the test card"
+    );
 }
 
 #[test]
@@ -67,16 +116,27 @@ fn the_same_records_fed_twice_count_once() {
     let s = p.process(&input(SHAPES), 2_000_000_000).unwrap();
     assert_eq!(s.duplicates, SHAPES.lines().count() as u64);
     assert_eq!(p.totals().sum(Metric::Cost, &[]), before);
-    assert_eq!(p.totals().sum(Metric::Records, &[("result", "duplicate")]), Decimal::from(SHAPES.lines().count()));
+    assert_eq!(
+        p.totals().sum(Metric::Records, &[("result", "duplicate")]),
+        Decimal::from(SHAPES.lines().count())
+    );
 }
 
 #[test]
 fn duplicates_inside_one_batch_count_once() {
-    let line = SHAPES.lines().find(|l| l.contains("shape-long-context")).unwrap();
+    let line = SHAPES
+        .lines()
+        .find(|l| l.contains("shape-long-context"))
+        .unwrap();
     let mut p = open(100);
-    let s = p.process(&input(&format!("{line}\n{line}\n")), 2_000_000_000).unwrap();
+    let s = p
+        .process(&input(&format!("{line}\n{line}\n")), 2_000_000_000)
+        .unwrap();
     assert_eq!((s.accepted, s.duplicates), (1, 1));
-    assert_eq!(p.totals().sum(Metric::Cost, &[("user", "ivan")]), d("0.9") + d("0.036") + d("0.09"));
+    assert_eq!(
+        p.totals().sum(Metric::Cost, &[("user", "ivan")]),
+        d("0.9") + d("0.036") + d("0.09")
+    );
 }
 
 #[test]
@@ -92,12 +152,26 @@ fn records_without_a_request_id_dedupe_on_their_content() {
 fn malformed_lines_are_counted_by_reason_and_the_batch_goes_on() {
     let good = SHAPES.lines().next().unwrap();
     let mut p = open(100);
-    let s = p.process(&input(&format!("{BAD}{good}\n")), 2_000_000_000).unwrap();
+    let s = p
+        .process(&input(&format!("{BAD}{good}\n")), 2_000_000_000)
+        .unwrap();
     assert_eq!((s.malformed, s.accepted + s.unpriced), (8, 1));
     let t = p.totals();
-    assert_eq!(t.sum(Metric::Malformed, &[("reason", "invalid_json")]), Decimal::from(2));
-    assert_eq!(t.sum(Metric::Malformed, &[("reason", "absurd_token_count")]), Decimal::ONE);
-    assert_eq!(t.sum(Metric::Records, &[("source", "file"), ("result", "malformed")]), Decimal::from(8));
+    assert_eq!(
+        t.sum(Metric::Malformed, &[("reason", "invalid_json")]),
+        Decimal::from(2)
+    );
+    assert_eq!(
+        t.sum(Metric::Malformed, &[("reason", "absurd_token_count")]),
+        Decimal::ONE
+    );
+    assert_eq!(
+        t.sum(
+            Metric::Records,
+            &[("source", "file"), ("result", "malformed")]
+        ),
+        Decimal::from(8)
+    );
 }
 
 #[test]
@@ -119,20 +193,25 @@ fn folded_series_keep_the_total_exact() {
     assert_eq!(t.sum(Metric::ModelCost, &[]), want);
     assert_eq!(t.series_count(Metric::Cost), 6);
     assert!(t.sum(Metric::Cost, &[("user", OTHER)]) > Decimal::ZERO);
-    assert_eq!(t.sum(Metric::Folded, &[("metric", "bedrock_cost_usd_total")]), Decimal::from(35));
+    assert_eq!(
+        t.sum(Metric::Folded, &[("metric", "bedrock_cost_usd_total")]),
+        Decimal::from(35)
+    );
 }
 
 #[test]
 fn totals_and_dedupe_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let cost = {
-        let (mut p, _) = Pipeline::open(ctx(100), Box::new(SqliteStore::open(dir.path()).unwrap())).unwrap();
+        let (mut p, _) =
+            Pipeline::open(ctx(100), Box::new(SqliteStore::open(dir.path()).unwrap())).unwrap();
         let mut i = input(SHAPES);
         i.checkpoints.push(("file:x".into(), "7".into()));
         p.process(&i, 2_000_000_000).unwrap();
         p.totals().sum(Metric::Cost, &[])
     };
-    let (mut p, checkpoints) = Pipeline::open(ctx(100), Box::new(SqliteStore::open(dir.path()).unwrap())).unwrap();
+    let (mut p, checkpoints) =
+        Pipeline::open(ctx(100), Box::new(SqliteStore::open(dir.path()).unwrap())).unwrap();
     assert_eq!(checkpoints["file:x"], "7");
     assert_eq!(p.totals().sum(Metric::Cost, &[]), cost);
     let s = p.process(&input(SHAPES), 2_000_000_000).unwrap();

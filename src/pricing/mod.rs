@@ -51,13 +51,21 @@ impl UnpricedReason {
     pub fn hint(self) -> &'static str {
         match self {
             UnpricedReason::UnknownModel => "add the model to a rate card",
-            UnpricedReason::ApplicationProfileUnmapped => "map the profile ARN in [models.aliases] of the config",
-            UnpricedReason::UnsupportedModelArn => "map the ARN to a priced model in [models.aliases], or leave it unpriced",
-            UnpricedReason::NoRatecardInForce => "add a rate card whose effective_from is before the record",
+            UnpricedReason::ApplicationProfileUnmapped => {
+                "map the profile ARN in [models.aliases] of the config"
+            }
+            UnpricedReason::UnsupportedModelArn => {
+                "map the ARN to a priced model in [models.aliases], or leave it unpriced"
+            }
+            UnpricedReason::NoRatecardInForce => {
+                "add a rate card whose effective_from is before the record"
+            }
             UnpricedReason::NoPriceForTier
             | UnpricedReason::NoPriceForScope
             | UnpricedReason::NoPriceForRegion
-            | UnpricedReason::MissingTokenClassPrice => "add the missing price row to the rate card",
+            | UnpricedReason::MissingTokenClassPrice => {
+                "add the missing price row to the rate card"
+            }
             UnpricedReason::NoTokenCounts => "the record carries no token counts; nothing to price",
             UnpricedReason::Overflow => "the token counts are too large to price",
         }
@@ -83,14 +91,24 @@ pub struct Priced<'a> {
 pub enum Outcome<'a> {
     Priced(Priced<'a>),
     /// A failed call with no tokens: AWS bills nothing, and there is nothing to price.
-    NotBilled { model: &'a str },
-    Unpriced { model: &'a str, reason: UnpricedReason },
+    NotBilled {
+        model: &'a str,
+    },
+    Unpriced {
+        model: &'a str,
+        reason: UnpricedReason,
+    },
 }
 
 pub fn price<'a>(cards: &'a RateCards, aliases: &'a Aliases, rec: &'a Record<'_>) -> Outcome<'a> {
     let resolved = match model::resolve(&rec.model_id, aliases) {
         Ok(r) => r,
-        Err(reason) => return Outcome::Unpriced { model: &rec.model_id, reason },
+        Err(reason) => {
+            return Outcome::Unpriced {
+                model: &rec.model_id,
+                reason,
+            }
+        }
     };
     let model = resolved.base;
     let billed_tokens = rec.tokens.prompt_total() + rec.tokens.output;
@@ -134,7 +152,10 @@ pub fn price<'a>(cards: &'a RateCards, aliases: &'a Aliases, rec: &'a Record<'_>
         }
     }
     let total = cost.iter().copied().sum();
-    let cache_read_savings = match (prices.get(TokenClass::Input), prices.get(TokenClass::CacheRead)) {
+    let cache_read_savings = match (
+        prices.get(TokenClass::Input),
+        prices.get(TokenClass::CacheRead),
+    ) {
         (Some(input), Some(read)) if input > read => {
             money::cost(rec.tokens.cache_read, input - read).unwrap_or(Decimal::ZERO)
         }

@@ -63,7 +63,10 @@ impl Aliases {
     }
 }
 
-pub fn resolve<'a>(model_id: &'a str, aliases: &'a Aliases) -> Result<Resolved<'a>, UnpricedReason> {
+pub fn resolve<'a>(
+    model_id: &'a str,
+    aliases: &'a Aliases,
+) -> Result<Resolved<'a>, UnpricedReason> {
     if let Some(target) = aliases.0.get(model_id) {
         return resolve_unaliased(target);
     }
@@ -76,8 +79,13 @@ fn resolve_unaliased(model_id: &str) -> Result<Resolved<'_>, UnpricedReason> {
         let resource = rest.splitn(5, ':').nth(4).unwrap_or("");
         return match resource.split_once('/') {
             Some(("inference-profile", id)) => Ok(profile_id(id)),
-            Some(("foundation-model", id)) if !id.is_empty() => Ok(Resolved { base: id, scope: Scope::InRegion }),
-            Some(("application-inference-profile", _)) => Err(UnpricedReason::ApplicationProfileUnmapped),
+            Some(("foundation-model", id)) if !id.is_empty() => Ok(Resolved {
+                base: id,
+                scope: Scope::InRegion,
+            }),
+            Some(("application-inference-profile", _)) => {
+                Err(UnpricedReason::ApplicationProfileUnmapped)
+            }
             _ => Err(UnpricedReason::UnsupportedModelArn),
         };
     }
@@ -86,14 +94,23 @@ fn resolve_unaliased(model_id: &str) -> Result<Resolved<'_>, UnpricedReason> {
 
 fn profile_id(id: &str) -> Resolved<'_> {
     if let Some(base) = id.strip_prefix(GLOBAL_PREFIX) {
-        return Resolved { base, scope: Scope::Global };
+        return Resolved {
+            base,
+            scope: Scope::Global,
+        };
     }
     for p in GEO_PREFIXES {
         if let Some(base) = id.strip_prefix(p) {
-            return Resolved { base, scope: Scope::Geo };
+            return Resolved {
+                base,
+                scope: Scope::Geo,
+            };
         }
     }
-    Resolved { base: id, scope: Scope::InRegion }
+    Resolved {
+        base: id,
+        scope: Scope::InRegion,
+    }
 }
 
 #[cfg(test)]
@@ -102,7 +119,8 @@ mod tests {
 
     fn r(id: &str) -> Result<(String, Scope), UnpricedReason> {
         let aliases = Aliases::new(HashMap::from([(
-            "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/abc123".to_string(),
+            "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/abc123"
+                .to_string(),
             "us.anthropic.claude-haiku-4-5-20251001-v1:0".to_string(),
         )]));
         resolve(id, &aliases).map(|x| (x.base.to_string(), x.scope))
@@ -136,8 +154,14 @@ mod tests {
 
     #[test]
     fn dotted_base_ids_keep_their_dots() {
-        assert_eq!(r("us.deepseek.v3.2"), Ok(("deepseek.v3.2".to_string(), Scope::Geo)));
-        assert_eq!(r("deepseek.v3.2"), Ok(("deepseek.v3.2".to_string(), Scope::InRegion)));
+        assert_eq!(
+            r("us.deepseek.v3.2"),
+            Ok(("deepseek.v3.2".to_string(), Scope::Geo))
+        );
+        assert_eq!(
+            r("deepseek.v3.2"),
+            Ok(("deepseek.v3.2".to_string(), Scope::InRegion))
+        );
     }
 
     #[test]

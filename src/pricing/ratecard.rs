@@ -13,7 +13,7 @@ use toml::{Table, Value};
 
 use super::model::Scope;
 use crate::money;
-use crate::record::{TokenClass, Tier};
+use crate::record::{Tier, TokenClass};
 use crate::timefmt;
 
 /// The only unit a card may state; a different one would silently scale every price.
@@ -83,7 +83,13 @@ pub enum LookupMiss {
 impl RateCard {
     /// The row that prices (model, source region, scope, tier): a row naming the region wins
     /// over the `"*"` row.
-    pub fn lookup(&self, model: &str, region: &str, scope: Scope, tier: Tier) -> Result<&PriceRow, LookupMiss> {
+    pub fn lookup(
+        &self,
+        model: &str,
+        region: &str,
+        scope: Scope,
+        tier: Tier,
+    ) -> Result<&PriceRow, LookupMiss> {
         let entry = self.models.get(model).ok_or(LookupMiss::UnknownModel)?;
         let mut rows = entry.rows.iter().filter(|r| r.tier == tier).peekable();
         rows.peek().ok_or(LookupMiss::NoTier)?;
@@ -124,7 +130,10 @@ impl RateCards {
         let mut versions = HashSet::new();
         for c in &cards {
             if !versions.insert(c.version.as_str()) {
-                errors.push(format!("{}: version {:?} is used by another card", c.path, c.version));
+                errors.push(format!(
+                    "{}: version {:?} is used by another card",
+                    c.path, c.version
+                ));
             }
         }
         if errors.is_empty() {
@@ -136,7 +145,10 @@ impl RateCards {
 
     /// The card in force at `timestamp` (Unix seconds).
     pub fn card_for(&self, timestamp: i64) -> Option<&RateCard> {
-        self.cards.iter().rev().find(|c| c.effective_from <= timestamp)
+        self.cards
+            .iter()
+            .rev()
+            .find(|c| c.effective_from <= timestamp)
     }
 
     pub fn cards(&self) -> &[RateCard] {
@@ -145,10 +157,14 @@ impl RateCards {
 }
 
 /// The card shipped in the binary, used when no `--ratecard` is given.
-pub const BUNDLED: (&str, &str) = ("ratecards/2026-11-22.toml", include_str!("../../ratecards/2026-11-22.toml"));
+pub const BUNDLED: (&str, &str) = (
+    "ratecards/2026-11-22.toml",
+    include_str!("../../ratecards/2026-11-22.toml"),
+);
 
 pub fn bundled() -> RateCards {
-    let card = parse(BUNDLED.1, BUNDLED.0).expect("the bundled rate card is validated by a unit test");
+    let card =
+        parse(BUNDLED.1, BUNDLED.0).expect("the bundled rate card is validated by a unit test");
     RateCards::new(vec![card]).expect("one card")
 }
 
@@ -158,7 +174,10 @@ pub fn load(paths: &[PathBuf]) -> Result<RateCards, RateCardErrors> {
     let mut errors = Vec::new();
     for p in paths {
         match toml_files(p) {
-            Ok(f) if f.is_empty() => errors.push(format!("{}: no *.toml rate card in this directory", p.display())),
+            Ok(f) if f.is_empty() => errors.push(format!(
+                "{}: no *.toml rate card in this directory",
+                p.display()
+            )),
             Ok(f) => files.extend(f),
             Err(e) => errors.push(format!("{}: cannot read: {e}", p.display())),
         }
@@ -205,7 +224,10 @@ impl Reader<'_> {
 
     fn unknown_keys(&mut self, t: &Table, loc: &str, allowed: &[&str]) {
         for k in t.keys().filter(|k| !allowed.contains(&k.as_str())) {
-            self.err(loc, format!("unknown key `{k}` (allowed: {})", allowed.join(", ")));
+            self.err(
+                loc,
+                format!("unknown key `{k}` (allowed: {})", allowed.join(", ")),
+            );
         }
     }
 
@@ -213,7 +235,10 @@ impl Reader<'_> {
         match t.get(key) {
             Some(Value::String(s)) => Some(s),
             Some(v) => {
-                self.err(loc, format!("`{key}` must be a string, not {}", v.type_str()));
+                self.err(
+                    loc,
+                    format!("`{key}` must be a string, not {}", v.type_str()),
+                );
                 None
             }
             None if required => {
@@ -226,19 +251,25 @@ impl Reader<'_> {
 
     fn date(&mut self, t: &Table, loc: &str, key: &str, required: bool) -> Option<i64> {
         let days = match t.get(key) {
-            Some(Value::Datetime(dt)) if dt.time.is_none() && dt.offset.is_none() => {
-                dt.date.and_then(|d| Some(timefmt::days_from_civil(d.year as i64, d.month as u32, d.day as u32)))
-            }
+            Some(Value::Datetime(dt)) if dt.time.is_none() && dt.offset.is_none() => dt
+                .date
+                .map(|d| timefmt::days_from_civil(d.year as i64, d.month as u32, d.day as u32)),
             Some(Value::String(s)) => timefmt::parse_date(s),
             None if !required => return None,
             None => {
-                self.err(loc, format!("`{key}` is missing (a date like {key} = 2026-11-22)"));
+                self.err(
+                    loc,
+                    format!("`{key}` is missing (a date like {key} = 2026-11-22)"),
+                );
                 return None;
             }
             Some(_) => None,
         };
         if days.is_none() {
-            self.err(loc, format!("`{key}` must be a date like {key} = 2026-11-22"));
+            self.err(
+                loc,
+                format!("`{key}` must be a date like {key} = 2026-11-22"),
+            );
         }
         days.map(|d| d * 86_400)
     }
@@ -322,33 +353,75 @@ impl Reader<'_> {
 }
 
 const CARD_KEYS: &[&str] = &[
-    "version", "effective_from", "review_by", "currency", "unit", "source", "discount_percent", "model_discounts", "models", "prices",
+    "version",
+    "effective_from",
+    "review_by",
+    "currency",
+    "unit",
+    "source",
+    "discount_percent",
+    "model_discounts",
+    "models",
+    "prices",
 ];
 const MODEL_KEYS: &[&str] = &["id", "name", "note"];
 const ROW_KEYS: &[&str] = &[
-    "model", "regions", "scopes", "tier", "input", "output", "cache_read", "cache_write_5m", "cache_write_1h", "note", "long_context",
+    "model",
+    "regions",
+    "scopes",
+    "tier",
+    "input",
+    "output",
+    "cache_read",
+    "cache_write_5m",
+    "cache_write_1h",
+    "note",
+    "long_context",
 ];
-const LONG_KEYS: &[&str] = &["above_tokens", "input", "output", "cache_read", "cache_write_5m", "cache_write_1h"];
+const LONG_KEYS: &[&str] = &[
+    "above_tokens",
+    "input",
+    "output",
+    "cache_read",
+    "cache_write_5m",
+    "cache_write_1h",
+];
 
 /// Parses and validates one card. `file` names it in messages.
 pub fn parse(text: &str, file: &str) -> Result<RateCard, RateCardErrors> {
-    let table: Table = text
-        .parse()
-        .map_err(|e: toml::de::Error| RateCardErrors(vec![format!("{file}: not valid TOML: {}", e.to_string().trim())]))?;
-    let mut r = Reader { file, errors: Vec::new() };
+    let table: Table = text.parse().map_err(|e: toml::de::Error| {
+        RateCardErrors(vec![format!(
+            "{file}: not valid TOML: {}",
+            e.to_string().trim()
+        )])
+    })?;
+    let mut r = Reader {
+        file,
+        errors: Vec::new(),
+    };
     r.unknown_keys(&table, "top level", CARD_KEYS);
-    let version = r.str(&table, "top level", "version", true).unwrap_or_default().to_string();
-    let effective_from = r.date(&table, "top level", "effective_from", true).unwrap_or(0);
+    let version = r
+        .str(&table, "top level", "version", true)
+        .unwrap_or_default()
+        .to_string();
+    let effective_from = r
+        .date(&table, "top level", "effective_from", true)
+        .unwrap_or(0);
     let review_by = r.date(&table, "top level", "review_by", false);
     r.str(&table, "top level", "source", true);
     for (key, want) in [("currency", CURRENCY), ("unit", UNIT)] {
         if let Some(got) = r.str(&table, "top level", key, true) {
             if got != want {
-                r.err("top level", format!("`{key}` = {got:?}: only {want:?} is supported"));
+                r.err(
+                    "top level",
+                    format!("`{key}` = {got:?}: only {want:?} is supported"),
+                );
             }
         }
     }
-    let card_discount = r.percent(&table, "top level", "discount_percent").unwrap_or(Decimal::ZERO);
+    let card_discount = r
+        .percent(&table, "top level", "discount_percent")
+        .unwrap_or(Decimal::ZERO);
     let mut model_discounts = BTreeMap::new();
     match table.get("model_discounts") {
         Some(Value::Table(t)) => {
@@ -358,7 +431,10 @@ pub fn parse(text: &str, file: &str) -> Result<RateCard, RateCardErrors> {
                 }
             }
         }
-        Some(_) => r.err("model_discounts", "must be a table of model id = \"percent\""),
+        Some(_) => r.err(
+            "model_discounts",
+            "must be a table of model id = \"percent\"",
+        ),
         None => {}
     }
 
@@ -369,19 +445,37 @@ pub fn parse(text: &str, file: &str) -> Result<RateCard, RateCardErrors> {
         let id = r.str(m, &loc, "id", true);
         let name = r.str(m, &loc, "name", true).unwrap_or_default();
         if let Some(id) = id {
-            if models.insert(id.to_string(), ModelEntry { name: name.to_string(), rows: Vec::new() }).is_some() {
+            if models
+                .insert(
+                    id.to_string(),
+                    ModelEntry {
+                        name: name.to_string(),
+                        rows: Vec::new(),
+                    },
+                )
+                .is_some()
+            {
                 r.err(&loc, format!("model {id:?} is declared twice"));
             }
         }
     }
-    for id in model_discounts.keys().filter(|id| !models.contains_key(*id)) {
-        r.err("model_discounts", format!("model {id:?} is not declared in [[models]]"));
+    for id in model_discounts
+        .keys()
+        .filter(|id| !models.contains_key(*id))
+    {
+        r.err(
+            "model_discounts",
+            format!("model {id:?} is not declared in [[models]]"),
+        );
     }
 
     // (model, region or "*", scope, tier) → the row that first claimed it
     let mut claimed: HashMap<(String, String, Scope, Tier), usize> = HashMap::new();
     for (i, row) in r.array_of_tables(&table, "prices").into_iter().enumerate() {
-        let model = r.str(row, &format!("prices[{i}]"), "model", true).unwrap_or("?").to_string();
+        let model = r
+            .str(row, &format!("prices[{i}]"), "model", true)
+            .unwrap_or("?")
+            .to_string();
         let loc = format!("prices[{i}] ({model})");
         r.unknown_keys(row, &loc, ROW_KEYS);
         let regions = r.str_list(row, &loc, "regions");
@@ -391,7 +485,10 @@ pub fn parse(text: &str, file: &str) -> Result<RateCard, RateCardErrors> {
             .filter_map(|s| {
                 let parsed = Scope::parse(s);
                 if parsed.is_none() {
-                    r.err(&loc, format!("scope {s:?} is not one of in_region, geo, global"));
+                    r.err(
+                        &loc,
+                        format!("scope {s:?} is not one of in_region, geo, global"),
+                    );
                 }
                 parsed
             })
@@ -404,7 +501,10 @@ pub fn parse(text: &str, file: &str) -> Result<RateCard, RateCardErrors> {
                 Tier::Standard
             }),
         };
-        let discount = model_discounts.get(&model).copied().unwrap_or(card_discount);
+        let discount = model_discounts
+            .get(&model)
+            .copied()
+            .unwrap_or(card_discount);
         let mut prices = r.class_prices(row, &loc);
         if prices.get(TokenClass::Input).is_none() && prices.get(TokenClass::Output).is_none() {
             r.err(&loc, "a row must price at least `input` or `output`");
@@ -418,18 +518,30 @@ pub fn parse(text: &str, file: &str) -> Result<RateCard, RateCardErrors> {
                 let above = match lt.get("above_tokens") {
                     Some(Value::Integer(n)) if *n > 0 => *n as u64,
                     _ => {
-                        r.err(&lloc, "`above_tokens` must be a positive integer (e.g. 200000)");
+                        r.err(
+                            &lloc,
+                            "`above_tokens` must be a positive integer (e.g. 200000)",
+                        );
                         0
                     }
                 };
                 let mut lp = r.class_prices(lt, &lloc);
                 for class in TokenClass::ALL {
                     if prices.get(class).is_some() && lp.get(class).is_none() {
-                        r.err(&lloc, format!("prices `{}` in the base row but not in the long-context band", class.as_str()));
+                        r.err(
+                            &lloc,
+                            format!(
+                                "prices `{}` in the base row but not in the long-context band",
+                                class.as_str()
+                            ),
+                        );
                     }
                 }
                 discount_all(&mut lp, discount);
-                Some(LongContext { above_tokens: above, prices: lp })
+                Some(LongContext {
+                    above_tokens: above,
+                    prices: lp,
+                })
             }
             Some(_) => {
                 r.err(&loc, "`long_context` must be a table");
@@ -438,7 +550,10 @@ pub fn parse(text: &str, file: &str) -> Result<RateCard, RateCardErrors> {
         };
         let star = regions.iter().any(|x| x == "*");
         if star && regions.len() > 1 {
-            r.err(&loc, "`regions` is either [\"*\"] or a list of region names, not both");
+            r.err(
+                &loc,
+                "`regions` is either [\"*\"] or a list of region names, not both",
+            );
         }
         for reg in regions.iter().filter(|x| *x != "*") {
             if !crate::bedrock::looks_like_region(reg) {
@@ -448,11 +563,14 @@ pub fn parse(text: &str, file: &str) -> Result<RateCard, RateCardErrors> {
         for reg in &regions {
             for &scope in &scopes {
                 if let Some(first) = claimed.insert((model.clone(), reg.clone(), scope, tier), i) {
-                    r.err(&loc, format!(
-                        "prices[{first}] already prices region {reg} scope {} tier {}",
-                        scope.as_str(),
-                        tier.as_str()
-                    ));
+                    r.err(
+                        &loc,
+                        format!(
+                            "prices[{first}] already prices region {reg} scope {} tier {}",
+                            scope.as_str(),
+                            tier.as_str()
+                        ),
+                    );
                 }
             }
         }
@@ -464,7 +582,10 @@ pub fn parse(text: &str, file: &str) -> Result<RateCard, RateCardErrors> {
                 prices,
                 long_context,
             }),
-            None if model != "?" => r.err(&loc, format!("model {model:?} is not declared in [[models]]")),
+            None if model != "?" => r.err(
+                &loc,
+                format!("model {model:?} is not declared in [[models]]"),
+            ),
             None => {}
         }
     }

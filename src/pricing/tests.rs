@@ -8,7 +8,10 @@ const SHAPES: &str = include_str!("../../tests/data/shapes.jsonl");
 fn cards() -> RateCards {
     let card = ratecard::parse(ratecard::tests::CARD, "card.toml").unwrap();
     let old = ratecard::parse(
-        &ratecard::tests::CARD.replace("test-2026-11", "old").replace("2026-11-01", "2026-01-01").replace("\"0.035\"", "\"0.04\""),
+        &ratecard::tests::CARD
+            .replace("test-2026-11", "old")
+            .replace("2026-11-01", "2026-01-01")
+            .replace("\"0.035\"", "\"0.04\""),
         "old.toml",
     )
     .unwrap();
@@ -31,7 +34,9 @@ fn priced(l: &str) -> Priced<'static> {
         "arn:aws:bedrock:us-east-1:210987654321:application-inference-profile/a1b2c3d4e5f6".into(),
         "global.anthropic.claude-sonnet-4-5-20250929-v1:0".into(),
     )]))));
-    let rec: &'static Record<'static> = Box::leak(Box::new(bedrock::parse(Box::leak(l.to_string().into_boxed_str()).as_bytes()).unwrap()));
+    let rec: &'static Record<'static> = Box::leak(Box::new(
+        bedrock::parse(Box::leak(l.to_string().into_boxed_str()).as_bytes()).unwrap(),
+    ));
     match price(cards, aliases, rec) {
         Outcome::Priced(p) => p,
         other => panic!("not priced: {other:?}"),
@@ -41,12 +46,17 @@ fn priced(l: &str) -> Priced<'static> {
 fn outcome(l: &str) -> Outcome<'static> {
     let cards: &'static RateCards = Box::leak(Box::new(cards()));
     let aliases: &'static Aliases = Box::leak(Box::default());
-    let rec: &'static Record<'static> = Box::leak(Box::new(bedrock::parse(Box::leak(l.to_string().into_boxed_str()).as_bytes()).unwrap()));
+    let rec: &'static Record<'static> = Box::leak(Box::new(
+        bedrock::parse(Box::leak(l.to_string().into_boxed_str()).as_bytes()).unwrap(),
+    ));
     price(cards, aliases, rec)
 }
 
 fn shape(id: &str) -> &'static str {
-    SHAPES.lines().find(|l| l.contains(&format!("\"requestId\": \"{id}\""))).unwrap()
+    SHAPES
+        .lines()
+        .find(|l| l.contains(&format!("\"requestId\": \"{id}\"")))
+        .unwrap()
 }
 
 #[test]
@@ -74,7 +84,13 @@ fn known_ttl_split_prices_1h_writes_at_the_1h_rate() {
 #[test]
 fn the_long_context_band_counts_cached_input_and_starts_above_the_threshold() {
     let at = |input: u64, read: u64| {
-        priced(&line("global.anthropic.claude-sonnet-4-5-20250929-v1:0", "2026-11-02T00:00:00Z", input, 1000, &format!(",\"cacheReadInputTokenCount\":{read}")))
+        priced(&line(
+            "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
+            "2026-11-02T00:00:00Z",
+            input,
+            1000,
+            &format!(",\"cacheReadInputTokenCount\":{read}"),
+        ))
     };
     let exactly = at(140_000, 60_000);
     assert!(!exactly.long_context);
@@ -88,19 +104,50 @@ fn the_long_context_band_counts_cached_input_and_starts_above_the_threshold() {
 
 #[test]
 fn the_card_in_force_at_the_record_timestamp_prices_it() {
-    let before = priced(&line("amazon.nova-micro-v1:0", "2026-10-31T23:59:59Z", 1_000_000, 0, ""));
+    let before = priced(&line(
+        "amazon.nova-micro-v1:0",
+        "2026-10-31T23:59:59Z",
+        1_000_000,
+        0,
+        "",
+    ));
     assert_eq!((before.card_version, before.total), ("old", d("0.04")));
-    let after = priced(&line("amazon.nova-micro-v1:0", "2026-11-01T00:00:00Z", 1_000_000, 0, ""));
-    assert_eq!((after.card_version, after.total), ("test-2026-11", d("0.035")));
+    let after = priced(&line(
+        "amazon.nova-micro-v1:0",
+        "2026-11-01T00:00:00Z",
+        1_000_000,
+        0,
+        "",
+    ));
+    assert_eq!(
+        (after.card_version, after.total),
+        ("test-2026-11", d("0.035"))
+    );
     assert!(matches!(
-        outcome(&line("amazon.nova-micro-v1:0", "2025-12-31T23:59:59Z", 1, 1, "")),
-        Outcome::Unpriced { reason: UnpricedReason::NoRatecardInForce, .. }
+        outcome(&line(
+            "amazon.nova-micro-v1:0",
+            "2025-12-31T23:59:59Z",
+            1,
+            1,
+            ""
+        )),
+        Outcome::Unpriced {
+            reason: UnpricedReason::NoRatecardInForce,
+            ..
+        }
     ));
 }
 
 #[test]
 fn source_region_and_tier_pick_the_row() {
-    let tokyo = line("apac.amazon.nova-micro-v1:0", "2026-11-02T00:00:00Z", 1_000_000, 1_000_000, "").replace("us-east-1", "ap-northeast-1");
+    let tokyo = line(
+        "apac.amazon.nova-micro-v1:0",
+        "2026-11-02T00:00:00Z",
+        1_000_000,
+        1_000_000,
+        "",
+    )
+    .replace("us-east-1", "ap-northeast-1");
     assert_eq!(priced(&tokyo).total, d("0.205"));
     let prio = r#"{"timestamp":"2026-11-02T00:00:00Z","region":"us-east-1","modelId":"amazon.nova-micro-v1:0","input":{"inputTokenCount":1000000},"output":{"outputTokenCount":0,"outputBodyJson":{"serviceTier":{"type":"priority"}}}}"#;
     assert_eq!(priced(prio).total, d("0.06125"));
@@ -109,7 +156,10 @@ fn source_region_and_tier_pick_the_row() {
 #[test]
 fn application_profiles_price_through_their_alias() {
     let p = priced(shape("shape-application-profile"));
-    assert_eq!((p.model, p.scope), ("anthropic.claude-sonnet-4-5-20250929-v1:0", Scope::Global));
+    assert_eq!(
+        (p.model, p.scope),
+        ("anthropic.claude-sonnet-4-5-20250929-v1:0", Scope::Global)
+    );
     assert_eq!(p.total, d("0.0045"));
 }
 
@@ -117,11 +167,35 @@ fn application_profiles_price_through_their_alias() {
 fn what_cannot_be_priced_says_why() {
     let cases = [
         (shape("shape-unknown-model"), UnpricedReason::UnknownModel),
-        (shape("shape-application-profile"), UnpricedReason::ApplicationProfileUnmapped),
+        (
+            shape("shape-application-profile"),
+            UnpricedReason::ApplicationProfileUnmapped,
+        ),
         (shape("shape-missing-counts"), UnpricedReason::NoTokenCounts),
-        (&line("global.amazon.nova-micro-v1:0", "2026-11-02T00:00:00Z", 1, 1, ""), UnpricedReason::NoPriceForScope),
-        (&line("amazon.nova-micro-v1:0", "2026-11-02T00:00:00Z", 1, 1, ",\"cacheWriteInputTokenCount\":5"), UnpricedReason::MissingTokenClassPrice),
-        (shape("shape-latency-optimized"), UnpricedReason::UnknownModel),
+        (
+            &line(
+                "global.amazon.nova-micro-v1:0",
+                "2026-11-02T00:00:00Z",
+                1,
+                1,
+                "",
+            ),
+            UnpricedReason::NoPriceForScope,
+        ),
+        (
+            &line(
+                "amazon.nova-micro-v1:0",
+                "2026-11-02T00:00:00Z",
+                1,
+                1,
+                ",\"cacheWriteInputTokenCount\":5",
+            ),
+            UnpricedReason::MissingTokenClassPrice,
+        ),
+        (
+            shape("shape-latency-optimized"),
+            UnpricedReason::UnknownModel,
+        ),
     ];
     for (l, want) in cases {
         match outcome(l) {
@@ -129,13 +203,27 @@ fn what_cannot_be_priced_says_why() {
             other => panic!("{l}: {other:?}"),
         }
     }
-    let no_counts = shape("shape-missing-counts").replace("anthropic.claude-3-haiku-20240307-v1:0", "amazon.nova-micro-v1:0");
-    assert!(matches!(outcome(&no_counts), Outcome::Unpriced { reason: UnpricedReason::NoTokenCounts, .. }));
+    let no_counts = shape("shape-missing-counts").replace(
+        "anthropic.claude-3-haiku-20240307-v1:0",
+        "amazon.nova-micro-v1:0",
+    );
+    assert!(matches!(
+        outcome(&no_counts),
+        Outcome::Unpriced {
+            reason: UnpricedReason::NoTokenCounts,
+            ..
+        }
+    ));
 }
 
 #[test]
 fn failed_calls_without_tokens_are_not_billed() {
-    assert!(matches!(outcome(shape("shape-error-record")), Outcome::NotBilled { model: "anthropic.claude-haiku-4-5-20251001-v1:0" }));
+    assert!(matches!(
+        outcome(shape("shape-error-record")),
+        Outcome::NotBilled {
+            model: "anthropic.claude-haiku-4-5-20251001-v1:0"
+        }
+    ));
 }
 
 #[test]

@@ -14,7 +14,10 @@ pub const EXAMPLES: &str = include_str!("../../examples/invocations.jsonl");
 const USERS: [&str; 6] = ["alice", "bob", "carol", "dave", "erin", "frank"];
 const FEATURES: [&str; 4] = ["chat", "search", "summarize", "code-review"];
 const MODELS: [(&str, &str); 4] = [
-    ("global.anthropic.claude-sonnet-4-5-20250929-v1:0", "us-east-1"),
+    (
+        "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        "us-east-1",
+    ),
     ("us.anthropic.claude-haiku-4-5-20251001-v1:0", "us-west-2"),
     ("amazon.nova-lite-v1:0", "us-east-1"),
     ("apac.amazon.nova-micro-v1:0", "ap-northeast-1"),
@@ -28,7 +31,11 @@ pub fn synthetic_record(rng: &mut fastrand::Rng, now_unix: i64) -> String {
     let feature = FEATURES[rng.usize(..FEATURES.len())];
     let (model, region) = MODELS[rng.usize(..MODELS.len())];
     let cache = if model.contains("claude") && rng.u8(..4) == 0 {
-        format!(r#","cacheReadInputTokenCount":{},"cacheWriteInputTokenCount":{}"#, rng.u32(1000..40_000), rng.u32(100..2000))
+        format!(
+            r#","cacheReadInputTokenCount":{},"cacheWriteInputTokenCount":{}"#,
+            rng.u32(1000..40_000),
+            rng.u32(100..2000)
+        )
     } else {
         String::new()
     };
@@ -38,13 +45,22 @@ pub fn synthetic_record(rng: &mut fastrand::Rng, now_unix: i64) -> String {
         id = rng.u64(..),
         inp = rng.u32(100..8000),
         out = rng.u32(20..2000),
-        team = if feature == "search" { "search" } else { "assistants" },
+        team = if feature == "search" {
+            "search"
+        } else {
+            "assistants"
+        },
     )
 }
 
 /// Feeds the examples, then `per_second` synthetic calls a second until shutdown.
 pub async fn run(tx: mpsc::Sender<Input>, per_second: f64, shutdown: CancellationToken) {
-    let examples = Input::from_ndjson("example".into(), "examples/invocations.jsonl".into(), EXAMPLES.as_bytes().to_vec(), 1);
+    let examples = Input::from_ndjson(
+        "example".into(),
+        "examples/invocations.jsonl".into(),
+        EXAMPLES.as_bytes().to_vec(),
+        1,
+    );
     if tx.send(examples).await.is_err() {
         return;
     }

@@ -88,7 +88,11 @@ impl FileSource {
                 warned_empty = true;
             }
             if let Some(pb) = &self.progress {
-                let size: u64 = paths.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
+                let size: u64 = paths
+                    .iter()
+                    .filter_map(|p| std::fs::metadata(p).ok())
+                    .map(|m| m.len())
+                    .sum();
                 pb.set_length(size);
             }
             for path in &paths {
@@ -135,13 +139,18 @@ impl FileSource {
         }
         if !files.contains_key(path) {
             // Renamed (rotated) under a name that also matches: keep reading where we were.
-            let renamed = files.iter().find(|(_, t)| (t.cp.dev, t.cp.ino) == (dev, ino)).map(|(p, _)| p.clone());
+            let renamed = files
+                .iter()
+                .find(|(_, t)| (t.cp.dev, t.cp.ino) == (dev, ino))
+                .map(|(p, _)| p.clone());
             if let Some(t) = renamed.and_then(|old| files.remove(&old)) {
                 files.insert(path.to_path_buf(), t);
             }
         }
         if !files.contains_key(path) {
-            let Ok(file) = File::open(path) else { return Ok(summary) };
+            let Ok(file) = File::open(path) else {
+                return Ok(summary);
+            };
             let gz = path.extension().is_some_and(|e| e == "gz");
             let saved = self
                 .checkpoints
@@ -151,7 +160,13 @@ impl FileSource {
                 .or_else(|| by_inode.get(&(dev, ino)).copied());
             let cp = match saved {
                 Some(c) if gz || c.offset <= meta.len() => c,
-                _ => Checkpoint { dev, ino, offset: 0, line: 0, done: false },
+                _ => Checkpoint {
+                    dev,
+                    ino,
+                    offset: 0,
+                    line: 0,
+                    done: false,
+                },
             };
             files.insert(path.to_path_buf(), Tracked { file, cp, gz });
         }
@@ -169,7 +184,13 @@ impl FileSource {
     }
 
     /// Reads what is new in one file; `to_end` also takes a last line without a newline.
-    fn read(&mut self, path: &Path, t: &mut Tracked, to_end: bool, shutdown: &CancellationToken) -> Result<Summary, FileSourceError> {
+    fn read(
+        &mut self,
+        path: &Path,
+        t: &mut Tracked,
+        to_end: bool,
+        shutdown: &CancellationToken,
+    ) -> Result<Summary, FileSourceError> {
         if t.gz {
             return self.read_gz(path, t, shutdown);
         }
@@ -179,7 +200,9 @@ impl FileSource {
             if shutdown.is_cancelled() {
                 return Err(FileSourceError::Shutdown);
             }
-            let Ok(buf) = read_at(&mut t.file, t.cp.offset, want) else { return Ok(summary) };
+            let Ok(buf) = read_at(&mut t.file, t.cp.offset, want) else {
+                return Ok(summary);
+            };
             if buf.is_empty() {
                 return Ok(summary);
             }
@@ -196,9 +219,17 @@ impl FileSource {
             want = BATCH_BYTES;
             let mut buf = buf;
             buf.truncate(consumed);
-            let lines = memchr::memchr_iter(b'\n', &buf).count() as u64 + u64::from(!buf.ends_with(b"\n"));
-            let next = Checkpoint { offset: t.cp.offset + consumed as u64, line: t.cp.line + lines, ..t.cp };
-            add(&mut summary, self.send(path, buf, t.cp.line + 1, next, shutdown)?);
+            let lines =
+                memchr::memchr_iter(b'\n', &buf).count() as u64 + u64::from(!buf.ends_with(b"\n"));
+            let next = Checkpoint {
+                offset: t.cp.offset + consumed as u64,
+                line: t.cp.line + lines,
+                ..t.cp
+            };
+            add(
+                &mut summary,
+                self.send(path, buf, t.cp.line + 1, next, shutdown)?,
+            );
             if let Some(pb) = &self.progress {
                 pb.inc(consumed as u64);
             }
@@ -206,7 +237,12 @@ impl FileSource {
         }
     }
 
-    fn read_gz(&mut self, path: &Path, t: &mut Tracked, shutdown: &CancellationToken) -> Result<Summary, FileSourceError> {
+    fn read_gz(
+        &mut self,
+        path: &Path,
+        t: &mut Tracked,
+        shutdown: &CancellationToken,
+    ) -> Result<Summary, FileSourceError> {
         let mut summary = Summary::default();
         if t.cp.done {
             return Ok(summary);
@@ -242,13 +278,22 @@ impl FileSource {
                     }
                 }
             }
-            let done = n == 0 || failed.is_some() || (n as usize) < BATCH_LINES && buf.len() < BATCH_BYTES;
-            let next = Checkpoint { offset: t.cp.offset + n, line: t.cp.line + n, done, ..t.cp };
+            let done =
+                n == 0 || failed.is_some() || (n as usize) < BATCH_LINES && buf.len() < BATCH_BYTES;
+            let next = Checkpoint {
+                offset: t.cp.offset + n,
+                line: t.cp.line + n,
+                done,
+                ..t.cp
+            };
             if let Some(e) = &failed {
                 // The readable part is counted; the rest of a damaged archive cannot be.
                 tracing::warn!(path = %path.display(), line = next.line, "{} is damaged after line {}: {e}", path.display(), next.line);
             }
-            add(&mut summary, self.send(path, buf, t.cp.line + 1, next, shutdown)?);
+            add(
+                &mut summary,
+                self.send(path, buf, t.cp.line + 1, next, shutdown)?,
+            );
             t.cp = next;
             if done {
                 if let Some(pb) = &self.progress {
@@ -261,16 +306,29 @@ impl FileSource {
 
     /// Hands a batch to the pipeline and waits for its commit, retrying with backoff while
     /// the store cannot commit (the same bytes are sent again; nothing is skipped).
-    fn send(&mut self, path: &Path, buf: Vec<u8>, first_line: u64, next: Checkpoint, shutdown: &CancellationToken) -> Result<Summary, FileSourceError> {
+    fn send(
+        &mut self,
+        path: &Path,
+        buf: Vec<u8>,
+        first_line: u64,
+        next: Checkpoint,
+        shutdown: &CancellationToken,
+    ) -> Result<Summary, FileSourceError> {
         let origin: Arc<str> = path.display().to_string().into();
-        let cp = (format!("{CHECKPOINT_PREFIX}{}", path.display()), serde_json::to_string(&next).expect("serialisable"));
+        let cp = (
+            format!("{CHECKPOINT_PREFIX}{}", path.display()),
+            serde_json::to_string(&next).expect("serialisable"),
+        );
         let mut backoff = Duration::from_secs(1);
         loop {
-            let mut input = Input::from_ndjson(SOURCE.into(), origin.clone(), buf.clone(), first_line);
+            let mut input =
+                Input::from_ndjson(SOURCE.into(), origin.clone(), buf.clone(), first_line);
             input.checkpoints.push(cp.clone());
             let (ack_tx, ack_rx) = oneshot::channel();
             input.ack = Some(ack_tx);
-            self.tx.blocking_send(input).map_err(|_| FileSourceError::PipelineGone)?;
+            self.tx
+                .blocking_send(input)
+                .map_err(|_| FileSourceError::PipelineGone)?;
             match ack_rx.blocking_recv() {
                 Ok(Ok(summary)) => return Ok(summary),
                 Ok(Err(_)) => {

@@ -8,17 +8,29 @@ fn price_prints_one_exact_json_line_per_call() {
     let shapes = data("shapes.jsonl");
     let (code, out, err) = run_cli(&["price", "--ratecard", &card, &shapes], None);
     assert_eq!(code, 0, "{err}");
-    let rows: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let rows: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(rows.len(), 23);
-    let r = rows.iter().find(|r| r["request_id"] == "shape-cache-write-ttl-unknown").unwrap();
+    let r = rows
+        .iter()
+        .find(|r| r["request_id"] == "shape-cache-write-ttl-unknown")
+        .unwrap();
     assert_eq!(r["cost_usd"], "0.09261087");
     assert_eq!(r["cost_usd_by_token_type"]["cache_read"], "0.07873932");
     assert_eq!(r["scope"], "geo");
     assert_eq!(r["user"], "heidi");
-    let u = rows.iter().find(|r| r["request_id"] == "shape-unknown-model").unwrap();
+    let u = rows
+        .iter()
+        .find(|r| r["request_id"] == "shape-unknown-model")
+        .unwrap();
     assert_eq!(u["unpriced_reason"], "unknown_model");
     assert!(u["cost_usd"].is_null());
-    assert!(!out.contains("Nile"), "prompt and completion text never appear");
+    assert!(
+        !out.contains("Nile"),
+        "prompt and completion text never appear"
+    );
 }
 
 #[test]
@@ -28,7 +40,10 @@ fn price_reads_stdin_and_reports_bad_lines_on_stderr() {
     let (code, out, err) = run_cli(&["price", "--ratecard", &card], Some(&bad));
     assert_eq!(code, 0);
     assert!(out.is_empty());
-    assert!(err.contains("stdin:3: skipped a malformed record (wrong_type)"), "{err}");
+    assert!(
+        err.contains("stdin:3: skipped a malformed record (wrong_type)"),
+        "{err}"
+    );
     assert!(err.contains("8 malformed record(s) skipped"), "{err}");
 }
 
@@ -36,14 +51,26 @@ fn price_reads_stdin_and_reports_bad_lines_on_stderr() {
 fn check_validates_the_bundled_card_and_lists_every_problem() {
     let (code, out, err) = run_cli(&["check"], None);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("rate card 2026-11-22") && out.contains("OK"), "{out}");
+    assert!(
+        out.contains("rate card 2026-11-22") && out.contains("OK"),
+        "{out}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let bad_card = dir.path().join("bad.toml");
     std::fs::write(&bad_card, "version = \"x\"\neffective_from = 2026-01-01\ncurrency = \"USD\"\nunit = \"per_1m_tokens\"\nsource = \"s\"\n[[models]]\nid = \"m\"\nname = \"M\"\n[[prices]]\nmodel = \"m\"\nregions = [\"*\"]\nscopes = [\"geo\"]\ninput = 1.5\noutput = \"-2\"\n").unwrap();
     let bad_config = dir.path().join("bad-config.toml");
     std::fs::write(&bad_config, "[attribution]\nmetadata_labels = [\"user\"]\n").unwrap();
-    let (code, _, err) = run_cli(&["check", "--config", bad_config.to_str().unwrap(), "--ratecard", bad_card.to_str().unwrap()], None);
+    let (code, _, err) = run_cli(
+        &[
+            "check",
+            "--config",
+            bad_config.to_str().unwrap(),
+            "--ratecard",
+            bad_card.to_str().unwrap(),
+        ],
+        None,
+    );
     assert_ne!(code, 0);
     assert!(err.contains("label \"user\" is reserved"), "{err}");
     assert!(err.contains("`input` must be a decimal string"), "{err}");
@@ -54,10 +81,16 @@ fn check_validates_the_bundled_card_and_lists_every_problem() {
 fn run_without_input_or_state_says_what_to_do() {
     let (code, _, err) = run_cli(&["run"], None);
     assert_ne!(code, 0);
-    assert!(err.contains("no state directory") && err.contains("--state-dir"), "{err}");
+    assert!(
+        err.contains("no state directory") && err.contains("--state-dir"),
+        "{err}"
+    );
     let (code, _, err) = run_cli(&["run", "--in-memory"], None);
     assert_ne!(code, 0);
-    assert!(err.contains("nothing to read") && err.contains("--file"), "{err}");
+    assert!(
+        err.contains("nothing to read") && err.contains("--file"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -68,7 +101,15 @@ fn help_explains_every_command() {
         assert!(out.contains(cmd), "{out}");
     }
     let (_, out, _) = run_cli(&["run", "--help"], None);
-    for flag in ["--file", "--listen", "--ratecard", "--state-dir", "--once", "--stdin", "--reset-state"] {
+    for flag in [
+        "--file",
+        "--listen",
+        "--ratecard",
+        "--state-dir",
+        "--once",
+        "--stdin",
+        "--reset-state",
+    ] {
         assert!(out.contains(flag), "{flag} missing from run --help:\n{out}");
     }
 }

@@ -22,10 +22,16 @@ pub struct Daemon {
 impl Daemon {
     /// `run` with the given arguments, listening on an ephemeral port.
     pub fn start(args: &[&str]) -> Daemon {
+        let mut all = vec!["run"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--listen", "127.0.0.1:0", "--poll-interval", "100ms"]);
+        Daemon::spawn(&all)
+    }
+
+    /// Any subcommand that serves HTTP; returns once it listens.
+    pub fn spawn(args: &[&str]) -> Daemon {
         let mut child = Command::new(BIN)
-            .arg("run")
             .args(args)
-            .args(["--listen", "127.0.0.1:0", "--poll-interval", "100ms"])
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -47,7 +53,10 @@ impl Daemon {
             Ok(a) => a,
             Err(_) => {
                 let _ = child.kill();
-                panic!("the daemon did not start listening; its log:\n{}", log.lock().unwrap().join("\n"));
+                panic!(
+                    "the daemon did not start listening; its log:\n{}",
+                    log.lock().unwrap().join("\n")
+                );
             }
         };
         Daemon { child, addr, log }
@@ -70,14 +79,20 @@ impl Daemon {
                 return m;
             }
             if Instant::now() > deadline {
-                panic!("timed out waiting for {what}; last scrape:\n{m}\nlog:\n{}", self.log.lock().unwrap().join("\n"));
+                panic!(
+                    "timed out waiting for {what}; last scrape:\n{m}\nlog:\n{}",
+                    self.log.lock().unwrap().join("\n")
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
     }
 
     pub fn signal(&self, sig: &str) {
-        Command::new("kill").args([sig, &self.child.id().to_string()]).status().expect("kill");
+        Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .expect("kill");
     }
 
     /// SIGTERM and wait (bounded) for a clean exit.
@@ -113,13 +128,28 @@ impl Drop for Daemon {
 pub fn get(addr: &str, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
     let text = String::from_utf8_lossy(&raw).to_string();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
     (status, body)
 }
 
@@ -136,11 +166,6 @@ fn dechunk(mut body: &str) -> String {
     out
 }
 
-/// The value of one series in exposition text (labels given in exposition order).
-pub fn value(metrics: &str, series: &str) -> Option<f64> {
-    metrics.lines().find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')).and_then(|v| v.trim().parse().ok()))
-}
-
 /// Sum of every sample of a metric whose line contains all of `parts`.
 pub fn sum(metrics: &str, name: &str, parts: &[&str]) -> f64 {
     metrics
@@ -152,26 +177,60 @@ pub fn sum(metrics: &str, name: &str, parts: &[&str]) -> f64 {
 }
 
 pub fn run_cli(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
-    let mut child = Command::new(BIN).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
     } else {
         drop(child.stdin.take());
     }
     let out = child.wait_with_output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 pub fn promtool_check(metrics: &str) {
-    let child = Command::new("promtool").args(["check", "metrics"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
+    let child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
     let mut child = child.expect("promtool is not installed: run scripts/test, which installs the Debian `prometheus` package");
-    child.stdin.take().unwrap().write_all(metrics.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(metrics.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "promtool check metrics failed:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 pub fn append(path: &Path, text: &str) {
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
     f.write_all(text.as_bytes()).unwrap();
     f.sync_all().unwrap();
 }

@@ -4,7 +4,11 @@ use crate::daemon::{data, promtool_check, sum, Daemon};
 
 fn stable(metrics: &str) -> String {
     // Commit timings vary run to run; everything else is determined by the input.
-    metrics.lines().filter(|l| !l.contains("bedrock_store_commit_duration_seconds")).map(|l| format!("{l}\n")).collect()
+    metrics
+        .lines()
+        .filter(|l| !l.contains("bedrock_store_commit_duration_seconds"))
+        .map(|l| format!("{l}\n"))
+        .collect()
 }
 
 #[test]
@@ -15,25 +19,44 @@ fn metrics_for_every_record_shape_match_the_golden_text_and_pass_promtool() {
     let card = data("ratecard.toml");
     let config = data("config.toml");
     let d = Daemon::start(&[
-        "--file", &shapes, "--file", &bad, "--ratecard", &card, "--config", &config, "--state-dir", state.path().to_str().unwrap(),
+        "--file",
+        &shapes,
+        "--file",
+        &bad,
+        "--ratecard",
+        &card,
+        "--config",
+        &config,
+        "--state-dir",
+        state.path().to_str().unwrap(),
     ]);
     let records = 23.0 + 8.0;
-    let m = d.wait_for("all records", |m| sum(m, "bedrock_records_total", &[]) == records);
+    let m = d.wait_for("all records", |m| {
+        sum(m, "bedrock_records_total", &[]) == records
+    });
     promtool_check(&m);
     let got = stable(&m);
     let golden_path = data("golden.prom");
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&golden_path, &got).unwrap();
     }
-    let want = std::fs::read_to_string(&golden_path).expect("tests/data/golden.prom (create it with UPDATE_GOLDEN=1)");
+    let want = std::fs::read_to_string(&golden_path)
+        .expect("tests/data/golden.prom (create it with UPDATE_GOLDEN=1)");
     if got != want {
         let diff: Vec<String> = want
             .lines()
             .filter(|l| !got.lines().any(|g| g == *l))
             .map(|l| format!("- {l}"))
-            .chain(got.lines().filter(|l| !want.lines().any(|w| w == *l)).map(|l| format!("+ {l}")))
+            .chain(
+                got.lines()
+                    .filter(|l| !want.lines().any(|w| w == *l))
+                    .map(|l| format!("+ {l}")),
+            )
             .collect();
-        panic!("/metrics differs from tests/data/golden.prom (UPDATE_GOLDEN=1 rewrites it):\n{}", diff.join("\n"));
+        panic!(
+            "/metrics differs from tests/data/golden.prom (UPDATE_GOLDEN=1 rewrites it):\n{}",
+            diff.join("\n")
+        );
     }
     let (status, body) = d.get("/readyz");
     assert_eq!((status, body.as_str()), (200, "ready\n"));
@@ -43,18 +66,14 @@ fn metrics_for_every_record_shape_match_the_golden_text_and_pass_promtool() {
 
 #[test]
 fn the_demo_serves_moving_numbers_that_pass_promtool() {
-    let mut child = std::process::Command::new(crate::daemon::BIN)
-        .args(["demo", "--listen", "127.0.0.1:0", "--rate", "50"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let addr = std::io::BufRead::lines(std::io::BufReader::new(stderr))
-        .map_while(Result::ok)
-        .find_map(|l| l.split("listening on http://").nth(1).map(|r| r.split_whitespace().next().unwrap().to_string()))
-        .expect("demo listens");
+    let d = Daemon::spawn(&["demo", "--listen", "127.0.0.1:0", "--rate", "50"]);
+    let addr = d.addr.clone();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let first = sum(&crate::daemon::get(&addr, "/metrics").1, "bedrock_cost_usd_total", &[]);
+    let first = sum(
+        &crate::daemon::get(&addr, "/metrics").1,
+        "bedrock_cost_usd_total",
+        &[],
+    );
     let later = loop {
         let m = crate::daemon::get(&addr, "/metrics").1;
         let now = sum(&m, "bedrock_cost_usd_total", &[]);
@@ -64,6 +83,9 @@ fn the_demo_serves_moving_numbers_that_pass_promtool() {
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     };
-    let _ = child.kill();
-    assert!(later > first, "the demo's cost did not move ({first} -> {later})");
+    assert!(d.stop().success());
+    assert!(
+        later > first,
+        "the demo's cost did not move ({first} -> {later})"
+    );
 }

@@ -23,14 +23,25 @@ fn appended_lines_rotation_truncation_and_archives_are_each_counted_once() {
     append(&log, &call("a1", "u", 100));
     let glob = format!("{}/*.jsonl*", dir.path().display());
     let card = crate::daemon::data("ratecard.toml");
-    let d = Daemon::start(&["--file", &glob, "--ratecard", &card, "--state-dir", state.path().to_str().unwrap()]);
+    let d = Daemon::start(&[
+        "--file",
+        &glob,
+        "--ratecard",
+        &card,
+        "--state-dir",
+        state.path().to_str().unwrap(),
+    ]);
     d.wait_for("the first line", |m| tokens(m) == 100.0);
 
     // a line written in two parts is counted once it is complete
     let line = call("a2", "u", 20);
     append(&log, &line[..30]);
     std::thread::sleep(std::time::Duration::from_millis(400));
-    assert_eq!(tokens(&d.metrics()), 100.0, "a partial line must wait for its newline");
+    assert_eq!(
+        tokens(&d.metrics()),
+        100.0,
+        "a partial line must wait for its newline"
+    );
     append(&log, &line[30..]);
     d.wait_for("the completed line", |m| tokens(m) == 120.0);
 
@@ -47,12 +58,23 @@ fn appended_lines_rotation_truncation_and_archives_are_each_counted_once() {
     d.wait_for("truncation", |m| tokens(m) == 11_123.0);
 
     // a gzipped archive in the S3 layout, one record per line
-    let gz = dir.path().join("20261102T081530000Z_0123456789abcdef.jsonl.gz");
-    let mut enc = flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), flate2::Compression::default());
-    enc.write_all((call("z1", "v", 50_000) + &call("z2", "v", 50_000) + &call("a1", "u", 100)).as_bytes()).unwrap();
+    let gz = dir
+        .path()
+        .join("20261102T081530000Z_0123456789abcdef.jsonl.gz");
+    let mut enc = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::default(),
+    );
+    enc.write_all(
+        (call("z1", "v", 50_000) + &call("z2", "v", 50_000) + &call("a1", "u", 100)).as_bytes(),
+    )
+    .unwrap();
     enc.finish().unwrap();
     let m = d.wait_for("the archive", |m| tokens(m) == 111_123.0);
-    assert_eq!(sum(&m, "bedrock_records_total", &["result=\"duplicate\""]), 1.0);
+    assert_eq!(
+        sum(&m, "bedrock_records_total", &["result=\"duplicate\""]),
+        1.0
+    );
     assert!(d.stop().success());
 }
 
@@ -62,10 +84,24 @@ fn stdin_is_read_to_its_end() {
     let state = tempfile::tempdir().unwrap();
     let input = call("s1", "x", 5) + &call("s2", "x", 6) + "not json\n";
     let (code, _, err) = crate::daemon::run_cli(
-        &["run", "--stdin", "--once", "--ratecard", &card, "--state-dir", state.path().to_str().unwrap()],
+        &[
+            "run",
+            "--stdin",
+            "--once",
+            "--ratecard",
+            &card,
+            "--state-dir",
+            state.path().to_str().unwrap(),
+        ],
         Some(&input),
     );
     assert_eq!(code, 0, "{err}");
-    assert!(err.contains("read 3 records: 2 priced, 0 unpriced, 0 duplicates, 1 malformed"), "{err}");
-    assert!(err.contains("skipped a malformed record at stdin:3"), "{err}");
+    assert!(
+        err.contains("read 3 records: 2 priced, 0 unpriced, 0 duplicates, 1 malformed"),
+        "{err}"
+    );
+    assert!(
+        err.contains("skipped a malformed record at stdin:3"),
+        "{err}"
+    );
 }

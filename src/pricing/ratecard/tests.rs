@@ -79,18 +79,44 @@ fn a_valid_card_parses() {
 fn a_region_row_beats_the_star_row() {
     let c = parse(CARD, "card.toml").unwrap();
     let m = "amazon.nova-micro-v1:0";
-    let tokyo = c.lookup(m, "ap-northeast-1", Scope::Geo, Tier::Standard).unwrap();
+    let tokyo = c
+        .lookup(m, "ap-northeast-1", Scope::Geo, Tier::Standard)
+        .unwrap();
     assert_eq!(tokyo.prices.get(TokenClass::Input), Some(d("0.041")));
-    let virginia = c.lookup(m, "us-east-1", Scope::Geo, Tier::Standard).unwrap();
+    let virginia = c
+        .lookup(m, "us-east-1", Scope::Geo, Tier::Standard)
+        .unwrap();
     assert_eq!(virginia.prices.get(TokenClass::Input), Some(d("0.035")));
 }
 
 #[test]
 fn lookup_misses_say_what_is_missing() {
     let c = parse(CARD, "card.toml").unwrap();
-    assert_eq!(c.lookup("nope", "us-east-1", Scope::Geo, Tier::Standard).unwrap_err(), LookupMiss::UnknownModel);
-    assert_eq!(c.lookup("amazon.nova-micro-v1:0", "us-east-1", Scope::Geo, Tier::Flex).unwrap_err(), LookupMiss::NoTier);
-    assert_eq!(c.lookup("amazon.nova-micro-v1:0", "us-east-1", Scope::Global, Tier::Standard).unwrap_err(), LookupMiss::NoScope);
+    assert_eq!(
+        c.lookup("nope", "us-east-1", Scope::Geo, Tier::Standard)
+            .unwrap_err(),
+        LookupMiss::UnknownModel
+    );
+    assert_eq!(
+        c.lookup(
+            "amazon.nova-micro-v1:0",
+            "us-east-1",
+            Scope::Geo,
+            Tier::Flex
+        )
+        .unwrap_err(),
+        LookupMiss::NoTier
+    );
+    assert_eq!(
+        c.lookup(
+            "amazon.nova-micro-v1:0",
+            "us-east-1",
+            Scope::Global,
+            Tier::Standard
+        )
+        .unwrap_err(),
+        LookupMiss::NoScope
+    );
 }
 
 #[test]
@@ -155,17 +181,42 @@ input = "1"
 "#;
     let errs = parse(&dup, "dup.toml").unwrap_err().0;
     assert_eq!(errs.len(), 1, "{errs:?}");
-    assert!(errs[0].contains("prices[3] already prices region ap-south-1 scope geo tier standard"), "{errs:?}");
+    assert!(
+        errs[0].contains("prices[3] already prices region ap-south-1 scope geo tier standard"),
+        "{errs:?}"
+    );
 }
 
 #[test]
 fn discounts_apply_card_wide_and_per_model() {
     let text = CARD.replace("source = \"unit test\"", "source = \"unit test\"\ndiscount_percent = \"10\"\n[model_discounts]\n\"amazon.nova-micro-v1:0\" = \"50\"");
     let c = parse(&text, "card.toml").unwrap();
-    let sonnet = c.lookup("anthropic.claude-sonnet-4-5-20250929-v1:0", "us-east-1", Scope::Global, Tier::Standard).unwrap();
+    let sonnet = c
+        .lookup(
+            "anthropic.claude-sonnet-4-5-20250929-v1:0",
+            "us-east-1",
+            Scope::Global,
+            Tier::Standard,
+        )
+        .unwrap();
     assert_eq!(sonnet.prices.get(TokenClass::Input), Some(d("2.7")));
-    assert_eq!(sonnet.long_context.as_ref().unwrap().prices.get(TokenClass::Output), Some(d("20.25")));
-    let micro = c.lookup("amazon.nova-micro-v1:0", "us-east-1", Scope::Geo, Tier::Standard).unwrap();
+    assert_eq!(
+        sonnet
+            .long_context
+            .as_ref()
+            .unwrap()
+            .prices
+            .get(TokenClass::Output),
+        Some(d("20.25"))
+    );
+    let micro = c
+        .lookup(
+            "amazon.nova-micro-v1:0",
+            "us-east-1",
+            Scope::Geo,
+            Tier::Standard,
+        )
+        .unwrap();
     assert_eq!(micro.prices.get(TokenClass::Input), Some(d("0.0175")));
 }
 
@@ -179,7 +230,13 @@ fn cards_with_the_same_start_or_version_conflict() {
 
 #[test]
 fn the_card_in_force_is_the_latest_started() {
-    let old = parse(&CARD.replace("test-2026-11", "old").replace("2026-11-01", "2026-01-01"), "old.toml").unwrap();
+    let old = parse(
+        &CARD
+            .replace("test-2026-11", "old")
+            .replace("2026-11-01", "2026-01-01"),
+        "old.toml",
+    )
+    .unwrap();
     let new = parse(CARD, "new.toml").unwrap();
     let cards = RateCards::new(vec![new, old]).unwrap();
     let nov_1 = 1_793_491_200;
@@ -197,7 +254,9 @@ fn the_bundled_card_is_valid() {
 #[test]
 fn load_reports_missing_paths_and_empty_directories() {
     let dir = tempfile::tempdir().unwrap();
-    let errs = load(&[dir.path().join("nope.toml"), dir.path().to_path_buf()]).unwrap_err().0;
+    let errs = load(&[dir.path().join("nope.toml"), dir.path().to_path_buf()])
+        .unwrap_err()
+        .0;
     assert_eq!(errs.len(), 2, "{errs:?}");
     std::fs::write(dir.path().join("a.toml"), CARD).unwrap();
     assert_eq!(load(&[dir.path().to_path_buf()]).unwrap().cards().len(), 1);
