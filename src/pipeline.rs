@@ -212,11 +212,24 @@ impl Pipeline {
         let mut batch = Batch::new(&self.totals, &mut self.interner, ctx.max_series);
         let mut newest = None::<i64>;
 
-        // Decode, and gather every dedupe key so the store is asked once per batch.
-        let mut parsed: Vec<(usize, Result<Record<'_>, DecodeError>, Vec<DedupeKey>)> =
+        // Decode, and gather every dedupe key so the store is asked once per batch. A line
+        // holding a JSON array is several records (some S3 writers frame them so).
+        let mut items: Vec<(usize, &[u8], Option<DedupeKey>)> =
             Vec::with_capacity(input.lines.len());
         for (i, l) in input.lines.iter().enumerate() {
             let bytes = &input.buf[l.start..l.end];
+            let array = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
+            match array.then(|| serde_json::from_slice::<Vec<&serde_json::value::RawValue>>(bytes))
+            {
+                Some(Ok(elems)) => {
+                    items.extend(elems.into_iter().map(|e| (i, e.get().as_bytes(), None)))
+                }
+                _ => items.push((i, bytes, l.event_key)),
+            }
+        }
+        let mut parsed: Vec<(usize, Result<Record<'_>, DecodeError>, Vec<DedupeKey>)> =
+            Vec::with_capacity(items.len());
+        for (i, bytes, event_key) in items {
             let rec = bedrock::parse(bytes);
             let mut keys = Vec::with_capacity(2);
             if let Ok(r) = &rec {
@@ -225,7 +238,7 @@ impl Pipeline {
                     None => store::dedupe_key("line", bytes),
                 });
             }
-            keys.extend(l.event_key);
+            keys.extend(event_key);
             parsed.push((i, rec, keys));
         }
         let all_keys: Vec<DedupeKey> = parsed

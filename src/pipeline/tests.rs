@@ -218,3 +218,15 @@ fn totals_and_dedupe_survive_a_restart() {
     assert_eq!(s.duplicates, SHAPES.lines().count() as u64);
     assert_eq!(p.totals().sum(Metric::Cost, &[]), cost);
 }
+
+#[test]
+fn a_json_array_on_a_line_is_several_records() {
+    let one = r#"{"timestamp":"2026-11-02T08:15:30Z","region":"us-east-1","requestId":"arr-1","modelId":"amazon.nova-micro-v1:0","input":{"inputTokenCount":1000000}}"#;
+    let two = one.replace("arr-1", "arr-2");
+    let mut p = open(100);
+    let s = p
+        .process(&input(&format!("[{one}, {two}]\n")), 2_000_000_000)
+        .unwrap();
+    assert_eq!(s.accepted, 2);
+    assert_eq!(p.totals().sum(Metric::Cost, &[]), d("0.07"));
+}

@@ -380,11 +380,26 @@ pub fn expand(patterns: &[String]) -> Vec<PathBuf> {
             Ok(paths) => paths.filter_map(Result::ok).collect::<Vec<_>>(),
             Err(_) => vec![PathBuf::from(p)],
         })
-        .filter(|p| p.is_file())
+        .filter(|p| p.is_file() && !is_large_body_object(p))
         .collect();
     out.sort();
     out.dedup();
     out
+}
+
+/// Bodies over 100 KB (and media) are delivered as their own objects under `.../HH/data/`
+/// (`<requestId>_input.json.gz`, `_output.json.gz`, `_input_media_00.pdf`): they are not
+/// records, so a glob over the whole S3 layout must not count them as malformed.
+fn is_large_body_object(p: &Path) -> bool {
+    let in_data_dir = p
+        .parent()
+        .and_then(Path::file_name)
+        .is_some_and(|d| d == "data");
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    in_data_dir && (name.contains("_input") || name.contains("_output"))
 }
 
 /// Reads standard input to its end, in batches (no checkpoint: a pipe cannot be re-read).

@@ -105,3 +105,52 @@ fn stdin_is_read_to_its_end() {
         "{err}"
     );
 }
+
+#[test]
+fn a_backfill_of_the_s3_layout_skips_large_body_objects() {
+    let root = tempfile::tempdir().unwrap();
+    let hour = root
+        .path()
+        .join("logs/AWSLogs/123456789012/BedrockModelInvocationLogs/us-east-1/2026/11/02/08");
+    std::fs::create_dir_all(hour.join("data")).unwrap();
+    let write_gz = |path: std::path::PathBuf, text: &str| {
+        let mut enc = flate2::write::GzEncoder::new(
+            std::fs::File::create(path).unwrap(),
+            flate2::Compression::default(),
+        );
+        enc.write_all(text.as_bytes()).unwrap();
+        enc.finish().unwrap();
+    };
+    write_gz(
+        hour.join("20261102T081530000Z_9b86bf4994c4ab1c.json.gz"),
+        &(call("s3-1", "w", 100) + &call("s3-2", "w", 200)),
+    );
+    write_gz(
+        hour.join("20261102T082000000Z_1111111111111111.json.gz"),
+        &call("s3-3", "w", 300),
+    );
+    write_gz(
+        hour.join("data/s3-1_output.json.gz"),
+        "{\"a large\": \"response body, not a record\"}\n",
+    );
+    std::fs::write(root.path().join("logs/AWSLogs/123456789012/BedrockModelInvocationLogs/amazon-bedrock-logs-permission-check"), "").unwrap();
+    let glob = format!("{}/logs/**/*.json.gz", root.path().display());
+    let card = crate::daemon::data("ratecard.toml");
+    let (code, _, err) = crate::daemon::run_cli(
+        &[
+            "run",
+            "--once",
+            "--in-memory",
+            "--file",
+            &glob,
+            "--ratecard",
+            &card,
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("read 3 records: 3 priced, 0 unpriced, 0 duplicates, 0 malformed"),
+        "{err}"
+    );
+}

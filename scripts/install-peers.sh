@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the real test peers: Prometheus + promtool (Debian package `prometheus`) and
+# moto (a local AWS endpoint, PyPI `moto[server]`). Idempotent and quiet: what is already
+# installed is skipped. Needs root (or sudo) for apt on Debian-based machines.
+# Env: PYTHON (default python3), MOTO_VERSION (default 5.2.5, the version the tests were checked with).
+set -euo pipefail
+py="${PYTHON:-python3}"
+moto_version="${MOTO_VERSION:-5.2.5}"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+
+if [ "$(dpkg-query -W -f='${Status}' prometheus 2>/dev/null)" != "install ok installed" ]; then
+  echo "installing prometheus and promtool (Debian package)..." >&2
+  out="$(mktemp)"
+  # The Debian package would start a service on 0.0.0.0:9090 where services may start;
+  # tests always run their own instances on loopback ports.
+  if ! { $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+         $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; } >"$out" 2>&1; then
+    cat "$out" >&2; rm -f "$out"; exit 1
+  fi
+  rm -f "$out"
+fi
+
+if ! "$py" -c "import sys, moto, boto3; sys.exit(0 if moto.__version__ == '$moto_version' else 1)" 2>/dev/null; then
+  echo "installing moto[server]==$moto_version (PyPI)..." >&2
+  # PIP_BREAK_SYSTEM_PACKAGES lets pip install into a Debian-managed python (PEP 668).
+  PIP_BREAK_SYSTEM_PACKAGES=1 PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    "$py" -m pip install -q "moto[server]==$moto_version" boto3
+fi
+
+echo "peers: $(promtool --version 2>&1 | head -n1 | awk '{print $1, $3}'), moto $("$py" -c 'import moto; print(moto.__version__)')"
