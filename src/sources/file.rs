@@ -29,6 +29,9 @@ const BATCH_LINES: usize = 5_000;
 /// buffered without bound (CloudWatch caps an event at 1 MB; bodies over 100 KB go to S3).
 const MAX_LINE_BYTES: usize = 16 << 20;
 const SOURCE: &str = "file";
+/// Longest wait between retries of a batch the store could not commit (e.g. disk full):
+/// short enough that counting resumes soon after space returns.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(10);
 pub const CHECKPOINT_PREFIX: &str = "file:";
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -335,7 +338,7 @@ impl FileSource {
                     if sleep_or_cancel(backoff, shutdown) {
                         return Err(FileSourceError::Shutdown);
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                    backoff = (backoff * 2).min(MAX_RETRY_WAIT);
                 }
                 Err(_) => return Err(FileSourceError::PipelineGone),
             }

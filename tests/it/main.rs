@@ -2,6 +2,7 @@
 mod cli;
 mod crash;
 mod daemon;
+mod diskfull;
 mod exposition;
 mod follow;
 mod restart;

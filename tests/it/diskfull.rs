@@ -1,0 +1,104 @@
+//! A full disk: the daemon stops acknowledging, keeps serving /metrics, says so in /readyz
+//! and a metric, and resumes by itself, exactly, when space returns. Uses a real tmpfs
+//! (root can mount one on this machine kind; the test fails, never skips, if it cannot).
+
+use std::process::Command;
+
+use crate::daemon::{append, data, sum, Daemon};
+use crate::follow::call;
+
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(path: &std::path::Path, size: &str) -> Tmpfs {
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(path)
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "this test needs to mount a small tmpfs (run as root, as CI does): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Tmpfs(path.to_path_buf())
+    }
+
+    fn resize(&self, size: &str) {
+        let ok = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "remount failed");
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_stops_acknowledging_and_counting_resumes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    let fs = Tmpfs::mount(&state, "160k");
+    let log = dir.path().join("live.jsonl");
+    append(&log, &call("df-0", "u-0", 1));
+    let card = data("ratecard.toml");
+    let d = Daemon::start(&[
+        "--file",
+        log.to_str().unwrap(),
+        "--ratecard",
+        &card,
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    d.wait_for("the first record", |m| {
+        sum(m, "bedrock_records_total", &[]) == 1.0
+    });
+
+    // Many distinct users: every record adds series, so the store must grow until it cannot.
+    let mut sent = 1;
+    while d.get("/readyz").0 == 200 {
+        assert!(sent < 20_000, "the store never filled its 160k tmpfs");
+        let chunk: String = (sent..sent + 50)
+            .map(|i| call(&format!("df-{i}"), &format!("u-{i}"), 1))
+            .collect();
+        append(&log, &chunk);
+        sent += 50;
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let (status, body) = d.get("/readyz");
+    assert_eq!(status, 503);
+    assert!(body.contains("disk") && body.contains("full"), "{body}");
+    let m = d.metrics();
+    assert!(
+        m.contains("bedrock_store_writable 0"),
+        "/metrics must still be served and say the store is not writable"
+    );
+    assert!(
+        sum(
+            &m,
+            "bedrock_store_commit_errors_total",
+            &["kind=\"disk_full\""]
+        ) >= 1.0
+    );
+
+    fs.resize("64m");
+    let m = d.wait_for("counting to resume", |m| {
+        sum(m, "bedrock_records_total", &["result=\"accepted\""]) == sent as f64
+    });
+    assert!(m.contains("bedrock_store_writable 1"));
+    assert_eq!(
+        sum(&m, "bedrock_records_total", &["result=\"duplicate\""]),
+        0.0
+    );
+    assert_eq!(sum(&m, "bedrock_tokens_total", &[]), sent as f64);
+    assert_eq!(d.get("/readyz").0, 200);
+    assert!(d.stop().success());
+}
