@@ -13,9 +13,9 @@ use tokio_util::task::TaskTracker;
 use crate::config::{Config, StateMode};
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
-use crate::pipeline::{self, Context, Pipeline, Snapshot, Summary};
+use crate::pipeline::{self, Context, Pipeline, Summary};
 use crate::pricing::{ratecard, RateCards};
-use crate::sources::{demo, file};
+use crate::sources::{demo, file, firehose};
 use crate::store::{self, SqliteStore, Store};
 
 /// Batches in flight between the sources and the pipeline; a full channel makes sources wait.
@@ -88,7 +88,7 @@ pub async fn run(
         started.elapsed()
     );
 
-    let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::default()));
+    let (snap_tx, snap_rx) = watch::channel(Arc::new(pipe.snapshot(None)));
     let metrics = Metrics::new(snap_rx.clone(), &ctx.cards);
     let health = metrics.health.clone();
     let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
@@ -103,10 +103,41 @@ pub async fn run(
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
         tracing::info!("listening on http://{addr} (/metrics, /healthz, /readyz)");
-        let app = http::router(Arc::new(AppState {
+        let firehose = match &config.firehose {
+            None => None,
+            Some(f) => {
+                let dead_letter = match &f.dead_letter {
+                    None => None,
+                    Some(path) => Some(std::sync::Mutex::new(
+                        firehose::DeadLetter::open(path.clone(), f.dead_letter_max).with_context(
+                            || {
+                                format!(
+                                    "cannot open the Firehose dead-letter file {}",
+                                    path.display()
+                                )
+                            },
+                        )?,
+                    )),
+                };
+                tracing::info!(path = %f.path, keys = f.keys.len(), "Firehose endpoint enabled at POST {}", f.path);
+                let handler = firehose::Firehose {
+                    keys: f.keys.clone(),
+                    tx: tx.clone(),
+                    max_body: f.max_body,
+                    max_record: f.max_record,
+                    ack_timeout: f.ack_timeout,
+                    dead_letter,
+                    requests: metrics.health.firehose_requests.clone(),
+                    dead_letters: metrics.health.dead_letters.clone(),
+                };
+                Some((f.path.clone(), Arc::new(handler)))
+            }
+        };
+        let state = Arc::new(AppState {
             metrics,
             snapshots: snap_rx.clone(),
-        }));
+        });
+        let app = http::router(state, firehose);
         let stop = token.clone();
         tracker.spawn(async move {
             if let Err(e) = axum::serve(listener, app)
@@ -158,10 +189,7 @@ pub async fn run(
         let mut total = Summary::default();
         for s in sources.iter_mut() {
             if let Ok(s) = s.await {
-                total.accepted += s.accepted;
-                total.unpriced += s.unpriced;
-                total.duplicates += s.duplicates;
-                total.malformed += s.malformed;
+                total.add(&s);
             }
         }
         total

@@ -90,6 +90,16 @@ impl Attribution {
     }
 
     pub fn attribute<'a>(&'a self, rec: &'a Record<'_>) -> Labels<'a> {
+        self.attribute_with(rec, &[])
+    }
+
+    /// As [`Attribution::attribute`], with labels the delivery carries (Firehose common
+    /// attributes) as a fallback for metadata labels the record itself lacks.
+    pub fn attribute_with<'a>(
+        &'a self,
+        rec: &'a Record<'_>,
+        delivery: &'a [(String, String)],
+    ) -> Labels<'a> {
         let arn = rec.principal_arn.as_deref();
         let principal = arn.map(Principal::parse).unwrap_or(Principal::Other);
         let present = |k: &str| rec.metadata(k).filter(|v| !v.trim().is_empty());
@@ -115,7 +125,12 @@ impl Attribution {
             .iter()
             .map(|(name, source)| {
                 let direct = match source {
-                    Source::Metadata(key) => present(key),
+                    Source::Metadata(key) => present(key).or_else(|| {
+                        delivery
+                            .iter()
+                            .find(|(k, _)| k == key)
+                            .map(|(_, v)| v.as_str())
+                    }),
                     Source::ArnRole => principal.role(),
                     Source::Rules => None,
                 };

@@ -23,11 +23,7 @@ fn pricing_config(config_path: Option<&Path>, ratecards: Vec<PathBuf>) -> anyhow
         ratecards,
         ..Default::default()
     };
-    Ok(config::resolve(
-        raw,
-        o,
-        std::env::var(config::HASH_KEY_ENV).ok(),
-    )?)
+    Ok(config::resolve(raw, o, config::Env::read())?)
 }
 
 fn open_input(path: &Path) -> anyhow::Result<Box<dyn BufRead>> {
@@ -142,7 +138,7 @@ pub fn check(config_path: Option<&Path>, ratecards: Vec<PathBuf>) -> anyhow::Res
             ratecards: ratecards.clone(),
             ..Default::default()
         };
-        config::resolve(raw, o, std::env::var(config::HASH_KEY_ENV).ok())
+        config::resolve(raw, o, config::Env::read())
             .map_err(|e| problems.extend(e.0))
             .ok()
     });

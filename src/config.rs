@@ -20,6 +20,16 @@ pub const DEFAULT_DEDUPE_WINDOW: &str = "48h";
 pub const DEFAULT_POLL: &str = "1s";
 /// Environment variable that can hold the user-hashing key instead of a file.
 pub const HASH_KEY_ENV: &str = "BEDROCK_COST_USER_HASH_KEY";
+/// Environment variable that can hold the Firehose access keys (comma-separated) instead of a file.
+pub const FIREHOSE_KEYS_ENV: &str = "BEDROCK_COST_FIREHOSE_ACCESS_KEYS";
+pub const DEFAULT_FIREHOSE_PATH: &str = "/firehose";
+/// Firehose sends at most 64 MiB before compression (its largest buffer size).
+pub const DEFAULT_FIREHOSE_MAX_BODY: usize = 64 << 20;
+/// One record is at most 1,000 KiB on the wire; a CloudWatch envelope inflates several-fold.
+pub const DEFAULT_FIREHOSE_MAX_RECORD: usize = 16 << 20;
+pub const DEFAULT_DEAD_LETTER_MAX: u64 = 256 << 20;
+/// Firehose waits 3 minutes for an answer; answer 503 well before, so it retries.
+pub const DEFAULT_FIREHOSE_ACK_TIMEOUT: &str = "60s";
 
 #[derive(Debug, thiserror::Error)]
 #[error("the configuration has {} problem(s):\n  - {}", .0.len(), .0.join("\n  - "))]
@@ -40,6 +50,19 @@ pub struct RawConfig {
     pub limits: RawLimits,
     #[serde(default)]
     pub dedupe: RawDedupe,
+    #[serde(default)]
+    pub firehose: RawFirehose,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawFirehose {
+    pub path: Option<String>,
+    pub access_key_file: Option<PathBuf>,
+    pub max_body_bytes: Option<usize>,
+    pub max_record_bytes: Option<usize>,
+    pub dead_letter_file: Option<PathBuf>,
+    pub dead_letter_max_bytes: Option<u64>,
+    pub ack_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -101,6 +124,18 @@ pub struct Overrides {
     pub max_series: Option<usize>,
     pub dedupe_window: Option<String>,
     pub poll_interval: Option<String>,
+    pub firehose_access_key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FirehoseConfig {
+    pub path: String,
+    pub keys: Vec<Vec<u8>>,
+    pub max_body: usize,
+    pub max_record: usize,
+    pub dead_letter: Option<PathBuf>,
+    pub dead_letter_max: u64,
+    pub ack_timeout: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -123,6 +158,24 @@ pub struct Config {
     pub aliases: Aliases,
     pub max_series: usize,
     pub dedupe_window: Duration,
+    /// `Some` when the Firehose endpoint is enabled (an access key source is given).
+    pub firehose: Option<FirehoseConfig>,
+}
+
+/// Secrets read from the environment by the caller (never from flags).
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    pub hash_key: Option<String>,
+    pub firehose_keys: Option<String>,
+}
+
+impl Env {
+    pub fn read() -> Env {
+        Env {
+            hash_key: std::env::var(HASH_KEY_ENV).ok(),
+            firehose_keys: std::env::var(FIREHOSE_KEYS_ENV).ok(),
+        }
+    }
 }
 
 /// Reads the config file (if any); `None` gives the defaults.
@@ -200,11 +253,7 @@ fn valid_label_name(n: &str) -> bool {
 
 /// Merges flags over the file and validates everything, reporting every problem at once.
 /// `hash_key_env` is the value of [`HASH_KEY_ENV`], read by the caller.
-pub fn resolve(
-    raw: RawConfig,
-    o: Overrides,
-    hash_key_env: Option<String>,
-) -> Result<Config, ConfigErrors> {
+pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigErrors> {
     let mut errors = Vec::new();
     let listen_text = o
         .listen
@@ -270,7 +319,14 @@ pub fn resolve(
     if max_series == 0 {
         errors.push("limits.max_series_per_metric must be at least 1".into());
     }
-    let attribution = resolve_attribution(raw.attribution, hash_key_env, &mut errors);
+    let attribution = resolve_attribution(raw.attribution, env.hash_key, &mut errors);
+    let firehose = resolve_firehose(
+        raw.firehose,
+        o.firehose_access_key_file,
+        env.firehose_keys,
+        &state,
+        &mut errors,
+    );
     let aliases = Aliases::new(raw.models.aliases);
     if errors.is_empty() {
         Ok(Config {
@@ -285,10 +341,75 @@ pub fn resolve(
             aliases,
             max_series,
             dedupe_window,
+            firehose,
         })
     } else {
         Err(ConfigErrors(errors))
     }
+}
+
+fn resolve_firehose(
+    raw: RawFirehose,
+    key_file: Option<PathBuf>,
+    keys_env: Option<String>,
+    state: &StateMode,
+    errors: &mut Vec<String>,
+) -> Option<FirehoseConfig> {
+    let key_file = key_file.or(raw.access_key_file);
+    let keys: Vec<Vec<u8>> = match (&key_file, keys_env) {
+        (Some(f), _) => match std::fs::read_to_string(f) {
+            // One key per line, so a rotation can accept the old and the new key at once.
+            Ok(text) => text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(|l| l.as_bytes().to_vec())
+                .collect(),
+            Err(e) => {
+                errors.push(format!(
+                    "firehose access key file {}: cannot read: {e}",
+                    f.display()
+                ));
+                return None;
+            }
+        },
+        (None, Some(v)) => v
+            .split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(|k| k.as_bytes().to_vec())
+            .collect(),
+        (None, None) => return None,
+    };
+    if keys.is_empty() {
+        errors.push("the Firehose access key source holds no key (one key per line in the file, or comma-separated in the environment variable)".into());
+    }
+    let path = raw.path.unwrap_or_else(|| DEFAULT_FIREHOSE_PATH.into());
+    if !path.starts_with('/') || ["/metrics", "/healthz", "/readyz", "/"].contains(&path.as_str()) {
+        errors.push(format!(
+            "firehose.path {path:?} must start with / and not be one of the daemon's own paths"
+        ));
+    }
+    let ack_text = raw
+        .ack_timeout
+        .unwrap_or_else(|| DEFAULT_FIREHOSE_ACK_TIMEOUT.into());
+    let ack_timeout = parse_duration(&ack_text).filter(|d| !d.is_zero() && *d < Duration::from_secs(180)).unwrap_or_else(|| {
+        errors.push(format!("firehose.ack_timeout {ack_text:?} must be a duration under 3m (Firehose stops waiting at 3 minutes)"));
+        Duration::from_secs(60)
+    });
+    let dead_letter = raw.dead_letter_file.or_else(|| match state {
+        StateMode::Dir(d) => Some(d.join("firehose-dead-letter.jsonl")),
+        StateMode::InMemory => None,
+    });
+    Some(FirehoseConfig {
+        path,
+        keys,
+        max_body: raw.max_body_bytes.unwrap_or(DEFAULT_FIREHOSE_MAX_BODY),
+        max_record: raw.max_record_bytes.unwrap_or(DEFAULT_FIREHOSE_MAX_RECORD),
+        dead_letter,
+        dead_letter_max: raw.dead_letter_max_bytes.unwrap_or(DEFAULT_DEAD_LETTER_MAX),
+        ack_timeout,
+    })
 }
 
 fn resolve_attribution(
@@ -416,7 +537,7 @@ window = "72h"
                 files: vec!["/more/*.gz".into()],
                 ..Default::default()
             },
-            None,
+            Env::default(),
         )
         .unwrap();
         assert_eq!(c.listen.to_string(), "0.0.0.0:9464");
@@ -439,7 +560,7 @@ window = "72h"
                 state_dir: Some("/b".into()),
                 ..Default::default()
             },
-            None,
+            Env::default(),
         )
         .unwrap();
         assert_eq!((c.listen.port(), c.state), (2, StateMode::Dir("/b".into())));
@@ -481,7 +602,9 @@ max_series_per_metric = 0
             "c.toml",
         )
         .unwrap();
-        let errs = resolve(raw, Overrides::default(), None).unwrap_err().0;
+        let errs = resolve(raw, Overrides::default(), Env::default())
+            .unwrap_err()
+            .0;
         let all = errs.join("\n");
         for want in [
             "listen address \"nowhere\"",

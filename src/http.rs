@@ -1,29 +1,42 @@
 //! The HTTP surface: `/metrics` (Prometheus text), `/healthz` (the process is up), `/readyz`
-//! (totals are loaded and the store accepts commits).
+//! (totals are loaded and the store accepts commits), and the Firehose endpoint when enabled.
 
 use std::sync::Arc;
 
+use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
 use crate::pipeline::Snapshot;
+use crate::sources::firehose::{self, Firehose};
 
 pub struct AppState {
     pub metrics: Metrics,
     pub snapshots: watch::Receiver<Arc<Snapshot>>,
 }
 
-pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+/// The routes; with `firehose`, also `POST <path>` for Firehose deliveries (its own body
+/// limit and spec-shaped errors, so axum's default limit is off there).
+pub fn router(state: Arc<AppState>, firehose: Option<(String, Arc<Firehose>)>) -> Router {
+    let base = Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .with_state(state)
+        .with_state(state);
+    match firehose {
+        None => base,
+        Some((path, fh)) => base.merge(
+            Router::new()
+                .route(&path, post(firehose::handle))
+                .layer(DefaultBodyLimit::disable())
+                .with_state(fh),
+        ),
+    }
 }
 
 async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse {

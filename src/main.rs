@@ -138,6 +138,10 @@ struct RunArgs {
     /// How often followed files are checked for new lines (e.g. 1s, 250ms).
     #[arg(long, env = "BEDROCK_COST_POLL_INTERVAL")]
     poll_interval: Option<String>,
+    /// Enable the Firehose HTTP endpoint (POST /firehose), accepting the access keys in FILE
+    /// (one per line). Keys can also come from BEDROCK_COST_FIREHOSE_ACCESS_KEYS; never a flag.
+    #[arg(long, env = "BEDROCK_COST_FIREHOSE_ACCESS_KEY_FILE")]
+    firehose_access_key_file: Option<PathBuf>,
 }
 
 fn init_logging(level: &str, format: &str) {
@@ -176,19 +180,23 @@ fn main() -> ExitCode {
                 in_memory: true,
                 ..Default::default()
             };
-            config::resolve(config::RawConfig::default(), overrides, None)
-                .map_err(anyhow::Error::from)
-                .and_then(|c| {
-                    block_on(app::run(
-                        c,
-                        app::Extras {
-                            demo_rate: Some(rate),
-                            reset_state: false,
-                        },
-                        shutdown_signal(),
-                    ))
-                    .map(|_| ())
-                })
+            config::resolve(
+                config::RawConfig::default(),
+                overrides,
+                config::Env::default(),
+            )
+            .map_err(anyhow::Error::from)
+            .and_then(|c| {
+                block_on(app::run(
+                    c,
+                    app::Extras {
+                        demo_rate: Some(rate),
+                        reset_state: false,
+                    },
+                    shutdown_signal(),
+                ))
+                .map(|_| ())
+            })
         }
         Command::Price { files, pricing } => {
             cli::price(pricing.config.as_deref(), pricing.ratecards, &files)
@@ -232,10 +240,11 @@ fn run(a: RunArgs) -> anyhow::Result<()> {
         max_series: a.max_series,
         dedupe_window: a.dedupe_window,
         poll_interval: a.poll_interval,
+        firehose_access_key_file: a.firehose_access_key_file,
     };
-    let config = config::resolve(raw, overrides, std::env::var(config::HASH_KEY_ENV).ok())?;
-    if config.files.is_empty() && !config.stdin {
-        anyhow::bail!("nothing to read: give --file GLOB (repeatable), --stdin, or [files] paths in the config");
+    let config = config::resolve(raw, overrides, config::Env::read())?;
+    if config.files.is_empty() && !config.stdin && config.firehose.is_none() {
+        anyhow::bail!("nothing to read: give --file GLOB (repeatable), --stdin, --firehose-access-key-file FILE, or [files] paths in the config");
     }
     let once = config.once;
     let total = block_on(app::run(

@@ -20,6 +20,8 @@ use crate::pricing::RateCards;
 pub struct Health {
     pub commit_seconds: Histogram,
     pub commit_errors: IntCounterVec,
+    pub firehose_requests: IntCounterVec,
+    pub dead_letters: IntCounterVec,
 }
 
 pub struct Metrics {
@@ -46,12 +48,31 @@ impl Metrics {
         for kind in ["disk_full", "io", "corrupt", "locked"] {
             commit_errors.with_label_values(&[kind]);
         }
+        let firehose_requests = IntCounterVec::new(
+            Opts::new(
+                "bedrock_firehose_requests_total",
+                "Firehose HTTP endpoint requests, by response status code.",
+            ),
+            &["code"],
+        )
+        .expect("valid counter");
+        let dead_letters = IntCounterVec::new(
+            Opts::new(
+                "bedrock_firehose_dead_letter_records_total",
+                "Undecodable Firehose records and malformed lines written to the dead-letter file (written) or lost because it was full (dropped).",
+            ),
+            &["result"],
+        )
+        .expect("valid counter");
         let collector = LedgerCollector::new(snapshots, cards);
-        for c in [
-            Box::new(commit_seconds.clone()) as Box<dyn Collector>,
+        let collectors: [Box<dyn Collector>; 5] = [
+            Box::new(commit_seconds.clone()),
             Box::new(commit_errors.clone()),
+            Box::new(firehose_requests.clone()),
+            Box::new(dead_letters.clone()),
             Box::new(collector),
-        ] {
+        ];
+        for c in collectors {
             registry.register(c).expect("unique metric names");
         }
         Metrics {
@@ -59,6 +80,8 @@ impl Metrics {
             health: Health {
                 commit_seconds,
                 commit_errors,
+                firehose_requests,
+                dead_letters,
             },
         }
     }

@@ -52,6 +52,14 @@ pub struct Input {
     pub lines: Vec<LineRef>,
     pub checkpoints: Vec<(String, String)>,
     pub ack: Option<Ack>,
+    /// The id of the whole delivery (a Firehose request id): a batch already committed under
+    /// it is acknowledged again without being counted.
+    pub batch_key: Option<DedupeKey>,
+    /// Labels the delivery itself carries (Firehose common attributes): a fallback source for
+    /// the configured metadata labels.
+    pub attributes: Vec<(String, String)>,
+    /// Records the source could not decode, by reason: counted as malformed here.
+    pub rejected: Vec<&'static str>,
 }
 
 impl Input {
@@ -82,16 +90,30 @@ impl Input {
             lines,
             checkpoints: Vec::new(),
             ack: None,
+            batch_key: None,
+            attributes: Vec::new(),
+            rejected: Vec::new(),
         }
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summary {
     pub accepted: u64,
     pub unpriced: u64,
     pub duplicates: u64,
     pub malformed: u64,
+    /// Indexes into `Input::lines` of the lines that were not valid records.
+    pub malformed_at: Vec<usize>,
+}
+
+impl Summary {
+    pub fn add(&mut self, other: &Summary) {
+        self.accepted += other.accepted;
+        self.unpriced += other.unpriced;
+        self.duplicates += other.duplicates;
+        self.malformed += other.malformed;
+    }
 }
 
 /// What `/metrics` and `/readyz` read: an O(1) copy of the totals and the pipeline's health.
@@ -139,7 +161,8 @@ impl Throttle {
 
 /// How often expired dedupe keys are purged (inside a normal commit).
 const PURGE_EVERY: Duration = Duration::from_secs(600);
-/// Distinct (model, reason) pairs remembered for "warn once"; past it, the throttle decides.
+/// Distinct (model, reason) pairs remembered for "warn once"; past it, new pairs are only
+/// counted in `bedrock_unpriced_invocations_total`, not logged.
 const UNPRICED_WARNED_MAX: usize = 1000;
 
 pub struct Pipeline {
@@ -244,6 +267,7 @@ impl Pipeline {
         let all_keys: Vec<DedupeKey> = parsed
             .iter()
             .flat_map(|(_, _, k)| k.iter().copied())
+            .chain(input.batch_key)
             .collect();
         let seen = self.store.seen(&all_keys)?;
         let seen: HashSet<DedupeKey> = all_keys
@@ -255,12 +279,36 @@ impl Pipeline {
 
         let mut new_keys: Vec<DedupeKey> = Vec::new();
         let mut batch_keys: HashSet<DedupeKey> = HashSet::new();
+        if let Some(k) = input.batch_key {
+            if seen.contains(&k) {
+                // A retried delivery: acknowledged again, counted once, as duplicates.
+                summary.duplicates = parsed.len() as u64;
+                parsed.clear();
+                batch.add(
+                    Metric::Records,
+                    &[("source", source), ("result", "duplicate")],
+                    Decimal::from(summary.duplicates),
+                );
+            } else {
+                new_keys.push(k);
+            }
+        }
+        let retried = input.batch_key.is_some_and(|k| seen.contains(&k));
+        for reason in input.rejected.iter().filter(|_| !retried) {
+            summary.malformed += 1;
+            batch.inc(
+                Metric::Records,
+                &[("source", source), ("result", "malformed")],
+            );
+            batch.inc(Metric::Malformed, &[("source", source), ("reason", reason)]);
+        }
         for (i, rec, keys) in &parsed {
             let line = &input.lines[*i];
             let rec = match rec {
                 Ok(r) => r,
                 Err(e) => {
                     summary.malformed += 1;
+                    summary.malformed_at.push(*i);
                     batch.inc(
                         Metric::Records,
                         &[("source", source), ("result", "malformed")],
@@ -307,7 +355,7 @@ impl Pipeline {
             }
             newest = Some(newest.map_or(rec.timestamp, |n| n.max(rec.timestamp)));
             let outcome = pricing::price(&ctx.cards, &ctx.aliases, rec);
-            let labels = ctx.attribution.attribute(rec);
+            let labels = ctx.attribution.attribute_with(rec, &input.attributes);
             if let Outcome::Unpriced { model, reason } = &outcome {
                 summary.unpriced += 1;
                 let first = self.unpriced_warned.len() < UNPRICED_WARNED_MAX

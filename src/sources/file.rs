@@ -347,10 +347,7 @@ impl FileSource {
 }
 
 fn add(total: &mut Summary, s: Summary) {
-    total.accepted += s.accepted;
-    total.unpriced += s.unpriced;
-    total.duplicates += s.duplicates;
-    total.malformed += s.malformed;
+    total.add(&s);
 }
 
 fn read_at(file: &mut File, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {

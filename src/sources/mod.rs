@@ -2,3 +2,4 @@
 //! hands the pipeline batches of raw lines with the checkpoint to commit alongside them.
 pub mod demo;
 pub mod file;
+pub mod firehose;

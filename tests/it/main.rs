@@ -4,5 +4,6 @@ mod crash;
 mod daemon;
 mod diskfull;
 mod exposition;
+mod firehose;
 mod follow;
 mod restart;

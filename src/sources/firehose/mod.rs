@@ -1,0 +1,259 @@
+//! Firehose source: the daemon as an Amazon Data Firehose HTTP endpoint destination.
+//!
+//! A request is authenticated (access key, constant-time), decoded (`decode.rs`), handed to
+//! the pipeline as one batch keyed by the Firehose request id, and answered 200 only after
+//! that batch is committed; a retried request id is acknowledged without being counted
+//! again. Records that cannot be decoded are counted and written to a bounded dead-letter
+//! file, and the rest of the batch goes on.
+
+pub mod decode;
+pub mod errors;
+pub mod models;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response as HttpResponse};
+use prometheus::IntCounterVec;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::pipeline::Input;
+use crate::store;
+use errors::FirehoseError;
+use models::{
+    CommonAttributes, Response, ACCESS_KEY_HEADER, COMMON_ATTRIBUTES_HEADER, REQUEST_ID_HEADER,
+};
+
+pub const SOURCE: &str = "firehose";
+
+pub struct Firehose {
+    /// Accepted access keys (several during a rotation).
+    pub keys: Vec<Vec<u8>>,
+    pub tx: mpsc::Sender<Input>,
+    pub max_body: usize,
+    pub max_record: usize,
+    /// How long a request may wait for its commit; Firehose itself waits 3 minutes.
+    pub ack_timeout: Duration,
+    pub dead_letter: Option<Mutex<DeadLetter>>,
+    pub requests: IntCounterVec,
+    pub dead_letters: IntCounterVec,
+}
+
+/// A JSON-lines file of what could not be counted, capped in size: past the cap, rows are
+/// counted as dropped instead of filling the disk.
+pub struct DeadLetter {
+    path: PathBuf,
+    file: std::fs::File,
+    size: u64,
+    max: u64,
+}
+
+impl DeadLetter {
+    pub fn open(path: PathBuf, max: u64) -> std::io::Result<DeadLetter> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)?;
+        let size = file.metadata()?.len();
+        Ok(DeadLetter {
+            path,
+            file,
+            size,
+            max,
+        })
+    }
+
+    /// Appends one row; false if it was dropped (cap reached or write failed).
+    fn write(&mut self, row: &serde_json::Value) -> bool {
+        let mut line = serde_json::to_vec(row).expect("JSON values serialise");
+        line.push(b'\n');
+        if self.size + line.len() as u64 > self.max {
+            return false;
+        }
+        match self.file.write_all(&line).and_then(|_| self.file.flush()) {
+            Ok(()) => {
+                self.size += line.len() as u64;
+                true
+            }
+            Err(e) => {
+                tracing::error!(
+                    "cannot write the dead-letter file {}: {e}",
+                    self.path.display()
+                );
+                false
+            }
+        }
+    }
+}
+
+/// Compares without stopping at the first difference, so timing does not reveal a key.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = (a.len() != b.len()) as u8;
+    for i in 0..a.len().max(b.len()) {
+        diff |= a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0xff);
+    }
+    diff == 0
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn respond(status: StatusCode, request_id: &str, error: Option<String>) -> HttpResponse {
+    let body = serde_json::to_vec(&Response {
+        request_id,
+        timestamp: now_ms(),
+        error_message: error,
+    })
+    .expect("serialisable");
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+pub async fn handle(
+    State(fh): State<Arc<Firehose>>,
+    headers: HeaderMap,
+    body: Body,
+) -> HttpResponse {
+    let request_id = headers
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let result = accept(&fh, &headers, &request_id, body).await;
+    let status = result
+        .as_ref()
+        .map_or_else(|e| e.status(), |_| StatusCode::OK);
+    fh.requests.with_label_values(&[status.as_str()]).inc();
+    match result {
+        Ok(()) => respond(StatusCode::OK, &request_id, None),
+        Err(e) => {
+            match &e {
+                FirehoseError::Unauthorized => {
+                    tracing::warn!(request_id, "refused a Firehose request: {e}")
+                }
+                _ => tracing::warn!(
+                    request_id,
+                    status = status.as_u16(),
+                    "Firehose request {request_id} failed: {e}"
+                ),
+            }
+            respond(status, &request_id, Some(e.to_string()))
+        }
+    }
+}
+
+async fn accept(
+    fh: &Firehose,
+    headers: &HeaderMap,
+    request_id: &str,
+    body: Body,
+) -> Result<(), FirehoseError> {
+    let key = headers
+        .get(ACCESS_KEY_HEADER)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if !fh.keys.iter().any(|k| constant_time_eq(k, key)) {
+        return Err(FirehoseError::Unauthorized);
+    }
+    if request_id.is_empty() {
+        return Err(FirehoseError::MissingRequestId);
+    }
+    let bytes = axum::body::to_bytes(body, fh.max_body)
+        .await
+        .map_err(|_| FirehoseError::TooLarge(fh.max_body))?;
+    let gzip = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
+    let attributes: Vec<(String, String)> = headers
+        .get(COMMON_ATTRIBUTES_HEADER)
+        .and_then(|v| serde_json::from_slice::<CommonAttributes>(v.as_bytes()).ok())
+        .map(|a| a.common_attributes.into_iter().collect())
+        .unwrap_or_default();
+    let (max_body, max_record) = (fh.max_body, fh.max_record);
+    // Decompressing and base64-decoding up to 64 MiB is CPU work: keep it off the I/O threads.
+    let decoded = tokio::task::spawn_blocking(move || {
+        let req = decode::decode_body(&bytes, gzip, max_body)?;
+        Ok::<_, FirehoseError>(decode::decode_records(&req, max_record))
+    })
+    .await
+    .map_err(|e| FirehoseError::Unavailable(e.to_string()))??;
+
+    let rejected_reasons: Vec<&'static str> = decoded.rejected.iter().map(|r| r.reason).collect();
+    for r in &decoded.rejected {
+        tracing::warn!(request_id, record = r.index, reason = r.reason, "Firehose request {request_id} record {} could not be decoded ({}); kept in the dead-letter file", r.index, r.reason);
+        dead_letter(
+            fh,
+            serde_json::json!({"firehose_request_id": request_id, "record": r.index, "reason": r.reason, "data": r.data}),
+        );
+    }
+    let (ack_tx, ack_rx) = oneshot::channel();
+    let input = Input {
+        source: SOURCE.into(),
+        origin: format!("firehose request {request_id}").into(),
+        buf: decoded.buf,
+        lines: decoded.lines,
+        checkpoints: Vec::new(),
+        ack: Some(ack_tx),
+        batch_key: Some(store::dedupe_key("fh", request_id.as_bytes())),
+        attributes,
+        rejected: rejected_reasons,
+    };
+    let lines_for_dead_letter = (input.buf.clone(), input.lines.clone());
+    let waited = tokio::time::timeout(fh.ack_timeout, async {
+        fh.tx
+            .send(input)
+            .await
+            .map_err(|_| FirehoseError::Unavailable("the daemon is shutting down".into()))?;
+        ack_rx
+            .await
+            .map_err(|_| FirehoseError::Unavailable("the daemon is shutting down".into()))
+    })
+    .await
+    .map_err(|_| FirehoseError::Unavailable(format!("no commit within {:?}", fh.ack_timeout)))??;
+    let summary = waited.map_err(|e| FirehoseError::Unavailable(e.to_string()))?;
+    let (buf, lines) = lines_for_dead_letter;
+    for &i in &summary.malformed_at {
+        let l = &lines[i];
+        let text = String::from_utf8_lossy(&buf[l.start..l.end]);
+        dead_letter(
+            fh,
+            serde_json::json!({"firehose_request_id": request_id, "record": l.line, "reason": "malformed_invocation_record", "line": text}),
+        );
+    }
+    Ok(())
+}
+
+fn dead_letter(fh: &Firehose, row: serde_json::Value) {
+    let written = fh
+        .dead_letter
+        .as_ref()
+        .is_some_and(|d| d.lock().expect("dead-letter lock").write(&row));
+    fh.dead_letters
+        .with_label_values(&[if written { "written" } else { "dropped" }])
+        .inc();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::constant_time_eq;
+
+    #[test]
+    fn keys_compare_whole() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret-longer"));
+        assert!(!constant_time_eq(b"", b"x"));
+        assert!(!constant_time_eq(b"x\xff", b"x"));
+    }
+}
