@@ -169,6 +169,7 @@ pub async fn run(
             tx: tx.clone(),
             checkpoints: checkpoints.clone(),
             progress,
+            damaged: Default::default(),
         };
         let stop = token.clone();
         sources.push(tokio::task::spawn_blocking(move || src.run(stop)));

@@ -379,6 +379,16 @@ fn service_tier(name: &str) -> Option<Tier> {
     }
 }
 
+/// The records in one line: the line itself, or each element when the line holds a JSON
+/// array of records (some writers frame S3 log objects so).
+pub fn split_records(line: &[u8]) -> Vec<&[u8]> {
+    let array = line.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
+    match array.then(|| serde_json::from_slice::<Vec<&serde_json::value::RawValue>>(line)) {
+        Some(Ok(elems)) => elems.into_iter().map(|e| e.get().as_bytes()).collect(),
+        _ => vec![line],
+    }
+}
+
 /// Parses one record (one log line, one CloudWatch message, one NDJSON line).
 pub fn parse(line: &[u8]) -> Result<Record<'_>, DecodeError> {
     let wire: WireRecord<'_> = serde_json::from_slice(line).map_err(|e| match e.classify() {

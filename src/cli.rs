@@ -60,66 +60,68 @@ pub fn price(
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let rec = match bedrock::parse(&line) {
-                Ok(r) => r,
-                Err(e) => {
-                    bad += 1;
-                    eprintln!(
-                        "{name}:{}: skipped a malformed record ({}): {e}",
-                        n + 1,
-                        e.reason()
-                    );
-                    continue;
+            for record in bedrock::split_records(&line) {
+                let rec = match bedrock::parse(record) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        bad += 1;
+                        eprintln!(
+                            "{name}:{}: skipped a malformed record ({}): {e}",
+                            n + 1,
+                            e.reason()
+                        );
+                        continue;
+                    }
+                };
+                let labels = c.attribution.attribute(&rec);
+                let extra: BTreeMap<&str, &str> = c
+                    .attribution
+                    .extra_names()
+                    .zip(labels.extra.iter().map(|v| &**v))
+                    .collect();
+                let tokens: BTreeMap<&str, u64> = TokenClass::ALL
+                    .iter()
+                    .map(|t| (t.as_str(), rec.tokens.get(*t)))
+                    .collect();
+                let mut row = json!({
+                    "request_id": rec.request_id,
+                    "timestamp": timefmt::format_rfc3339(rec.timestamp),
+                    "model_id": rec.model_id,
+                    "region": rec.region,
+                    "principal": rec.principal_arn,
+                    "user": labels.user,
+                    "feature": labels.feature,
+                    "labels": extra,
+                    "tokens": tokens,
+                });
+                match pricing::price(&cards, &c.aliases, &rec) {
+                    Outcome::Priced(p) => {
+                        let by_class: BTreeMap<&str, String> = TokenClass::ALL
+                            .iter()
+                            .map(|t| (t.as_str(), p.cost[*t as usize].to_string()))
+                            .collect();
+                        row["model"] = json!(p.model);
+                        row["scope"] = json!(p.scope.as_str());
+                        row["tier"] = json!(p.tier.as_str());
+                        row["long_context"] = json!(p.long_context);
+                        row["cost_usd"] = json!(p.total.to_string());
+                        row["cost_usd_by_token_type"] = json!(by_class);
+                        row["ratecard_version"] = json!(p.card_version);
+                    }
+                    Outcome::NotBilled { model } => {
+                        row["model"] = json!(model);
+                        row["cost_usd"] = json!("0");
+                        row["error_code"] = json!(rec.error_code);
+                    }
+                    Outcome::Unpriced { model, reason } => {
+                        row["model"] = json!(model);
+                        row["cost_usd"] = serde_json::Value::Null;
+                        row["unpriced_reason"] = json!(reason.as_str());
+                    }
                 }
-            };
-            let labels = c.attribution.attribute(&rec);
-            let extra: BTreeMap<&str, &str> = c
-                .attribution
-                .extra_names()
-                .zip(labels.extra.iter().map(|v| &**v))
-                .collect();
-            let tokens: BTreeMap<&str, u64> = TokenClass::ALL
-                .iter()
-                .map(|t| (t.as_str(), rec.tokens.get(*t)))
-                .collect();
-            let mut row = json!({
-                "request_id": rec.request_id,
-                "timestamp": timefmt::format_rfc3339(rec.timestamp),
-                "model_id": rec.model_id,
-                "region": rec.region,
-                "principal": rec.principal_arn,
-                "user": labels.user,
-                "feature": labels.feature,
-                "labels": extra,
-                "tokens": tokens,
-            });
-            match pricing::price(&cards, &c.aliases, &rec) {
-                Outcome::Priced(p) => {
-                    let by_class: BTreeMap<&str, String> = TokenClass::ALL
-                        .iter()
-                        .map(|t| (t.as_str(), p.cost[*t as usize].to_string()))
-                        .collect();
-                    row["model"] = json!(p.model);
-                    row["scope"] = json!(p.scope.as_str());
-                    row["tier"] = json!(p.tier.as_str());
-                    row["long_context"] = json!(p.long_context);
-                    row["cost_usd"] = json!(p.total.to_string());
-                    row["cost_usd_by_token_type"] = json!(by_class);
-                    row["ratecard_version"] = json!(p.card_version);
-                }
-                Outcome::NotBilled { model } => {
-                    row["model"] = json!(model);
-                    row["cost_usd"] = json!("0");
-                    row["error_code"] = json!(rec.error_code);
-                }
-                Outcome::Unpriced { model, reason } => {
-                    row["model"] = json!(model);
-                    row["cost_usd"] = serde_json::Value::Null;
-                    row["unpriced_reason"] = json!(reason.as_str());
-                }
+                serde_json::to_writer(&mut out, &row)?;
+                out.write_all(b"\n")?;
             }
-            serde_json::to_writer(&mut out, &row)?;
-            out.write_all(b"\n")?;
         }
     }
     out.flush()?;
@@ -151,6 +153,25 @@ pub fn check(config_path: Option<&Path>, ratecards: Vec<PathBuf>) -> anyhow::Res
             .map_err(|e| problems.push(e.to_string()))
             .ok(),
     };
+    if let (Some(c), Some(cards)) = (&resolved, &cards) {
+        for (from, to) in c.aliases.iter() {
+            match pricing::model::resolve(to, &pricing::Aliases::default()) {
+                Ok(r)
+                    if cards
+                        .cards()
+                        .iter()
+                        .any(|card| card.models.contains_key(r.base)) => {}
+                Ok(r) => problems.push(format!(
+                    "[models.aliases] {from:?} maps to {:?}, which no rate card prices",
+                    r.base
+                )),
+                Err(reason) => problems.push(format!(
+                    "[models.aliases] {from:?} maps to {to:?}, which is not a model id ({})",
+                    reason.as_str()
+                )),
+            }
+        }
+    }
     if !problems.is_empty() {
         anyhow::bail!(
             "{} problem(s):\n  - {}",
@@ -176,8 +197,20 @@ pub fn check(config_path: Option<&Path>, ratecards: Vec<PathBuf>) -> anyhow::Res
     Ok(())
 }
 
+/// Opens an existing store only: a mistyped directory must not become a new, empty store.
+fn open_existing(dir: &Path) -> anyhow::Result<SqliteStore> {
+    if !dir.join(crate::store::DB_FILE).is_file() {
+        anyhow::bail!(
+            "there is no state store in {} (expected {}); check --state-dir",
+            dir.display(),
+            crate::store::DB_FILE
+        );
+    }
+    Ok(SqliteStore::open(dir)?)
+}
+
 pub fn state_show(dir: &Path, as_json: bool) -> anyhow::Result<()> {
-    let stats = SqliteStore::open(dir)?.stats()?;
+    let stats = open_existing(dir)?.stats()?;
     if as_json {
         println!("{}", serde_json::to_string_pretty(&stats)?);
         return Ok(());
@@ -200,7 +233,7 @@ pub fn state_show(dir: &Path, as_json: bool) -> anyhow::Result<()> {
 }
 
 pub fn state_export(dir: &Path, format: &str) -> anyhow::Result<()> {
-    let loaded = SqliteStore::open(dir)?.load()?;
+    let loaded = open_existing(dir)?.load()?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     if format == "csv" {
@@ -226,7 +259,7 @@ pub fn state_export(dir: &Path, format: &str) -> anyhow::Result<()> {
 pub fn state_compact(dir: &Path, window: &str) -> anyhow::Result<()> {
     let w = config::parse_duration(window)
         .with_context(|| format!("{window:?} is not a duration like 48h"))?;
-    let mut store = SqliteStore::open(dir)?;
+    let mut store = open_existing(dir)?;
     let before = store.stats()?.file_bytes;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?

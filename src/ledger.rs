@@ -4,8 +4,8 @@
 //! Totals live in a persistent ordered map, so a snapshot for `/metrics` is an O(1) clone and
 //! a batch is applied to a working copy that is kept only if the store commit succeeds.
 //! Past `max_series` series per metric, new label sets fold their identity labels (user,
-//! feature, extras; the model too where the model itself is what is unbounded) into
-//! `__other__`: the money still lands in the total, and `bedrock_series_folded_total` counts
+//! feature, extras; the model too except on the cost metric, whose models come from the
+//! rate card) into `__other__`: the money still lands in the total, and `bedrock_series_folded_total` counts
 //! how many increments were folded.
 
 use std::collections::{HashMap, HashSet};
@@ -83,9 +83,12 @@ impl Metric {
     /// caller-controlled labels are ever folded; the rest are bounded by construction.
     fn keeps_on_fold(self, label: &str) -> bool {
         match self {
-            Metric::Cost | Metric::Tokens | Metric::Invocations => {
-                matches!(label, "model" | "token_type" | "outcome")
-            }
+            // Priced models come from the rate card, so `model` is bounded on the cost metric.
+            Metric::Cost => label == "model",
+            // Tokens and invocations also count calls to models nobody priced, whose ids are
+            // whatever the caller sent: only the bounded class labels survive a fold.
+            Metric::Tokens => label == "token_type",
+            Metric::Invocations => label == "outcome",
             Metric::Unpriced => label == "reason",
             _ => true,
         }

@@ -241,13 +241,9 @@ impl Pipeline {
             Vec::with_capacity(input.lines.len());
         for (i, l) in input.lines.iter().enumerate() {
             let bytes = &input.buf[l.start..l.end];
-            let array = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
-            match array.then(|| serde_json::from_slice::<Vec<&serde_json::value::RawValue>>(bytes))
-            {
-                Some(Ok(elems)) => {
-                    items.extend(elems.into_iter().map(|e| (i, e.get().as_bytes(), None)))
-                }
-                _ => items.push((i, bytes, l.event_key)),
+            match bedrock::split_records(bytes).as_slice() {
+                [one] => items.push((i, one, l.event_key)),
+                many => items.extend(many.iter().map(|e| (i, *e, None))),
             }
         }
         let mut parsed: Vec<(usize, Result<Record<'_>, DecodeError>, Vec<DedupeKey>)> =

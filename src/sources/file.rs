@@ -60,6 +60,8 @@ pub struct FileSource {
     /// Checkpoints from the store, by `file:<path>`.
     pub checkpoints: HashMap<String, String>,
     pub progress: Option<indicatif::ProgressBar>,
+    /// Archives already reported as damaged (reported once each).
+    pub damaged: std::collections::HashSet<PathBuf>,
 }
 
 /// Why the source stopped early.
@@ -276,13 +278,20 @@ impl FileSource {
                     Ok(0) => break,
                     Ok(_) => n += 1,
                     Err(e) => {
+                        // Drop the partial line: only whole lines are counted.
+                        let whole = memchr::memrchr(b'\n', &buf).map_or(0, |i| i + 1);
+                        buf.truncate(whole);
                         failed = Some(e);
                         break;
                     }
                 }
             }
-            let done =
-                n == 0 || failed.is_some() || (n as usize) < BATCH_LINES && buf.len() < BATCH_BYTES;
+            // A damaged archive may still be being written: in follow mode it is read again on
+            // the next poll (from its checkpoint); with --once what could be read is final.
+            let done = match failed {
+                Some(_) => self.once,
+                None => n == 0 || (n as usize) < BATCH_LINES && buf.len() < BATCH_BYTES,
+            };
             let next = Checkpoint {
                 offset: t.cp.offset + n,
                 line: t.cp.line + n,
@@ -290,14 +299,19 @@ impl FileSource {
                 ..t.cp
             };
             if let Some(e) = &failed {
-                // The readable part is counted; the rest of a damaged archive cannot be.
-                tracing::warn!(path = %path.display(), line = next.line, "{} is damaged after line {}: {e}", path.display(), next.line);
+                if self.damaged.insert(path.to_path_buf()) {
+                    tracing::warn!(path = %path.display(), line = next.line, "{} cannot be decompressed after line {} ({e}); {}", path.display(), next.line,
+                        if self.once { "the rest of it is not counted" } else { "it is read again as it grows" });
+                }
             }
             add(
                 &mut summary,
                 self.send(path, buf, t.cp.line + 1, next, shutdown)?,
             );
             t.cp = next;
+            if failed.is_some() && !done {
+                return Ok(summary);
+            }
             if done {
                 if let Some(pb) = &self.progress {
                     pb.inc(t.file.metadata().map_or(0, |m| m.len()));

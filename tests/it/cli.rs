@@ -113,3 +113,43 @@ fn help_explains_every_command() {
         assert!(out.contains(flag), "{flag} missing from run --help:\n{out}");
     }
 }
+
+#[test]
+fn state_commands_refuse_a_directory_without_a_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("typo");
+    let (code, _, err) = run_cli(
+        &["state", "--state-dir", missing.to_str().unwrap(), "show"],
+        None,
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("there is no state store"), "{err}");
+    assert!(
+        !missing.exists(),
+        "a mistyped directory must not be created"
+    );
+}
+
+#[test]
+fn check_reports_aliases_to_unpriced_models() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.toml");
+    std::fs::write(&config, "[models.aliases]\n\"arn:aws:bedrock:us-east-1:1:application-inference-profile/x\" = \"us.anthropic.claude-sonet-4-5\"\n").unwrap();
+    let (code, _, err) = run_cli(&["check", "--config", config.to_str().unwrap()], None);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("maps to \"anthropic.claude-sonet-4-5\", which no rate card prices"),
+        "{err}"
+    );
+}
+
+#[test]
+fn price_splits_a_json_array_line_like_the_daemon() {
+    let card = data("ratecard.toml");
+    let one = r#"{"timestamp":"2026-11-02T08:15:30Z","region":"us-east-1","requestId":"a1","modelId":"amazon.nova-micro-v1:0","input":{"inputTokenCount":1000000}}"#;
+    let line = format!("[{one},{}]\n", one.replace("a1", "a2"));
+    let (code, out, err) = run_cli(&["price", "--ratecard", &card], Some(&line));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(out.contains(r#""cost_usd":"0.035""#), "{out}");
+}

@@ -154,3 +154,40 @@ fn a_backfill_of_the_s3_layout_skips_large_body_objects() {
         "{err}"
     );
 }
+
+#[test]
+fn an_archive_still_being_written_is_finished_when_it_is_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let mut whole = Vec::new();
+    let mut enc = flate2::write::GzEncoder::new(&mut whole, flate2::Compression::default());
+    let text: String = (0..200)
+        .map(|i| call(&format!("gzw-{i}"), "g", 10))
+        .collect();
+    enc.write_all(text.as_bytes()).unwrap();
+    enc.finish().unwrap();
+    let path = dir.path().join("part.json.gz");
+    std::fs::write(&path, &whole[..whole.len() * 2 / 3]).unwrap();
+    let glob = format!("{}/*.json.gz", dir.path().display());
+    let card = crate::daemon::data("ratecard.toml");
+    let d = Daemon::start(&[
+        "--file",
+        &glob,
+        "--ratecard",
+        &card,
+        "--state-dir",
+        state.path().to_str().unwrap(),
+    ]);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    std::fs::write(&path, &whole).unwrap();
+    let m = d.wait_for("the whole archive", |m| tokens(m) == 2000.0);
+    assert_eq!(
+        sum(&m, "bedrock_records_total", &["result=\"malformed\""]),
+        0.0
+    );
+    assert_eq!(
+        sum(&m, "bedrock_records_total", &["result=\"duplicate\""]),
+        0.0
+    );
+    assert!(d.stop().success());
+}
