@@ -6,4 +6,5 @@ mod diskfull;
 mod exposition;
 mod firehose;
 mod follow;
+mod moto;
 mod restart;
