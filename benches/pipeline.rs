@@ -66,6 +66,7 @@ fn context() -> Context {
         attribution: Attribution::default(),
         max_series: 10_000,
         dedupe_window: Duration::from_secs(48 * 3600),
+        export: false,
     }
 }
 

@@ -15,6 +15,7 @@ use crate::http::{self, AppState};
 use crate::metrics::Metrics;
 use crate::pipeline::{self, Context, Pipeline, Summary};
 use crate::pricing::{ratecard, RateCards};
+use crate::sinks::{self, jsonl, Exporter};
 use crate::sources::{demo, file, firehose};
 use crate::store::{self, SqliteStore, Store};
 
@@ -22,6 +23,8 @@ use crate::store::{self, SqliteStore, Store};
 const CHANNEL_DEPTH: usize = 16;
 /// How long shutdown waits for in-flight batches to commit before giving up.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Export rows queued per sink before new ones are dropped (and counted as dropped).
+const EXPORT_QUEUE: usize = 100_000;
 
 /// What `run` should do beyond the configured sources.
 #[derive(Debug, Clone, Default)]
@@ -78,6 +81,7 @@ pub async fn run(
         attribution: config.attribution.clone(),
         max_series: config.max_series,
         dedupe_window: config.dedupe_window,
+        export: config.export_jsonl.is_some() || config.export_firehose.is_some(),
     });
     let started = std::time::Instant::now();
     let (pipe, checkpoints) = Pipeline::open(ctx.clone(), store)?;
@@ -92,8 +96,31 @@ pub async fn run(
     let metrics = Metrics::new(snap_rx.clone(), &ctx.cards);
     let health = metrics.health.clone();
     let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
+
+    // Export sinks drain their queues until the pipeline (the only sender) is gone.
+    let mut sinks = Vec::new();
+    let mut exporter = Exporter::new(metrics.health.export_records.clone());
+    if let Some(j) = &config.export_jsonl {
+        let rx = exporter.add(jsonl::NAME, EXPORT_QUEUE);
+        let sink = jsonl::JsonlSink {
+            path: j.path.clone(),
+            max_bytes: j.max_bytes,
+            keep: j.keep,
+        };
+        let counts = metrics.health.export_records.clone();
+        tracing::info!("exporting every priced call to {}", j.path.display());
+        sinks.push(tokio::task::spawn_blocking(move || sink.run(rx, counts)));
+    }
+    if let Some(stream) = &config.export_firehose {
+        let rx = exporter.add(sinks::firehose::NAME, EXPORT_QUEUE);
+        let sink = sinks::firehose::FirehoseSink::from_env(stream.clone()).await;
+        let counts = metrics.health.export_records.clone();
+        tracing::info!("exporting every priced call to Firehose delivery stream {stream}");
+        sinks.push(tokio::spawn(sink.run(rx, counts)));
+    }
+    let exporter = (!exporter.is_empty()).then_some(exporter);
     let pipeline_done =
-        tokio::task::spawn_blocking(move || pipeline::run(pipe, rx, snap_tx, health));
+        tokio::task::spawn_blocking(move || pipeline::run(pipe, rx, snap_tx, health, exporter));
 
     let token = CancellationToken::new();
     let tracker = TaskTracker::new();
@@ -217,5 +244,12 @@ pub async fn run(
         tracing::warn!("the pipeline did not finish within {SHUTDOWN_GRACE:?}; the last batch was not acknowledged and will be read again");
     }
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait()).await;
+    for s in sinks {
+        if tokio::time::timeout(SHUTDOWN_GRACE, s).await.is_err() {
+            tracing::warn!(
+                "an export sink did not drain within {SHUTDOWN_GRACE:?}; its queued rows are lost"
+            );
+        }
+    }
     Ok(total)
 }

@@ -10,8 +10,7 @@ use serde_json::json;
 
 use crate::bedrock;
 use crate::config::{self, Config, Overrides};
-use crate::pricing::{self, Outcome};
-use crate::record::TokenClass;
+use crate::pricing;
 use crate::store::{SqliteStore, Store};
 use crate::timefmt;
 
@@ -74,51 +73,8 @@ pub fn price(
                     }
                 };
                 let labels = c.attribution.attribute(&rec);
-                let extra: BTreeMap<&str, &str> = c
-                    .attribution
-                    .extra_names()
-                    .zip(labels.extra.iter().map(|v| &**v))
-                    .collect();
-                let tokens: BTreeMap<&str, u64> = TokenClass::ALL
-                    .iter()
-                    .map(|t| (t.as_str(), rec.tokens.get(*t)))
-                    .collect();
-                let mut row = json!({
-                    "request_id": rec.request_id,
-                    "timestamp": timefmt::format_rfc3339(rec.timestamp),
-                    "model_id": rec.model_id,
-                    "region": rec.region,
-                    "principal": rec.principal_arn,
-                    "user": labels.user,
-                    "feature": labels.feature,
-                    "labels": extra,
-                    "tokens": tokens,
-                });
-                match pricing::price(&cards, &c.aliases, &rec) {
-                    Outcome::Priced(p) => {
-                        let by_class: BTreeMap<&str, String> = TokenClass::ALL
-                            .iter()
-                            .map(|t| (t.as_str(), p.cost[*t as usize].to_string()))
-                            .collect();
-                        row["model"] = json!(p.model);
-                        row["scope"] = json!(p.scope.as_str());
-                        row["tier"] = json!(p.tier.as_str());
-                        row["long_context"] = json!(p.long_context);
-                        row["cost_usd"] = json!(p.total.to_string());
-                        row["cost_usd_by_token_type"] = json!(by_class);
-                        row["ratecard_version"] = json!(p.card_version);
-                    }
-                    Outcome::NotBilled { model } => {
-                        row["model"] = json!(model);
-                        row["cost_usd"] = json!("0");
-                        row["error_code"] = json!(rec.error_code);
-                    }
-                    Outcome::Unpriced { model, reason } => {
-                        row["model"] = json!(model);
-                        row["cost_usd"] = serde_json::Value::Null;
-                        row["unpriced_reason"] = json!(reason.as_str());
-                    }
-                }
+                let outcome = pricing::price(&cards, &c.aliases, &rec);
+                let row = crate::sinks::row(&rec, &labels, &c.attribution, &outcome);
                 serde_json::to_writer(&mut out, &row)?;
                 out.write_all(b"\n")?;
             }

@@ -52,6 +52,26 @@ pub struct RawConfig {
     pub dedupe: RawDedupe,
     #[serde(default)]
     pub firehose: RawFirehose,
+    #[serde(default)]
+    pub export: RawExport,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawExport {
+    pub jsonl: Option<RawJsonlExport>,
+    pub firehose: Option<RawFirehoseExport>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawJsonlExport {
+    pub path: Option<PathBuf>,
+    pub max_bytes: Option<u64>,
+    pub keep: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawFirehoseExport {
+    pub delivery_stream: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -125,6 +145,15 @@ pub struct Overrides {
     pub dedupe_window: Option<String>,
     pub poll_interval: Option<String>,
     pub firehose_access_key_file: Option<PathBuf>,
+    pub export_jsonl: Option<PathBuf>,
+    pub export_firehose_stream: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonlExport {
+    pub path: PathBuf,
+    pub max_bytes: u64,
+    pub keep: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -160,7 +189,14 @@ pub struct Config {
     pub dedupe_window: Duration,
     /// `Some` when the Firehose endpoint is enabled (an access key source is given).
     pub firehose: Option<FirehoseConfig>,
+    pub export_jsonl: Option<JsonlExport>,
+    /// Delivery stream that receives every priced call (`PutRecordBatch`).
+    pub export_firehose: Option<String>,
 }
+
+/// Rows kept per export file before it rotates: 100 MiB.
+pub const DEFAULT_EXPORT_MAX_BYTES: u64 = 100 << 20;
+pub const DEFAULT_EXPORT_KEEP: usize = 5;
 
 /// Secrets read from the environment by the caller (never from flags).
 #[derive(Debug, Clone, Default)]
@@ -328,6 +364,30 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
         &mut errors,
     );
     let aliases = Aliases::new(raw.models.aliases);
+    let jsonl = raw.export.jsonl.unwrap_or_default();
+    let export_jsonl = o.export_jsonl.or(jsonl.path).map(|path| JsonlExport {
+        path,
+        max_bytes: jsonl.max_bytes.unwrap_or(DEFAULT_EXPORT_MAX_BYTES),
+        keep: jsonl.keep.unwrap_or(DEFAULT_EXPORT_KEEP),
+    });
+    if export_jsonl
+        .as_ref()
+        .is_some_and(|j| j.max_bytes == 0 || j.keep == 0)
+    {
+        errors.push("export.jsonl: max_bytes and keep must be at least 1".into());
+    }
+    let export_firehose = o
+        .export_firehose_stream
+        .or(raw.export.firehose.and_then(|f| f.delivery_stream));
+    if export_firehose
+        .as_deref()
+        .is_some_and(|s| s.is_empty() || s.len() > 64)
+    {
+        errors.push(
+            "export.firehose.delivery_stream must be a delivery stream name (1-64 characters)"
+                .into(),
+        );
+    }
     if errors.is_empty() {
         Ok(Config {
             listen,
@@ -342,6 +402,8 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
             max_series,
             dedupe_window,
             firehose,
+            export_jsonl,
+            export_firehose,
         })
     } else {
         Err(ConfigErrors(errors))

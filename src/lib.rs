@@ -30,6 +30,7 @@ pub mod money;
 pub mod pipeline;
 pub mod pricing;
 pub mod record;
+pub mod sinks;
 pub mod sources;
 pub mod store;
 pub mod timefmt;

@@ -142,6 +142,13 @@ struct RunArgs {
     /// (one per line). Keys can also come from BEDROCK_COST_FIREHOSE_ACCESS_KEYS; never a flag.
     #[arg(long, env = "BEDROCK_COST_FIREHOSE_ACCESS_KEY_FILE")]
     firehose_access_key_file: Option<PathBuf>,
+    /// Write every priced call as a JSON line to FILE (rotated by size).
+    #[arg(long, env = "BEDROCK_COST_EXPORT_JSONL")]
+    export_jsonl: Option<PathBuf>,
+    /// Send every priced call to this Amazon Data Firehose delivery stream (AWS credentials
+    /// and region from the default chain; AWS_ENDPOINT_URL overrides the endpoint).
+    #[arg(long, env = "BEDROCK_COST_EXPORT_FIREHOSE_STREAM")]
+    export_firehose_stream: Option<String>,
 }
 
 fn init_logging(level: &str, format: &str) {
@@ -241,6 +248,8 @@ fn run(a: RunArgs) -> anyhow::Result<()> {
         dedupe_window: a.dedupe_window,
         poll_interval: a.poll_interval,
         firehose_access_key_file: a.firehose_access_key_file,
+        export_jsonl: a.export_jsonl,
+        export_firehose_stream: a.export_firehose_stream,
     };
     let config = config::resolve(raw, overrides, config::Env::read())?;
     if config.files.is_empty() && !config.stdin && config.firehose.is_none() {

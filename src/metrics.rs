@@ -22,6 +22,7 @@ pub struct Health {
     pub commit_errors: IntCounterVec,
     pub firehose_requests: IntCounterVec,
     pub dead_letters: IntCounterVec,
+    pub export_records: IntCounterVec,
 }
 
 pub struct Metrics {
@@ -64,12 +65,21 @@ impl Metrics {
             &["result"],
         )
         .expect("valid counter");
+        let export_records = IntCounterVec::new(
+            Opts::new(
+                "bedrock_export_records_total",
+                "Per-request export rows by sink and result (sent, retried, failed, dropped when the sink's queue was full).",
+            ),
+            &["sink", "result"],
+        )
+        .expect("valid counter");
         let collector = LedgerCollector::new(snapshots, cards);
-        let collectors: [Box<dyn Collector>; 5] = [
+        let collectors: [Box<dyn Collector>; 6] = [
             Box::new(commit_seconds.clone()),
             Box::new(commit_errors.clone()),
             Box::new(firehose_requests.clone()),
             Box::new(dead_letters.clone()),
+            Box::new(export_records.clone()),
             Box::new(collector),
         ];
         for c in collectors {
@@ -82,6 +92,7 @@ impl Metrics {
                 commit_errors,
                 firehose_requests,
                 dead_letters,
+                export_records,
             },
         }
     }

@@ -26,6 +26,8 @@ pub struct Context {
     pub attribution: Attribution,
     pub max_series: usize,
     pub dedupe_window: Duration,
+    /// Build a per-request export row for every newly counted call.
+    pub export: bool,
 }
 
 /// One line inside a batch buffer.
@@ -174,6 +176,8 @@ pub struct Pipeline {
     last_purge: Option<Instant>,
     throttle: Throttle,
     unpriced_warned: HashSet<(String, &'static str)>,
+    /// Export rows of the batch being processed, handed over only after its commit.
+    export_rows: Vec<Vec<u8>>,
 }
 
 impl Pipeline {
@@ -210,6 +214,7 @@ impl Pipeline {
                 windows: HashMap::new(),
             },
             unpriced_warned: HashSet::new(),
+            export_rows: Vec::new(),
         };
         Ok((p, loaded.checkpoints))
     }
@@ -223,6 +228,11 @@ impl Pipeline {
         }
     }
 
+    /// The export rows of the last committed batch.
+    pub fn take_export(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.export_rows)
+    }
+
     pub fn totals(&self) -> &Totals {
         &self.totals
     }
@@ -231,6 +241,7 @@ impl Pipeline {
     pub fn process(&mut self, input: &Input, now_unix: i64) -> Result<Summary, StoreError> {
         let ctx = self.ctx.clone();
         let source = &*input.source;
+        self.export_rows.clear();
         let mut summary = Summary::default();
         let mut batch = Batch::new(&self.totals, &mut self.interner, ctx.max_series);
         let mut newest = None::<i64>;
@@ -373,6 +384,11 @@ impl Pipeline {
                 summary.accepted += 1;
             }
             account(&mut batch, &ctx.attribution, source, rec, &outcome, &labels);
+            if ctx.export {
+                let row = crate::sinks::row(rec, &labels, &ctx.attribution, &outcome);
+                self.export_rows
+                    .push(serde_json::to_vec(&row).expect("JSON values serialise"));
+            }
         }
 
         let purge_before = match self.last_purge {
@@ -503,6 +519,7 @@ pub fn run(
     mut rx: mpsc::Receiver<Input>,
     snapshots: watch::Sender<Arc<Snapshot>>,
     health: crate::metrics::Health,
+    exporter: Option<crate::sinks::Exporter>,
 ) {
     let _ = snapshots.send(Arc::new(pipeline.snapshot(None)));
     while let Some(mut input) = rx.blocking_recv() {
@@ -521,6 +538,9 @@ pub fn run(
                     tracing::info!("the state store accepts commits again; acknowledging resumes");
                 }
                 let _ = snapshots.send(Arc::new(pipeline.snapshot(None)));
+                if let Some(e) = &exporter {
+                    e.offer(&pipeline.take_export());
+                }
                 if let Some(ack) = ack {
                     let _ = ack.send(Ok(summary));
                 }

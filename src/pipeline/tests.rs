@@ -19,6 +19,7 @@ fn ctx(max_series: usize) -> Arc<Context> {
         },
         max_series,
         dedupe_window: Duration::from_secs(3600),
+        export: false,
     })
 }
 

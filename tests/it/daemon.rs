@@ -28,10 +28,23 @@ impl Daemon {
         Daemon::spawn(&all)
     }
 
+    /// `run` with extra environment variables.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Daemon {
+        let mut all = vec!["run"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--listen", "127.0.0.1:0", "--poll-interval", "100ms"]);
+        Daemon::spawn_with_env(&all, env)
+    }
+
     /// Any subcommand that serves HTTP; returns once it listens.
     pub fn spawn(args: &[&str]) -> Daemon {
+        Daemon::spawn_with_env(args, &[])
+    }
+
+    fn spawn_with_env(args: &[&str], env: &[(&str, &str)]) -> Daemon {
         let mut child = Command::new(BIN)
             .args(args)
+            .envs(env.iter().copied())
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -107,6 +120,21 @@ impl Daemon {
                 let _ = self.child.kill();
                 panic!("the daemon did not exit within 15 s of SIGTERM");
             }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits (bounded) for the process to exit, e.g. after a signal.
+    pub fn wait_exit(mut self) -> ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the daemon did not exit within 15 s"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }

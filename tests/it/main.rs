@@ -3,6 +3,7 @@ mod cli;
 mod crash;
 mod daemon;
 mod diskfull;
+mod export;
 mod exposition;
 mod firehose;
 mod follow;
