@@ -10,7 +10,9 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{Config, StateMode};
+use axum_server::tls_rustls::RustlsConfig;
+
+use crate::config::{Config, StateMode, Tls};
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
 use crate::pipeline::{self, Context, Pipeline, Summary};
@@ -62,6 +64,47 @@ fn open_store(config: &Config, reset: bool) -> anyhow::Result<Box<dyn Store>> {
             Box::new(SqliteStore::open(dir)?)
         }
     })
+}
+
+fn modified(tls: &Tls) -> Option<(std::time::SystemTime, std::time::SystemTime)> {
+    let m = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    Some((m(&tls.cert)?, m(&tls.key)?))
+}
+
+/// Re-reads the certificate and key when either file changes. A pair that does not load
+/// (e.g. the key was written before the certificate) keeps the old one in use until the
+/// next change.
+async fn reload_tls(
+    tls: Tls,
+    rustls: RustlsConfig,
+    reloads: prometheus::IntCounterVec,
+    stop: CancellationToken,
+) {
+    let mut seen = modified(&tls);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(tls.reload_interval) => {}
+        }
+        let now = modified(&tls);
+        if now.is_none() || now == seen {
+            continue;
+        }
+        seen = now;
+        match rustls.reload_from_pem_file(&tls.cert, &tls.key).await {
+            Ok(()) => {
+                reloads.with_label_values(&["ok"]).inc();
+                tracing::info!("reloaded the TLS certificate {}", tls.cert.display());
+            }
+            Err(e) => {
+                reloads.with_label_values(&["failed"]).inc();
+                tracing::error!(
+                    "cannot reload the TLS certificate {} ({e}); the previous one stays in use",
+                    tls.cert.display()
+                );
+            }
+        }
+    }
 }
 
 /// Runs until `shutdown` resolves, or (with `--once`) until every source has read its input.
@@ -129,7 +172,12 @@ pub async fn run(
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
-        tracing::info!("listening on http://{addr} (/metrics, /healthz, /readyz)");
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        tracing::info!("listening on {scheme}://{addr} (/metrics, /healthz, /readyz)");
         let firehose = match &config.firehose {
             None => None,
             Some(f) => {
@@ -160,20 +208,56 @@ pub async fn run(
                 Some((f.path.clone(), Arc::new(handler)))
             }
         };
+        let metrics_reloads = metrics.health.tls_reloads.clone();
         let state = Arc::new(AppState {
             metrics,
             snapshots: snap_rx.clone(),
         });
         let app = http::router(state, firehose);
-        let stop = token.clone();
-        tracker.spawn(async move {
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await
-            {
-                tracing::error!("the HTTP server stopped: {e}");
+        match &config.tls {
+            None => {
+                let stop = token.clone();
+                tracker.spawn(async move {
+                    if let Err(e) = axum::serve(listener, app)
+                        .with_graceful_shutdown(stop.cancelled_owned())
+                        .await
+                    {
+                        tracing::error!("the HTTP server stopped: {e}");
+                    }
+                });
             }
-        });
+            Some(tls) => {
+                let rustls = RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "cannot load the TLS certificate {} and key {}",
+                            tls.cert.display(),
+                            tls.key.display()
+                        )
+                    })?;
+                tracing::info!("serving HTTPS with {}", tls.cert.display());
+                let handle = axum_server::Handle::new();
+                let (stop, shutdown_handle) = (token.clone(), handle.clone());
+                tracker.spawn(async move {
+                    stop.cancelled().await;
+                    shutdown_handle.graceful_shutdown(Some(SHUTDOWN_GRACE));
+                });
+                tracker.spawn(reload_tls(
+                    tls.clone(),
+                    rustls.clone(),
+                    metrics_reloads.clone(),
+                    token.clone(),
+                ));
+                let server =
+                    axum_server::from_tcp_rustls(listener.into_std()?, rustls)?.handle(handle);
+                tracker.spawn(async move {
+                    if let Err(e) = server.serve(app.into_make_service()).await {
+                        tracing::error!("the HTTPS server stopped: {e}");
+                    }
+                });
+            }
+        }
     }
 
     let mut sources = Vec::new();

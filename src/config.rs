@@ -38,6 +38,9 @@ pub struct ConfigErrors(pub Vec<String>);
 #[derive(Debug, Default, Deserialize)]
 pub struct RawConfig {
     pub listen: Option<String>,
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+    pub tls_reload_interval: Option<String>,
     pub state_dir: Option<PathBuf>,
     pub ratecards: Option<Vec<PathBuf>>,
     #[serde(default)]
@@ -147,7 +150,19 @@ pub struct Overrides {
     pub firehose_access_key_file: Option<PathBuf>,
     pub export_jsonl: Option<PathBuf>,
     pub export_firehose_stream: Option<String>,
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
 }
+
+/// Serve HTTPS with these PEM files, re-read when they change (e.g. a renewed certificate).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub reload_interval: Duration,
+}
+
+pub const DEFAULT_TLS_RELOAD_INTERVAL: &str = "30s";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct JsonlExport {
@@ -189,6 +204,7 @@ pub struct Config {
     pub dedupe_window: Duration,
     /// `Some` when the Firehose endpoint is enabled (an access key source is given).
     pub firehose: Option<FirehoseConfig>,
+    pub tls: Option<Tls>,
     pub export_jsonl: Option<JsonlExport>,
     /// Delivery stream that receives every priced call (`PutRecordBatch`).
     pub export_firehose: Option<String>,
@@ -364,6 +380,27 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
         &mut errors,
     );
     let aliases = Aliases::new(raw.models.aliases);
+    let reload_interval = duration(
+        &mut errors,
+        "tls_reload_interval",
+        raw.tls_reload_interval,
+        DEFAULT_TLS_RELOAD_INTERVAL,
+    );
+    let tls = match (
+        o.tls_cert_file.or(raw.tls_cert_file),
+        o.tls_key_file.or(raw.tls_key_file),
+    ) {
+        (Some(cert), Some(key)) => Some(Tls {
+            cert,
+            key,
+            reload_interval,
+        }),
+        (None, None) => None,
+        _ => {
+            errors.push("TLS needs both a certificate and a key file (tls_cert_file and tls_key_file, or --tls-cert-file and --tls-key-file)".into());
+            None
+        }
+    };
     let jsonl = raw.export.jsonl.unwrap_or_default();
     let export_jsonl = o.export_jsonl.or(jsonl.path).map(|path| JsonlExport {
         path,
@@ -402,6 +439,7 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
             max_series,
             dedupe_window,
             firehose,
+            tls,
             export_jsonl,
             export_firehose,
         })

@@ -149,6 +149,13 @@ struct RunArgs {
     /// and region from the default chain; AWS_ENDPOINT_URL overrides the endpoint).
     #[arg(long, env = "BEDROCK_COST_EXPORT_FIREHOSE_STREAM")]
     export_firehose_stream: Option<String>,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key-file); re-read when it
+    /// changes, so a renewed certificate needs no restart.
+    #[arg(long, env = "BEDROCK_COST_TLS_CERT_FILE", requires = "tls_key_file")]
+    tls_cert_file: Option<PathBuf>,
+    /// The PEM private key for --tls-cert-file.
+    #[arg(long, env = "BEDROCK_COST_TLS_KEY_FILE", requires = "tls_cert_file")]
+    tls_key_file: Option<PathBuf>,
 }
 
 fn init_logging(level: &str, format: &str) {
@@ -250,6 +257,8 @@ fn run(a: RunArgs) -> anyhow::Result<()> {
         firehose_access_key_file: a.firehose_access_key_file,
         export_jsonl: a.export_jsonl,
         export_firehose_stream: a.export_firehose_stream,
+        tls_cert_file: a.tls_cert_file,
+        tls_key_file: a.tls_key_file,
     };
     let config = config::resolve(raw, overrides, config::Env::read())?;
     if config.files.is_empty() && !config.stdin && config.firehose.is_none() {

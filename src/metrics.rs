@@ -23,6 +23,7 @@ pub struct Health {
     pub firehose_requests: IntCounterVec,
     pub dead_letters: IntCounterVec,
     pub export_records: IntCounterVec,
+    pub tls_reloads: IntCounterVec,
 }
 
 pub struct Metrics {
@@ -73,13 +74,19 @@ impl Metrics {
             &["sink", "result"],
         )
         .expect("valid counter");
+        let tls_reloads = IntCounterVec::new(
+            Opts::new("bedrock_tls_reloads_total", "TLS certificate reloads after the files changed, by result (ok, failed: the old certificate stays in use)."),
+            &["result"],
+        )
+        .expect("valid counter");
         let collector = LedgerCollector::new(snapshots, cards);
-        let collectors: [Box<dyn Collector>; 6] = [
+        let collectors: [Box<dyn Collector>; 7] = [
             Box::new(commit_seconds.clone()),
             Box::new(commit_errors.clone()),
             Box::new(firehose_requests.clone()),
             Box::new(dead_letters.clone()),
             Box::new(export_records.clone()),
+            Box::new(tls_reloads.clone()),
             Box::new(collector),
         ];
         for c in collectors {
@@ -93,6 +100,7 @@ impl Metrics {
                 firehose_requests,
                 dead_letters,
                 export_records,
+                tls_reloads,
             },
         }
     }

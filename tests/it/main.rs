@@ -9,3 +9,4 @@ mod firehose;
 mod follow;
 mod moto;
 mod restart;
+mod tls;
