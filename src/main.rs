@@ -35,7 +35,7 @@ enum Command {
     /// Run the daemon: read records, price them, serve /metrics.
     ///
     /// Example: bedrock-cost-exporter run --file '/var/log/bedrock/*.jsonl' --state-dir /var/lib/bedrock-cost-exporter
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Run on the bundled rate card and example logs, with live synthetic traffic and
     /// in-memory totals (no AWS account needed).
     Demo {
@@ -187,7 +187,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.log_level, &cli.log_format);
     let result = match cli.command {
-        Command::Run(a) => run(a),
+        Command::Run(a) => run(*a),
         Command::Demo { listen, rate } => {
             let overrides = config::Overrides {
                 listen: Some(listen),
