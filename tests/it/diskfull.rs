@@ -50,6 +50,8 @@ fn a_full_disk_stops_acknowledging_and_counting_resumes_exactly() {
     let log = dir.path().join("live.jsonl");
     append(&log, &call("df-0", "u-0", 1));
     let card = data("ratecard.toml");
+    let keys = dir.path().join("keys");
+    std::fs::write(&keys, "disk-full-key\n").unwrap();
     let d = Daemon::start(&[
         "--file",
         log.to_str().unwrap(),
@@ -57,6 +59,8 @@ fn a_full_disk_stops_acknowledging_and_counting_resumes_exactly() {
         &card,
         "--state-dir",
         state.to_str().unwrap(),
+        "--firehose-access-key-file",
+        keys.to_str().unwrap(),
     ]);
     d.wait_for("the first record", |m| {
         sum(m, "bedrock_records_total", &[]) == 1.0
@@ -89,16 +93,47 @@ fn a_full_disk_stops_acknowledging_and_counting_resumes_exactly() {
         ) >= 1.0
     );
 
+    // Firehose is told to retry (503, spec-shaped), and its retry lands once there is space.
+    let record = call("df-firehose", "fh", 1);
+    let body = format!(
+        r#"{{"requestId":"df-req","timestamp":1,"records":[{{"data":"{}"}}]}}"#,
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            record.as_bytes()
+        )
+    );
+    let headers = [
+        ("X-Amz-Firehose-Request-Id", "df-req"),
+        ("X-Amz-Firehose-Access-Key", "disk-full-key"),
+    ];
+    let (status, resp) = crate::daemon::post(&d.addr, "/firehose", &headers, body.as_bytes());
+    assert_eq!(status, 503, "{resp}");
+    let resp: serde_json::Value = serde_json::from_str(&resp).unwrap();
+    assert_eq!(resp["requestId"], "df-req");
+    assert!(
+        resp["errorMessage"].as_str().unwrap().contains("full"),
+        "{resp}"
+    );
+
     fs.resize("64m");
-    let m = d.wait_for("counting to resume", |m| {
-        sum(m, "bedrock_records_total", &["result=\"accepted\""]) == sent as f64
-    });
+    let accepted = |m: &str, source: &str| {
+        sum(
+            m,
+            "bedrock_records_total",
+            &[&format!("source=\"{source}\""), "result=\"accepted\""],
+        )
+    };
+    d.wait_for("counting to resume", |m| accepted(m, "file") == sent as f64);
+    let (status, _) = crate::daemon::post(&d.addr, "/firehose", &headers, body.as_bytes());
+    assert_eq!(status, 200);
+    let m = d.metrics();
+    assert_eq!(accepted(&m, "firehose"), 1.0);
     assert!(m.contains("bedrock_store_writable 1"));
     assert_eq!(
         sum(&m, "bedrock_records_total", &["result=\"duplicate\""]),
         0.0
     );
-    assert_eq!(sum(&m, "bedrock_tokens_total", &[]), sent as f64);
+    assert_eq!(sum(&m, "bedrock_tokens_total", &[]), sent as f64 + 1.0);
     assert_eq!(d.get("/readyz").0, 200);
     assert!(d.stop().success());
 }

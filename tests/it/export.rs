@@ -155,3 +155,141 @@ fn the_firehose_sink_delivers_every_row_to_the_stream() {
     assert_eq!(rows(&text), priced_rows());
     d.wait_exit();
 }
+
+/// A stand-in Firehose API that fails records 1 and 3 of its first PutRecordBatch call and
+/// accepts everything after: no real peer here returns partial failures on demand.
+fn partial_failure_firehose() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Vec<String>>>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Vec<String>>::new()));
+    let seen = calls.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { return };
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut conn = conn;
+                loop {
+                    let mut length = 0;
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap();
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    reader.read_exact(&mut body).unwrap();
+                    let req: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                    let rows: Vec<String> = req["Records"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|r| {
+                            let data = base64::Engine::decode(
+                                &base64::engine::general_purpose::STANDARD,
+                                r["Data"].as_str().unwrap(),
+                            )
+                            .unwrap();
+                            String::from_utf8(data).unwrap()
+                        })
+                        .collect();
+                    let first = {
+                        let mut calls = seen.lock().unwrap();
+                        calls.push(rows.clone());
+                        calls.len() == 1
+                    };
+                    let responses: Vec<serde_json::Value> = (0..rows.len())
+                        .map(|i| {
+                            if first && (i == 1 || i == 3) {
+                                serde_json::json!({"ErrorCode": "ServiceUnavailableException", "ErrorMessage": "Slow down."})
+                            } else {
+                                serde_json::json!({"RecordId": format!("r{i}")})
+                            }
+                        })
+                        .collect();
+                    let failed = responses
+                        .iter()
+                        .filter(|r| r.get("ErrorCode").is_some())
+                        .count();
+                    let out = serde_json::json!({"FailedPutCount": failed, "Encrypted": false, "RequestResponses": responses}).to_string();
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.1\r\nx-amzn-RequestId: fake\r\nContent-Length: {}\r\n\r\n",
+                        out.len()
+                    );
+                    if conn
+                        .write_all(head.as_bytes())
+                        .and_then(|_| conn.write_all(out.as_bytes()))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (format!("http://{addr}"), calls)
+}
+
+#[test]
+fn the_firehose_sink_retries_only_the_records_that_failed() {
+    let (endpoint, calls) = partial_failure_firehose();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("calls.jsonl");
+    let lines: String = (0..5)
+        .map(|i| crate::follow::call(&format!("retry-{i}"), "r", 10 + i))
+        .collect();
+    std::fs::write(&log, lines).unwrap();
+    let card = data("ratecard.toml");
+    let d = Daemon::start_with_env(
+        &[
+            "--file",
+            log.to_str().unwrap(),
+            "--ratecard",
+            &card,
+            "--in-memory",
+            "--export-firehose-stream",
+            "s",
+        ],
+        &[
+            ("AWS_ENDPOINT_URL", endpoint.as_str()),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("HOME", dir.path().to_str().unwrap()),
+        ],
+    );
+    let m = d.wait_for("every row sent", |m| {
+        sum(
+            m,
+            "bedrock_export_records_total",
+            &["sink=\"firehose\"", "result=\"sent\""],
+        ) == 5.0
+    });
+    assert_eq!(
+        sum(&m, "bedrock_export_records_total", &["result=\"retried\""]),
+        2.0
+    );
+    assert_eq!(
+        sum(&m, "bedrock_export_records_total", &["result=\"failed\""]),
+        0.0
+    );
+    assert!(d.stop().success());
+    let calls = calls.lock().unwrap();
+    assert_eq!(calls.len(), 2, "one batch, then one retry");
+    assert_eq!(calls[0].len(), 5);
+    assert_eq!(
+        calls[1],
+        vec![calls[0][1].clone(), calls[0][3].clone()],
+        "only the failed records are sent again"
+    );
+}
