@@ -67,6 +67,7 @@ fn context() -> Context {
         max_series: 10_000,
         dedupe_window: Duration::from_secs(48 * 3600),
         export: false,
+        budget_periods: Vec::new(),
     }
 }
 

@@ -125,6 +125,7 @@ pub async fn run(
         max_series: config.max_series,
         dedupe_window: config.dedupe_window,
         export: config.export_jsonl.is_some() || config.export_firehose.is_some(),
+        budget_periods: config.budgets.tracked(),
     });
     let started = std::time::Instant::now();
     let (pipe, checkpoints) = Pipeline::open(ctx.clone(), store)?;
@@ -136,7 +137,7 @@ pub async fn run(
     );
 
     let (snap_tx, snap_rx) = watch::channel(Arc::new(pipe.snapshot(None)));
-    let metrics = Metrics::new(snap_rx.clone(), &ctx.cards);
+    let metrics = Metrics::new(snap_rx.clone(), &ctx.cards, config.budgets.clone());
     let health = metrics.health.clone();
     let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::attribution::{Attribution, Matcher, Rule, Source};
+use crate::budgets::{Budget, Budgets, Period};
 use crate::pricing::Aliases;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
@@ -57,6 +58,17 @@ pub struct RawConfig {
     pub firehose: RawFirehose,
     #[serde(default)]
     pub export: RawExport,
+    #[serde(default)]
+    pub budgets: Vec<RawBudget>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawBudget {
+    pub name: Option<String>,
+    pub label: Option<String>,
+    pub value: Option<String>,
+    pub monthly_usd: Option<String>,
+    pub daily_usd: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -205,6 +217,7 @@ pub struct Config {
     /// `Some` when the Firehose endpoint is enabled (an access key source is given).
     pub firehose: Option<FirehoseConfig>,
     pub tls: Option<Tls>,
+    pub budgets: Budgets,
     pub export_jsonl: Option<JsonlExport>,
     /// Delivery stream that receives every priced call (`PutRecordBatch`).
     pub export_firehose: Option<String>,
@@ -380,6 +393,7 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
         &mut errors,
     );
     let aliases = Aliases::new(raw.models.aliases);
+    let budgets = resolve_budgets(raw.budgets, &attribution, &mut errors);
     let reload_interval = duration(
         &mut errors,
         "tls_reload_interval",
@@ -440,12 +454,60 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
             dedupe_window,
             firehose,
             tls,
+            budgets,
             export_jsonl,
             export_firehose,
         })
     } else {
         Err(ConfigErrors(errors))
     }
+}
+
+fn resolve_budgets(
+    raw: Vec<RawBudget>,
+    attribution: &Attribution,
+    errors: &mut Vec<String>,
+) -> Budgets {
+    let mut list = Vec::new();
+    let mut names = BTreeSet::new();
+    for (i, b) in raw.into_iter().enumerate() {
+        let loc = format!("budgets[{i}]");
+        let Some(name) = b.name.filter(|n| !n.is_empty()) else {
+            errors.push(format!("{loc}: `name` is missing"));
+            continue;
+        };
+        if !names.insert(name.clone()) {
+            errors.push(format!("{loc}: budget name {name:?} is used twice"));
+        }
+        let label = b.label.unwrap_or_else(|| "user".into());
+        if !(label == "user" || label == "feature" || attribution.extra_names().any(|n| n == label))
+        {
+            errors.push(format!("{loc} ({name}): label {label:?} is not user, feature or a configured attribution label"));
+        }
+        let mut limits = Vec::new();
+        for (period, amount) in [(Period::Month, b.monthly_usd), (Period::Day, b.daily_usd)] {
+            let Some(amount) = amount else { continue };
+            match crate::money::parse_decimal(&amount, 4) {
+                Ok(v) if !v.is_zero() => limits.push((period, v)),
+                Ok(_) => errors.push(format!(
+                    "{loc} ({name}): a {} budget of 0 would always be exceeded",
+                    period.as_str()
+                )),
+                Err(e) => errors.push(format!("{loc} ({name}): {e}")),
+            }
+        }
+        if limits.is_empty() {
+            errors.push(format!("{loc} ({name}): give monthly_usd, daily_usd or both (decimal strings, e.g. \"500\")"));
+        }
+        let subject = b.value.filter(|v| v != "*");
+        list.push(Budget {
+            name,
+            label,
+            subject,
+            limits,
+        });
+    }
+    Budgets { list }
 }
 
 fn resolve_firehose(

@@ -29,10 +29,12 @@ pub enum Metric {
     Malformed,
     TtlAssumed,
     Folded,
+    /// Spend per budget subject per calendar period (UTC); exposed through the budget gauges.
+    PeriodSpend,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 10] = [
+    pub const ALL: [Metric; 11] = [
         Metric::Cost,
         Metric::Tokens,
         Metric::Invocations,
@@ -43,6 +45,7 @@ impl Metric {
         Metric::Malformed,
         Metric::TtlAssumed,
         Metric::Folded,
+        Metric::PeriodSpend,
     ];
 
     pub fn name(self) -> &'static str {
@@ -57,6 +60,7 @@ impl Metric {
             Metric::Malformed => "bedrock_malformed_records_total",
             Metric::TtlAssumed => "bedrock_cache_write_ttl_assumed_tokens_total",
             Metric::Folded => "bedrock_series_folded_total",
+            Metric::PeriodSpend => "bedrock_period_spend_usd",
         }
     }
 
@@ -76,6 +80,7 @@ impl Metric {
             Metric::Malformed => "Records rejected as malformed, by source and reason.",
             Metric::TtlAssumed => "Cache-write tokens priced at the 5-minute rate because the record did not say their TTL.",
             Metric::Folded => "Increments whose labels were folded into __other__ because the metric reached its series cap.",
+            Metric::PeriodSpend => "Spend per budget subject and calendar period (internal; see bedrock_budget_spend_usd).",
         }
     }
 
@@ -90,6 +95,7 @@ impl Metric {
             Metric::Tokens => label == "token_type",
             Metric::Invocations => label == "outcome",
             Metric::Unpriced => label == "reason",
+            Metric::PeriodSpend => label != "subject",
             _ => true,
         }
     }
@@ -97,7 +103,11 @@ impl Metric {
     fn foldable(self) -> bool {
         matches!(
             self,
-            Metric::Cost | Metric::Tokens | Metric::Invocations | Metric::Unpriced
+            Metric::Cost
+                | Metric::Tokens
+                | Metric::Invocations
+                | Metric::Unpriced
+                | Metric::PeriodSpend
         )
     }
 }

@@ -21,6 +21,7 @@
 pub mod app;
 pub mod attribution;
 pub mod bedrock;
+pub mod budgets;
 pub mod cli;
 pub mod config;
 pub mod http;

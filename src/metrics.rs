@@ -9,6 +9,7 @@ use prometheus::proto::{Counter, Gauge, LabelPair, Metric as PMetric, MetricFami
 use prometheus::{Encoder, Histogram, HistogramOpts, IntCounterVec, Opts, Registry, TextEncoder};
 use tokio::sync::watch;
 
+use crate::budgets::Budgets;
 use crate::ledger::Metric;
 use crate::money;
 use crate::pipeline::Snapshot;
@@ -32,7 +33,11 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(snapshots: watch::Receiver<Arc<Snapshot>>, cards: &RateCards) -> Metrics {
+    pub fn new(
+        snapshots: watch::Receiver<Arc<Snapshot>>,
+        cards: &RateCards,
+        budgets: Budgets,
+    ) -> Metrics {
         let registry = Registry::new();
         let commit_seconds = Histogram::with_opts(
             HistogramOpts::new(
@@ -79,7 +84,7 @@ impl Metrics {
             &["result"],
         )
         .expect("valid counter");
-        let collector = LedgerCollector::new(snapshots, cards);
+        let collector = LedgerCollector::new(snapshots, cards, budgets);
         let collectors: [Box<dyn Collector>; 7] = [
             Box::new(commit_seconds.clone()),
             Box::new(commit_errors.clone()),
@@ -124,20 +129,28 @@ struct CardInfo {
 
 struct LedgerCollector {
     snapshots: watch::Receiver<Arc<Snapshot>>,
+    budgets: Budgets,
     cards: Vec<CardInfo>,
     descs: Vec<Desc>,
 }
 
-const INFO_FAMILIES: [(&str, &str); 5] = [
+const INFO_FAMILIES: [(&str, &str); 8] = [
     ("bedrock_ratecard_info", "Loaded rate cards (value 1), by version, content sha256 and effective date."),
     ("bedrock_ratecard_review_by_timestamp_seconds", "When each rate card should be reviewed (its review_by date), as a Unix time."),
     ("bedrock_last_record_timestamp_seconds", "Timestamp of the newest invocation record read, by source."),
     ("bedrock_store_writable", "1 when the last commit to the state store succeeded, 0 while commits fail (nothing is acknowledged)."),
     ("bedrock_build_info", "Build information (value 1)."),
+    ("bedrock_source_lag_seconds", "Seconds between now and the newest invocation record read, by source."),
+    ("bedrock_budget_usd", "Configured budget in US dollars for the current calendar period (UTC), by budget, period, label and subject."),
+    ("bedrock_budget_spend_usd", "Spend in US dollars so far in the current calendar period (UTC) of each budget."),
 ];
 
 impl LedgerCollector {
-    fn new(snapshots: watch::Receiver<Arc<Snapshot>>, cards: &RateCards) -> LedgerCollector {
+    fn new(
+        snapshots: watch::Receiver<Arc<Snapshot>>,
+        cards: &RateCards,
+        budgets: Budgets,
+    ) -> LedgerCollector {
         let descs = Metric::ALL
             .iter()
             .map(|m| (m.name(), m.help()))
@@ -158,6 +171,7 @@ impl LedgerCollector {
             .collect();
         LedgerCollector {
             snapshots,
+            budgets,
             cards,
             descs,
         }
@@ -261,7 +275,35 @@ impl Collector for LedgerCollector {
             1.0,
             MetricType::GAUGE,
         ));
-        families.extend([info, review, last, writable, build]);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let mut lag = gauge(5);
+        for (source, ts) in &snap.last_record {
+            lag.mut_metric().push(sample(
+                [("source", source.as_str())],
+                (now - ts).max(0) as f64,
+                MetricType::GAUGE,
+            ));
+        }
+        let (mut limit, mut spend) = (gauge(6), gauge(7));
+        for g in self.budgets.gauges(&snap.totals, now) {
+            let labels = [
+                ("budget", g.budget),
+                ("period", g.period.as_str()),
+                ("label", g.label),
+                ("subject", g.subject.as_str()),
+            ];
+            limit
+                .mut_metric()
+                .push(sample(labels, money::to_f64(g.limit), MetricType::GAUGE));
+            spend
+                .mut_metric()
+                .push(sample(labels, money::to_f64(g.spend), MetricType::GAUGE));
+        }
+        // Period spend is exposed through the budget gauges, not as a counter of its own.
+        families[Metric::PeriodSpend as usize].mut_metric().clear();
+        families.extend([info, review, last, writable, build, lag, limit, spend]);
         families.retain(|f| !f.get_metric().is_empty());
         families
     }

@@ -28,6 +28,8 @@ pub struct Context {
     pub dedupe_window: Duration,
     /// Build a per-request export row for every newly counted call.
     pub export: bool,
+    /// (label, period) pairs whose spend budgets need, accumulated per record timestamp.
+    pub budget_periods: Vec<(String, crate::budgets::Period)>,
 }
 
 /// One line inside a batch buffer.
@@ -384,6 +386,31 @@ impl Pipeline {
                 summary.accepted += 1;
             }
             account(&mut batch, &ctx.attribution, source, rec, &outcome, &labels);
+            if let Outcome::Priced(p) = &outcome {
+                for (label, period) in &ctx.budget_periods {
+                    let subject = match label.as_str() {
+                        "user" => &*labels.user,
+                        "feature" => &*labels.feature,
+                        other => ctx
+                            .attribution
+                            .extra_names()
+                            .zip(&labels.extra)
+                            .find(|(n, _)| *n == other)
+                            .map_or("none", |(_, v)| &**v),
+                    };
+                    let start = period.key(rec.timestamp);
+                    batch.add(
+                        Metric::PeriodSpend,
+                        &[
+                            ("label", label),
+                            ("subject", subject),
+                            ("period", period.as_str()),
+                            ("start", &start),
+                        ],
+                        p.total,
+                    );
+                }
+            }
             if ctx.export {
                 let row = crate::sinks::row(rec, &labels, &ctx.attribution, &outcome);
                 self.export_rows

@@ -20,6 +20,7 @@ fn ctx(max_series: usize) -> Arc<Context> {
         max_series,
         dedupe_window: Duration::from_secs(3600),
         export: false,
+        budget_periods: Vec::new(),
     })
 }
 

@@ -3,10 +3,14 @@
 use crate::daemon::{data, promtool_check, sum, Daemon};
 
 fn stable(metrics: &str) -> String {
-    // Commit timings vary run to run; everything else is determined by the input.
+    // Commit timings and the lag behind the wall clock vary run to run; everything else is
+    // determined by the input.
     metrics
         .lines()
-        .filter(|l| !l.contains("bedrock_store_commit_duration_seconds"))
+        .filter(|l| {
+            !l.contains("bedrock_store_commit_duration_seconds")
+                && !l.starts_with("bedrock_source_lag_seconds{")
+        })
         .map(|l| format!("{l}\n"))
         .collect()
 }

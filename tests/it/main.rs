@@ -1,4 +1,5 @@
 //! The one integration test binary: the real daemon, fed through its real interfaces.
+mod budgets;
 mod cli;
 mod crash;
 mod daemon;

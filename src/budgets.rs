@@ -1,0 +1,246 @@
+//! Budgets: monthly and daily USD limits per label value (a user, a feature, a team…), with
+//! a default for values that have none of their own.
+//!
+//! The pipeline adds each priced call's cost to a `PeriodSpend` series keyed by the label
+//! value and the calendar period (UTC) of the record's timestamp, so the period's spend lives
+//! in the store and survives restarts; at scrape time [`Budgets::gauges`] turns the current
+//! periods into `bedrock_budget_usd` and `bedrock_budget_spend_usd`. A new period starts
+//! from zero at the UTC boundary, without any reset.
+
+use std::collections::HashSet;
+
+use rust_decimal::Decimal;
+
+use crate::ledger::{Metric, Totals};
+use crate::timefmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Period {
+    Month,
+    Day,
+}
+
+impl Period {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Period::Month => "month",
+            Period::Day => "day",
+        }
+    }
+
+    /// The period a Unix time falls in: `2026-11` or `2026-11-23` (UTC).
+    pub fn key(self, unix: i64) -> String {
+        let date = timefmt::format_date(unix.div_euclid(86_400));
+        match self {
+            Period::Month => date[..7].to_string(),
+            Period::Day => date,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Budget {
+    pub name: String,
+    /// The label whose values are budgeted: `user`, `feature`, or a configured extra label.
+    pub label: String,
+    /// `None`: the default for every value without a budget of its own on this label.
+    pub subject: Option<String>,
+    pub limits: Vec<(Period, Decimal)>,
+}
+
+/// One exposed budget: its limit and the current period's spend.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gauge<'a> {
+    pub budget: &'a str,
+    pub period: Period,
+    pub label: &'a str,
+    pub subject: String,
+    pub limit: Decimal,
+    pub spend: Decimal,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Budgets {
+    pub list: Vec<Budget>,
+}
+
+impl Budgets {
+    /// The (label, period) pairs whose spend the pipeline must accumulate.
+    pub fn tracked(&self) -> Vec<(String, Period)> {
+        let mut seen = HashSet::new();
+        self.list
+            .iter()
+            .flat_map(|b| b.limits.iter().map(move |(p, _)| (b.label.clone(), *p)))
+            .filter(|k| seen.insert(k.clone()))
+            .collect()
+    }
+
+    /// Every budget of the periods current at `now`, with the spend so far.
+    pub fn gauges<'a>(&'a self, totals: &Totals, now: i64) -> Vec<Gauge<'a>> {
+        let mut out = Vec::new();
+        for b in &self.list {
+            for &(period, limit) in &b.limits {
+                let key = period.key(now);
+                let spend = |subject: &str| {
+                    totals.sum(
+                        Metric::PeriodSpend,
+                        &[
+                            ("label", &b.label),
+                            ("subject", subject),
+                            ("period", period.as_str()),
+                            ("start", &key),
+                        ],
+                    )
+                };
+                match &b.subject {
+                    Some(s) => out.push(Gauge {
+                        budget: &b.name,
+                        period,
+                        label: &b.label,
+                        subject: s.clone(),
+                        limit,
+                        spend: spend(s),
+                    }),
+                    None => {
+                        let own: HashSet<&str> = self
+                            .list
+                            .iter()
+                            .filter(|o| {
+                                o.label == b.label && o.limits.iter().any(|(p, _)| *p == period)
+                            })
+                            .filter_map(|o| o.subject.as_deref())
+                            .collect();
+                        for (k, v) in totals
+                            .iter()
+                            .filter(|(k, _)| k.metric == Metric::PeriodSpend)
+                        {
+                            let get = |n: &str| {
+                                k.labels.iter().find(|(a, _)| &**a == n).map(|(_, v)| &**v)
+                            };
+                            if get("label") == Some(b.label.as_str())
+                                && get("period") == Some(period.as_str())
+                                && get("start") == Some(key.as_str())
+                            {
+                                let subject = get("subject").unwrap_or_default();
+                                if !own.contains(subject) {
+                                    out.push(Gauge {
+                                        budget: &b.name,
+                                        period,
+                                        label: &b.label,
+                                        subject: subject.to_string(),
+                                        limit,
+                                        spend: *v,
+                                    });
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{Batch, Interner};
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn period_keys_are_utc_calendar_periods() {
+        let nov_30_late = 1_796_083_199; // 2026-11-30T23:59:59Z
+        assert_eq!(Period::Month.key(nov_30_late), "2026-11");
+        assert_eq!(Period::Month.key(nov_30_late + 1), "2026-12");
+        assert_eq!(Period::Day.key(nov_30_late), "2026-11-30");
+        assert_eq!(Period::Day.key(nov_30_late + 1), "2026-12-01");
+    }
+
+    #[test]
+    fn budgets_show_the_current_period_and_defaults_cover_the_rest() {
+        let budgets = Budgets {
+            list: vec![
+                Budget {
+                    name: "users".into(),
+                    label: "user".into(),
+                    subject: None,
+                    limits: vec![(Period::Month, d("100")), (Period::Day, d("10"))],
+                },
+                Budget {
+                    name: "alice".into(),
+                    label: "user".into(),
+                    subject: Some("alice".into()),
+                    limits: vec![(Period::Month, d("500"))],
+                },
+            ],
+        };
+        assert_eq!(
+            budgets.tracked(),
+            [
+                ("user".to_string(), Period::Month),
+                ("user".to_string(), Period::Day)
+            ]
+        );
+        let mut i = Interner::default();
+        let base = Totals::default();
+        let mut b = Batch::new(&base, &mut i, 100);
+        let add = |b: &mut Batch, user: &str, period: &str, start: &str, v: &str| {
+            b.add(
+                Metric::PeriodSpend,
+                &[
+                    ("label", "user"),
+                    ("subject", user),
+                    ("period", period),
+                    ("start", start),
+                ],
+                d(v),
+            )
+        };
+        add(&mut b, "alice", "month", "2026-11", "40");
+        add(&mut b, "alice", "month", "2026-10", "999");
+        add(&mut b, "bob", "month", "2026-11", "7.5");
+        add(&mut b, "bob", "day", "2026-11-23", "2.5");
+        let now = 1_795_420_800 + 3600; // 2026-11-23T01:00:00Z
+        let g = budgets.gauges(&b.totals, now);
+        let find = |budget: &str, period: Period, subject: &str| {
+            g.iter()
+                .find(|x| x.budget == budget && x.period == period && x.subject == subject)
+                .map(|x| (x.limit, x.spend))
+        };
+        assert_eq!(
+            find("alice", Period::Month, "alice"),
+            Some((d("500"), d("40"))),
+            "last month's spend is not this month's"
+        );
+        assert_eq!(
+            find("users", Period::Month, "bob"),
+            Some((d("100"), d("7.5")))
+        );
+        assert_eq!(find("users", Period::Day, "bob"), Some((d("10"), d("2.5"))));
+        assert_eq!(
+            find("users", Period::Month, "alice"),
+            None,
+            "alice has her own monthly budget"
+        );
+        assert_eq!(
+            find("users", Period::Day, "alice"),
+            None,
+            "no spend today yet"
+        );
+        // the next month starts from zero without any reset
+        let december = 1_796_083_200;
+        assert_eq!(
+            budgets
+                .gauges(&b.totals, december)
+                .iter()
+                .find(|x| x.budget == "alice")
+                .unwrap()
+                .spend,
+            Decimal::ZERO
+        );
+    }
+}
