@@ -139,6 +139,7 @@ pub async fn run(
     let (snap_tx, snap_rx) = watch::channel(Arc::new(pipe.snapshot(None)));
     let metrics = Metrics::new(snap_rx.clone(), &ctx.cards, config.budgets.clone());
     let health = metrics.health.clone();
+    let source_errors = metrics.health.source_errors.clone();
     let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
 
     // Export sinks drain their queues until the pipeline (the only sender) is gone.
@@ -282,7 +283,11 @@ pub async fn run(
             checkpoints: checkpoints.clone(),
             progress,
             damaged: Default::default(),
+            errors: source_errors.clone(),
         };
+        for kind in ["read", "decompress", "commit"] {
+            source_errors.with_label_values(&["file", kind]);
+        }
         let stop = token.clone();
         sources.push(tokio::task::spawn_blocking(move || src.run(stop)));
     }

@@ -25,6 +25,7 @@ pub struct Health {
     pub dead_letters: IntCounterVec,
     pub export_records: IntCounterVec,
     pub tls_reloads: IntCounterVec,
+    pub source_errors: IntCounterVec,
 }
 
 pub struct Metrics {
@@ -84,14 +85,20 @@ impl Metrics {
             &["result"],
         )
         .expect("valid counter");
+        let source_errors = IntCounterVec::new(
+            Opts::new("bedrock_source_errors_total", "Errors reading a source, by source and kind (read, decompress, commit: a batch retried because the store could not commit)."),
+            &["source", "kind"],
+        )
+        .expect("valid counter");
         let collector = LedgerCollector::new(snapshots, cards, budgets);
-        let collectors: [Box<dyn Collector>; 7] = [
+        let collectors: [Box<dyn Collector>; 8] = [
             Box::new(commit_seconds.clone()),
             Box::new(commit_errors.clone()),
             Box::new(firehose_requests.clone()),
             Box::new(dead_letters.clone()),
             Box::new(export_records.clone()),
             Box::new(tls_reloads.clone()),
+            Box::new(source_errors.clone()),
             Box::new(collector),
         ];
         for c in collectors {
@@ -106,6 +113,7 @@ impl Metrics {
                 dead_letters,
                 export_records,
                 tls_reloads,
+                source_errors,
             },
         }
     }

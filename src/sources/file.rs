@@ -62,6 +62,8 @@ pub struct FileSource {
     pub progress: Option<indicatif::ProgressBar>,
     /// Archives already reported as damaged (reported once each).
     pub damaged: std::collections::HashSet<PathBuf>,
+    /// `bedrock_source_errors_total{source, kind}`: read, decompress, commit.
+    pub errors: prometheus::IntCounterVec,
 }
 
 /// Why the source stopped early.
@@ -153,8 +155,15 @@ impl FileSource {
             }
         }
         if !files.contains_key(path) {
-            let Ok(file) = File::open(path) else {
-                return Ok(summary);
+            let file = match File::open(path) {
+                Ok(f) => f,
+                Err(e) => {
+                    self.errors.with_label_values(&[SOURCE, "read"]).inc();
+                    if self.damaged.insert(path.to_path_buf()) {
+                        tracing::warn!(path = %path.display(), "cannot open {}: {e}; retrying on every poll", path.display());
+                    }
+                    return Ok(summary);
+                }
             };
             let gz = path.extension().is_some_and(|e| e == "gz");
             let saved = self
@@ -205,8 +214,13 @@ impl FileSource {
             if shutdown.is_cancelled() {
                 return Err(FileSourceError::Shutdown);
             }
-            let Ok(buf) = read_at(&mut t.file, t.cp.offset, want) else {
-                return Ok(summary);
+            let buf = match read_at(&mut t.file, t.cp.offset, want) {
+                Ok(b) => b,
+                Err(e) => {
+                    self.errors.with_label_values(&[SOURCE, "read"]).inc();
+                    tracing::warn!(path = %path.display(), "cannot read {}: {e}", path.display());
+                    return Ok(summary);
+                }
             };
             if buf.is_empty() {
                 return Ok(summary);
@@ -300,6 +314,7 @@ impl FileSource {
             };
             if let Some(e) = &failed {
                 if self.damaged.insert(path.to_path_buf()) {
+                    self.errors.with_label_values(&[SOURCE, "decompress"]).inc();
                     tracing::warn!(path = %path.display(), line = next.line, "{} cannot be decompressed after line {} ({e}); {}", path.display(), next.line,
                         if self.once { "the rest of it is not counted" } else { "it is read again as it grows" });
                 }
@@ -349,6 +364,7 @@ impl FileSource {
             match ack_rx.blocking_recv() {
                 Ok(Ok(summary)) => return Ok(summary),
                 Ok(Err(_)) => {
+                    self.errors.with_label_values(&[SOURCE, "commit"]).inc();
                     if sleep_or_cancel(backoff, shutdown) {
                         return Err(FileSourceError::Shutdown);
                     }

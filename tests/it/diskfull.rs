@@ -93,6 +93,15 @@ fn a_full_disk_stops_acknowledging_and_counting_resumes_exactly() {
         ) >= 1.0
     );
 
+    let m = d.wait_for("the file source to report its retries", |m| {
+        sum(
+            m,
+            "bedrock_source_errors_total",
+            &["source=\"file\"", "kind=\"commit\""],
+        ) >= 1.0
+    });
+    assert!(m.contains("bedrock_store_writable 0"));
+
     // Firehose is told to retry (503, spec-shaped), and its retry lands once there is space.
     let record = call("df-firehose", "fh", 1);
     let body = format!(
