@@ -61,7 +61,7 @@ fn startup() {
 
 fn context() -> Context {
     Context {
-        cards: ratecard::bundled(),
+        cards: Arc::new(ratecard::bundled()),
         aliases: Aliases::default(),
         attribution: Attribution::default(),
         max_series: 10_000,

@@ -66,6 +66,85 @@ fn open_store(config: &Config, reset: bool) -> anyhow::Result<Box<dyn Store>> {
     })
 }
 
+/// What the rate-card paths hold now: every card file with its modification time and size.
+fn card_files(
+    paths: &[std::path::PathBuf],
+) -> Vec<(std::path::PathBuf, Option<std::time::SystemTime>, u64)> {
+    let mut out = Vec::new();
+    for p in paths {
+        let files: Vec<std::path::PathBuf> = if p.is_dir() {
+            std::fs::read_dir(p)
+                .map(|d| {
+                    d.filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|f| f.extension().is_some_and(|x| x == "toml"))
+                        .collect()
+                })
+                .unwrap_or_default()
+        } else {
+            vec![p.clone()]
+        };
+        for f in files {
+            let meta = std::fs::metadata(&f).ok();
+            out.push((
+                f,
+                meta.as_ref().and_then(|m| m.modified().ok()),
+                meta.map_or(0, |m| m.len()),
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Re-reads the rate cards when their files change or on SIGHUP, and hands valid ones to the
+/// pipeline (they price every batch after). Invalid ones are refused with every problem
+/// logged, and the cards in force stay.
+async fn reload_cards(
+    paths: Vec<std::path::PathBuf>,
+    every: Duration,
+    tx: mpsc::Sender<pipeline::Input>,
+    failures: prometheus::IntCounter,
+    stop: CancellationToken,
+) {
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mut seen = card_files(&paths);
+    loop {
+        let asked = tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => false,
+            _ = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => true,
+        };
+        let now = card_files(&paths);
+        if now == seen && !asked {
+            continue;
+        }
+        seen = now;
+        match ratecard::load(&paths) {
+            Ok(cards) => {
+                let versions: Vec<&str> =
+                    cards.cards().iter().map(|c| c.version.as_str()).collect();
+                tracing::info!("rate cards reloaded: {}", versions.join(", "));
+                let mut input = pipeline::Input::from_ndjson(
+                    "ratecard".into(),
+                    "ratecard reload".into(),
+                    Vec::new(),
+                    1,
+                );
+                input.new_cards = Some(Arc::new(cards));
+                if tx.send(input).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                failures.inc();
+                tracing::error!(
+                    "the changed rate cards were not loaded; the cards in force stay. {e}"
+                );
+            }
+        }
+    }
+}
+
 fn modified(tls: &Tls) -> Option<(std::time::SystemTime, std::time::SystemTime)> {
     let m = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     Some((m(&tls.cert)?, m(&tls.key)?))
@@ -119,7 +198,7 @@ pub async fn run(
     }
     let store = open_store(&config, extras.reset_state)?;
     let ctx = Arc::new(Context {
-        cards,
+        cards: Arc::new(cards),
         aliases: config.aliases.clone(),
         attribution: config.attribution.clone(),
         max_series: config.max_series,
@@ -137,9 +216,10 @@ pub async fn run(
     );
 
     let (snap_tx, snap_rx) = watch::channel(Arc::new(pipe.snapshot(None)));
-    let metrics = Metrics::new(snap_rx.clone(), &ctx.cards, config.budgets.clone());
+    let metrics = Metrics::new(snap_rx.clone(), config.budgets.clone());
     let health = metrics.health.clone();
     let source_errors = metrics.health.source_errors.clone();
+    let ratecard_failures = metrics.health.ratecard_reload_failures.clone();
     let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
 
     // Export sinks drain their queues until the pipeline (the only sender) is gone.
@@ -296,6 +376,15 @@ pub async fn run(
         sources.push(tokio::task::spawn_blocking(move || {
             file::run_stdin(tx, stop)
         }));
+    }
+    if let (Some(paths), false) = (&config.ratecards, config.once) {
+        tracker.spawn(reload_cards(
+            paths.clone(),
+            config.ratecard_reload_interval,
+            tx.clone(),
+            ratecard_failures,
+            token.clone(),
+        ));
     }
     if let Some(rate) = extras.demo_rate {
         let (tx, stop) = (tx.clone(), token.clone());

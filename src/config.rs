@@ -42,6 +42,7 @@ pub struct RawConfig {
     pub tls_cert_file: Option<PathBuf>,
     pub tls_key_file: Option<PathBuf>,
     pub tls_reload_interval: Option<String>,
+    pub ratecard_reload_interval: Option<String>,
     pub state_dir: Option<PathBuf>,
     pub ratecards: Option<Vec<PathBuf>>,
     #[serde(default)]
@@ -217,6 +218,8 @@ pub struct Config {
     /// `Some` when the Firehose endpoint is enabled (an access key source is given).
     pub firehose: Option<FirehoseConfig>,
     pub tls: Option<Tls>,
+    /// How often the rate-card files are checked for changes (they are also re-read on SIGHUP).
+    pub ratecard_reload_interval: Duration,
     pub budgets: Budgets,
     pub export_jsonl: Option<JsonlExport>,
     /// Delivery stream that receives every priced call (`PutRecordBatch`).
@@ -394,6 +397,12 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
     );
     let aliases = Aliases::new(raw.models.aliases);
     let budgets = resolve_budgets(raw.budgets, &attribution, &mut errors);
+    let ratecard_reload_interval = duration(
+        &mut errors,
+        "ratecard_reload_interval",
+        raw.ratecard_reload_interval,
+        "30s",
+    );
     let reload_interval = duration(
         &mut errors,
         "tls_reload_interval",
@@ -454,6 +463,7 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
             dedupe_window,
             firehose,
             tls,
+            ratecard_reload_interval,
             budgets,
             export_jsonl,
             export_firehose,

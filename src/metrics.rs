@@ -13,7 +13,6 @@ use crate::budgets::Budgets;
 use crate::ledger::Metric;
 use crate::money;
 use crate::pipeline::Snapshot;
-use crate::pricing::RateCards;
 
 /// Pipeline health that lives in the process (not the store: it must work when the store
 /// does not).
@@ -26,6 +25,7 @@ pub struct Health {
     pub export_records: IntCounterVec,
     pub tls_reloads: IntCounterVec,
     pub source_errors: IntCounterVec,
+    pub ratecard_reload_failures: prometheus::IntCounter,
 }
 
 pub struct Metrics {
@@ -34,11 +34,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(
-        snapshots: watch::Receiver<Arc<Snapshot>>,
-        cards: &RateCards,
-        budgets: Budgets,
-    ) -> Metrics {
+    pub fn new(snapshots: watch::Receiver<Arc<Snapshot>>, budgets: Budgets) -> Metrics {
         let registry = Registry::new();
         let commit_seconds = Histogram::with_opts(
             HistogramOpts::new(
@@ -90,8 +86,13 @@ impl Metrics {
             &["source", "kind"],
         )
         .expect("valid counter");
-        let collector = LedgerCollector::new(snapshots, cards, budgets);
-        let collectors: [Box<dyn Collector>; 8] = [
+        let ratecard_reload_failures = prometheus::IntCounter::new(
+            "bedrock_ratecard_reload_failures_total",
+            "Rate-card reloads refused because the changed cards did not validate (the cards in force stay).",
+        )
+        .expect("valid counter");
+        let collector = LedgerCollector::new(snapshots, budgets);
+        let collectors: [Box<dyn Collector>; 9] = [
             Box::new(commit_seconds.clone()),
             Box::new(commit_errors.clone()),
             Box::new(firehose_requests.clone()),
@@ -99,6 +100,7 @@ impl Metrics {
             Box::new(export_records.clone()),
             Box::new(tls_reloads.clone()),
             Box::new(source_errors.clone()),
+            Box::new(ratecard_reload_failures.clone()),
             Box::new(collector),
         ];
         for c in collectors {
@@ -114,6 +116,7 @@ impl Metrics {
                 export_records,
                 tls_reloads,
                 source_errors,
+                ratecard_reload_failures,
             },
         }
     }
@@ -138,7 +141,6 @@ struct CardInfo {
 struct LedgerCollector {
     snapshots: watch::Receiver<Arc<Snapshot>>,
     budgets: Budgets,
-    cards: Vec<CardInfo>,
     descs: Vec<Desc>,
 }
 
@@ -154,11 +156,7 @@ const INFO_FAMILIES: [(&str, &str); 8] = [
 ];
 
 impl LedgerCollector {
-    fn new(
-        snapshots: watch::Receiver<Arc<Snapshot>>,
-        cards: &RateCards,
-        budgets: Budgets,
-    ) -> LedgerCollector {
+    fn new(snapshots: watch::Receiver<Arc<Snapshot>>, budgets: Budgets) -> LedgerCollector {
         let descs = Metric::ALL
             .iter()
             .map(|m| (m.name(), m.help()))
@@ -167,20 +165,10 @@ impl LedgerCollector {
                 Desc::new(name.into(), help.into(), vec![], Default::default()).expect("valid desc")
             })
             .collect();
-        let cards = cards
-            .cards()
-            .iter()
-            .map(|c| CardInfo {
-                version: c.version.clone(),
-                sha256: c.sha256.clone(),
-                effective_from: crate::timefmt::format_date(c.effective_from / 86_400),
-                review_by: c.review_by,
-            })
-            .collect();
+
         LedgerCollector {
             snapshots,
             budgets,
-            cards,
             descs,
         }
     }
@@ -245,7 +233,18 @@ impl Collector for LedgerCollector {
         let gauge = |i: usize| family(INFO_FAMILIES[i].0, INFO_FAMILIES[i].1, MetricType::GAUGE);
         let mut info = gauge(0);
         let mut review = gauge(1);
-        for c in &self.cards {
+        let cards: Vec<CardInfo> = snap
+            .cards
+            .cards()
+            .iter()
+            .map(|c| CardInfo {
+                version: c.version.clone(),
+                sha256: c.sha256.clone(),
+                effective_from: crate::timefmt::format_date(c.effective_from / 86_400),
+                review_by: c.review_by,
+            })
+            .collect();
+        for c in &cards {
             info.mut_metric().push(sample(
                 [
                     ("version", c.version.as_str()),

@@ -19,9 +19,11 @@ use crate::pricing::{self, Aliases, Outcome, RateCards};
 use crate::record::{CacheSplit, Record, TokenClass};
 use crate::store::{self, Commit, DedupeKey, Store, StoreError};
 
-/// Everything pricing and accounting need, fixed for the life of the pipeline.
+/// Everything pricing and accounting need. Fixed but for the rate cards, which a reload
+/// replaces between batches.
+#[derive(Clone)]
 pub struct Context {
-    pub cards: RateCards,
+    pub cards: Arc<RateCards>,
     pub aliases: Aliases,
     pub attribution: Attribution,
     pub max_series: usize,
@@ -64,6 +66,8 @@ pub struct Input {
     pub attributes: Vec<(String, String)>,
     /// Records the source could not decode, by reason: counted as malformed here.
     pub rejected: Vec<&'static str>,
+    /// Rate cards to price this batch and every later one with (a reload).
+    pub new_cards: Option<Arc<RateCards>>,
 }
 
 impl Input {
@@ -97,6 +101,7 @@ impl Input {
             batch_key: None,
             attributes: Vec::new(),
             rejected: Vec::new(),
+            new_cards: None,
         }
     }
 }
@@ -129,6 +134,8 @@ pub struct Snapshot {
     /// False after a failed commit, until one succeeds.
     pub store_writable: bool,
     pub store_error: Option<String>,
+    /// The rate cards in force.
+    pub cards: Arc<RateCards>,
 }
 
 /// Caps noisy warnings: at most `burst` lines per minute per kind, then one line saying how
@@ -227,7 +234,15 @@ impl Pipeline {
             last_record: self.last_record.clone(),
             store_writable: store_error.is_none(),
             store_error,
+            cards: self.ctx.cards.clone(),
         }
+    }
+
+    /// Prices every later batch with `cards`.
+    pub fn replace_cards(&mut self, cards: Arc<RateCards>) {
+        let mut ctx = (*self.ctx).clone();
+        ctx.cards = cards;
+        self.ctx = Arc::new(ctx);
     }
 
     /// The export rows of the last committed batch.
@@ -550,6 +565,9 @@ pub fn run(
 ) {
     let _ = snapshots.send(Arc::new(pipeline.snapshot(None)));
     while let Some(mut input) = rx.blocking_recv() {
+        if let Some(cards) = input.new_cards.take() {
+            pipeline.replace_cards(cards);
+        }
         let started = Instant::now();
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

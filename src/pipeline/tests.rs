@@ -11,7 +11,7 @@ const BAD: &str = include_str!("../../tests/data/bad.jsonl");
 fn ctx(max_series: usize) -> Arc<Context> {
     let card = ratecard::parse(ratecard::tests::CARD, "card.toml").unwrap();
     Arc::new(Context {
-        cards: RateCards::new(vec![card]).unwrap(),
+        cards: Arc::new(RateCards::new(vec![card]).unwrap()),
         aliases: Aliases::default(),
         attribution: Attribution {
             extra: vec![("team".into(), Source::Metadata("team".into()))],

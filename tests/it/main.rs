@@ -9,5 +9,6 @@ mod exposition;
 mod firehose;
 mod follow;
 mod moto;
+mod reload;
 mod restart;
 mod tls;

@@ -208,6 +208,7 @@ async fn accept(
         batch_key: Some(store::dedupe_key("fh", request_id.as_bytes())),
         attributes,
         rejected: rejected_reasons,
+        new_cards: None,
     };
     let lines_for_dead_letter = (input.buf.clone(), input.lines.clone());
     let waited = tokio::time::timeout(fh.ack_timeout, async {
