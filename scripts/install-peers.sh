@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the real test peers: Prometheus + promtool (Debian package `prometheus`) and
-# moto (a local AWS endpoint, PyPI `moto[server]`). Idempotent and quiet: what is already
+# Installs the real test peers: Prometheus + promtool (Debian package `prometheus`), headless
+# Chromium for the status page (Debian `chromium`), and moto (a local AWS endpoint, PyPI
+# `moto[server]`). Idempotent and quiet: what is already
 # installed is skipped. Needs root (or sudo) for apt on Debian-based machines.
 # Env: PYTHON (default python3), MOTO_VERSION (default 5.2.5, the version the tests were checked with).
 set -euo pipefail
@@ -9,13 +10,17 @@ moto_version="${MOTO_VERSION:-5.2.5}"
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 
-if [ "$(dpkg-query -W -f='${Status}' prometheus 2>/dev/null)" != "install ok installed" ]; then
-  echo "installing prometheus and promtool (Debian package)..." >&2
+missing=()
+for pkg in prometheus chromium; do
+  [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" = "install ok installed" ] || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing ${missing[*]} (Debian packages)..." >&2
   out="$(mktemp)"
   # The Debian package would start a service on 0.0.0.0:9090 where services may start;
   # tests always run their own instances on loopback ports.
   if ! { $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-         $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; } >"$out" 2>&1; then
+         $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$out" 2>&1; then
     cat "$out" >&2; rm -f "$out"; exit 1
   fi
   rm -f "$out"
@@ -28,4 +33,4 @@ if ! "$py" -c "import sys, moto, boto3; sys.exit(0 if moto.__version__ == '$moto
     "$py" -m pip install -q "moto[server]==$moto_version" boto3
 fi
 
-echo "peers: $(promtool --version 2>&1 | head -n1 | awk '{print $1, $3}'), moto $("$py" -c 'import moto; print(moto.__version__)')"
+echo "peers: $(promtool --version 2>&1 | head -n1 | awk '{print $1, $3}'), $(chromium --version 2>/dev/null | head -n1), moto $("$py" -c 'import moto; print(moto.__version__)')"

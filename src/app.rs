@@ -294,6 +294,7 @@ pub async fn run(
         let state = Arc::new(AppState {
             metrics,
             snapshots: snap_rx.clone(),
+            budgets: config.budgets.clone(),
         });
         let app = http::router(state, firehose);
         match &config.tls {

@@ -1,4 +1,4 @@
-//! The HTTP surface: `/metrics` (Prometheus text), `/healthz` (the process is up), `/readyz`
+//! The HTTP surface: `/` (status page), `/metrics` (Prometheus text), `/healthz` (the process is up), `/readyz`
 //! (totals are loaded and the store accepts commits), and the Firehose endpoint when enabled.
 
 use std::sync::Arc;
@@ -18,12 +18,14 @@ use crate::sources::firehose::{self, Firehose};
 pub struct AppState {
     pub metrics: Metrics,
     pub snapshots: watch::Receiver<Arc<Snapshot>>,
+    pub budgets: crate::budgets::Budgets,
 }
 
 /// The routes; with `firehose`, also `POST <path>` for Firehose deliveries (its own body
 /// limit and spec-shaped errors, so axum's default limit is off there).
 pub fn router(state: Arc<AppState>, firehose: Option<(String, Arc<Firehose>)>) -> Router {
     let base = Router::new()
+        .route("/", get(status))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
@@ -43,6 +45,17 @@ async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)],
         s.metrics.render(),
+    )
+}
+
+async fn status(State(s): State<Arc<AppState>>) -> impl IntoResponse {
+    let snap = s.snapshots.borrow().clone();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        crate::status::render(&snap, &s.budgets, now),
     )
 }
 

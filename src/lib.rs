@@ -33,5 +33,6 @@ pub mod pricing;
 pub mod record;
 pub mod sinks;
 pub mod sources;
+pub mod status;
 pub mod store;
 pub mod timefmt;

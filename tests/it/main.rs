@@ -9,6 +9,7 @@ mod exposition;
 mod firehose;
 mod follow;
 mod moto;
+mod prometheus;
 mod reload;
 mod restart;
 mod tls;

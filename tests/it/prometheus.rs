@@ -1,0 +1,256 @@
+//! The dashboard and the alert rules against a real Prometheus scraping the real daemon:
+//! every panel's query must parse and return data, and every rule must evaluate cleanly.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::daemon::{append, data, get, post, Daemon};
+
+struct Prometheus {
+    child: Child,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_prometheus(target: &str) -> Prometheus {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = format!(
+        "{}/deploy/prometheus/bedrock-cost-alerts.yml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nrule_files: ['{rules}']\nscrape_configs:\n  - job_name: bedrock-cost-exporter\n    static_configs: [{{targets: ['{target}']}}]\n"
+        ),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let child = Command::new("prometheus")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+        .arg(format!("--web.listen-address={addr}"))
+        .arg("--log.level=warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("prometheus is not installed: run scripts/test, which installs the Debian `prometheus` package");
+    let mut prom = Prometheus {
+        child,
+        addr,
+        _dir: dir,
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(&prom.addr).is_err() {
+        if let Ok(Some(status)) = prom.child.try_wait() {
+            panic!("prometheus exited at start ({status})");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "prometheus did not listen on {}",
+            prom.addr
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    prom
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn query(addr: &str, q: &str) -> serde_json::Value {
+    let (_, body) = get(addr, &format!("/api/v1/query?query={}", encode(q)));
+    serde_json::from_str(&body)
+        .unwrap_or_else(|_| serde_json::json!({"status": "error", "error": body}))
+}
+
+/// Grafana's variables as the dashboard would send them for "All" and a 1-hour view.
+fn expand(expr: &str) -> String {
+    expr.replace("$__rate_interval", "1m")
+        .replace("$__interval", "15s")
+        .replace("$__range", "1h")
+        .replace("${user:regex}", ".*")
+        .replace("${feature:regex}", ".*")
+        .replace("${model:regex}", ".*")
+        .replace("${user}", ".*")
+        .replace("${feature}", ".*")
+        .replace("${model}", ".*")
+        .replace("$user", ".*")
+        .replace("$feature", ".*")
+        .replace("$model", ".*")
+}
+
+#[test]
+fn every_dashboard_panel_returns_data_and_every_rule_evaluates() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "[attribution]\nmetadata_labels = [\"team\"]\n[[budgets]]\nname = \"per-user\"\nlabel = \"user\"\nmonthly_usd = \"100\"\ndaily_usd = \"10\"\n[[budgets]]\nname = \"per-team\"\nlabel = \"team\"\nmonthly_usd = \"1000\"\n",
+    )
+    .unwrap();
+    let keys = dir.path().join("keys");
+    std::fs::write(&keys, "prom-test-key\n").unwrap();
+    // Calls made now (budgets count the current period) plus every record shape and bad line.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let ts = bedrock_cost_exporter::timefmt::format_rfc3339(now);
+    let live = dir.path().join("live.jsonl");
+    let calls: String = (0..30)
+        .map(|i| {
+            crate::follow::call(&format!("prom-{i}"), &format!("user-{}", i % 12), 1000 + i)
+                .replace("2026-11-02T08:15:30Z", &ts)
+                .replace("\"operation\"", &format!("\"requestMetadata\":{{\"team\":\"team-{}\",\"feature\":\"f{}\"}},\"operation\"", i % 3, i % 4))
+        })
+        .collect();
+    // The first call again: a duplicate, as a retried delivery or a re-read file gives.
+    let first = calls.lines().next().unwrap().to_string() + "\n";
+    append(&live, &(calls.clone() + &first));
+    let (card, shapes, bad) = (
+        data("ratecard.toml"),
+        data("shapes.jsonl"),
+        data("bad.jsonl"),
+    );
+    let state = dir.path().join("state");
+    let d = Daemon::start(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--ratecard",
+        &card,
+        "--file",
+        &shapes,
+        "--file",
+        &bad,
+        "--file",
+        live.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--firehose-access-key-file",
+        keys.to_str().unwrap(),
+        "--max-series",
+        "12",
+    ]);
+    d.wait_for("every record", |m| {
+        crate::daemon::sum(m, "bedrock_records_total", &[]) == 62.0
+    });
+    let body = r#"{"requestId":"prom-fh","timestamp":1,"records":[]}"#;
+    assert_eq!(
+        post(
+            &d.addr,
+            "/firehose",
+            &[
+                ("X-Amz-Firehose-Request-Id", "prom-fh"),
+                ("X-Amz-Firehose-Access-Key", "prom-test-key")
+            ],
+            body.as_bytes()
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        post(
+            &d.addr,
+            "/firehose",
+            &[
+                ("X-Amz-Firehose-Request-Id", "prom-fh2"),
+                ("X-Amz-Firehose-Access-Key", "wrong")
+            ],
+            body.as_bytes()
+        )
+        .0,
+        401
+    );
+
+    let prom = start_prometheus(&d.addr);
+    // Prometheus applies new targets about 5 s after start; rates need a few scrapes.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = query(&prom.addr, "count_over_time(bedrock_build_info[1m])");
+        if r["data"]["result"][0]["value"][1]
+            .as_str()
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            >= 4.0
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus never scraped the daemon: {r}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!(
+            "{}/deploy/grafana/bedrock-cost.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let Some(expr) = target["expr"].as_str() else {
+                continue;
+            };
+            checked += 1;
+            let r = query(&prom.addr, &expand(expr));
+            let title = panel["title"].as_str().unwrap_or("?");
+            if r["status"] != "success" {
+                problems.push(format!("{title}: {expr}: {}", r["error"]));
+            } else if r["data"]["result"].as_array().is_none_or(|a| a.is_empty()) {
+                problems.push(format!("{title}: {expr}: no data"));
+            }
+        }
+    }
+    assert!(checked >= 20, "only {checked} panel queries found");
+    assert!(
+        problems.is_empty(),
+        "{} of {checked} panel queries failed:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+
+    let (_, rules) = get(&prom.addr, "/api/v1/rules");
+    let rules: serde_json::Value = serde_json::from_str(&rules).unwrap();
+    let mut evaluated = 0;
+    for g in rules["data"]["groups"].as_array().unwrap() {
+        for r in g["rules"].as_array().unwrap() {
+            evaluated += 1;
+            assert_eq!(
+                r["health"], "ok",
+                "rule {} in group {}: {}",
+                r["name"], g["name"], r["lastError"]
+            );
+        }
+    }
+    assert!(evaluated >= 18, "{evaluated} rules loaded");
+    drop(prom);
+    assert!(d.stop().success());
+}
