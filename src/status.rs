@@ -118,7 +118,13 @@ th{{color:#5b6572;font-weight:600}}.n{{text-align:right;font-variant-numeric:tab
     spenders(&mut h, snap, "feature", "Top features by spend");
 
     h.push_str("<section><h2>Budgets (current UTC period)</h2><table id=\"budgets\"><thead><tr><th>budget</th><th>subject</th><th>period</th><th class=\"n\">spend</th><th class=\"n\">budget</th><th class=\"n\">used</th></tr></thead><tbody>");
-    let gauges = budgets.gauges(&snap.totals, now);
+    let mut gauges = budgets.gauges(&snap.totals, now);
+    // Most at risk first.
+    gauges.sort_by(|a, b| {
+        (b.spend / b.limit)
+            .cmp(&(a.spend / a.limit))
+            .then_with(|| a.subject.cmp(&b.subject))
+    });
     if gauges.is_empty() {
         h.push_str("<tr><td colspan=\"6\" class=\"empty\">no budgets configured, or no spend this period</td></tr>");
     }

@@ -12,4 +12,5 @@ mod moto;
 mod prometheus;
 mod reload;
 mod restart;
+mod status;
 mod tls;
