@@ -18,7 +18,7 @@ use crate::metrics::Metrics;
 use crate::pipeline::{self, Context, Pipeline, Summary};
 use crate::pricing::{ratecard, RateCards};
 use crate::sinks::{self, jsonl, Exporter};
-use crate::sources::{demo, file, firehose};
+use crate::sources::{cloudwatch, demo, file, firehose};
 use crate::store::{self, SqliteStore, Store};
 
 /// Batches in flight between the sources and the pipeline; a full channel makes sources wait.
@@ -377,6 +377,33 @@ pub async fn run(
         sources.push(tokio::task::spawn_blocking(move || {
             file::run_stdin(tx, stop)
         }));
+    }
+    if let Some(cw) = &config.cloudwatch {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(region) = &cw.region {
+            loader = loader.region(aws_config::Region::new(region.clone()));
+        }
+        let client = aws_sdk_cloudwatchlogs::Client::new(&loader.load().await);
+        for kind in ["throttled", "server", "network", "client", "commit"] {
+            source_errors.with_label_values(&[cloudwatch::SOURCE, kind]);
+        }
+        for group in &cw.log_groups {
+            tracing::info!(group = %group, "reading CloudWatch Logs log group {group}");
+            let src = cloudwatch::CloudWatchSource {
+                client: client.clone(),
+                group: group.clone(),
+                overlap: cw.overlap,
+                poll: cw.poll_interval,
+                page_limit: cw.page_limit,
+                start_ms: cw.start_ms,
+                checkpoint: checkpoints
+                    .get(&format!("{}{group}", cloudwatch::CHECKPOINT_PREFIX))
+                    .cloned(),
+                tx: tx.clone(),
+                errors: source_errors.clone(),
+            };
+            tracker.spawn(src.run(token.clone()));
+        }
     }
     if let (Some(paths), false) = (&config.ratecards, config.once) {
         tracker.spawn(reload_cards(

@@ -61,7 +61,38 @@ pub struct RawConfig {
     pub export: RawExport,
     #[serde(default)]
     pub budgets: Vec<RawBudget>,
+    #[serde(default)]
+    pub cloudwatch: RawCloudWatch,
 }
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawCloudWatch {
+    #[serde(default)]
+    pub log_groups: Vec<String>,
+    pub region: Option<String>,
+    pub overlap: Option<String>,
+    pub poll_interval: Option<String>,
+    pub page_limit: Option<i32>,
+    pub start: Option<String>,
+}
+
+/// Reading CloudWatch Logs log groups with FilterLogEvents.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CloudWatchConfig {
+    pub log_groups: Vec<String>,
+    /// `None`: the AWS SDK's region chain.
+    pub region: Option<String>,
+    pub overlap: Duration,
+    pub poll_interval: Duration,
+    pub page_limit: Option<i32>,
+    /// Window start (ms) of the first poll when a group has no checkpoint.
+    pub start_ms: i64,
+}
+
+/// Bedrock events reach CloudWatch 8-13 s after their timestamp, and a streaming call is
+/// logged at its start: ten minutes covers both with a wide margin.
+pub const DEFAULT_CLOUDWATCH_OVERLAP: &str = "10m";
+pub const DEFAULT_CLOUDWATCH_POLL: &str = "10s";
 
 #[derive(Debug, Default, Deserialize)]
 pub struct RawBudget {
@@ -165,6 +196,8 @@ pub struct Overrides {
     pub export_firehose_stream: Option<String>,
     pub tls_cert_file: Option<PathBuf>,
     pub tls_key_file: Option<PathBuf>,
+    pub cloudwatch_log_groups: Vec<String>,
+    pub start: Option<String>,
 }
 
 /// Serve HTTPS with these PEM files, re-read when they change (e.g. a renewed certificate).
@@ -218,6 +251,7 @@ pub struct Config {
     /// `Some` when the Firehose endpoint is enabled (an access key source is given).
     pub firehose: Option<FirehoseConfig>,
     pub tls: Option<Tls>,
+    pub cloudwatch: Option<CloudWatchConfig>,
     /// How often the rate-card files are checked for changes (they are also re-read on SIGHUP).
     pub ratecard_reload_interval: Duration,
     pub budgets: Budgets,
@@ -397,6 +431,53 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
     );
     let aliases = Aliases::new(raw.models.aliases);
     let budgets = resolve_budgets(raw.budgets, &attribution, &mut errors);
+    let mut groups = raw.cloudwatch.log_groups;
+    groups.extend(o.cloudwatch_log_groups);
+    let cloudwatch = if groups.is_empty() {
+        None
+    } else {
+        let overlap = duration(
+            &mut errors,
+            "cloudwatch.overlap",
+            raw.cloudwatch.overlap,
+            DEFAULT_CLOUDWATCH_OVERLAP,
+        );
+        let poll_interval = duration(
+            &mut errors,
+            "cloudwatch.poll_interval",
+            raw.cloudwatch.poll_interval,
+            DEFAULT_CLOUDWATCH_POLL,
+        );
+        let start_text = o
+            .start
+            .or(raw.cloudwatch.start)
+            .unwrap_or_else(|| "now".into());
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let start_ms = crate::sources::cloudwatch::parse_start(&start_text, now_ms).unwrap_or_else(|| {
+            errors.push(format!("start {start_text:?} is not now, a relative time like -1h, or an RFC 3339 time"));
+            now_ms
+        });
+        if raw
+            .cloudwatch
+            .page_limit
+            .is_some_and(|l| !(1..=10_000).contains(&l))
+        {
+            errors.push("cloudwatch.page_limit must be between 1 and 10000".into());
+        }
+        if o.once {
+            errors.push("--once reads files to their end; CloudWatch log groups are followed continuously (use --start for a backfill)".into());
+        }
+        Some(CloudWatchConfig {
+            log_groups: groups,
+            region: raw.cloudwatch.region,
+            overlap,
+            poll_interval,
+            page_limit: raw.cloudwatch.page_limit,
+            start_ms,
+        })
+    };
     let ratecard_reload_interval = duration(
         &mut errors,
         "ratecard_reload_interval",
@@ -463,6 +544,7 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
             dedupe_window,
             firehose,
             tls,
+            cloudwatch,
             ratecard_reload_interval,
             budgets,
             export_jsonl,

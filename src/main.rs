@@ -156,6 +156,17 @@ struct RunArgs {
     /// The PEM private key for --tls-cert-file.
     #[arg(long, env = "BEDROCK_COST_TLS_KEY_FILE", requires = "tls_cert_file")]
     tls_key_file: Option<PathBuf>,
+    /// Read a CloudWatch Logs log group with FilterLogEvents (repeatable). AWS credentials and
+    /// region come from the SDK's default chain; AWS_ENDPOINT_URL overrides the endpoint.
+    #[arg(
+        long = "cloudwatch-log-group",
+        env = "BEDROCK_COST_CLOUDWATCH_LOG_GROUPS",
+        value_delimiter = ','
+    )]
+    cloudwatch_log_groups: Vec<String>,
+    /// Where a log group without a checkpoint starts: now, -1h, -7d, or an RFC 3339 time.
+    #[arg(long, env = "BEDROCK_COST_START")]
+    start: Option<String>,
 }
 
 fn init_logging(level: &str, format: &str) {
@@ -259,9 +270,15 @@ fn run(a: RunArgs) -> anyhow::Result<()> {
         export_firehose_stream: a.export_firehose_stream,
         tls_cert_file: a.tls_cert_file,
         tls_key_file: a.tls_key_file,
+        cloudwatch_log_groups: a.cloudwatch_log_groups,
+        start: a.start,
     };
     let config = config::resolve(raw, overrides, config::Env::read())?;
-    if config.files.is_empty() && !config.stdin && config.firehose.is_none() {
+    if config.files.is_empty()
+        && !config.stdin
+        && config.firehose.is_none()
+        && config.cloudwatch.is_none()
+    {
         anyhow::bail!("nothing to read: give --file GLOB (repeatable), --stdin, --firehose-access-key-file FILE, or [files] paths in the config");
     }
     let once = config.once;

@@ -1,6 +1,7 @@
 //! The one integration test binary: the real daemon, fed through its real interfaces.
 mod budgets;
 mod cli;
+mod cloudwatch;
 mod crash;
 mod daemon;
 mod diskfull;

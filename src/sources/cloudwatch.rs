@@ -1,0 +1,277 @@
+//! CloudWatch Logs source: polls `FilterLogEvents` over a log group, gap-free.
+//!
+//! A tailer that restarts from the newest event *timestamp* drops records: Bedrock events
+//! are ingested 8–13 s after their timestamp, and a long streaming call is logged at its
+//! start. So each poll reads `[end of the previous poll − overlap, now]`: any event ingested
+//! less than `overlap` after its timestamp falls in some window. The next window's start is
+//! the checkpoint, committed with the batch. Events seen twice because windows overlap are
+//! skipped here (by event id); after a restart the store's dedupe (event id and Bedrock
+//! `requestId`) catches them. Throttling and server errors back off with jitter, never
+//! advancing the window, so they cannot open a gap.
+//! API: <https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_FilterLogEvents.html>
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_cloudwatchlogs::error::ProvideErrorMetadata;
+use prometheus::IntCounterVec;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::pipeline::{Input, LineRef};
+use crate::store;
+
+pub const SOURCE: &str = "cloudwatch";
+pub const CHECKPOINT_PREFIX: &str = "cloudwatch:";
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct Checkpoint {
+    /// Where the next poll's window starts (ms since the epoch).
+    next_start_ms: i64,
+}
+
+pub struct CloudWatchSource {
+    pub client: aws_sdk_cloudwatchlogs::Client,
+    pub group: String,
+    pub overlap: Duration,
+    pub poll: Duration,
+    /// Events per page (the API's default is 10,000).
+    pub page_limit: Option<i32>,
+    /// Window start of the first poll when there is no checkpoint (ms).
+    pub start_ms: i64,
+    pub checkpoint: Option<String>,
+    pub tx: mpsc::Sender<Input>,
+    pub errors: IntCounterVec,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The `kind` label for a failed call.
+fn classify<E: ProvideErrorMetadata>(
+    e: &aws_sdk_cloudwatchlogs::error::SdkError<
+        E,
+        aws_sdk_cloudwatchlogs::config::http::HttpResponse,
+    >,
+) -> &'static str {
+    use aws_sdk_cloudwatchlogs::error::SdkError;
+    match e {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => "network",
+        SdkError::ServiceError(_) | SdkError::ResponseError(_) => match e.code() {
+            Some(c)
+                if c.contains("Throttl")
+                    || c == "TooManyRequestsException"
+                    || c == "LimitExceededException" =>
+            {
+                "throttled"
+            }
+            Some("ServiceUnavailableException") | Some("InternalFailure") => "server",
+            _ => match e.raw_response().map(|r| r.status().as_u16()) {
+                Some(429) => "throttled",
+                Some(s) if s >= 500 => "server",
+                _ => "client",
+            },
+        },
+        _ => "client",
+    }
+}
+
+enum PollError {
+    Api(&'static str, String),
+    Commit,
+    Stopped,
+}
+
+impl CloudWatchSource {
+    fn checkpoint_key(&self) -> String {
+        format!("{CHECKPOINT_PREFIX}{}", self.group)
+    }
+
+    pub async fn run(self, stop: CancellationToken) {
+        let mut next_start = self
+            .checkpoint
+            .as_deref()
+            .and_then(|c| serde_json::from_str::<Checkpoint>(c).ok())
+            .map_or(self.start_ms, |c| c.next_start_ms);
+        // Event ids already handed over, with their timestamps, for the overlap.
+        let mut seen: HashMap<String, i64> = HashMap::new();
+        let mut backoff = Duration::from_secs(1);
+        let mut failing = false;
+        loop {
+            let wait = match self.poll_once(&mut next_start, &mut seen, &stop).await {
+                Ok(()) => {
+                    if failing {
+                        tracing::info!(group = %self.group, "reading {} works again", self.group);
+                    }
+                    failing = false;
+                    backoff = Duration::from_secs(1);
+                    self.poll
+                }
+                Err(PollError::Stopped) => return,
+                Err(PollError::Commit) => {
+                    self.errors.with_label_values(&[SOURCE, "commit"]).inc();
+                    backoff
+                }
+                Err(PollError::Api(kind, detail)) => {
+                    self.errors.with_label_values(&[SOURCE, kind]).inc();
+                    if !failing {
+                        tracing::warn!(group = %self.group, kind, "FilterLogEvents on {} failed ({kind}): {detail}; retrying with backoff", self.group);
+                    }
+                    failing = true;
+                    let jitter =
+                        Duration::from_millis(fastrand::u64(0..=backoff.as_millis() as u64 / 2));
+                    let w = backoff + jitter;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    w
+                }
+            };
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    async fn poll_once(
+        &self,
+        next_start: &mut i64,
+        seen: &mut HashMap<String, i64>,
+        stop: &CancellationToken,
+    ) -> Result<(), PollError> {
+        let end = now_ms();
+        let start = (*next_start).min(end);
+        let mut token: Option<String> = None;
+        loop {
+            let mut req = self
+                .client
+                .filter_log_events()
+                .log_group_name(&self.group)
+                .start_time(start)
+                .end_time(end);
+            // Deprecated and ignored by AWS, which always interleaves; emulators honour it.
+            #[allow(deprecated)]
+            {
+                req = req.interleaved(true);
+            }
+            if let Some(l) = self.page_limit {
+                req = req.limit(l);
+            }
+            if let Some(t) = &token {
+                req = req.next_token(t);
+            }
+            let out = req.send().await.map_err(|e| {
+                PollError::Api(
+                    classify(&e),
+                    aws_sdk_cloudwatchlogs::error::DisplayErrorContext(&e).to_string(),
+                )
+            })?;
+            let mut buf = Vec::new();
+            let mut lines = Vec::new();
+            for e in out.events() {
+                let (Some(id), Some(message)) = (e.event_id(), e.message()) else {
+                    continue;
+                };
+                if seen.contains_key(id) {
+                    continue;
+                }
+                seen.insert(id.to_string(), e.timestamp().unwrap_or(end));
+                let begin = buf.len();
+                buf.extend_from_slice(message.as_bytes());
+                let key = store::dedupe_key("cwl", format!("{}:{id}", self.group).as_bytes());
+                lines.push(LineRef {
+                    start: begin,
+                    end: buf.len(),
+                    line: lines.len() as u64,
+                    event_key: Some(key),
+                });
+                buf.push(b'\n');
+            }
+            if !lines.is_empty() {
+                self.send(Input {
+                    buf,
+                    lines,
+                    ..self.input()
+                })
+                .await?;
+            }
+            match out.next_token() {
+                // Pages can be empty while more follow: keep going until there is no token.
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => break,
+            }
+            if stop.is_cancelled() {
+                return Err(PollError::Stopped);
+            }
+        }
+        // The window is read: the next one starts `overlap` before this one's end.
+        let next = (end - self.overlap.as_millis() as i64).max(start);
+        let mut cp = self.input();
+        cp.checkpoints.push((
+            self.checkpoint_key(),
+            serde_json::to_string(&Checkpoint {
+                next_start_ms: next,
+            })
+            .expect("serialisable"),
+        ));
+        self.send(cp).await?;
+        *next_start = next;
+        seen.retain(|_, ts| *ts >= next);
+        Ok(())
+    }
+
+    fn input(&self) -> Input {
+        let mut i = Input::from_ndjson(
+            SOURCE.into(),
+            Arc::from(format!("log group {}", self.group)),
+            Vec::new(),
+            1,
+        );
+        i.lines.clear();
+        i
+    }
+
+    async fn send(&self, mut input: Input) -> Result<(), PollError> {
+        let (ack_tx, ack_rx) = oneshot::channel();
+        input.ack = Some(ack_tx);
+        self.tx.send(input).await.map_err(|_| PollError::Stopped)?;
+        match ack_rx.await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err(PollError::Commit),
+            Err(_) => Err(PollError::Stopped),
+        }
+    }
+}
+
+/// `now`, `-15m`/`-1h`/`-7d` (relative), or an RFC 3339 time → ms since the epoch.
+pub fn parse_start(s: &str, now_ms: i64) -> Option<i64> {
+    if s == "now" {
+        return Some(now_ms);
+    }
+    if let Some(rel) = s.strip_prefix('-') {
+        return crate::config::parse_duration(rel).map(|d| now_ms - d.as_millis() as i64);
+    }
+    crate::timefmt::parse_timestamp(s).map(|t| t * 1000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_start;
+
+    #[test]
+    fn start_positions() {
+        let now = 1_795_420_800_000;
+        assert_eq!(parse_start("now", now), Some(now));
+        assert_eq!(parse_start("-1h", now), Some(now - 3_600_000));
+        assert_eq!(
+            parse_start("2026-11-23T00:00:00Z", now),
+            Some(1_795_392_000_000)
+        );
+        assert_eq!(parse_start("yesterday", now), None);
+    }
+}

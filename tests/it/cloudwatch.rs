@@ -1,0 +1,227 @@
+//! The CloudWatch Logs source against a real moto server (tests/peers/moto_server.py).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use crate::daemon::{data, sum, Daemon};
+use crate::follow::call;
+use crate::moto::Moto;
+
+fn put(moto: &Moto, group: &str, calls: &[String], age_seconds: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("events.jsonl");
+    std::fs::write(&file, calls.concat()).unwrap();
+    let script = format!("{}/tests/peers/logs_put.py", env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("python3")
+        .args([
+            script.as_str(),
+            &moto.url,
+            group,
+            file.to_str().unwrap(),
+            &age_seconds.to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn calls(prefix: &str, n: usize, tokens: u64) -> Vec<String> {
+    (0..n)
+        .map(|i| call(&format!("{prefix}-{i}"), prefix, tokens))
+        .collect()
+}
+
+fn aws_env<'a>(endpoint: &'a str, home: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("HOME", home),
+    ]
+}
+
+fn accepted(m: &str) -> f64 {
+    sum(
+        m,
+        "bedrock_records_total",
+        &["source=\"cloudwatch\"", "result=\"accepted\""],
+    )
+}
+
+#[test]
+fn log_groups_are_read_exactly_once_across_late_events_pages_and_a_restart() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    put(&moto, "/bedrock/a", &calls("a", 5, 100), 0);
+    put(&moto, "/bedrock/b", &calls("b", 3, 1000), 0);
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "[cloudwatch]\npoll_interval = \"300ms\"\noverlap = \"2m\"\npage_limit = 2\nstart = \"-10m\"\n").unwrap();
+    let (card, state) = (data("ratecard.toml"), dir.path().join("state"));
+    let home = dir.path().to_str().unwrap().to_string();
+    let args = [
+        "--config",
+        config.to_str().unwrap(),
+        "--ratecard",
+        &card,
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--cloudwatch-log-group",
+        "/bedrock/a",
+        "--cloudwatch-log-group",
+        "/bedrock/b",
+    ];
+    let env = aws_env(&moto.url, &home);
+    let d = Daemon::start_with_env(&args, &env);
+    d.wait_for("both groups", |m| accepted(m) == 8.0);
+
+    // Events ingested late, with timestamps a minute old: inside the overlap, counted once.
+    put(&moto, "/bedrock/a", &calls("late", 2, 10_000), 60);
+    let m = d.wait_for("the late events", |m| accepted(m) == 10.0);
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    let m2 = d.metrics();
+    assert_eq!(accepted(&m2), 10.0);
+    assert_eq!(
+        sum(&m2, "bedrock_records_total", &["result=\"duplicate\""]),
+        0.0,
+        "overlapping windows are not recounted"
+    );
+    assert_eq!(
+        sum(&m, "bedrock_tokens_total", &[]),
+        500.0 + 3000.0 + 20_000.0
+    );
+    assert!(d.stop().success());
+
+    // Written while the daemon is down: read after the restart, nothing before it again.
+    put(&moto, "/bedrock/a", &calls("down", 3, 100_000), 0);
+    let d = Daemon::start_with_env(&args, &env);
+    let m = d.wait_for("the events written while down", |m| {
+        sum(m, "bedrock_tokens_total", &[]) == 323_500.0
+    });
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    let m3 = d.metrics();
+    assert_eq!(accepted(&m3), 13.0, "no repeat after the restart: {m}");
+    assert!(d.stop().success());
+}
+
+/// A proxy in front of moto that answers the first `throttles` FilterLogEvents calls with
+/// ThrottlingException and the next `failures` with a 503, then passes everything through:
+/// moto itself never throttles.
+fn faulty_proxy(upstream: String, throttles: usize, failures: usize) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let count = Arc::new(AtomicUsize::new(0));
+    std::thread::spawn(move || {
+        for conn in listener.incoming().map_while(Result::ok) {
+            let (upstream, count) = (upstream.clone(), count.clone());
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut conn = conn;
+                loop {
+                    let mut head = String::new();
+                    let mut line = String::new();
+                    let mut length = 0;
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap();
+                        }
+                        if !line.to_ascii_lowercase().starts_with("connection:") {
+                            head.push_str(&line);
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    reader.read_exact(&mut body).unwrap();
+                    let n = if head.contains("FilterLogEvents") {
+                        count.fetch_add(1, Ordering::SeqCst)
+                    } else {
+                        usize::MAX
+                    };
+                    let canned = |status: &str, kind: &str| {
+                        let b =
+                            format!(r#"{{"__type":"{kind}","message":"injected by the test"}}"#);
+                        format!("HTTP/1.1 {status}\r\nContent-Type: application/x-amz-json-1.1\r\nx-amzn-ErrorType: {kind}\r\nContent-Length: {}\r\n\r\n{b}", b.len())
+                    };
+                    let response = if n < throttles {
+                        canned("400 Bad Request", "ThrottlingException").into_bytes()
+                    } else if n < throttles + failures {
+                        canned("503 Service Unavailable", "ServiceUnavailableException")
+                            .into_bytes()
+                    } else {
+                        let host = upstream.trim_start_matches("http://").to_string();
+                        let mut up = TcpStream::connect(&host).unwrap();
+                        up.write_all(head.as_bytes()).unwrap();
+                        up.write_all(b"Connection: close\r\n\r\n").unwrap();
+                        up.write_all(&body).unwrap();
+                        let mut resp = Vec::new();
+                        up.read_to_end(&mut resp).unwrap();
+                        resp
+                    };
+                    if conn.write_all(&response).is_err() {
+                        return;
+                    }
+                    if n >= throttles + failures {
+                        return; // the upstream answer said Connection: close
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn throttling_and_server_errors_back_off_and_lose_nothing() {
+    let moto = Moto::start();
+    put(&moto, "/bedrock/faults", &calls("f", 6, 10), 0);
+    let proxy = faulty_proxy(moto.url.clone(), 4, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "[cloudwatch]\npoll_interval = \"200ms\"\nstart = \"-10m\"\n",
+    )
+    .unwrap();
+    let card = data("ratecard.toml");
+    let home = dir.path().to_str().unwrap().to_string();
+    let d = Daemon::start_with_env(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--ratecard",
+            &card,
+            "--in-memory",
+            "--cloudwatch-log-group",
+            "/bedrock/faults",
+        ],
+        &aws_env(&proxy, &home),
+    );
+    let m = d.wait_for("every event despite the faults", |m| accepted(m) == 6.0);
+    let errors = |kind: &str| {
+        sum(
+            &m,
+            "bedrock_source_errors_total",
+            &["source=\"cloudwatch\"", &format!("kind=\"{kind}\"")],
+        )
+    };
+    assert!(
+        errors("throttled") + errors("server") >= 1.0,
+        "the faults were not reported:\n{m}"
+    );
+    assert_eq!(sum(&m, "bedrock_tokens_total", &[]), 60.0);
+    assert!(d.stop().success());
+}
