@@ -18,7 +18,7 @@ use crate::metrics::Metrics;
 use crate::pipeline::{self, Context, Pipeline, Summary};
 use crate::pricing::{ratecard, RateCards};
 use crate::sinks::{self, jsonl, Exporter};
-use crate::sources::{cloudwatch, demo, file, firehose};
+use crate::sources::{cloudwatch, demo, file, firehose, livetail};
 use crate::store::{self, SqliteStore, Store};
 
 /// Batches in flight between the sources and the pipeline; a full channel makes sources wait.
@@ -220,6 +220,10 @@ pub async fn run(
     let health = metrics.health.clone();
     let source_errors = metrics.health.source_errors.clone();
     let ratecard_failures = metrics.health.ratecard_reload_failures.clone();
+    let (livetail_sessions, livetail_sampled) = (
+        metrics.health.livetail_sessions.clone(),
+        metrics.health.livetail_sampled.clone(),
+    );
     let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
 
     // Export sinks drain their queues until the pipeline (the only sender) is gone.
@@ -383,7 +387,12 @@ pub async fn run(
         if let Some(region) = &cw.region {
             loader = loader.region(aws_config::Region::new(region.clone()));
         }
-        let client = aws_sdk_cloudwatchlogs::Client::new(&loader.load().await);
+        let sdk = loader.load().await;
+        let mut conf = aws_sdk_cloudwatchlogs::config::Builder::from(&sdk);
+        if sdk.endpoint_url().is_some() {
+            conf = conf.interceptor(livetail::NoStreamHostPrefix);
+        }
+        let client = aws_sdk_cloudwatchlogs::Client::from_conf(conf.build());
         for kind in ["throttled", "server", "network", "client", "commit"] {
             source_errors.with_label_values(&[cloudwatch::SOURCE, kind]);
         }
@@ -401,6 +410,18 @@ pub async fn run(
                     .cloned(),
                 tx: tx.clone(),
                 errors: source_errors.clone(),
+            };
+            tracker.spawn(src.run(token.clone()));
+        }
+        if cw.live_tail {
+            tracing::info!("streaming {} with Live Tail", cw.log_groups.join(", "));
+            let src = livetail::LiveTailSource {
+                client: client.clone(),
+                groups: cw.log_groups.clone(),
+                tx: tx.clone(),
+                errors: source_errors.clone(),
+                sessions: livetail_sessions,
+                sampled: livetail_sampled,
             };
             tracker.spawn(src.run(token.clone()));
         }

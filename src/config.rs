@@ -74,6 +74,8 @@ pub struct RawCloudWatch {
     pub poll_interval: Option<String>,
     pub page_limit: Option<i32>,
     pub start: Option<String>,
+    #[serde(default)]
+    pub live_tail: bool,
 }
 
 /// Reading CloudWatch Logs log groups with FilterLogEvents.
@@ -87,6 +89,8 @@ pub struct CloudWatchConfig {
     pub page_limit: Option<i32>,
     /// Window start (ms) of the first poll when a group has no checkpoint.
     pub start_ms: i64,
+    /// Also stream new events with StartLiveTail (polling still reconciles).
+    pub live_tail: bool,
 }
 
 /// Bedrock events reach CloudWatch 8-13 s after their timestamp, and a streaming call is
@@ -198,6 +202,7 @@ pub struct Overrides {
     pub tls_key_file: Option<PathBuf>,
     pub cloudwatch_log_groups: Vec<String>,
     pub start: Option<String>,
+    pub cloudwatch_live_tail: bool,
 }
 
 /// Serve HTTPS with these PEM files, re-read when they change (e.g. a renewed certificate).
@@ -476,6 +481,7 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
             poll_interval,
             page_limit: raw.cloudwatch.page_limit,
             start_ms,
+            live_tail: o.cloudwatch_live_tail || raw.cloudwatch.live_tail,
         })
     };
     let ratecard_reload_interval = duration(

@@ -167,6 +167,10 @@ struct RunArgs {
     /// Where a log group without a checkpoint starts: now, -1h, -7d, or an RFC 3339 time.
     #[arg(long, env = "BEDROCK_COST_START")]
     start: Option<String>,
+    /// Also stream the log groups with CloudWatch Logs Live Tail for second-level latency
+    /// (billed per minute of session; FilterLogEvents polling still reconciles behind it).
+    #[arg(long, env = "BEDROCK_COST_CLOUDWATCH_LIVE_TAIL")]
+    cloudwatch_live_tail: bool,
 }
 
 fn init_logging(level: &str, format: &str) {
@@ -272,6 +276,7 @@ fn run(a: RunArgs) -> anyhow::Result<()> {
         tls_key_file: a.tls_key_file,
         cloudwatch_log_groups: a.cloudwatch_log_groups,
         start: a.start,
+        cloudwatch_live_tail: a.cloudwatch_live_tail,
     };
     let config = config::resolve(raw, overrides, config::Env::read())?;
     if config.files.is_empty()

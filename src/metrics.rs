@@ -26,6 +26,8 @@ pub struct Health {
     pub tls_reloads: IntCounterVec,
     pub source_errors: IntCounterVec,
     pub ratecard_reload_failures: prometheus::IntCounter,
+    pub livetail_sessions: IntCounterVec,
+    pub livetail_sampled: prometheus::IntCounter,
 }
 
 pub struct Metrics {
@@ -91,8 +93,21 @@ impl Metrics {
             "Rate-card reloads refused because the changed cards did not validate (the cards in force stay).",
         )
         .expect("valid counter");
+        let livetail_sessions = IntCounterVec::new(
+            Opts::new(
+                "bedrock_livetail_sessions_total",
+                "CloudWatch Logs Live Tail sessions, by result (started, ended, failed).",
+            ),
+            &["result"],
+        )
+        .expect("valid counter");
+        let livetail_sampled = prometheus::IntCounter::new(
+            "bedrock_livetail_sampled_updates_total",
+            "Live Tail updates that CloudWatch sampled (over 500 events/s); polling still counts every call.",
+        )
+        .expect("valid counter");
         let collector = LedgerCollector::new(snapshots, budgets);
-        let collectors: [Box<dyn Collector>; 9] = [
+        let collectors: [Box<dyn Collector>; 11] = [
             Box::new(commit_seconds.clone()),
             Box::new(commit_errors.clone()),
             Box::new(firehose_requests.clone()),
@@ -101,6 +116,8 @@ impl Metrics {
             Box::new(tls_reloads.clone()),
             Box::new(source_errors.clone()),
             Box::new(ratecard_reload_failures.clone()),
+            Box::new(livetail_sessions.clone()),
+            Box::new(livetail_sampled.clone()),
             Box::new(collector),
         ];
         for c in collectors {
@@ -117,6 +134,8 @@ impl Metrics {
                 tls_reloads,
                 source_errors,
                 ratecard_reload_failures,
+                livetail_sessions,
+                livetail_sampled,
             },
         }
     }

@@ -4,3 +4,4 @@ pub mod cloudwatch;
 pub mod demo;
 pub mod file;
 pub mod firehose;
+pub mod livetail;

@@ -225,3 +225,66 @@ fn throttling_and_server_errors_back_off_and_lose_nothing() {
     assert_eq!(sum(&m, "bedrock_tokens_total", &[]), 60.0);
     assert!(d.stop().success());
 }
+
+#[test]
+fn live_tail_decodes_a_session_and_reconnects_when_it_ends() {
+    let moto = Moto::start();
+    put(&moto, "/bedrock/live", &calls("live", 4, 7), 5);
+    let dir = tempfile::tempdir().unwrap();
+    // Polling starts now and waits an hour: only Live Tail can see the events put before.
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "[cloudwatch]\npoll_interval = \"1h\"\nstart = \"now\"\nlive_tail = true\n",
+    )
+    .unwrap();
+    let card = data("ratecard.toml");
+    let home = dir.path().to_str().unwrap().to_string();
+    let d = Daemon::start_with_env(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--ratecard",
+            &card,
+            "--in-memory",
+            "--cloudwatch-log-group",
+            "/bedrock/live",
+        ],
+        &aws_env(&moto.url, &home),
+    );
+    // moto answers with one snapshot update and ends the stream: each reconnect sees the
+    // same events again, and the requestId dedupe counts them once.
+    let m = d.wait_for("a reconnect", |m| {
+        sum(
+            m,
+            "bedrock_livetail_sessions_total",
+            &["result=\"started\""],
+        ) >= 2.0
+    });
+    assert_eq!(
+        sum(
+            &m,
+            "bedrock_records_total",
+            &["source=\"cloudwatch_livetail\"", "result=\"accepted\""]
+        ),
+        4.0
+    );
+    assert!(
+        sum(
+            &m,
+            "bedrock_records_total",
+            &["source=\"cloudwatch_livetail\"", "result=\"duplicate\""]
+        ) >= 4.0
+    );
+    assert!(sum(&m, "bedrock_livetail_sessions_total", &["result=\"ended\""]) >= 1.0);
+    assert_eq!(
+        sum(
+            &m,
+            "bedrock_livetail_sessions_total",
+            &["result=\"failed\""]
+        ),
+        0.0
+    );
+    assert_eq!(sum(&m, "bedrock_tokens_total", &[]), 28.0);
+    assert!(d.stop().success());
+}
