@@ -1,12 +1,12 @@
 //! The CloudWatch Logs source against a real moto server (tests/peers/moto_server.py).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use crate::daemon::{data, sum, Daemon};
+use crate::daemon::{aws_env, data, read_request, sum, Daemon};
 use crate::follow::call;
 use crate::moto::Moto;
 
@@ -36,17 +36,6 @@ fn calls(prefix: &str, n: usize, tokens: u64) -> Vec<String> {
     (0..n)
         .map(|i| call(&format!("{prefix}-{i}"), prefix, tokens))
         .collect()
-}
-
-fn aws_env<'a>(endpoint: &'a str, home: &'a str) -> Vec<(&'a str, &'a str)> {
-    vec![
-        ("AWS_ENDPOINT_URL", endpoint),
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_EC2_METADATA_DISABLED", "true"),
-        ("HOME", home),
-    ]
 }
 
 fn accepted(m: &str) -> f64 {
@@ -126,26 +115,9 @@ fn faulty_proxy(upstream: String, throttles: usize, failures: usize) -> String {
                 let mut reader = BufReader::new(conn.try_clone().unwrap());
                 let mut conn = conn;
                 loop {
-                    let mut head = String::new();
-                    let mut line = String::new();
-                    let mut length = 0;
-                    loop {
-                        line.clear();
-                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        if line == "\r\n" {
-                            break;
-                        }
-                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                            length = v.trim().parse().unwrap();
-                        }
-                        if !line.to_ascii_lowercase().starts_with("connection:") {
-                            head.push_str(&line);
-                        }
-                    }
-                    let mut body = vec![0; length];
-                    reader.read_exact(&mut body).unwrap();
+                    let Some((head, body)) = read_request(&mut reader) else {
+                        return;
+                    };
                     let n = if head.contains("FilterLogEvents") {
                         count.fetch_add(1, Ordering::SeqCst)
                     } else {

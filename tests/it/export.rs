@@ -111,14 +111,7 @@ fn the_firehose_sink_delivers_every_row_to_the_stream() {
             "--export-firehose-stream",
             "priced-calls",
         ],
-        &[
-            ("AWS_ENDPOINT_URL", moto.url.as_str()),
-            ("AWS_ACCESS_KEY_ID", "testing"),
-            ("AWS_SECRET_ACCESS_KEY", "testing"),
-            ("AWS_REGION", "us-east-1"),
-            ("AWS_EC2_METADATA_DISABLED", "true"),
-            ("HOME", dir.path().to_str().unwrap()),
-        ],
+        &crate::daemon::aws_env(moto.url.as_str(), dir.path().to_str().unwrap()),
     );
     d.wait_for("every row sent", |m| {
         sum(
@@ -159,7 +152,7 @@ fn the_firehose_sink_delivers_every_row_to_the_stream() {
 /// A stand-in Firehose API that fails records 1 and 3 of its first PutRecordBatch call and
 /// accepts everything after: no real peer here returns partial failures on demand.
 fn partial_failure_firehose() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Vec<String>>>>) {
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::{BufReader, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Vec<String>>::new()));
@@ -172,22 +165,9 @@ fn partial_failure_firehose() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Ve
                 let mut reader = BufReader::new(conn.try_clone().unwrap());
                 let mut conn = conn;
                 loop {
-                    let mut length = 0;
-                    let mut line = String::new();
-                    loop {
-                        line.clear();
-                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        if line == "\r\n" {
-                            break;
-                        }
-                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                            length = v.trim().parse().unwrap();
-                        }
-                    }
-                    let mut body = vec![0; length];
-                    reader.read_exact(&mut body).unwrap();
+                    let Some((_, body)) = crate::daemon::read_request(&mut reader) else {
+                        return;
+                    };
                     let req: serde_json::Value = serde_json::from_slice(&body).unwrap();
                     let rows: Vec<String> = req["Records"]
                         .as_array()
@@ -259,14 +239,7 @@ fn the_firehose_sink_retries_only_the_records_that_failed() {
             "--export-firehose-stream",
             "s",
         ],
-        &[
-            ("AWS_ENDPOINT_URL", endpoint.as_str()),
-            ("AWS_ACCESS_KEY_ID", "testing"),
-            ("AWS_SECRET_ACCESS_KEY", "testing"),
-            ("AWS_REGION", "us-east-1"),
-            ("AWS_EC2_METADATA_DISABLED", "true"),
-            ("HOME", dir.path().to_str().unwrap()),
-        ],
+        &crate::daemon::aws_env(endpoint.as_str(), dir.path().to_str().unwrap()),
     );
     let m = d.wait_for("every row sent", |m| {
         sum(
