@@ -145,6 +145,19 @@ async fn reload_cards(
     }
 }
 
+async fn ignore_hangup(stop: CancellationToken) {
+    let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+    else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = hangup.recv() => tracing::info!("SIGHUP: the bundled rate card is in use; give --ratecard paths to reload cards"),
+        }
+    }
+}
+
 fn modified(tls: &Tls) -> Option<(std::time::SystemTime, std::time::SystemTime)> {
     let m = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     Some((m(&tls.cert)?, m(&tls.key)?))
@@ -426,14 +439,21 @@ pub async fn run(
             tracker.spawn(src.run(token.clone()));
         }
     }
-    if let (Some(paths), false) = (&config.ratecards, config.once) {
-        tracker.spawn(reload_cards(
-            paths.clone(),
-            config.ratecard_reload_interval,
-            tx.clone(),
-            ratecard_failures,
-            token.clone(),
-        ));
+    match (&config.ratecards, config.once) {
+        (Some(paths), false) => {
+            tracker.spawn(reload_cards(
+                paths.clone(),
+                config.ratecard_reload_interval,
+                tx.clone(),
+                ratecard_failures,
+                token.clone(),
+            ));
+        }
+        // SIGHUP's default action ends the process: a reload request must not stop counting.
+        (None, false) => {
+            tracker.spawn(ignore_hangup(token.clone()));
+        }
+        _ => {}
     }
     if let Some(rate) = extras.demo_rate {
         let (tx, stop) = (tx.clone(), token.clone());

@@ -159,3 +159,16 @@ fn two_daemons_cannot_share_a_state_directory() {
         "{err}"
     );
 }
+
+#[test]
+fn sighup_never_stops_the_daemon() {
+    let shapes = data("shapes.jsonl");
+    let d = Daemon::start(&["--file", &shapes, "--in-memory"]);
+    d.wait_for("the shapes", |m| {
+        sum(m, "bedrock_records_total", &[]) == 23.0
+    });
+    d.signal("-HUP");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(d.get("/healthz").0, 200, "the daemon must survive SIGHUP");
+    assert!(d.stop().success());
+}
