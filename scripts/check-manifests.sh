@@ -861,7 +861,11 @@ for f in files:
             problems.append(f"{w}: Action must be service:Action names without wildcards, got {acts}")
         res = st.get("Resource")
         res = [res] if isinstance(res, str) else res
-        if not res or any(r == "*" or not r.startswith("arn:aws:") for r in res):
+        # List calls such as logs:DescribeLogGroups take no resource narrower than "*".
+        star_only = {"logs:DescribeLogGroups"}
+        if res == ["*"] and acts and set(acts) <= star_only:
+            pass
+        elif not res or any(r == "*" or not r.startswith("arn:aws:") for r in res):
             problems.append(f"{w}: Resource must be specific ARNs (no \"*\"), got {res}")
     if use_parliament:
         filled = text

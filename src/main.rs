@@ -284,7 +284,7 @@ fn run(a: RunArgs) -> anyhow::Result<()> {
         && config.firehose.is_none()
         && config.cloudwatch.is_none()
     {
-        anyhow::bail!("nothing to read: give --file GLOB (repeatable), --stdin, --firehose-access-key-file FILE, or [files] paths in the config");
+        anyhow::bail!("nothing to read: give --file GLOB (repeatable), --stdin, --cloudwatch-log-group NAME, --firehose-access-key-file FILE, or sources in the config");
     }
     let once = config.once;
     let total = block_on(app::run(

@@ -4,7 +4,7 @@
 //! are ingested 8–13 s after their timestamp, and a long streaming call is logged at its
 //! start. So each poll reads `[end of the previous poll − overlap, now]`: any event ingested
 //! less than `overlap` after its timestamp falls in some window. The next window's start is
-//! the checkpoint, committed with the batch. Events seen twice because windows overlap are
+//! the checkpoint, committed with the window's last page. Events seen twice because windows overlap are
 //! skipped here (by event id); after a restart the store's dedupe (event id and Bedrock
 //! `requestId`) catches them. Throttling and server errors back off with jitter, never
 //! advancing the window, so they cannot open a gap.
@@ -146,6 +146,8 @@ impl CloudWatchSource {
     ) -> Result<(), PollError> {
         let end = now_ms();
         let start = (*next_start).min(end);
+        // Once this window is read, the next starts `overlap` before its end.
+        let next = (end - self.overlap.as_millis() as i64).max(start);
         let mut token: Option<String> = None;
         loop {
             let mut req = self
@@ -192,34 +194,38 @@ impl CloudWatchSource {
                 });
                 buf.push(b'\n');
             }
-            if !lines.is_empty() {
-                self.send(Input {
-                    buf,
-                    lines,
-                    ..self.input()
-                })
-                .await?;
+            let more = out
+                .next_token()
+                .filter(|t| !t.is_empty())
+                .map(str::to_string);
+            let mut input = Input {
+                buf,
+                lines,
+                ..self.input()
+            };
+            if more.is_none() {
+                // The last page carries the next window's start, so the window's counts and
+                // the position after them commit together.
+                input.checkpoints.push((
+                    self.checkpoint_key(),
+                    serde_json::to_string(&Checkpoint {
+                        next_start_ms: next,
+                    })
+                    .expect("serialisable"),
+                ));
             }
-            match out.next_token() {
-                // Pages can be empty while more follow: keep going until there is no token.
-                Some(t) if !t.is_empty() => token = Some(t.to_string()),
-                _ => break,
+            if !input.lines.is_empty() || more.is_none() {
+                self.send(input).await?;
+            }
+            // Pages can be empty while more follow: keep going until there is no token.
+            match more {
+                Some(t) => token = Some(t),
+                None => break,
             }
             if stop.is_cancelled() {
                 return Err(PollError::Stopped);
             }
         }
-        // The window is read: the next one starts `overlap` before this one's end.
-        let next = (end - self.overlap.as_millis() as i64).max(start);
-        let mut cp = self.input();
-        cp.checkpoints.push((
-            self.checkpoint_key(),
-            serde_json::to_string(&Checkpoint {
-                next_start_ms: next,
-            })
-            .expect("serialisable"),
-        ));
-        self.send(cp).await?;
         *next_start = next;
         seen.retain(|_, ts| *ts >= next);
         Ok(())
