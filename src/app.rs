@@ -12,11 +12,12 @@ use tokio_util::task::TaskTracker;
 
 use axum_server::tls_rustls::RustlsConfig;
 
-use crate::config::{Config, StateMode, Tls};
+use crate::config::{Config, StateMode};
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
 use crate::pipeline::{self, Context, Pipeline, Summary};
 use crate::pricing::{ratecard, RateCards};
+use crate::reload;
 use crate::sinks::{self, jsonl, Exporter};
 use crate::sources::{cloudwatch, demo, file, firehose, livetail};
 use crate::store::{self, SqliteStore, Store};
@@ -64,139 +65,6 @@ fn open_store(config: &Config, reset: bool) -> anyhow::Result<Box<dyn Store>> {
             Box::new(SqliteStore::open(dir)?)
         }
     })
-}
-
-/// What the rate-card paths hold now: every card file with its modification time and size.
-fn card_files(
-    paths: &[std::path::PathBuf],
-) -> Vec<(std::path::PathBuf, Option<std::time::SystemTime>, u64)> {
-    let mut out = Vec::new();
-    for p in paths {
-        let files: Vec<std::path::PathBuf> = if p.is_dir() {
-            std::fs::read_dir(p)
-                .map(|d| {
-                    d.filter_map(|e| e.ok().map(|e| e.path()))
-                        .filter(|f| f.extension().is_some_and(|x| x == "toml"))
-                        .collect()
-                })
-                .unwrap_or_default()
-        } else {
-            vec![p.clone()]
-        };
-        for f in files {
-            let meta = std::fs::metadata(&f).ok();
-            out.push((
-                f,
-                meta.as_ref().and_then(|m| m.modified().ok()),
-                meta.map_or(0, |m| m.len()),
-            ));
-        }
-    }
-    out.sort();
-    out
-}
-
-/// Re-reads the rate cards when their files change or on SIGHUP, and hands valid ones to the
-/// pipeline (they price every batch after). Invalid ones are refused with every problem
-/// logged, and the cards in force stay.
-async fn reload_cards(
-    paths: Vec<std::path::PathBuf>,
-    every: Duration,
-    tx: mpsc::Sender<pipeline::Input>,
-    failures: prometheus::IntCounter,
-    stop: CancellationToken,
-) {
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-    let mut seen = card_files(&paths);
-    loop {
-        let asked = tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(every) => false,
-            _ = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => true,
-        };
-        let now = card_files(&paths);
-        if now == seen && !asked {
-            continue;
-        }
-        seen = now;
-        match ratecard::load(&paths) {
-            Ok(cards) => {
-                let versions: Vec<&str> =
-                    cards.cards().iter().map(|c| c.version.as_str()).collect();
-                tracing::info!("rate cards reloaded: {}", versions.join(", "));
-                let mut input = pipeline::Input::from_ndjson(
-                    "ratecard".into(),
-                    "ratecard reload".into(),
-                    Vec::new(),
-                    1,
-                );
-                input.new_cards = Some(Arc::new(cards));
-                if tx.send(input).await.is_err() {
-                    return;
-                }
-            }
-            Err(e) => {
-                failures.inc();
-                tracing::error!(
-                    "the changed rate cards were not loaded; the cards in force stay. {e}"
-                );
-            }
-        }
-    }
-}
-
-async fn ignore_hangup(stop: CancellationToken) {
-    let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-    else {
-        return;
-    };
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = hangup.recv() => tracing::info!("SIGHUP: the bundled rate card is in use; give --ratecard paths to reload cards"),
-        }
-    }
-}
-
-fn modified(tls: &Tls) -> Option<(std::time::SystemTime, std::time::SystemTime)> {
-    let m = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    Some((m(&tls.cert)?, m(&tls.key)?))
-}
-
-/// Re-reads the certificate and key when either file changes. A pair that does not load
-/// (e.g. the key was written before the certificate) keeps the old one in use until the
-/// next change.
-async fn reload_tls(
-    tls: Tls,
-    rustls: RustlsConfig,
-    reloads: prometheus::IntCounterVec,
-    stop: CancellationToken,
-) {
-    let mut seen = modified(&tls);
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(tls.reload_interval) => {}
-        }
-        let now = modified(&tls);
-        if now.is_none() || now == seen {
-            continue;
-        }
-        seen = now;
-        match rustls.reload_from_pem_file(&tls.cert, &tls.key).await {
-            Ok(()) => {
-                reloads.with_label_values(&["ok"]).inc();
-                tracing::info!("reloaded the TLS certificate {}", tls.cert.display());
-            }
-            Err(e) => {
-                reloads.with_label_values(&["failed"]).inc();
-                tracing::error!(
-                    "cannot reload the TLS certificate {} ({e}); the previous one stays in use",
-                    tls.cert.display()
-                );
-            }
-        }
-    }
 }
 
 /// Runs until `shutdown` resolves, or (with `--once`) until every source has read its input.
@@ -343,7 +211,7 @@ pub async fn run(
                     stop.cancelled().await;
                     shutdown_handle.graceful_shutdown(Some(SHUTDOWN_GRACE));
                 });
-                tracker.spawn(reload_tls(
+                tracker.spawn(reload::tls(
                     tls.clone(),
                     rustls.clone(),
                     metrics_reloads.clone(),
@@ -441,7 +309,7 @@ pub async fn run(
     }
     match (&config.ratecards, config.once) {
         (Some(paths), false) => {
-            tracker.spawn(reload_cards(
+            tracker.spawn(reload::cards(
                 paths.clone(),
                 config.ratecard_reload_interval,
                 tx.clone(),
@@ -451,7 +319,7 @@ pub async fn run(
         }
         // SIGHUP's default action ends the process: a reload request must not stop counting.
         (None, false) => {
-            tracker.spawn(ignore_hangup(token.clone()));
+            tracker.spawn(reload::ignore_hangup(token.clone()));
         }
         _ => {}
     }

@@ -15,9 +15,12 @@
 //! - [`ledger`]: exact totals per label set, cardinality guard (pure)
 //! - [`store`]: one atomic commit per batch of totals, dedupe keys and checkpoints
 //! - [`pipeline`]: the task that owns the ledger; acknowledges only after the commit
-//! - [`sources`]: file/glob/archive follower, stdin, demo traffic
+//! - [`sources`]: files/globs/archives, stdin, Firehose HTTP endpoint, CloudWatch Logs polling and Live Tail, demo traffic
 //! - [`metrics`], [`http`]: exposition and the HTTP surface
-//! - [`config`], [`app`], [`cli`]: settings, wiring and shutdown, one-shot commands
+//! - [`budgets`]: monthly/daily budgets per label value, from period spend in the ledger
+//! - [`sinks`]: per-request export (JSON lines, Firehose PutRecordBatch)
+//! - [`status`]: the HTML status page at `/`
+//! - [`config`], [`app`], [`reload`], [`cli`]: settings, wiring and shutdown, live reloads, one-shot commands
 pub mod app;
 pub mod attribution;
 pub mod bedrock;
@@ -31,6 +34,7 @@ pub mod money;
 pub mod pipeline;
 pub mod pricing;
 pub mod record;
+pub mod reload;
 pub mod sinks;
 pub mod sources;
 pub mod status;
