@@ -39,6 +39,7 @@ fn startup() {
         store
             .commit(&Commit {
                 series,
+                removed: vec![],
                 dedupe: &[],
                 checkpoints: &[],
                 now: 0,

@@ -28,6 +28,24 @@ impl Period {
         }
     }
 
+    pub fn parse(s: &str) -> Option<Period> {
+        [Period::Month, Period::Day]
+            .into_iter()
+            .find(|p| p.as_str() == s)
+    }
+
+    /// The key of the period before the one `unix` falls in.
+    pub fn previous_key(self, unix: i64) -> String {
+        match self {
+            Period::Day => self.key(unix - 86_400),
+            Period::Month => {
+                let (y, m, _) = timefmt::civil_from_days(unix.div_euclid(86_400));
+                let (y, m) = if m == 1 { (y - 1, 12) } else { (y, m - 1) };
+                format!("{y:04}-{m:02}")
+            }
+        }
+    }
+
     /// The period a Unix time falls in: `2026-11` or `2026-11-23` (UTC).
     pub fn key(self, unix: i64) -> String {
         let date = timefmt::format_date(unix.div_euclid(86_400));
@@ -158,6 +176,13 @@ mod tests {
         assert_eq!(Period::Month.key(nov_30_late + 1), "2026-12");
         assert_eq!(Period::Day.key(nov_30_late), "2026-11-30");
         assert_eq!(Period::Day.key(nov_30_late + 1), "2026-12-01");
+        assert_eq!(Period::Month.previous_key(nov_30_late), "2026-10");
+        assert_eq!(
+            Period::Month.previous_key(1_767_225_600),
+            "2025-12",
+            "January's previous month"
+        );
+        assert_eq!(Period::Day.previous_key(nov_30_late + 1), "2026-11-30");
     }
 
     #[test]

@@ -211,6 +211,7 @@ impl Totals {
 pub struct Batch<'l> {
     pub totals: Totals,
     pub dirty: HashSet<SeriesKey>,
+    pub removed: Vec<SeriesKey>,
     interner: &'l mut Interner,
     max_series: usize,
 }
@@ -220,6 +221,7 @@ impl<'l> Batch<'l> {
         Batch {
             totals: base.clone(),
             dirty: HashSet::new(),
+            removed: Vec::new(),
             interner,
             max_series,
         }
@@ -231,7 +233,7 @@ impl<'l> Batch<'l> {
         let mut key = SeriesKey { metric, labels };
         if metric.foldable()
             && !self.totals.series.contains_key(&key)
-            && self.totals.series_count(metric) >= self.max_series
+            && self.totals.series_count(metric) >= self.cap(metric)
         {
             let folded: Vec<(&str, &str)> = pairs
                 .iter()
@@ -256,6 +258,26 @@ impl<'l> Batch<'l> {
 
     pub fn inc(&mut self, metric: Metric, pairs: &[(&str, &str)]) {
         self.add(metric, pairs, Decimal::ONE);
+    }
+
+    /// A subject holds at most four period-spend series at once (this and the previous
+    /// month and day; older ones are pruned), so that metric gets four times the cap.
+    fn cap(&self, metric: Metric) -> usize {
+        match metric {
+            Metric::PeriodSpend => self.max_series.saturating_mul(4),
+            _ => self.max_series,
+        }
+    }
+
+    /// Deletes a series (in memory now, in the store with this batch's commit).
+    pub fn remove(&mut self, key: &SeriesKey) {
+        if self.totals.series.remove(key).is_some() {
+            if let Some(n) = self.totals.counts.get_mut(&key.metric) {
+                *n -= 1;
+            }
+            self.dirty.remove(key);
+            self.removed.push(key.clone());
+        }
     }
 }
 

@@ -437,6 +437,10 @@ impl Pipeline {
             Some(t) if t.elapsed() < PURGE_EVERY => None,
             _ => Some(now_unix - ctx.dedupe_window.as_secs() as i64),
         };
+        if purge_before.is_some() {
+            prune_past_periods(&mut batch, now_unix);
+        }
+        let removed = batch.removed.clone();
         let series: Vec<(&SeriesKey, Decimal)> = batch
             .dirty
             .iter()
@@ -444,6 +448,7 @@ impl Pipeline {
             .collect();
         self.store.commit(&Commit {
             series,
+            removed: removed.iter().collect(),
             dedupe: &new_keys,
             checkpoints: &input.checkpoints,
             now: now_unix,
@@ -458,6 +463,35 @@ impl Pipeline {
             *e = (*e).max(ts);
         }
         Ok(summary)
+    }
+}
+
+/// Drops budget spend of periods before the previous one: budgets show only the current
+/// period, and the previous one stays for late records.
+fn prune_past_periods(batch: &mut Batch<'_>, now_unix: i64) {
+    use crate::budgets::Period;
+    let keep = |period: &str, start: &str| {
+        Period::parse(period)
+            .is_some_and(|p| start == p.key(now_unix) || start == p.previous_key(now_unix))
+    };
+    let stale: Vec<SeriesKey> = batch
+        .totals
+        .iter()
+        .filter(|(k, _)| k.metric == Metric::PeriodSpend)
+        .filter(|(k, _)| {
+            let get = |n: &str| {
+                k.labels
+                    .iter()
+                    .find(|(a, _)| &**a == n)
+                    .map(|(_, v)| &**v)
+                    .unwrap_or("")
+            };
+            !keep(get("period"), get("start"))
+        })
+        .map(|(k, _)| k.clone())
+        .collect();
+    for k in &stale {
+        batch.remove(k);
     }
 }
 

@@ -89,6 +89,8 @@ pub struct Loaded {
 /// One batch's changes, applied all or nothing.
 pub struct Commit<'a> {
     pub series: Vec<(&'a SeriesKey, Decimal)>,
+    /// Series to delete (spend of budget periods that are over).
+    pub removed: Vec<&'a SeriesKey>,
     pub dedupe: &'a [DedupeKey],
     pub checkpoints: &'a [(String, String)],
     /// Unix seconds, stored with new dedupe keys.
@@ -358,10 +360,18 @@ impl Store for SqliteStore {
                 .prepare_cached("INSERT INTO series (metric, labels, value) VALUES (?1, ?2, ?3) ON CONFLICT (metric, labels) DO UPDATE SET value = excluded.value")
                 .map_err(err)?;
             for (key, value) in &c.series {
-                let pairs: Vec<(&str, &str)> =
-                    key.labels.iter().map(|(a, b)| (&**a, &**b)).collect();
-                let labels = serde_json::to_string(&pairs).expect("strings serialise");
-                put.execute(params![key.metric.name(), labels, value.to_string()])
+                put.execute(params![
+                    key.metric.name(),
+                    labels_json(key),
+                    value.to_string()
+                ])
+                .map_err(err)?;
+            }
+            let mut del = tx
+                .prepare_cached("DELETE FROM series WHERE metric = ?1 AND labels = ?2")
+                .map_err(err)?;
+            for key in &c.removed {
+                del.execute(params![key.metric.name(), labels_json(key)])
                     .map_err(err)?;
             }
             let mut key_stmt = tx
@@ -383,6 +393,11 @@ impl Store for SqliteStore {
         }
         tx.commit().map_err(err)
     }
+}
+
+fn labels_json(key: &SeriesKey) -> String {
+    let pairs: Vec<(&str, &str)> = key.labels.iter().map(|(a, b)| (&**a, &**b)).collect();
+    serde_json::to_string(&pairs).expect("strings serialise")
 }
 
 /// Moves a store aside (keeping it) so the daemon can start from zero: `--reset-state`.
@@ -430,6 +445,7 @@ mod tests {
         store
             .commit(&Commit {
                 series,
+                removed: vec![],
                 dedupe: keys,
                 checkpoints: &cps,
                 now,
@@ -524,6 +540,7 @@ mod tests {
         let err = s
             .commit(&Commit {
                 series: vec![],
+                removed: vec![],
                 dedupe: &keys,
                 checkpoints: &[],
                 now: 1,

@@ -232,3 +232,61 @@ fn a_json_array_on_a_line_is_several_records() {
     assert_eq!(s.accepted, 2);
     assert_eq!(p.totals().sum(Metric::Cost, &[]), d("0.07"));
 }
+
+#[test]
+fn spend_of_past_budget_periods_is_pruned_from_memory_and_store() {
+    use crate::budgets::Period;
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = (*ctx(100)).clone();
+    c.budget_periods = vec![("user".into(), Period::Month), ("user".into(), Period::Day)];
+    let card = ratecard::parse(
+        &ratecard::tests::CARD.replace("2026-11-01", "2024-01-01"),
+        "card.toml",
+    )
+    .unwrap();
+    c.cards = Arc::new(RateCards::new(vec![card]).unwrap());
+    let c = Arc::new(c);
+    let now = 1_795_424_400; // 2026-11-23T01:00:00Z
+    let call = |id: &str, ts: &str| {
+        format!(
+            r#"{{"timestamp":"{ts}","region":"us-east-1","requestId":"{id}","modelId":"amazon.nova-micro-v1:0","requestMetadata":{{"user":"u"}},"input":{{"inputTokenCount":1000000}}}}"#
+        )
+    };
+    let text = [
+        call("old", "2026-09-15T00:00:00Z"),
+        call("last-month", "2026-10-31T23:00:00Z"),
+        call("yesterday", "2026-11-22T12:00:00Z"),
+        call("today", "2026-11-23T00:30:00Z"),
+    ]
+    .join("\n");
+    {
+        let (mut p, _) =
+            Pipeline::open(c.clone(), Box::new(SqliteStore::open(dir.path()).unwrap())).unwrap();
+        p.process(&input(&text), now).unwrap();
+    }
+    let (p, _) = Pipeline::open(c, Box::new(SqliteStore::open(dir.path()).unwrap())).unwrap();
+    let mut starts: Vec<String> = p
+        .totals()
+        .iter()
+        .filter(|(k, _)| k.metric == Metric::PeriodSpend)
+        .map(|(k, _)| {
+            k.labels
+                .iter()
+                .find(|(n, _)| &**n == "start")
+                .unwrap()
+                .1
+                .to_string()
+        })
+        .collect();
+    starts.sort();
+    assert_eq!(
+        starts,
+        ["2026-10", "2026-11", "2026-11-22", "2026-11-23"],
+        "2026-09 and its days are gone"
+    );
+    assert_eq!(
+        p.totals().sum(Metric::Cost, &[]),
+        d("0.14"),
+        "pruning never touches the cost totals"
+    );
+}
