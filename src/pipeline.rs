@@ -71,6 +71,11 @@ pub struct Input {
 }
 
 impl Input {
+    /// A batch with no lines yet (to fill, or to carry only a checkpoint or new rate cards).
+    pub fn empty(source: Arc<str>, origin: Arc<str>) -> Input {
+        Input::from_ndjson(source, origin, Vec::new(), 1)
+    }
+
     /// Splits newline-delimited text into lines (blank lines are not records).
     pub fn from_ndjson(source: Arc<str>, origin: Arc<str>, buf: Vec<u8>, first_line: u64) -> Input {
         let mut lines = Vec::new();

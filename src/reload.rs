@@ -71,12 +71,7 @@ pub async fn cards(
                 let versions: Vec<&str> =
                     cards.cards().iter().map(|c| c.version.as_str()).collect();
                 tracing::info!("rate cards reloaded: {}", versions.join(", "));
-                let mut input = pipeline::Input::from_ndjson(
-                    "ratecard".into(),
-                    "ratecard reload".into(),
-                    Vec::new(),
-                    1,
-                );
+                let mut input = pipeline::Input::empty("ratecard".into(), "ratecard reload".into());
                 input.new_cards = Some(Arc::new(cards));
                 if tx.send(input).await.is_err() {
                     return;

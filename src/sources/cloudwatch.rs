@@ -232,14 +232,10 @@ impl CloudWatchSource {
     }
 
     fn input(&self) -> Input {
-        let mut i = Input::from_ndjson(
+        Input::empty(
             SOURCE.into(),
             Arc::from(format!("log group {}", self.group)),
-            Vec::new(),
-            1,
-        );
-        i.lines.clear();
-        i
+        )
     }
 
     async fn send(&self, mut input: Input) -> Result<(), PollError> {

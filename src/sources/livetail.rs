@@ -156,12 +156,7 @@ impl LiveTailSource {
                         buf.push(b'\n');
                     }
                     if !lines.is_empty() {
-                        let mut input = Input::from_ndjson(
-                            SOURCE.into(),
-                            Arc::from("live tail"),
-                            Vec::new(),
-                            1,
-                        );
+                        let mut input = Input::empty(SOURCE.into(), Arc::from("live tail"));
                         input.buf = buf;
                         input.lines = lines;
                         let (ack_tx, ack_rx) = oneshot::channel();
