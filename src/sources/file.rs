@@ -104,7 +104,7 @@ impl FileSource {
             }
             for path in &paths {
                 match self.poll_file(path, &mut files, &mut by_inode, &shutdown) {
-                    Ok(s) => add(&mut total, s),
+                    Ok(s) => total.add(&s),
                     Err(FileSourceError::PipelineGone | FileSourceError::Shutdown) => return total,
                 }
             }
@@ -141,7 +141,7 @@ impl FileSource {
                 let drained = self.read(path, &mut old, true, shutdown);
                 // If the old file shows up again under a rotated name, resume it, not re-read it.
                 by_inode.insert((old.cp.dev, old.cp.ino), old.cp);
-                add(&mut summary, drained?);
+                summary.add(&drained?);
             }
         }
         if !files.contains_key(path) {
@@ -193,7 +193,7 @@ impl FileSource {
         let mut t = files.remove(path).expect("present");
         let r = self.read(path, &mut t, self.once, shutdown);
         files.insert(path.to_path_buf(), t);
-        add(&mut summary, r?);
+        summary.add(&r?);
         Ok(summary)
     }
 
@@ -245,10 +245,7 @@ impl FileSource {
                 line: t.cp.line + lines,
                 ..t.cp
             };
-            add(
-                &mut summary,
-                self.send(path, buf, t.cp.line + 1, next, shutdown)?,
-            );
+            summary.add(&self.send(path, buf, t.cp.line + 1, next, shutdown)?);
             if let Some(pb) = &self.progress {
                 pb.inc(consumed as u64);
             }
@@ -319,10 +316,7 @@ impl FileSource {
                         if self.once { "the rest of it is not counted" } else { "it is read again as it grows" });
                 }
             }
-            add(
-                &mut summary,
-                self.send(path, buf, t.cp.line + 1, next, shutdown)?,
-            );
+            summary.add(&self.send(path, buf, t.cp.line + 1, next, shutdown)?);
             t.cp = next;
             if failed.is_some() && !done {
                 return Ok(summary);
@@ -374,10 +368,6 @@ impl FileSource {
             }
         }
     }
-}
-
-fn add(total: &mut Summary, s: Summary) {
-    total.add(&s);
 }
 
 fn read_at(file: &mut File, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
@@ -462,7 +452,7 @@ pub fn run_stdin(tx: mpsc::Sender<Input>, shutdown: CancellationToken) -> Summar
             return total;
         }
         match ack_rx.blocking_recv() {
-            Ok(Ok(s)) => add(&mut total, s),
+            Ok(Ok(s)) => total.add(&s),
             Ok(Err(e)) => {
                 tracing::error!("stdin: a batch could not be committed and standard input cannot be re-read: {e}");
                 return total;
