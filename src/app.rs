@@ -78,26 +78,28 @@ pub async fn run(
         tracing::info!(version = %c.version, models = c.models.len(), "rate card {} loaded from {}", c.version, c.path);
     }
     let store = open_store(&config, extras.reset_state)?;
+    let clock = crate::clock::Clock::system();
     let ctx = Arc::new(Context {
         cards: Arc::new(cards),
         aliases: config.aliases.clone(),
         attribution: config.attribution.clone(),
-        max_series: config.max_series,
+        limits: config.ledger_limits(),
         dedupe_window: config.dedupe_window,
         export: config.export_jsonl.is_some() || config.export_firehose.is_some(),
         budget_periods: config.budgets.tracked(),
+        clock: clock.clone(),
     });
     let started = std::time::Instant::now();
     let (pipe, checkpoints) = Pipeline::open(ctx.clone(), store)?;
+    let series = pipe.ledger().len();
     tracing::info!(
-        series = pipe.totals().len(),
-        "loaded {} series from the state store in {:.2?}",
-        pipe.totals().len(),
+        series,
+        "loaded {series} series from the state store in {:.2?}",
         started.elapsed()
     );
 
     let (snap_tx, snap_rx) = watch::channel(Arc::new(pipe.snapshot(None)));
-    let metrics = Metrics::new(snap_rx.clone(), config.budgets.clone());
+    let metrics = Metrics::new(snap_rx.clone(), config.budgets.clone(), clock.clone());
     let health = metrics.health.clone();
     let source_errors = metrics.health.source_errors.clone();
     let ratecard_failures = metrics.health.ratecard_reload_failures.clone();
@@ -180,6 +182,7 @@ pub async fn run(
             metrics,
             snapshots: snap_rx.clone(),
             budgets: config.budgets.clone(),
+            clock: clock.clone(),
         });
         let app = http::router(state, firehose);
         match &config.tls {

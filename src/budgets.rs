@@ -11,7 +11,7 @@ use std::collections::HashSet;
 
 use rust_decimal::Decimal;
 
-use crate::ledger::{Metric, Totals};
+use crate::ledger::{Ledger, Metric};
 use crate::timefmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -94,13 +94,13 @@ impl Budgets {
     }
 
     /// Every budget of the periods current at `now`, with the spend so far.
-    pub fn gauges<'a>(&'a self, totals: &Totals, now: i64) -> Vec<Gauge<'a>> {
+    pub fn gauges<'a>(&'a self, ledger: &Ledger, now: i64) -> Vec<Gauge<'a>> {
         let mut out = Vec::new();
         for b in &self.list {
             for &(period, limit) in &b.limits {
                 let key = period.key(now);
                 let spend = |subject: &str| {
-                    totals.sum(
+                    ledger.sum(
                         Metric::PeriodSpend,
                         &[
                             ("label", &b.label),
@@ -128,13 +128,11 @@ impl Budgets {
                             })
                             .filter_map(|o| o.subject.as_deref())
                             .collect();
-                        for (k, v) in totals
+                        for (_, k, v) in ledger
                             .iter()
-                            .filter(|(k, _)| k.metric == Metric::PeriodSpend)
+                            .filter(|(_, k, _)| k.metric == Metric::PeriodSpend)
                         {
-                            let get = |n: &str| {
-                                k.labels.iter().find(|(a, _)| &**a == n).map(|(_, v)| &**v)
-                            };
+                            let get = |n: &str| ledger.label(k, n);
                             if get("label") == Some(b.label.as_str())
                                 && get("period") == Some(period.as_str())
                                 && get("start") == Some(key.as_str())
@@ -147,7 +145,7 @@ impl Budgets {
                                         label: &b.label,
                                         subject: subject.to_string(),
                                         limit,
-                                        spend: *v,
+                                        spend: Ledger::decimal(Metric::PeriodSpend, v),
                                     });
                                 }
                             }
@@ -163,7 +161,7 @@ impl Budgets {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::{Batch, Interner};
+    use crate::ledger::Limits;
 
     fn d(s: &str) -> Decimal {
         s.parse().unwrap()
@@ -210,11 +208,9 @@ mod tests {
                 ("user".to_string(), Period::Day)
             ]
         );
-        let mut i = Interner::default();
-        let base = Totals::default();
-        let mut b = Batch::new(&base, &mut i, 100);
-        let add = |b: &mut Batch, user: &str, period: &str, start: &str, v: &str| {
-            b.add(
+        let mut b = Ledger::new(&Limits::uniform(100, &["user"], 100));
+        let add = |b: &mut Ledger, user: &str, period: &str, start: &str, v: &str| {
+            b.add_named(
                 Metric::PeriodSpend,
                 &[
                     ("label", "user"),
@@ -222,7 +218,7 @@ mod tests {
                     ("period", period),
                     ("start", start),
                 ],
-                d(v),
+                crate::money::to_units(d(v), crate::money::USD_SCALE).unwrap(),
             )
         };
         add(&mut b, "alice", "month", "2026-11", "40");
@@ -230,7 +226,7 @@ mod tests {
         add(&mut b, "bob", "month", "2026-11", "7.5");
         add(&mut b, "bob", "day", "2026-11-23", "2.5");
         let now = 1_795_420_800 + 3600; // 2026-11-23T01:00:00Z
-        let g = budgets.gauges(&b.totals, now);
+        let g = budgets.gauges(&b, now);
         let find = |budget: &str, period: Period, subject: &str| {
             g.iter()
                 .find(|x| x.budget == budget && x.period == period && x.subject == subject)
@@ -260,7 +256,7 @@ mod tests {
         let december = 1_796_083_200;
         assert_eq!(
             budgets
-                .gauges(&b.totals, december)
+                .gauges(&b, december)
                 .iter()
                 .find(|x| x.budget == "alice")
                 .unwrap()

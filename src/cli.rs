@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use serde_json::json;
 
+use crate::account::PricedCall;
 use crate::bedrock;
 use crate::config::{self, Config, Overrides};
 use crate::pricing;
@@ -72,9 +73,8 @@ pub fn price(
                         continue;
                     }
                 };
-                let labels = c.attribution.attribute(&rec);
-                let outcome = pricing::price(&cards, &c.aliases, &rec);
-                let row = crate::sinks::row(&rec, &labels, &c.attribution, &outcome);
+                let call = PricedCall::new(&cards, &c.aliases, &c.attribution, &rec, &[]);
+                let row = crate::sinks::row(&call, &c.attribution);
                 serde_json::to_writer(&mut out, &row)?;
                 out.write_all(b"\n")?;
             }
@@ -189,24 +189,36 @@ pub fn state_show(dir: &Path, as_json: bool) -> anyhow::Result<()> {
 }
 
 pub fn state_export(dir: &Path, format: &str) -> anyhow::Result<()> {
-    let loaded = open_existing(dir)?.load()?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     if format == "csv" {
         writeln!(out, "metric,labels,value")?;
     }
-    for (metric, labels, value) in loaded.series {
-        let labels: BTreeMap<String, String> = labels.into_iter().collect();
-        if format == "csv" {
-            let l = serde_json::to_string(&labels)?.replace('"', "\"\"");
-            writeln!(out, "{},\"{l}\",{value}", metric.name())?;
+    let mut failed: Option<std::io::Error> = None;
+    open_existing(dir)?.load(&mut |row| {
+        if failed.is_some() {
+            return;
+        }
+        let labels: BTreeMap<&str, &str> = row.labels.iter().copied().collect();
+        let value = crate::money::format_units(row.value, row.metric.scale());
+        let name = row.metric.name();
+        let written = if format == "csv" {
+            let l = serde_json::to_string(&labels)
+                .expect("strings serialise")
+                .replace('"', "\"\"");
+            writeln!(out, "{name},\"{l}\",{value}")
         } else {
             serde_json::to_writer(
                 &mut out,
-                &json!({"metric": metric.name(), "labels": labels, "value": value.to_string()}),
-            )?;
-            writeln!(out)?;
-        }
+                &json!({"metric": name, "labels": labels, "value": value}),
+            )
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out))
+        };
+        failed = written.err();
+    })?;
+    if let Some(e) = failed {
+        return Err(e.into());
     }
     out.flush()?;
     Ok(())

@@ -15,6 +15,9 @@ use crate::pricing::Aliases;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
 pub const DEFAULT_MAX_SERIES: usize = 10_000;
+/// Distinct values each attribution dimension (user, feature, each extra label) keeps exact
+/// totals for, unless configured.
+pub const DEFAULT_MAX_VALUES: usize = 10_000;
 /// Firehose retries for up to 2 hours and CloudWatch reads overlap by minutes; 48 hours
 /// covers both with room for a long outage and restart.
 pub const DEFAULT_DEDUPE_WINDOW: &str = "48h";
@@ -175,6 +178,25 @@ pub struct RawModels {
 #[derive(Debug, Default, Deserialize)]
 pub struct RawLimits {
     pub max_series_per_metric: Option<usize>,
+    pub max_users: Option<usize>,
+    pub max_features: Option<usize>,
+    pub max_values_per_label: Option<usize>,
+}
+
+impl Config {
+    /// The ledger's caps: the cross-product series cap and each dimension's cap of values.
+    pub fn ledger_limits(&self) -> crate::ledger::Limits {
+        let caps = [self.max_users, self.max_features]
+            .into_iter()
+            .chain(std::iter::repeat(self.max_values_per_label));
+        crate::ledger::Limits {
+            series: self.max_series,
+            dims: crate::account::dimensions(&self.attribution)
+                .into_iter()
+                .zip(caps)
+                .collect(),
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -252,6 +274,10 @@ pub struct Config {
     pub attribution: Attribution,
     pub aliases: Aliases,
     pub max_series: usize,
+    /// Distinct values with exact totals: users, features, and each extra label's values.
+    pub max_users: usize,
+    pub max_features: usize,
+    pub max_values_per_label: usize,
     pub dedupe_window: Duration,
     /// `Some` when the Firehose endpoint is enabled (an access key source is given).
     pub firehose: Option<FirehoseConfig>,
@@ -426,6 +452,16 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
     if max_series == 0 {
         errors.push("limits.max_series_per_metric must be at least 1".into());
     }
+    let mut cap = |key: &str, v: Option<usize>| match v {
+        Some(0) => {
+            errors.push(format!("limits.{key} must be at least 1"));
+            0
+        }
+        v => v.unwrap_or(DEFAULT_MAX_VALUES),
+    };
+    let max_users = cap("max_users", raw.limits.max_users);
+    let max_features = cap("max_features", raw.limits.max_features);
+    let max_values_per_label = cap("max_values_per_label", raw.limits.max_values_per_label);
     let attribution = resolve_attribution(raw.attribution, env.hash_key, &mut errors);
     let firehose = resolve_firehose(
         raw.firehose,
@@ -547,6 +583,9 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
             attribution,
             aliases,
             max_series,
+            max_users,
+            max_features,
+            max_values_per_label,
             dedupe_window,
             firehose,
             tls,
@@ -757,6 +796,15 @@ fn resolve_attribution(
             ),
             Err(e) => errors.push(e),
         }
+    }
+    if a.extra.len() > crate::ledger::MAX_EXTRA_LABELS {
+        let names: Vec<&str> = a.extra_names().collect();
+        errors.push(format!(
+            "attribution: {} extra labels are configured ({}); at most {} are supported, since every one multiplies the cross-product series",
+            names.len(),
+            names.join(", "),
+            crate::ledger::MAX_EXTRA_LABELS
+        ));
     }
     a
 }

@@ -19,6 +19,7 @@ pub struct AppState {
     pub metrics: Metrics,
     pub snapshots: watch::Receiver<Arc<Snapshot>>,
     pub budgets: crate::budgets::Budgets,
+    pub clock: crate::clock::Clock,
 }
 
 /// The routes; with `firehose`, also `POST <path>` for Firehose deliveries (its own body
@@ -41,22 +42,22 @@ pub fn router(state: Arc<AppState>, firehose: Option<(String, Arc<Firehose>)>) -
     }
 }
 
+/// Rendering walks the whole ledger under its read lock: off the async workers.
 async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)],
-        s.metrics.render(),
-    )
+    let body = tokio::task::spawn_blocking(move || s.metrics.render())
+        .await
+        .unwrap_or_default();
+    ([(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], body)
 }
 
 async fn status(State(s): State<Arc<AppState>>) -> impl IntoResponse {
-    let snap = s.snapshots.borrow().clone();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    (
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        crate::status::render(&snap, &s.budgets, now),
-    )
+    let body = tokio::task::spawn_blocking(move || {
+        let snap = s.snapshots.borrow().clone();
+        crate::status::render(&snap, &s.budgets, s.clock.now())
+    })
+    .await
+    .unwrap_or_default();
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body)
 }
 
 async fn readyz(State(s): State<Arc<AppState>>) -> impl IntoResponse {

@@ -21,11 +21,13 @@
 //! - [`sinks`]: per-request export (JSON lines, Firehose PutRecordBatch)
 //! - [`status`]: the HTML status page at `/`
 //! - [`config`], [`app`], [`reload`], [`cli`]: settings, wiring and shutdown, live reloads, one-shot commands
+pub mod account;
 pub mod app;
 pub mod attribution;
 pub mod bedrock;
 pub mod budgets;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod http;
 pub mod ledger;

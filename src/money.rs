@@ -52,6 +52,61 @@ pub fn to_f64(d: Decimal) -> f64 {
     d.to_f64().unwrap_or(f64::NAN)
 }
 
+/// Decimal places of the ledger's fixed-point USD ("attodollars"). Costs have at most 16
+/// decimals (prices at most 10, per 1M tokens), so 18 holds every cost exactly, and an
+/// `i128` of them holds $1.7 × 10^20: no real total overflows, and one that would is an error.
+pub const USD_SCALE: u32 = 18;
+
+/// `d` as an integer count of `10^-scale` units, exactly; `None` if it has finer digits than
+/// the scale or does not fit (never rounded).
+pub fn to_units(d: Decimal, scale: u32) -> Option<i128> {
+    let d = if d.scale() > scale { d.normalize() } else { d };
+    if d.scale() > scale {
+        return None;
+    }
+    d.mantissa()
+        .checked_mul(10i128.checked_pow(scale - d.scale())?)
+}
+
+/// `units × 10^-scale` as an exact decimal string (`"0.000003"`, `"12"`, `"-1.5"`).
+pub fn format_units(units: i128, scale: u32) -> String {
+    let digits = units.unsigned_abs().to_string();
+    let scale = scale as usize;
+    let sign = if units < 0 { "-" } else { "" };
+    if scale == 0 {
+        return format!("{sign}{digits}");
+    }
+    let padded = format!("{digits:0>width$}", width = scale + 1);
+    let (int, frac) = padded.split_at(padded.len() - scale);
+    let frac = frac.trim_end_matches('0');
+    if frac.is_empty() {
+        format!("{sign}{int}")
+    } else {
+        format!("{sign}{int}.{frac}")
+    }
+}
+
+/// `units × 10^-scale` as a `Decimal` when it fits its 96-bit mantissa (always, for real
+/// totals), else the nearest `Decimal`.
+pub fn units_to_decimal(units: i128, scale: u32) -> Decimal {
+    Decimal::try_from_i128_with_scale(units, scale)
+        .map(|d| d.normalize())
+        .unwrap_or_else(|_| format_units(units, scale).parse().unwrap_or(Decimal::MAX))
+}
+
+/// The exposition-time conversion of fixed-point units: correctly rounded (the exact decimal
+/// string, parsed), so the float is the nearest one to the exact total.
+pub fn units_to_f64(units: i128, scale: u32) -> f64 {
+    if scale == 0 {
+        return units as f64;
+    }
+    // Exact below 2^53 over an exact power of ten: IEEE division rounds once, correctly.
+    if units.unsigned_abs() < (1u128 << 53) && scale <= 22 {
+        return units as f64 / 10f64.powi(scale as i32);
+    }
+    format_units(units, scale).parse().unwrap_or(f64::NAN)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,6 +135,39 @@ mod tests {
     fn discount_is_exact() {
         assert_eq!(discounted(d("3.00"), d("12.5")), d("2.625"));
         assert_eq!(discounted(d("3.00"), d("0")), d("3.00"));
+    }
+
+    #[test]
+    fn units_round_trip_exactly() {
+        for s in [
+            "0",
+            "0.000003",
+            "1.026",
+            "12",
+            "0.000000000000000001",
+            "123456789.123456789",
+        ] {
+            let u = to_units(d(s), USD_SCALE).unwrap();
+            assert_eq!(format_units(u, USD_SCALE), s);
+            assert_eq!(units_to_decimal(u, USD_SCALE), d(s).normalize());
+            assert_eq!(units_to_f64(u, USD_SCALE), s.parse::<f64>().unwrap(), "{s}");
+        }
+        assert_eq!(
+            to_units(d("0.0000000000000000001"), USD_SCALE),
+            None,
+            "finer than the scale"
+        );
+        assert_eq!(
+            to_units(d("1.50000000000000000000"), USD_SCALE),
+            Some(15 * 10i128.pow(17))
+        );
+        assert_eq!(
+            to_units(d("79228162514264337593543950335"), USD_SCALE),
+            None,
+            "too large"
+        );
+        assert_eq!(format_units(-15, 1), "-1.5");
+        assert_eq!(format_units(7, 0), "7");
     }
 
     #[test]

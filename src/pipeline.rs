@@ -1,22 +1,24 @@
 //! The pipeline: the one task that owns the ledger. For each batch a source sends it
 //! decodes every line, drops what a committed batch already counted, prices and attributes
-//! the rest, commits totals + dedupe keys + the source's checkpoint in one transaction, and
-//! only then publishes a snapshot for `/metrics` and acknowledges the batch.
+//! the rest ([`PricedCall`]), adds them to the ledger ([`Accounting`]), commits totals +
+//! dedupe keys + the source's checkpoint in one transaction, and only then publishes a
+//! snapshot and acknowledges the batch. A failed commit rolls the batch back.
 //!
 //! `process` is synchronous (SQLite is); `run` drives it on a blocking thread.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use rust_decimal::Decimal;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::attribution::{Attribution, Labels};
+use crate::account::{Accounting, PricedCall};
+use crate::attribution::Attribution;
 use crate::bedrock::{self, DecodeError};
-use crate::ledger::{Batch, Interner, Metric, SeriesKey, Totals};
-use crate::pricing::{self, Aliases, Outcome, RateCards};
-use crate::record::{CacheSplit, Record, TokenClass};
+use crate::clock::Clock;
+use crate::ledger::{Ledger, Limits, Metric};
+use crate::pricing::{Aliases, Outcome, RateCards};
+use crate::record::Record;
 use crate::store::{self, Commit, DedupeKey, Store, StoreError};
 
 /// Everything pricing and accounting need. Fixed but for the rate cards, which a reload
@@ -26,12 +28,14 @@ pub struct Context {
     pub cards: Arc<RateCards>,
     pub aliases: Aliases,
     pub attribution: Attribution,
-    pub max_series: usize,
+    /// The series cap of the cross-product metrics and each dimension's cap of values.
+    pub limits: Limits,
     pub dedupe_window: Duration,
     /// Build a per-request export row for every newly counted call.
     pub export: bool,
     /// (label, period) pairs whose spend budgets need, accumulated per record timestamp.
     pub budget_periods: Vec<(String, crate::budgets::Period)>,
+    pub clock: Clock,
 }
 
 /// One line inside a batch buffer.
@@ -130,10 +134,12 @@ impl Summary {
     }
 }
 
-/// What `/metrics` and `/readyz` read: an O(1) copy of the totals and the pipeline's health.
-#[derive(Clone, Default)]
+/// What `/metrics`, the status page and `/readyz` read: the ledger (read-locked; the pipeline
+/// holds the write lock from a batch's first add to its commit, so readers see only committed
+/// totals) and the pipeline's health.
+#[derive(Clone)]
 pub struct Snapshot {
-    pub totals: Totals,
+    pub ledger: Arc<RwLock<Ledger>>,
     /// Unix seconds of the newest record timestamp read, per source.
     pub last_record: BTreeMap<String, i64>,
     /// False after a failed commit, until one succeeds.
@@ -141,6 +147,13 @@ pub struct Snapshot {
     pub store_error: Option<String>,
     /// The rate cards in force.
     pub cards: Arc<RateCards>,
+}
+
+impl Snapshot {
+    /// Read access to the committed totals.
+    pub fn ledger(&self) -> std::sync::RwLockReadGuard<'_, Ledger> {
+        self.ledger.read().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// Caps noisy warnings: at most `burst` lines per minute per kind, then one line saying how
@@ -184,8 +197,8 @@ const UNPRICED_WARNED_MAX: usize = 1000;
 pub struct Pipeline {
     ctx: Arc<Context>,
     store: Box<dyn Store>,
-    totals: Totals,
-    interner: Interner,
+    ledger: Arc<RwLock<Ledger>>,
+    accounting: Accounting,
     last_record: BTreeMap<String, i64>,
     last_purge: Option<Instant>,
     throttle: Throttle,
@@ -194,33 +207,57 @@ pub struct Pipeline {
     export_rows: Vec<Vec<u8>>,
 }
 
+/// A record of the batch, decoded, with every key it is deduplicated on.
+struct Decoded<'a> {
+    line: usize,
+    record: Result<Record<'a>, DecodeError>,
+    keys: Vec<DedupeKey>,
+}
+
+fn decode(input: &Input) -> Vec<Decoded<'_>> {
+    let mut out = Vec::with_capacity(input.lines.len());
+    for (i, l) in input.lines.iter().enumerate() {
+        let bytes = &input.buf[l.start..l.end];
+        // A line holding a JSON array is several records (some S3 writers frame them so).
+        let records = bedrock::split_records(bytes);
+        let single = records.len() == 1;
+        for bytes in records {
+            let record = bedrock::parse(bytes);
+            let mut keys = Vec::with_capacity(2);
+            if let Ok(r) = &record {
+                keys.push(match &r.request_id {
+                    Some(id) => store::dedupe_key("req", id.as_bytes()),
+                    None => store::dedupe_key("line", bytes),
+                });
+            }
+            keys.extend(l.event_key.filter(|_| single));
+            out.push(Decoded {
+                line: i,
+                record,
+                keys,
+            });
+        }
+    }
+    out
+}
+
 impl Pipeline {
     /// Loads the totals and returns the sources' checkpoints.
     pub fn open(
         ctx: Arc<Context>,
         mut store: Box<dyn Store>,
     ) -> Result<(Pipeline, HashMap<String, String>), StoreError> {
-        let loaded = store.load()?;
-        let mut interner = Interner::default();
-        let mut totals = Totals::default();
-        for (metric, labels, value) in &loaded.series {
-            let pairs: Vec<(&str, &str)> = labels
-                .iter()
-                .map(|(a, b)| (a.as_str(), b.as_str()))
-                .collect();
-            totals.insert(
-                SeriesKey {
-                    metric: *metric,
-                    labels: interner.get(&pairs),
-                },
-                *value,
-            );
-        }
+        let mut ledger = Ledger::new(&ctx.limits);
+        let checkpoints = store.load(&mut |row| {
+            ledger.restore(row.id, row.metric, row.labels, row.value);
+        })?;
+        ledger.finish_restore();
+        let accounting = Accounting::new(&mut ledger, &ctx.attribution, &ctx.budget_periods);
         let p = Pipeline {
             ctx,
             store,
-            totals,
-            interner,
+            ledger: Arc::new(RwLock::new(ledger)),
+            accounting,
             last_record: BTreeMap::new(),
             last_purge: None,
             throttle: Throttle {
@@ -230,12 +267,12 @@ impl Pipeline {
             unpriced_warned: HashSet::new(),
             export_rows: Vec::new(),
         };
-        Ok((p, loaded.checkpoints))
+        Ok((p, checkpoints))
     }
 
     pub fn snapshot(&self, store_error: Option<String>) -> Snapshot {
         Snapshot {
-            totals: self.totals.clone(),
+            ledger: self.ledger.clone(),
             last_record: self.last_record.clone(),
             store_writable: store_error.is_none(),
             store_error,
@@ -255,100 +292,105 @@ impl Pipeline {
         std::mem::take(&mut self.export_rows)
     }
 
-    pub fn totals(&self) -> &Totals {
-        &self.totals
+    /// Read access to the committed totals.
+    pub fn ledger(&self) -> std::sync::RwLockReadGuard<'_, Ledger> {
+        self.ledger.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Accounts one batch and commits it. On error nothing of the batch is kept.
     pub fn process(&mut self, input: &Input, now_unix: i64) -> Result<Summary, StoreError> {
-        let ctx = self.ctx.clone();
-        let source = &*input.source;
+        let lock = self.ledger.clone();
+        let mut ledger = lock.write().unwrap_or_else(|e| e.into_inner());
+        ledger.begin();
         self.export_rows.clear();
-        let mut summary = Summary::default();
-        let mut batch = Batch::new(&self.totals, &mut self.interner, ctx.max_series);
-        let mut newest = None::<i64>;
+        let decoded = decode(input);
+        let (summary, new_keys, newest) = self.account(&mut ledger, input, &decoded)?;
+        let purge_before = match self.last_purge {
+            Some(t) if t.elapsed() < PURGE_EVERY => None,
+            _ => Some(now_unix - self.ctx.dedupe_window.as_secs() as i64),
+        };
+        if purge_before.is_some() {
+            prune_past_periods(&mut ledger, now_unix);
+        }
+        let changes = ledger.changes();
+        let result = self.store.commit(&Commit {
+            created: ledger.new_series(&changes.created),
+            values: &changes.values,
+            all: &*ledger,
+            removed: &changes.removed,
+            dedupe: &new_keys,
+            checkpoints: &input.checkpoints,
+            now: now_unix,
+            purge_before,
+        });
+        if let Err(e) = result {
+            ledger.rollback();
+            self.export_rows.clear();
+            return Err(e);
+        }
+        ledger.keep();
+        if purge_before.is_some() {
+            self.last_purge = Some(Instant::now());
+        }
+        if let Some(ts) = newest {
+            let e = self
+                .last_record
+                .entry(input.source.to_string())
+                .or_insert(ts);
+            *e = (*e).max(ts);
+        }
+        Ok(summary)
+    }
 
-        // Decode, and gather every dedupe key so the store is asked once per batch. A line
-        // holding a JSON array is several records (some S3 writers frame them so).
-        let mut items: Vec<(usize, &[u8], Option<DedupeKey>)> =
-            Vec::with_capacity(input.lines.len());
-        for (i, l) in input.lines.iter().enumerate() {
-            let bytes = &input.buf[l.start..l.end];
-            match bedrock::split_records(bytes).as_slice() {
-                [one] => items.push((i, one, l.event_key)),
-                many => items.extend(many.iter().map(|e| (i, *e, None))),
-            }
-        }
-        let mut parsed: Vec<(usize, Result<Record<'_>, DecodeError>, Vec<DedupeKey>)> =
-            Vec::with_capacity(items.len());
-        for (i, bytes, event_key) in items {
-            let rec = bedrock::parse(bytes);
-            let mut keys = Vec::with_capacity(2);
-            if let Ok(r) = &rec {
-                keys.push(match &r.request_id {
-                    Some(id) => store::dedupe_key("req", id.as_bytes()),
-                    None => store::dedupe_key("line", bytes),
-                });
-            }
-            keys.extend(event_key);
-            parsed.push((i, rec, keys));
-        }
-        let all_keys: Vec<DedupeKey> = parsed
+    /// Adds the batch's new records to the ledger; returns what happened, the dedupe keys to
+    /// commit and the newest record time.
+    fn account(
+        &mut self,
+        ledger: &mut Ledger,
+        input: &Input,
+        decoded: &[Decoded<'_>],
+    ) -> Result<(Summary, Vec<DedupeKey>, Option<i64>), StoreError> {
+        let ctx = self.ctx.clone();
+        let source = ledger.intern(&input.source);
+        let mut summary = Summary::default();
+        let mut newest = None::<i64>;
+        let all_keys: Vec<DedupeKey> = decoded
             .iter()
-            .flat_map(|(_, _, k)| k.iter().copied())
+            .flat_map(|d| d.keys.iter().copied())
             .chain(input.batch_key)
             .collect();
-        let seen = self.store.seen(&all_keys)?;
         let seen: HashSet<DedupeKey> = all_keys
             .iter()
-            .zip(seen)
-            .filter(|(_, s)| *s)
-            .map(|(k, _)| *k)
+            .zip(self.store.seen(&all_keys)?)
+            .filter_map(|(k, s)| s.then_some(*k))
             .collect();
-
         let mut new_keys: Vec<DedupeKey> = Vec::new();
-        let mut batch_keys: HashSet<DedupeKey> = HashSet::new();
         if let Some(k) = input.batch_key {
             if seen.contains(&k) {
                 // A retried delivery: acknowledged again, counted once, as duplicates.
-                summary.duplicates = parsed.len() as u64;
-                parsed.clear();
-                batch.add(
-                    Metric::Records,
-                    &[("source", source), ("result", "duplicate")],
-                    Decimal::from(summary.duplicates),
-                );
-            } else {
-                new_keys.push(k);
+                summary.duplicates = decoded.len() as u64;
+                let n = summary.duplicates;
+                self.accounting.records(ledger, source, "duplicate", n);
+                return Ok((summary, new_keys, None));
             }
+            new_keys.push(k);
         }
-        let retried = input.batch_key.is_some_and(|k| seen.contains(&k));
-        for reason in input.rejected.iter().filter(|_| !retried) {
+        for reason in &input.rejected {
             summary.malformed += 1;
-            batch.inc(
-                Metric::Records,
-                &[("source", source), ("result", "malformed")],
-            );
-            batch.inc(Metric::Malformed, &[("source", source), ("reason", reason)]);
+            self.accounting.malformed(ledger, source, reason);
         }
-        for (i, rec, keys) in &parsed {
-            let line = &input.lines[*i];
-            let rec = match rec {
+        let mut batch_keys: HashSet<DedupeKey> = HashSet::new();
+        for d in decoded {
+            let line = &input.lines[d.line];
+            let rec = match &d.record {
                 Ok(r) => r,
                 Err(e) => {
                     summary.malformed += 1;
-                    summary.malformed_at.push(*i);
-                    batch.inc(
-                        Metric::Records,
-                        &[("source", source), ("result", "malformed")],
-                    );
-                    batch.inc(
-                        Metric::Malformed,
-                        &[("source", source), ("reason", e.reason())],
-                    );
+                    summary.malformed_at.push(d.line);
+                    self.accounting.malformed(ledger, source, e.reason());
                     if self.throttle.allow("malformed") {
                         tracing::warn!(
-                            source,
+                            source = &*input.source,
                             origin = &*input.origin,
                             line = line.line,
                             reason = e.reason(),
@@ -360,237 +402,93 @@ impl Pipeline {
                     continue;
                 }
             };
-            if keys
+            if d.keys
                 .iter()
                 .any(|k| seen.contains(k) || batch_keys.contains(k))
             {
                 summary.duplicates += 1;
-                batch.inc(
-                    Metric::Records,
-                    &[("source", source), ("result", "duplicate")],
-                );
+                self.accounting.records(ledger, source, "duplicate", 1);
                 // An event seen under a new id (a re-delivered CloudWatch event) is remembered
                 // under every id, so a later copy is caught whichever id it carries.
-                for k in keys {
+                for k in &d.keys {
                     if !seen.contains(k) && batch_keys.insert(*k) {
                         new_keys.push(*k);
                     }
                 }
                 continue;
             }
-            for k in keys {
+            for k in &d.keys {
                 batch_keys.insert(*k);
                 new_keys.push(*k);
             }
             newest = Some(newest.map_or(rec.timestamp, |n| n.max(rec.timestamp)));
-            let outcome = pricing::price(&ctx.cards, &ctx.aliases, rec);
-            let labels = ctx.attribution.attribute_with(rec, &input.attributes);
-            if let Outcome::Unpriced { model, reason } = &outcome {
+            let call = PricedCall::new(
+                &ctx.cards,
+                &ctx.aliases,
+                &ctx.attribution,
+                rec,
+                &input.attributes,
+            );
+            if let Outcome::Unpriced { model, reason } = &call.outcome {
                 summary.unpriced += 1;
-                let first = self.unpriced_warned.len() < UNPRICED_WARNED_MAX
-                    && self
-                        .unpriced_warned
-                        .insert((model.to_string(), reason.as_str()));
-                if first {
-                    tracing::warn!(
-                        model,
-                        reason = reason.as_str(),
-                        origin = &*input.origin,
-                        line = line.line,
-                        "cannot price calls to {model} ({}): {}",
-                        reason.as_str(),
-                        reason.hint()
-                    );
-                }
+                self.warn_unpriced(model, reason, input, line.line);
             } else {
                 summary.accepted += 1;
             }
-            account(&mut batch, &ctx.attribution, source, rec, &outcome, &labels);
-            if let Outcome::Priced(p) = &outcome {
-                for (label, period) in &ctx.budget_periods {
-                    let subject = match label.as_str() {
-                        "user" => &*labels.user,
-                        "feature" => &*labels.feature,
-                        other => ctx
-                            .attribution
-                            .extra_names()
-                            .zip(&labels.extra)
-                            .find(|(n, _)| *n == other)
-                            .map_or("none", |(_, v)| &**v),
-                    };
-                    let start = period.key(rec.timestamp);
-                    batch.add(
-                        Metric::PeriodSpend,
-                        &[
-                            ("label", label),
-                            ("subject", subject),
-                            ("period", period.as_str()),
-                            ("start", &start),
-                        ],
-                        p.total,
-                    );
-                }
-            }
+            self.accounting.call(ledger, source, &call);
             if ctx.export {
-                let row = crate::sinks::row(rec, &labels, &ctx.attribution, &outcome);
+                let row = crate::sinks::row(&call, &ctx.attribution);
                 self.export_rows
                     .push(serde_json::to_vec(&row).expect("JSON values serialise"));
             }
         }
+        Ok((summary, new_keys, newest))
+    }
 
-        let purge_before = match self.last_purge {
-            Some(t) if t.elapsed() < PURGE_EVERY => None,
-            _ => Some(now_unix - ctx.dedupe_window.as_secs() as i64),
-        };
-        if purge_before.is_some() {
-            prune_past_periods(&mut batch, now_unix);
+    fn warn_unpriced(
+        &mut self,
+        model: &str,
+        reason: &crate::pricing::UnpricedReason,
+        input: &Input,
+        line: u64,
+    ) {
+        let first = self.unpriced_warned.len() < UNPRICED_WARNED_MAX
+            && self
+                .unpriced_warned
+                .insert((model.to_string(), reason.as_str()));
+        if first {
+            tracing::warn!(
+                model,
+                reason = reason.as_str(),
+                origin = &*input.origin,
+                line,
+                "cannot price calls to {model} ({}): {}",
+                reason.as_str(),
+                reason.hint()
+            );
         }
-        let removed = batch.removed.clone();
-        let series: Vec<(&SeriesKey, Decimal)> = batch
-            .dirty
-            .iter()
-            .map(|k| (k, batch.totals.get(k).expect("dirty keys exist")))
-            .collect();
-        self.store.commit(&Commit {
-            series,
-            removed: removed.iter().collect(),
-            dedupe: &new_keys,
-            checkpoints: &input.checkpoints,
-            now: now_unix,
-            purge_before,
-        })?;
-        if purge_before.is_some() {
-            self.last_purge = Some(Instant::now());
-        }
-        self.totals = batch.totals;
-        if let Some(ts) = newest {
-            let e = self.last_record.entry(source.to_string()).or_insert(ts);
-            *e = (*e).max(ts);
-        }
-        Ok(summary)
     }
 }
 
 /// Drops budget spend of periods before the previous one: budgets show only the current
 /// period, and the previous one stays for late records.
-fn prune_past_periods(batch: &mut Batch<'_>, now_unix: i64) {
+fn prune_past_periods(ledger: &mut Ledger, now_unix: i64) {
     use crate::budgets::Period;
     let keep = |period: &str, start: &str| {
         Period::parse(period)
             .is_some_and(|p| start == p.key(now_unix) || start == p.previous_key(now_unix))
     };
-    let stale: Vec<SeriesKey> = batch
-        .totals
+    let stale: Vec<u32> = ledger
         .iter()
-        .filter(|(k, _)| k.metric == Metric::PeriodSpend)
-        .filter(|(k, _)| {
-            let get = |n: &str| {
-                k.labels
-                    .iter()
-                    .find(|(a, _)| &**a == n)
-                    .map(|(_, v)| &**v)
-                    .unwrap_or("")
-            };
+        .filter(|(_, k, _)| k.metric == Metric::PeriodSpend)
+        .filter(|(_, k, _)| {
+            let get = |n: &str| ledger.label(k, n).unwrap_or("");
             !keep(get("period"), get("start"))
         })
-        .map(|(k, _)| k.clone())
+        .map(|(id, _, _)| id)
         .collect();
-    for k in &stale {
-        batch.remove(k);
-    }
-}
-
-/// Adds one call to the counters. Unpriced and failed calls still count their tokens and
-/// invocations; only priced calls add money.
-fn account(
-    batch: &mut Batch<'_>,
-    attribution: &Attribution,
-    source: &str,
-    rec: &Record<'_>,
-    outcome: &Outcome<'_>,
-    labels: &Labels<'_>,
-) {
-    let (model, result) = match outcome {
-        Outcome::Priced(p) => (p.model, "accepted"),
-        Outcome::NotBilled { model } => (*model, "accepted"),
-        Outcome::Unpriced { model, .. } => (*model, "unpriced"),
-    };
-    let model = crate::attribution::sanitize(model);
-    let (user, feature) = (&*labels.user, &*labels.feature);
-    batch.inc(Metric::Records, &[("source", source), ("result", result)]);
-    let status = if rec.error_code.is_some() {
-        "error"
-    } else {
-        "success"
-    };
-    batch.inc(
-        Metric::Invocations,
-        &[
-            ("user", user),
-            ("feature", feature),
-            ("model", &model),
-            ("outcome", status),
-        ],
-    );
-    for class in TokenClass::ALL {
-        let n = rec.tokens.get(class);
-        if n > 0 {
-            batch.add(
-                Metric::Tokens,
-                &[
-                    ("user", user),
-                    ("feature", feature),
-                    ("model", &model),
-                    ("token_type", class.as_str()),
-                ],
-                Decimal::from(n),
-            );
-        }
-    }
-    match outcome {
-        Outcome::Priced(p) => {
-            let mut pairs: Vec<(&str, &str)> =
-                vec![("user", user), ("feature", feature), ("model", &model)];
-            pairs.extend(
-                attribution
-                    .extra_names()
-                    .zip(labels.extra.iter().map(|v| &**v)),
-            );
-            batch.add(Metric::Cost, &pairs, p.total);
-            for class in TokenClass::ALL {
-                if rec.tokens.get(class) > 0 {
-                    batch.add(
-                        Metric::ModelCost,
-                        &[
-                            ("model", &model),
-                            ("region", &rec.region),
-                            ("scope", p.scope.as_str()),
-                            ("token_type", class.as_str()),
-                        ],
-                        p.cost[class as usize],
-                    );
-                }
-            }
-            if !p.cache_read_savings.is_zero() {
-                batch.add(
-                    Metric::CacheSavings,
-                    &[("model", &model)],
-                    p.cache_read_savings,
-                );
-            }
-            if rec.cache_split == CacheSplit::Assumed5m {
-                batch.add(
-                    Metric::TtlAssumed,
-                    &[("model", &model)],
-                    Decimal::from(rec.tokens.cache_write_5m),
-                );
-            }
-        }
-        Outcome::Unpriced { reason, .. } => batch.inc(
-            Metric::Unpriced,
-            &[("model", &model), ("reason", reason.as_str())],
-        ),
-        Outcome::NotBilled { .. } => {}
+    for id in stale {
+        ledger.remove(id);
     }
 }
 
@@ -608,9 +506,7 @@ pub fn run(
             pipeline.replace_cards(cards);
         }
         let started = Instant::now();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
+        let now = pipeline.ctx.clock.now();
         let result = pipeline.process(&input, now);
         health
             .commit_seconds

@@ -8,7 +8,7 @@ use std::fmt::Write;
 use rust_decimal::Decimal;
 
 use crate::budgets::Budgets;
-use crate::ledger::Metric;
+use crate::ledger::{Ledger, Metric};
 use crate::pipeline::Snapshot;
 use crate::timefmt;
 
@@ -36,23 +36,34 @@ fn usd(d: Decimal) -> String {
 }
 
 /// Sum of a metric by one label, largest first.
-fn by_label(snap: &Snapshot, metric: Metric, label: &str) -> Vec<(String, Decimal)> {
-    let mut m: BTreeMap<String, Decimal> = BTreeMap::new();
-    for (k, v) in snap.totals.iter().filter(|(k, _)| k.metric == metric) {
-        if let Some((_, value)) = k.labels.iter().find(|(n, _)| &**n == label) {
-            *m.entry(value.to_string()).or_default() += *v;
+fn by_label(ledger: &Ledger, metric: Metric, label: &str) -> Vec<(String, Decimal)> {
+    let mut m: BTreeMap<&str, i128> = BTreeMap::new();
+    for (_, k, v) in ledger.iter().filter(|(_, k, _)| k.metric == metric) {
+        if let Some(value) = ledger.label(k, label) {
+            *m.entry(value).or_default() += v;
         }
     }
-    let mut out: Vec<(String, Decimal)> = m.into_iter().collect();
+    let mut out: Vec<(String, Decimal)> = m
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), Ledger::decimal(metric, v)))
+        .collect();
     out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     out
 }
 
-fn spenders(html: &mut String, snap: &Snapshot, label: &str, title: &str) {
-    let cost = by_label(snap, Metric::Cost, label);
-    let calls: BTreeMap<String, Decimal> = by_label(snap, Metric::Invocations, label)
-        .into_iter()
-        .collect();
+/// The exact per-dimension metrics of a label: (cost, invocations).
+fn dimension_metrics(label: &str) -> (Metric, Metric) {
+    match label {
+        "user" => (Metric::UserCost, Metric::UserInvocations),
+        _ => (Metric::FeatureCost, Metric::FeatureInvocations),
+    }
+}
+
+fn spenders(html: &mut String, ledger: &Ledger, label: &str, title: &str) {
+    let (cost_metric, calls_metric) = dimension_metrics(label);
+    let cost = by_label(ledger, cost_metric, label);
+    let calls: BTreeMap<String, Decimal> =
+        by_label(ledger, calls_metric, label).into_iter().collect();
     let total: Decimal = cost.iter().map(|(_, v)| *v).sum();
     let _ = write!(html, "<section><h2>{title}</h2><table id=\"top-{label}\"><thead><tr><th>{label}</th><th class=\"n\">cost</th><th class=\"n\">share</th><th class=\"n\">calls</th></tr></thead><tbody>");
     if cost.is_empty() {
@@ -78,8 +89,9 @@ fn spenders(html: &mut String, snap: &Snapshot, label: &str, title: &str) {
 
 pub fn render(snap: &Snapshot, budgets: &Budgets, now: i64) -> String {
     let mut h = String::with_capacity(16 * 1024);
-    let total = snap.totals.sum(Metric::Cost, &[]);
-    let records = |result: &str| snap.totals.sum(Metric::Records, &[("result", result)]);
+    let ledger = snap.ledger();
+    let total = ledger.sum(Metric::UserCost, &[]);
+    let records = |result: &str| ledger.sum(Metric::Records, &[("result", result)]);
     let _ = write!(
         h,
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="15">
@@ -114,11 +126,11 @@ th{{color:#5b6572;font-weight:600}}.n{{text-align:right;font-variant-numeric:tab
         records("malformed"),
         records("duplicate")
     );
-    spenders(&mut h, snap, "user", "Top users by spend");
-    spenders(&mut h, snap, "feature", "Top features by spend");
+    spenders(&mut h, &ledger, "user", "Top users by spend");
+    spenders(&mut h, &ledger, "feature", "Top features by spend");
 
     h.push_str("<section><h2>Budgets (current UTC period)</h2><table id=\"budgets\"><thead><tr><th>budget</th><th>subject</th><th>period</th><th class=\"n\">spend</th><th class=\"n\">budget</th><th class=\"n\">used</th></tr></thead><tbody>");
-    let mut gauges = budgets.gauges(&snap.totals, now);
+    let mut gauges = budgets.gauges(&ledger, now);
     // Most at risk first.
     gauges.sort_by(|a, b| {
         (b.spend / b.limit)
@@ -169,16 +181,13 @@ th{{color:#5b6572;font-weight:600}}.n{{text-align:right;font-variant-numeric:tab
     h.push_str("</tbody></table></section>");
 
     h.push_str("<section><h2>Pipeline</h2><table id=\"pipeline\"><thead><tr><th>source</th><th class=\"n\">accepted</th><th class=\"n\">unpriced</th><th class=\"n\">duplicate</th><th class=\"n\">malformed</th><th>newest record</th></tr></thead><tbody>");
-    let mut sources: Vec<String> = by_label(snap, Metric::Records, "source")
+    let mut sources: Vec<String> = by_label(&ledger, Metric::Records, "source")
         .into_iter()
         .map(|(s, _)| s)
         .collect();
     sources.sort();
     for s in &sources {
-        let n = |r: &str| {
-            snap.totals
-                .sum(Metric::Records, &[("source", s), ("result", r)])
-        };
+        let n = |r: &str| ledger.sum(Metric::Records, &[("source", s), ("result", r)]);
         let newest = snap.last_record.get(s).map_or("-".to_string(), |t| {
             format!(
                 "{} ({} s ago)",
@@ -203,31 +212,27 @@ th{{color:#5b6572;font-weight:600}}.n{{text-align:right;font-variant-numeric:tab
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::{Batch, Interner, Totals};
+    use crate::ledger::Limits;
+    use std::sync::{Arc, RwLock};
 
     #[test]
     fn the_page_ranks_spenders_and_escapes_label_values() {
-        let mut i = Interner::default();
-        let base = Totals::default();
-        let mut b = Batch::new(&base, &mut i, 100);
-        b.add(
-            Metric::Cost,
-            &[("user", "alice"), ("feature", "chat"), ("model", "m")],
-            "3.5".parse().unwrap(),
-        );
-        b.add(
-            Metric::Cost,
-            &[("user", "<bob>"), ("feature", "chat"), ("model", "m")],
-            "0.004".parse().unwrap(),
-        );
-        b.inc(
+        let mut b = Ledger::new(&Limits::uniform(100, &["user", "feature"], 100));
+        let usd = |s: &str| crate::money::to_units(s.parse().unwrap(), 18).unwrap();
+        b.add_named(Metric::UserCost, &[("user", "alice")], usd("3.5"));
+        b.add_named(Metric::UserCost, &[("user", "<bob>")], usd("0.004"));
+        b.add_named(Metric::FeatureCost, &[("feature", "chat")], usd("3.504"));
+        b.add_named(
             Metric::Records,
             &[("source", "file"), ("result", "accepted")],
+            1,
         );
         let snap = Snapshot {
-            totals: b.totals,
+            ledger: Arc::new(RwLock::new(b)),
+            last_record: Default::default(),
             store_writable: true,
-            ..Snapshot::default()
+            store_error: None,
+            cards: Default::default(),
         };
         let html = render(&snap, &Budgets::default(), 1_795_420_800);
         let alice = html.find("<td>alice</td>").unwrap();

@@ -1,8 +1,10 @@
 use super::*;
 use crate::attribution::Source;
+use crate::clock::Clock;
 use crate::ledger::OTHER;
 use crate::pricing::ratecard;
 use crate::store::SqliteStore;
+use rust_decimal::Decimal;
 use std::str::FromStr;
 
 const SHAPES: &str = include_str!("../../tests/data/shapes.jsonl");
@@ -17,10 +19,11 @@ fn ctx(max_series: usize) -> Arc<Context> {
             extra: vec![("team".into(), Source::Metadata("team".into()))],
             ..Attribution::default()
         },
-        max_series,
+        limits: Limits::uniform(max_series, &["user", "feature", "team"], 10_000),
         dedupe_window: Duration::from_secs(3600),
         export: false,
         budget_periods: Vec::new(),
+        clock: Clock::fixed(2_000_000_000),
     })
 }
 
@@ -66,7 +69,7 @@ fn every_shape_is_counted_and_priced_or_explained() {
     let n = SHAPES.lines().count() as u64;
     assert_eq!(s.accepted + s.unpriced, n);
     assert_eq!(s.malformed + s.duplicates, 0);
-    let t = p.totals();
+    let t = p.ledger();
     assert_eq!(t.sum(Metric::Invocations, &[]), Decimal::from(n));
     assert_eq!(
         t.sum(Metric::Records, &[("result", "accepted")])
@@ -114,12 +117,12 @@ fn every_shape_is_counted_and_priced_or_explained() {
 fn the_same_records_fed_twice_count_once() {
     let mut p = open(100);
     p.process(&input(SHAPES), 2_000_000_000).unwrap();
-    let before = p.totals().sum(Metric::Cost, &[]);
+    let before = p.ledger().sum(Metric::Cost, &[]);
     let s = p.process(&input(SHAPES), 2_000_000_000).unwrap();
     assert_eq!(s.duplicates, SHAPES.lines().count() as u64);
-    assert_eq!(p.totals().sum(Metric::Cost, &[]), before);
+    assert_eq!(p.ledger().sum(Metric::Cost, &[]), before);
     assert_eq!(
-        p.totals().sum(Metric::Records, &[("result", "duplicate")]),
+        p.ledger().sum(Metric::Records, &[("result", "duplicate")]),
         Decimal::from(SHAPES.lines().count())
     );
 }
@@ -136,7 +139,7 @@ fn duplicates_inside_one_batch_count_once() {
         .unwrap();
     assert_eq!((s.accepted, s.duplicates), (1, 1));
     assert_eq!(
-        p.totals().sum(Metric::Cost, &[("user", "ivan")]),
+        p.ledger().sum(Metric::Cost, &[("user", "ivan")]),
         d("0.9") + d("0.036") + d("0.09")
     );
 }
@@ -147,7 +150,7 @@ fn records_without_a_request_id_dedupe_on_their_content() {
     let mut p = open(100);
     p.process(&input(line), 2_000_000_000).unwrap();
     p.process(&input(line), 2_000_000_000).unwrap();
-    assert_eq!(p.totals().sum(Metric::Cost, &[]), d("0.035"));
+    assert_eq!(p.ledger().sum(Metric::Cost, &[]), d("0.035"));
 }
 
 #[test]
@@ -158,7 +161,7 @@ fn malformed_lines_are_counted_by_reason_and_the_batch_goes_on() {
         .process(&input(&format!("{BAD}{good}\n")), 2_000_000_000)
         .unwrap();
     assert_eq!((s.malformed, s.accepted + s.unpriced), (8, 1));
-    let t = p.totals();
+    let t = p.ledger();
     assert_eq!(
         t.sum(Metric::Malformed, &[("reason", "invalid_json")]),
         Decimal::from(2)
@@ -188,17 +191,27 @@ fn folded_series_keep_the_total_exact() {
         text.push('\n');
     }
     p.process(&input(&text), 2_000_000_000).unwrap();
-    let t = p.totals();
+    let t = p.ledger();
     let tokens: u64 = (0..40).map(|n| 1000 + n).sum();
     let want = crate::money::cost(tokens, d("0.035")).unwrap();
     assert_eq!(t.sum(Metric::Cost, &[]), want);
     assert_eq!(t.sum(Metric::ModelCost, &[]), want);
+    // 3 series of full detail (half the cap, rounded up), one with the model folded, one
+    // with the team folded too, then everything into the fully folded series
     assert_eq!(t.series_count(Metric::Cost), 6);
     assert!(t.sum(Metric::Cost, &[("user", OTHER)]) > Decimal::ZERO);
     assert_eq!(
         t.sum(Metric::Folded, &[("metric", "bedrock_cost_usd_total")]),
-        Decimal::from(35)
+        Decimal::from(37)
     );
+    // every user's own total is exact all the same
+    for n in 0..40 {
+        let user = format!("user-{n}");
+        assert_eq!(
+            t.sum(Metric::UserCost, &[("user", &user)]),
+            crate::money::cost(1000 + n, d("0.035")).unwrap()
+        );
+    }
 }
 
 #[test]
@@ -210,15 +223,16 @@ fn totals_and_dedupe_survive_a_restart() {
         let mut i = input(SHAPES);
         i.checkpoints.push(("file:x".into(), "7".into()));
         p.process(&i, 2_000_000_000).unwrap();
-        p.totals().sum(Metric::Cost, &[])
+        let cost = p.ledger().sum(Metric::Cost, &[]);
+        cost
     };
     let (mut p, checkpoints) =
         Pipeline::open(ctx(100), Box::new(SqliteStore::open(dir.path()).unwrap())).unwrap();
     assert_eq!(checkpoints["file:x"], "7");
-    assert_eq!(p.totals().sum(Metric::Cost, &[]), cost);
+    assert_eq!(p.ledger().sum(Metric::Cost, &[]), cost);
     let s = p.process(&input(SHAPES), 2_000_000_000).unwrap();
     assert_eq!(s.duplicates, SHAPES.lines().count() as u64);
-    assert_eq!(p.totals().sum(Metric::Cost, &[]), cost);
+    assert_eq!(p.ledger().sum(Metric::Cost, &[]), cost);
 }
 
 #[test]
@@ -230,7 +244,7 @@ fn a_json_array_on_a_line_is_several_records() {
         .process(&input(&format!("[{one}, {two}]\n")), 2_000_000_000)
         .unwrap();
     assert_eq!(s.accepted, 2);
-    assert_eq!(p.totals().sum(Metric::Cost, &[]), d("0.07"));
+    assert_eq!(p.ledger().sum(Metric::Cost, &[]), d("0.07"));
 }
 
 #[test]
@@ -265,18 +279,11 @@ fn spend_of_past_budget_periods_is_pruned_from_memory_and_store() {
         p.process(&input(&text), now).unwrap();
     }
     let (p, _) = Pipeline::open(c, Box::new(SqliteStore::open(dir.path()).unwrap())).unwrap();
-    let mut starts: Vec<String> = p
-        .totals()
+    let l = p.ledger();
+    let mut starts: Vec<String> = l
         .iter()
-        .filter(|(k, _)| k.metric == Metric::PeriodSpend)
-        .map(|(k, _)| {
-            k.labels
-                .iter()
-                .find(|(n, _)| &**n == "start")
-                .unwrap()
-                .1
-                .to_string()
-        })
+        .filter(|(_, k, _)| k.metric == Metric::PeriodSpend)
+        .map(|(_, k, _)| l.label(k, "start").unwrap().to_string())
         .collect();
     starts.sort();
     assert_eq!(
@@ -285,7 +292,7 @@ fn spend_of_past_budget_periods_is_pruned_from_memory_and_store() {
         "2026-09 and its days are gone"
     );
     assert_eq!(
-        p.totals().sum(Metric::Cost, &[]),
+        l.sum(Metric::Cost, &[]),
         d("0.14"),
         "pruning never touches the cost totals"
     );

@@ -14,18 +14,15 @@ use prometheus::IntCounterVec;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use crate::attribution::{Attribution, Labels};
+use crate::account::PricedCall;
+use crate::attribution::Attribution;
 use crate::pricing::Outcome;
-use crate::record::{Record, TokenClass};
+use crate::record::TokenClass;
 use crate::timefmt;
 
 /// One call as exported (and as `price` prints it).
-pub fn row(
-    rec: &Record<'_>,
-    labels: &Labels<'_>,
-    attribution: &Attribution,
-    outcome: &Outcome<'_>,
-) -> Value {
+pub fn row(call: &PricedCall<'_>, attribution: &Attribution) -> Value {
+    let (rec, labels, outcome) = (call.record, &call.labels, &call.outcome);
     let extra: BTreeMap<&str, &str> = attribution
         .extra_names()
         .zip(labels.extra.iter().map(|v| &**v))

@@ -2,15 +2,34 @@
 
 use crate::daemon::{data, promtool_check, sum, Daemon};
 
+/// Families sorted by name and series sorted within each: the exposition writes series in
+/// the order they were created, which depends on which file's batch came first.
 fn stable(metrics: &str) -> String {
     // Commit timings and the lag behind the wall clock vary run to run; everything else is
     // determined by the input.
-    metrics
-        .lines()
-        .filter(|l| {
-            !l.contains("bedrock_store_commit_duration_seconds")
-                && !l.starts_with("bedrock_source_lag_seconds{")
-        })
+    let mut families: Vec<(Vec<&str>, Vec<&str>)> = Vec::new();
+    for l in metrics.lines().filter(|l| {
+        !l.contains("bedrock_store_commit_duration_seconds")
+            && !l.starts_with("bedrock_source_lag_seconds{")
+    }) {
+        if l.starts_with("# HELP") || families.is_empty() {
+            families.push((Vec::new(), Vec::new()));
+        }
+        let f = families.last_mut().expect("pushed above");
+        if l.starts_with('#') {
+            f.0.push(l);
+        } else {
+            f.1.push(l);
+        }
+    }
+    families.retain(|f| !f.1.is_empty() || !f.0.iter().any(|l| l.contains("commit_duration")));
+    for f in &mut families {
+        f.1.sort_unstable();
+    }
+    families.sort();
+    families
+        .iter()
+        .flat_map(|(head, samples)| head.iter().chain(samples))
         .map(|l| format!("{l}\n"))
         .collect()
 }

@@ -1,0 +1,643 @@
+//! The ledger: every business counter as an exact fixed-point integer per series, the
+//! per-dimension admission of label values, and the series cap. Pure and in memory;
+//! `store` makes it durable.
+//!
+//! A series is a [`Key`]: the metric, the id of its list of label names (its "shape") and up
+//! to [`MAX_LABELS`] interned label values. Keys, values and a hash index are flat arrays
+//! indexed by a series id that the store shares, so the hot path is integer hashing and an
+//! `i128` add. Money is `10^-18` USD ([`crate::money::USD_SCALE`]); counts are plain integers.
+//!
+//! Cardinality is decided per dimension: each attribution dimension (user, feature, each extra
+//! label) admits values up to its own cap and folds the rest into `__other__`; its exact
+//! totals are the per-dimension metrics. The cross-product metrics have a series cap and fold
+//! from the least informative label up (see [`Bound`]). What was admitted is the set of
+//! series that exist, so it is the same after a restart and no counter moves or goes down.
+//!
+//! Batches: [`Ledger::begin`] opens one, adds change values in place while remembering the
+//! old ones, and [`Ledger::keep`] or [`Ledger::rollback`] closes it once the store commit
+//! succeeded or failed. Readers hold the lock the pipeline commits under, so they only ever
+//! see committed totals.
+
+mod metric;
+mod symbols;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+use rust_decimal::Decimal;
+use rustc_hash::{FxBuildHasher, FxHashSet};
+
+pub use metric::{Bound, Metric};
+pub use symbols::{Sym, Symbols};
+
+pub const OTHER: &str = "__other__";
+/// Most labels one series has: user, feature, model and up to five extra labels.
+pub const MAX_LABELS: usize = 8;
+/// The most extra attribution labels a configuration may name.
+pub const MAX_EXTRA_LABELS: usize = MAX_LABELS - 3;
+const NO_SYM: Sym = Sym::MAX;
+/// The shape of a deleted series' slot.
+const DEAD: u16 = u16::MAX;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub metric: Metric,
+    pub shape: u16,
+    pub vals: [Sym; MAX_LABELS],
+}
+
+impl Key {
+    pub fn new(metric: Metric, shape: u16, vals: &[Sym]) -> Key {
+        let mut k = Key {
+            metric,
+            shape,
+            vals: [NO_SYM; MAX_LABELS],
+        };
+        k.vals[..vals.len()].copy_from_slice(vals);
+        k
+    }
+
+    fn hash(&self) -> u64 {
+        FxBuildHasher.hash_one(self)
+    }
+}
+
+/// One attribution dimension: the values admitted so far, and how many may be.
+pub struct Dim {
+    pub label: String,
+    pub cap: usize,
+    admitted: FxHashSet<Sym>,
+}
+
+impl Dim {
+    pub fn admitted(&self) -> usize {
+        self.admitted.len()
+    }
+}
+
+/// Caps of a ledger.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Series per cross-product metric (`max_series_per_metric`).
+    pub series: usize,
+    /// Each attribution dimension, in order (user, feature, extra labels), with its cap.
+    pub dims: Vec<(String, usize)>,
+}
+
+impl Limits {
+    pub fn uniform(series: usize, dims: &[&str], cap: usize) -> Limits {
+        Limits {
+            series,
+            dims: dims.iter().map(|d| (d.to_string(), cap)).collect(),
+        }
+    }
+}
+
+/// What one batch changed, for the store commit.
+#[derive(Debug, Default)]
+pub struct Changes {
+    /// Series created in this batch (their labels are written once).
+    pub created: Vec<u32>,
+    /// The new value of every series the batch changed (created ones included).
+    pub values: Vec<(u32, i128)>,
+    pub removed: Vec<u32>,
+}
+
+/// A series: key, value and the batch mark side by side, so an add touches one cache line.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    key: Key,
+    /// The batch generation that last changed it.
+    mark: u32,
+    value: i128,
+}
+
+impl Slot {
+    fn new(key: Key) -> Slot {
+        Slot {
+            key,
+            mark: 0,
+            value: 0,
+        }
+    }
+}
+
+pub struct Ledger {
+    syms: Symbols,
+    /// Label names of each shape.
+    shapes: Vec<Box<[Sym]>>,
+    /// By series id.
+    slots: Vec<Slot>,
+    index: HashTable<u32>,
+    counts: [usize; Metric::COUNT],
+    series_cap: usize,
+    period_cap: usize,
+    dims: Vec<Dim>,
+    other: Sym,
+    metric_shape: u16,
+    fold_plans: HashMap<(Metric, u16), Box<[Box<[usize]>]>>,
+    overflows: u64,
+    // The open batch.
+    generation: u32,
+    changed: Vec<(u32, i128)>,
+    created_from: usize,
+    removed: Vec<(u32, Key)>,
+    admitted: Vec<(usize, Sym)>,
+}
+
+impl Ledger {
+    pub fn new(limits: &Limits) -> Ledger {
+        let mut syms = Symbols::default();
+        let other = syms.intern(OTHER);
+        let dims: Vec<Dim> = limits
+            .dims
+            .iter()
+            .map(|(label, cap)| Dim {
+                label: label.clone(),
+                cap: *cap,
+                admitted: FxHashSet::default(),
+            })
+            .collect();
+        // A subject holds at most four period-spend series at once (this and the previous
+        // month and day; older ones are pruned); full detail gets half of the cap.
+        let period_cap = dims
+            .iter()
+            .map(|d| d.cap)
+            .max()
+            .unwrap_or(limits.series)
+            .saturating_mul(8);
+        let mut l = Ledger {
+            syms,
+            shapes: Vec::new(),
+            slots: Vec::new(),
+            index: HashTable::new(),
+            counts: [0; Metric::COUNT],
+            series_cap: limits.series,
+            period_cap,
+            dims,
+            other,
+            metric_shape: 0,
+            fold_plans: HashMap::new(),
+            overflows: 0,
+            generation: 1,
+            changed: Vec::new(),
+            created_from: 0,
+            removed: Vec::new(),
+            admitted: Vec::new(),
+        };
+        l.metric_shape = l.shape(&["metric"]);
+        l
+    }
+
+    pub fn intern(&mut self, s: &str) -> Sym {
+        self.syms.intern(s)
+    }
+
+    pub fn sym(&self, s: &str) -> Option<Sym> {
+        self.syms.get(s)
+    }
+
+    pub fn resolve(&self, sym: Sym) -> &str {
+        self.syms.resolve(sym)
+    }
+
+    pub fn other(&self) -> Sym {
+        self.other
+    }
+
+    /// The id of a list of label names.
+    pub fn shape(&mut self, names: &[&str]) -> u16 {
+        assert!(names.len() <= MAX_LABELS, "at most {MAX_LABELS} labels");
+        let syms: Box<[Sym]> = names.iter().map(|n| self.syms.intern(n)).collect();
+        if let Some(i) = self.shapes.iter().position(|s| *s == syms) {
+            return i as u16;
+        }
+        self.shapes.push(syms);
+        u16::try_from(self.shapes.len() - 1).expect("fewer than 65535 label shapes")
+    }
+
+    pub fn label_names(&self, shape: u16) -> &[Sym] {
+        &self.shapes[shape as usize]
+    }
+
+    /// Label pairs of a series, in exposition order.
+    pub fn labels<'a>(&'a self, key: &'a Key) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        self.shapes[key.shape as usize]
+            .iter()
+            .zip(&key.vals)
+            .map(|(n, v)| (self.syms.resolve(*n), self.syms.resolve(*v)))
+    }
+
+    fn find(&self, key: &Key) -> Option<u32> {
+        self.index
+            .find(key.hash(), |&id| self.slots[id as usize].key == *key)
+            .copied()
+    }
+
+    fn create(&mut self, key: Key) -> u32 {
+        let id = u32::try_from(self.slots.len()).expect("fewer than 4 billion series");
+        self.slots.push(Slot::new(key));
+        let slots = &self.slots;
+        self.index
+            .insert_unique(key.hash(), id, |&i| slots[i as usize].key.hash());
+        self.counts[key.metric as usize] += 1;
+        id
+    }
+
+    fn bump(&mut self, id: u32, amount: i128) {
+        let slot = &mut self.slots[id as usize];
+        if slot.mark != self.generation {
+            slot.mark = self.generation;
+            self.changed.push((id, slot.value));
+        }
+        match slot.value.checked_add(amount) {
+            Some(v) => slot.value = v,
+            None => self.overflows += 1,
+        }
+    }
+
+    fn cap(&self, metric: Metric) -> usize {
+        match metric {
+            Metric::PeriodSpend => self.period_cap,
+            _ => self.series_cap,
+        }
+    }
+
+    /// Adds `amount` (in the metric's units) to a series, creating it if there is room and
+    /// folding it per the metric's [`Bound`] if not.
+    pub fn add(&mut self, metric: Metric, shape: u16, vals: &[Sym], amount: i128) {
+        let key = Key::new(metric, shape, vals);
+        if let Some(id) = self.find(&key) {
+            if amount != 0 {
+                self.bump(id, amount);
+            }
+            return;
+        }
+        let id = match metric.bound() {
+            Bound::SeriesCap(_) if !self.room(metric, 0) => self.fold(key, amount),
+            _ => self.create(key),
+        };
+        self.bump(id, amount);
+    }
+
+    /// Whether a new series that folded `level` steps may be created. The series cap is
+    /// shared out by level: full detail fills the first half, one fold the next quarter, and so
+    /// on, so that past the cap users keep their features before features keep their models.
+    /// The fully folded series is always admitted (a handful per metric).
+    fn room(&self, metric: Metric, level: u32) -> bool {
+        let cap = self.cap(metric);
+        self.counts[metric as usize] < cap - cap.checked_shr(level + 1).unwrap_or(0)
+    }
+
+    /// Past a level's share of the cap: folds labels step by step until a series exists or
+    /// its level has room (the fully folded series always does), and counts the fold.
+    fn fold(&mut self, mut key: Key, amount: i128) -> u32 {
+        let plan = self.fold_plan(key.metric, key.shape);
+        let mut found = None;
+        for (level, step) in plan.iter().enumerate() {
+            for &p in step.iter() {
+                key.vals[p] = self.other;
+            }
+            if let Some(id) = self.find(&key) {
+                found = Some(id);
+                break;
+            }
+            if self.room(key.metric, level as u32 + 1) {
+                break;
+            }
+        }
+        self.fold_plans.insert((key.metric, key.shape), plan);
+        let id = match found {
+            Some(id) => id,
+            None => self.create(key),
+        };
+        self.count_fold(key.metric, amount);
+        id
+    }
+
+    /// `bedrock_series_folded_total` and, for money, `bedrock_folded_cost_usd_total`.
+    pub fn count_fold(&mut self, metric: Metric, amount: i128) {
+        let name = self.syms.intern(metric.name());
+        let shape = self.metric_shape;
+        self.add(Metric::Folded, shape, &[name], 1);
+        if metric.is_money() {
+            self.add(Metric::FoldedCost, shape, &[name], amount);
+        }
+    }
+
+    fn fold_plan(&mut self, metric: Metric, shape: u16) -> Box<[Box<[usize]>]> {
+        if let Some(p) = self.fold_plans.remove(&(metric, shape)) {
+            return p;
+        }
+        let Bound::SeriesCap(order) = metric.bound() else {
+            return Box::new([]);
+        };
+        let names: Vec<&str> = self.shapes[shape as usize]
+            .iter()
+            .map(|s| self.syms.resolve(*s))
+            .collect();
+        const NAMED: [&str; 5] = ["user", "feature", "model", "token_type", "outcome"];
+        order
+            .iter()
+            .map(|step| {
+                names
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, n)| match *step {
+                        "*extra" => !NAMED.contains(n),
+                        s => **n == s,
+                    })
+                    .map(|(i, _)| i)
+                    .collect::<Box<[usize]>>()
+            })
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+
+    /// The value of dimension `dim` to count `value` under: itself if admitted or there is
+    /// room, else `__other__` (and `true`: the caller counts the fold).
+    pub fn admit(&mut self, dim: usize, value: Sym) -> (Sym, bool) {
+        let d = &mut self.dims[dim];
+        if d.admitted.contains(&value) {
+            return (value, false);
+        }
+        if value == self.other {
+            return (value, false);
+        }
+        if d.admitted.len() < d.cap {
+            d.admitted.insert(value);
+            self.admitted.push((dim, value));
+            (value, false)
+        } else {
+            (self.other, true)
+        }
+    }
+
+    pub fn dims(&self) -> &[Dim] {
+        &self.dims
+    }
+
+    /// Deletes a series (in memory now, in the store with this batch's commit).
+    pub fn remove(&mut self, id: u32) {
+        let key = self.slots[id as usize].key;
+        if key.shape == DEAD {
+            return;
+        }
+        let hash = key.hash();
+        if let Ok(e) = self.index.find_entry(hash, |&i| i == id) {
+            e.remove();
+        }
+        self.counts[key.metric as usize] -= 1;
+        self.slots[id as usize].key.shape = DEAD;
+        self.removed.push((id, key));
+    }
+
+    /// Opens a batch.
+    pub fn begin(&mut self) {
+        self.generation = self.generation.wrapping_add(1).max(1);
+        self.changed.clear();
+        self.removed.clear();
+        self.admitted.clear();
+        self.created_from = self.slots.len();
+    }
+
+    /// What the open batch changed.
+    pub fn changes(&self) -> Changes {
+        let created = (self.created_from..self.slots.len())
+            .filter(|&i| self.slots[i].key.shape != DEAD)
+            .map(|i| i as u32)
+            .collect();
+        let values = self
+            .changed
+            .iter()
+            .filter(|(id, _)| self.slots[*id as usize].key.shape != DEAD)
+            .map(|&(id, _)| (id, self.slots[id as usize].value))
+            .collect();
+        let removed = self
+            .removed
+            .iter()
+            .map(|(id, _)| *id)
+            .filter(|&id| (id as usize) < self.created_from)
+            .collect();
+        Changes {
+            created,
+            values,
+            removed,
+        }
+    }
+
+    /// Keeps the open batch (its commit succeeded).
+    pub fn keep(&mut self) {
+        self.changed.clear();
+        self.removed.clear();
+        self.admitted.clear();
+        self.created_from = self.slots.len();
+    }
+
+    /// Undoes the open batch (its commit failed): values, new series, deletions, admissions.
+    pub fn rollback(&mut self) {
+        let from = self.created_from;
+        for &(id, old) in self.changed.iter().rev() {
+            if (id as usize) < from {
+                self.slots[id as usize].value = old;
+            }
+        }
+        for (id, key) in std::mem::take(&mut self.removed).into_iter().rev() {
+            if (id as usize) < from {
+                self.slots[id as usize].key = key;
+                let slots = &self.slots;
+                self.index
+                    .insert_unique(key.hash(), id, |&i| slots[i as usize].key.hash());
+                self.counts[key.metric as usize] += 1;
+            }
+        }
+        for i in (from..self.slots.len()).rev() {
+            let key = self.slots[i].key;
+            if key.shape != DEAD {
+                if let Ok(e) = self.index.find_entry(key.hash(), |&x| x as usize == i) {
+                    e.remove();
+                }
+                self.counts[key.metric as usize] -= 1;
+            }
+        }
+        self.slots.truncate(from);
+        for (dim, v) in std::mem::take(&mut self.admitted) {
+            self.dims[dim].admitted.remove(&v);
+        }
+        self.changed.clear();
+    }
+
+    /// Puts a stored series back at its id (loading). Ids may have gaps (deleted series).
+    pub fn restore(&mut self, id: u32, metric: Metric, labels: &[(&str, &str)], value: i128) {
+        let names: Vec<&str> = labels.iter().map(|(n, _)| *n).collect();
+        let shape = self.shape(&names);
+        let vals: Vec<Sym> = labels.iter().map(|(_, v)| self.syms.intern(v)).collect();
+        let key = Key::new(metric, shape, &vals);
+        while self.slots.len() < id as usize {
+            self.slots.push(Slot::new(Key::new(metric, DEAD, &[])));
+        }
+        if self.slots.len() == id as usize && self.find(&key).is_none() {
+            self.create(key);
+            self.slots[id as usize].value = value;
+        } else if self.slots.len() == id as usize {
+            // The same labels twice (cannot happen in a store this build wrote): keep the ids
+            // aligned and the first.
+            self.slots.push(Slot::new(Key::new(metric, DEAD, &[])));
+        }
+    }
+
+    /// After loading: the dimensions' admitted values are those their metrics hold.
+    pub fn finish_restore(&mut self) {
+        let user = self.syms.intern("user");
+        let feature = self.syms.intern("feature");
+        let positions: Vec<(usize, Sym)> = self
+            .dims
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (i, self.syms.intern(&d.label)))
+            .collect();
+        let find = |name: Sym| positions.iter().find(|(_, n)| *n == name).map(|(i, _)| *i);
+        let (user_dim, feature_dim) = (find(user), find(feature));
+        for key in self
+            .slots
+            .iter()
+            .map(|s| &s.key)
+            .filter(|k| k.shape != DEAD)
+        {
+            let (dim, value) = match key.metric.dimension_label() {
+                Some("user") => (user_dim, key.vals[0]),
+                Some(_) => (feature_dim, key.vals[0]),
+                None if key.metric == Metric::LabelCost => (find(key.vals[0]), key.vals[1]),
+                None => continue,
+            };
+            if let Some(d) = dim {
+                if value != self.other {
+                    self.dims[d].admitted.insert(value);
+                }
+            }
+        }
+        self.created_from = self.slots.len();
+        self.next_generation();
+    }
+
+    fn next_generation(&mut self) {
+        self.generation = self.generation.wrapping_add(1).max(1);
+    }
+
+    /// Live series: id, key and value (in the metric's units).
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &Key, i128)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.key.shape != DEAD)
+            .map(|(i, s)| (i as u32, &s.key, s.value))
+    }
+
+    pub fn key(&self, id: u32) -> &Key {
+        &self.slots[id as usize].key
+    }
+
+    pub fn value(&self, id: u32) -> i128 {
+        self.slots[id as usize].value
+    }
+
+    /// One past the highest series id.
+    pub fn ids(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn len(&self) -> usize {
+        self.counts.iter().sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn series_count(&self, metric: Metric) -> usize {
+        self.counts[metric as usize]
+    }
+
+    /// Adds that overflowed a series, or amounts finer than the ledger's units (counted,
+    /// never wrapped or rounded).
+    pub fn overflows(&self) -> u64 {
+        self.overflows
+    }
+
+    pub fn note_overflow(&mut self) {
+        self.overflows += 1;
+    }
+
+    /// Labels of the series a batch created, for the store.
+    pub fn new_series(&self, ids: &[u32]) -> Vec<crate::store::NewSeries<'_>> {
+        ids.iter()
+            .map(|&id| {
+                let key = &self.slots[id as usize].key;
+                crate::store::NewSeries {
+                    id,
+                    metric: key.metric,
+                    labels: self.labels(key).collect(),
+                }
+            })
+            .collect()
+    }
+
+    /// The exact value of a series' units as a `Decimal`.
+    pub fn decimal(metric: Metric, units: i128) -> Decimal {
+        crate::money::units_to_decimal(units, metric.scale())
+    }
+
+    /// The exact sum over every series of `metric` whose labels include all of `filter`.
+    pub fn sum(&self, metric: Metric, filter: &[(&str, &str)]) -> Decimal {
+        let total: i128 = self
+            .iter()
+            .filter(|(_, k, _)| k.metric == metric)
+            .filter(|(_, k, _)| {
+                filter
+                    .iter()
+                    .all(|(n, v)| self.labels(k).any(|(a, b)| a == *n && b == *v))
+            })
+            .map(|(_, _, v)| v)
+            .sum();
+        Ledger::decimal(metric, total)
+    }
+
+    /// The value of one label of a series, if it has that label.
+    pub fn label<'a>(&'a self, key: &'a Key, name: &str) -> Option<&'a str> {
+        self.labels(key).find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    /// Convenience for tests and tools: intern the pairs, then [`Ledger::add`].
+    pub fn add_named(&mut self, metric: Metric, pairs: &[(&str, &str)], amount: i128) {
+        let names: Vec<&str> = pairs.iter().map(|(n, _)| *n).collect();
+        let shape = self.shape(&names);
+        let vals: Vec<Sym> = pairs.iter().map(|(_, v)| self.syms.intern(v)).collect();
+        self.add(metric, shape, &vals, amount);
+    }
+}
+
+impl crate::store::AllSeries for Ledger {
+    fn ids(&self) -> usize {
+        self.slots.len()
+    }
+
+    fn value(&self, id: u32) -> i128 {
+        self.slots.get(id as usize).map_or(0, |s| s.value)
+    }
+
+    fn definition(&self, id: u32) -> Option<(&'static str, Vec<u8>)> {
+        let key = self
+            .slots
+            .get(id as usize)
+            .map(|s| &s.key)
+            .filter(|k| k.shape != DEAD)?;
+        let labels: Vec<(&str, &str)> = self.labels(key).collect();
+        Some((
+            key.metric.name(),
+            crate::store::codec::encode_labels(&labels),
+        ))
+    }
+}

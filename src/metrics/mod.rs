@@ -1,0 +1,162 @@
+//! Exposition: the daemon's own `Registry` (no globals) for the pipeline's health metrics,
+//! and the ledger's series written straight to the text format at scrape time (a scrape of
+//! 100,000 series must not build 100,000 objects). Money becomes `f64` here and nowhere else.
+
+use std::sync::Arc;
+
+use prometheus::core::Collector;
+use prometheus::{Encoder, Histogram, HistogramOpts, IntCounterVec, Opts, Registry, TextEncoder};
+use tokio::sync::watch;
+
+use crate::budgets::Budgets;
+use crate::clock::Clock;
+use crate::pipeline::Snapshot;
+
+mod text;
+
+/// Pipeline health that lives in the process (not the store: it must work when the store
+/// does not).
+#[derive(Clone)]
+pub struct Health {
+    pub commit_seconds: Histogram,
+    pub commit_errors: IntCounterVec,
+    pub firehose_requests: IntCounterVec,
+    pub dead_letters: IntCounterVec,
+    pub export_records: IntCounterVec,
+    pub tls_reloads: IntCounterVec,
+    pub source_errors: IntCounterVec,
+    pub ratecard_reload_failures: prometheus::IntCounter,
+    pub livetail_sessions: IntCounterVec,
+    pub livetail_sampled: prometheus::IntCounter,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    snapshots: watch::Receiver<Arc<Snapshot>>,
+    budgets: Budgets,
+    clock: Clock,
+    pub health: Health,
+}
+
+impl Metrics {
+    pub fn new(
+        snapshots: watch::Receiver<Arc<Snapshot>>,
+        budgets: Budgets,
+        clock: Clock,
+    ) -> Metrics {
+        let registry = Registry::new();
+        let commit_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "bedrock_store_commit_duration_seconds",
+                "Time to account and commit one batch to the state store.",
+            )
+            .buckets(vec![0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0]),
+        )
+        .expect("valid histogram");
+        let commit_errors = IntCounterVec::new(
+            Opts::new("bedrock_store_commit_errors_total", "Batches the state store could not commit, by kind (disk_full, io, corrupt, locked)."),
+            &["kind"],
+        )
+        .expect("valid counter");
+        for kind in ["disk_full", "io", "corrupt", "locked"] {
+            commit_errors.with_label_values(&[kind]);
+        }
+        let firehose_requests = IntCounterVec::new(
+            Opts::new(
+                "bedrock_firehose_requests_total",
+                "Firehose HTTP endpoint requests, by response status code.",
+            ),
+            &["code"],
+        )
+        .expect("valid counter");
+        let dead_letters = IntCounterVec::new(
+            Opts::new(
+                "bedrock_firehose_dead_letter_records_total",
+                "Undecodable Firehose records and malformed lines written to the dead-letter file (written) or lost because it was full (dropped).",
+            ),
+            &["result"],
+        )
+        .expect("valid counter");
+        let export_records = IntCounterVec::new(
+            Opts::new(
+                "bedrock_export_records_total",
+                "Per-request export rows by sink and result (sent, retried, failed, dropped when the sink's queue was full).",
+            ),
+            &["sink", "result"],
+        )
+        .expect("valid counter");
+        let tls_reloads = IntCounterVec::new(
+            Opts::new("bedrock_tls_reloads_total", "TLS certificate reloads after the files changed, by result (ok, failed: the old certificate stays in use)."),
+            &["result"],
+        )
+        .expect("valid counter");
+        let source_errors = IntCounterVec::new(
+            Opts::new("bedrock_source_errors_total", "Errors reading a source, by source and kind (read, decompress, commit: a batch retried because the store could not commit)."),
+            &["source", "kind"],
+        )
+        .expect("valid counter");
+        let ratecard_reload_failures = prometheus::IntCounter::new(
+            "bedrock_ratecard_reload_failures_total",
+            "Rate-card reloads refused because the changed cards did not validate (the cards in force stay).",
+        )
+        .expect("valid counter");
+        let livetail_sessions = IntCounterVec::new(
+            Opts::new(
+                "bedrock_livetail_sessions_total",
+                "CloudWatch Logs Live Tail sessions, by result (started, ended, failed).",
+            ),
+            &["result"],
+        )
+        .expect("valid counter");
+        let livetail_sampled = prometheus::IntCounter::new(
+            "bedrock_livetail_sampled_updates_total",
+            "Live Tail updates that CloudWatch sampled (over 500 events/s); polling still counts every call.",
+        )
+        .expect("valid counter");
+        let collectors: [Box<dyn Collector>; 10] = [
+            Box::new(commit_seconds.clone()),
+            Box::new(commit_errors.clone()),
+            Box::new(firehose_requests.clone()),
+            Box::new(dead_letters.clone()),
+            Box::new(export_records.clone()),
+            Box::new(tls_reloads.clone()),
+            Box::new(source_errors.clone()),
+            Box::new(ratecard_reload_failures.clone()),
+            Box::new(livetail_sessions.clone()),
+            Box::new(livetail_sampled.clone()),
+        ];
+        for c in collectors {
+            registry.register(c).expect("unique metric names");
+        }
+        Metrics {
+            registry,
+            snapshots,
+            budgets,
+            clock,
+            health: Health {
+                commit_seconds,
+                commit_errors,
+                firehose_requests,
+                dead_letters,
+                export_records,
+                tls_reloads,
+                source_errors,
+                ratecard_reload_failures,
+                livetail_sessions,
+                livetail_sampled,
+            },
+        }
+    }
+
+    /// The Prometheus text format (0.0.4): health metrics, then the ledger's families.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("text encoding does not fail");
+        let mut out = String::from_utf8(out).expect("the text encoder writes UTF-8");
+        let snap = self.snapshots.borrow().clone();
+        text::ledger(&mut out, &snap, &self.budgets, self.clock.now());
+        out
+    }
+}

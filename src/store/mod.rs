@@ -1,0 +1,172 @@
+//! The durable state: totals, dedupe keys and source checkpoints, written in one atomic
+//! transaction per batch, so a crash loses nothing acknowledged and counts nothing twice.
+//!
+//! The pipeline sees only the narrow [`Store`] trait (load, look up keys, commit a batch);
+//! [`SqliteStore`] is the embedded implementation (see `sqlite.rs` for its layout). A shared
+//! backend (e.g. PostgreSQL for replicas behind one Firehose stream) implements the same trait.
+
+pub(crate) mod codec;
+mod migrate;
+mod sqlite;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::ledger::Metric;
+
+use sqlite::schema as sqlite_schema;
+pub use sqlite::{SqliteStore, DB_FILE, SCHEMA_VERSION};
+
+/// 128 bits of SHA-256 over a namespaced id: `req:<requestId>`, `cwl:<eventId>`, `line:<bytes>`.
+pub type DedupeKey = [u8; 16];
+
+pub fn dedupe_key(namespace: &str, id: &[u8]) -> DedupeKey {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(namespace.as_bytes());
+    h.update(b":");
+    h.update(id);
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&h.finalize()[..16]);
+    out
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "the state store {path} is unreadable or corrupt ({detail}). Totals were NOT reset. \
+         Restore the state directory from a backup, or start again from zero with --reset-state \
+         (it keeps the old file beside the new one)"
+    )]
+    Corrupt { path: PathBuf, detail: String },
+    #[error("the state store {path} was written by a newer version (schema {found}, this build knows {SCHEMA_VERSION}); run the newer version or restore a backup")]
+    TooNew { path: PathBuf, found: i64 },
+    #[error("another process is using the state directory {0} (its lock file is held); run one daemon per state directory")]
+    Locked(PathBuf),
+    #[error("the disk holding the state store is full ({0}); nothing is acknowledged until space returns")]
+    Full(String),
+    #[error("the state store failed: {0}")]
+    Io(String),
+}
+
+impl StoreError {
+    /// The `kind` label of `bedrock_store_commit_errors_total`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StoreError::Corrupt { .. } | StoreError::TooNew { .. } => "corrupt",
+            StoreError::Locked(_) => "locked",
+            StoreError::Full(_) => "disk_full",
+            StoreError::Io(_) => "io",
+        }
+    }
+}
+
+fn classify(e: rusqlite::Error, path: &Path) -> StoreError {
+    use rusqlite::ErrorCode;
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DiskFull) => StoreError::Full(e.to_string()),
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => StoreError::Corrupt {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        },
+        _ => StoreError::Io(e.to_string()),
+    }
+}
+
+/// One stored series, as [`Store::load`] hands it over (borrowed: nothing is copied).
+pub struct SeriesRow<'a> {
+    pub id: u32,
+    pub metric: Metric,
+    pub labels: &'a [(&'a str, &'a str)],
+    /// In the metric's units ([`Metric::scale`]).
+    pub value: i128,
+}
+
+/// A series a batch created: its labels are written once.
+pub struct NewSeries<'a> {
+    pub id: u32,
+    pub metric: Metric,
+    pub labels: Vec<(&'a str, &'a str)>,
+}
+
+/// One batch's changes, applied all or nothing.
+pub struct Commit<'a> {
+    pub created: Vec<NewSeries<'a>>,
+    /// New values of the series the batch changed, by id.
+    pub values: &'a [(u32, i128)],
+    /// Every series after the batch (the store may rewrite any of them).
+    pub all: &'a dyn AllSeries,
+    /// Series to delete (spend of budget periods that are over).
+    pub removed: &'a [u32],
+    pub dedupe: &'a [DedupeKey],
+    pub checkpoints: &'a [(String, String)],
+    /// Unix seconds, stored with new dedupe keys.
+    pub now: i64,
+    /// Dedupe keys first seen before this are deleted in the same transaction.
+    pub purge_before: Option<i64>,
+}
+
+/// Every series by id, as a store folding its journal reads them.
+pub trait AllSeries {
+    /// One past the highest id.
+    fn ids(&self) -> usize;
+    fn value(&self, id: u32) -> i128;
+    /// The metric name and encoded labels of a live series; `None` for an id with none.
+    fn definition(&self, id: u32) -> Option<(&'static str, Vec<u8>)>;
+}
+
+/// No series at all (a commit that only carries keys or checkpoints, in tests).
+pub struct NoSeries;
+
+impl AllSeries for NoSeries {
+    fn ids(&self) -> usize {
+        0
+    }
+    fn value(&self, _: u32) -> i128 {
+        0
+    }
+    fn definition(&self, _: u32) -> Option<(&'static str, Vec<u8>)> {
+        None
+    }
+}
+
+pub trait Store: Send {
+    /// Hands every stored series to `series` (ids ascending) and returns the checkpoints.
+    fn load(
+        &mut self,
+        series: &mut dyn FnMut(SeriesRow<'_>),
+    ) -> Result<HashMap<String, String>, StoreError>;
+    /// For each key, whether a committed batch already counted it.
+    fn seen(&mut self, keys: &[DedupeKey]) -> Result<Vec<bool>, StoreError>;
+    fn commit(&mut self, commit: &Commit<'_>) -> Result<(), StoreError>;
+}
+
+/// What `bedrock-cost-exporter state` shows.
+#[derive(Debug, serde::Serialize)]
+pub struct Stats {
+    pub path: String,
+    pub file_bytes: u64,
+    pub series_by_metric: Vec<(String, u64)>,
+    pub dedupe_keys: u64,
+    pub oldest_dedupe_key: Option<String>,
+    pub checkpoints: Vec<(String, String)>,
+}
+
+/// Moves a store aside (keeping it) so the daemon can start from zero: `--reset-state`.
+pub fn reset(dir: &Path, now: i64) -> std::io::Result<Option<PathBuf>> {
+    let db = dir.join(DB_FILE);
+    if !db.exists() {
+        return Ok(None);
+    }
+    let kept = dir.join(format!("{DB_FILE}.reset-{now}"));
+    std::fs::rename(&db, &kept)?;
+    for suffix in ["-wal", "-shm"] {
+        let side = dir.join(format!("{DB_FILE}{suffix}"));
+        if side.exists() {
+            std::fs::rename(&side, dir.join(format!("{DB_FILE}.reset-{now}{suffix}")))?;
+        }
+    }
+    Ok(Some(kept))
+}
