@@ -46,17 +46,72 @@ impl<'a> PricedCall<'a> {
     }
 }
 
+/// Ids of one dimension value's own series (per-user or per-feature), so a call adds to them
+/// by index instead of a hash lookup each.
+#[derive(Clone, Copy)]
+struct DimIds {
+    cost: u32,
+    invocations: [u32; 2],
+    tokens: [u32; 5],
+}
+
+const UNSET: u32 = u32::MAX;
+
+impl DimIds {
+    const UNSET: DimIds = DimIds {
+        cost: UNSET,
+        invocations: [UNSET; 2],
+        tokens: [UNSET; 5],
+    };
+}
+
+/// The per-dimension series of one value: (cost, invocations, tokens) metrics and shapes.
+struct DimMetrics {
+    cost: (Metric, u16),
+    invocations: (Metric, u16),
+    tokens: (Metric, u16),
+    /// By label value id.
+    ids: Vec<DimIds>,
+}
+
+impl DimMetrics {
+    fn slot(&mut self, v: Sym) -> &mut DimIds {
+        let i = v as usize;
+        if self.ids.len() <= i {
+            self.ids.resize(i + 1, DimIds::UNSET);
+        }
+        &mut self.ids[i]
+    }
+}
+
+/// Adds `n` to the series whose id `cached` holds (finding it first if unset), and counts
+/// the fold if the value was folded.
+fn add_cached(
+    ledger: &mut Ledger,
+    cached: &mut u32,
+    series: (Metric, u16),
+    vals: &[Sym],
+    n: i128,
+    folded: bool,
+) {
+    if *cached == UNSET {
+        *cached = ledger.series(series.0, series.1, vals);
+    }
+    ledger.add_to(*cached, n);
+    if folded {
+        ledger.count_fold(series.0, n);
+    }
+}
+
 /// Label shapes and bounded label values, interned once for the hot path.
 pub struct Accounting {
+    users: DimMetrics,
+    features: DimMetrics,
+    /// The ledger epoch the cached ids belong to.
+    epoch: u64,
     cross_cost: u16,
     cross_tokens: u16,
     cross_invocations: u16,
-    user_tokens: u16,
-    user_invocations: u16,
-    feature_tokens: u16,
-    feature_invocations: u16,
-    user: u16,
-    feature: u16,
     label: u16,
     model_cost: u16,
     model: u16,
@@ -108,16 +163,31 @@ impl Accounting {
                 ))
             })
             .collect();
+        let users = DimMetrics {
+            cost: (Metric::UserCost, ledger.shape(&["user"])),
+            invocations: (Metric::UserInvocations, ledger.shape(&["user", "outcome"])),
+            tokens: (Metric::UserTokens, ledger.shape(&["user", "token_type"])),
+            ids: Vec::new(),
+        };
+        let features = DimMetrics {
+            cost: (Metric::FeatureCost, ledger.shape(&["feature"])),
+            invocations: (
+                Metric::FeatureInvocations,
+                ledger.shape(&["feature", "outcome"]),
+            ),
+            tokens: (
+                Metric::FeatureTokens,
+                ledger.shape(&["feature", "token_type"]),
+            ),
+            ids: Vec::new(),
+        };
         Accounting {
+            users,
+            features,
+            epoch: ledger.epoch(),
             cross_cost: ledger.shape(&cross),
             cross_tokens: ledger.shape(&["user", "feature", "model", "token_type"]),
             cross_invocations: ledger.shape(&["user", "feature", "model", "outcome"]),
-            user_tokens: ledger.shape(&["user", "token_type"]),
-            user_invocations: ledger.shape(&["user", "outcome"]),
-            feature_tokens: ledger.shape(&["feature", "token_type"]),
-            feature_invocations: ledger.shape(&["feature", "outcome"]),
-            user: ledger.shape(&["user"]),
-            feature: ledger.shape(&["feature"]),
             label: ledger.shape(&["label", "value"]),
             model_cost: ledger.shape(&["model", "region", "scope", "token_type"]),
             model: ledger.shape(&["model"]),
@@ -154,10 +224,16 @@ impl Accounting {
 
     /// Adds one newly counted call. Unpriced and failed calls still count their tokens and
     /// invocations; only priced calls add money.
-    pub fn call(&self, ledger: &mut Ledger, source: Sym, call: &PricedCall<'_>) {
+    pub fn call(&mut self, ledger: &mut Ledger, source: Sym, call: &PricedCall<'_>) {
+        if self.epoch != ledger.epoch() {
+            self.users.ids.clear();
+            self.features.ids.clear();
+            self.epoch = ledger.epoch();
+        }
         let rec = call.record;
         let (u, u_folded) = self.admit(ledger, USER, &call.labels.user);
         let (f, f_folded) = self.admit(ledger, FEATURE, &call.labels.feature);
+        let dims = [(u, u_folded), (f, f_folded)];
         let model = crate::attribution::sanitize(call.model());
         let m = ledger.intern(&model);
         let result = match call.outcome {
@@ -166,146 +242,115 @@ impl Accounting {
         };
         self.records(ledger, source, result, 1);
 
-        let outcome = if rec.error_code.is_some() {
-            self.error
-        } else {
-            self.success
+        let (outcome, o) = match rec.error_code {
+            Some(_) => (self.error, 1),
+            None => (self.success, 0),
         };
-        let per_dim =
-            |ledger: &mut Ledger, metric: Metric, shape, vals: &[Sym], n: i128, folded| {
-                ledger.add(metric, shape, vals, n);
-                if folded {
-                    ledger.count_fold(metric, n);
-                }
-            };
-        ledger.add(
-            Metric::Invocations,
-            self.cross_invocations,
-            &[u, f, m, outcome],
-            1,
-        );
-        per_dim(
-            ledger,
-            Metric::UserInvocations,
-            self.user_invocations,
-            &[u, outcome],
-            1,
-            u_folded,
-        );
-        per_dim(
-            ledger,
-            Metric::FeatureInvocations,
-            self.feature_invocations,
-            &[f, outcome],
-            1,
-            f_folded,
-        );
+        let cross = [u, f, m, outcome];
+        ledger.add(Metric::Invocations, self.cross_invocations, &cross, 1);
+        for (d, &(v, folded)) in [&mut self.users, &mut self.features].into_iter().zip(&dims) {
+            let series = d.invocations;
+            let id = &mut d.slot(v).invocations[o];
+            add_cached(ledger, id, series, &[v, outcome], 1, folded);
+        }
         for class in TokenClass::ALL {
             let n = i128::from(rec.tokens.get(class));
-            if n > 0 {
-                let t = self.token_types[class as usize];
-                ledger.add(Metric::Tokens, self.cross_tokens, &[u, f, m, t], n);
-                per_dim(
-                    ledger,
-                    Metric::UserTokens,
-                    self.user_tokens,
-                    &[u, t],
-                    n,
-                    u_folded,
-                );
-                per_dim(
-                    ledger,
-                    Metric::FeatureTokens,
-                    self.feature_tokens,
-                    &[f, t],
-                    n,
-                    f_folded,
-                );
+            if n == 0 {
+                continue;
+            }
+            let t = self.token_types[class as usize];
+            ledger.add(Metric::Tokens, self.cross_tokens, &[u, f, m, t], n);
+            for (d, &(v, folded)) in [&mut self.users, &mut self.features].into_iter().zip(&dims) {
+                let series = d.tokens;
+                let id = &mut d.slot(v).tokens[class as usize];
+                add_cached(ledger, id, series, &[v, t], n, folded);
             }
         }
-
         match &call.outcome {
-            Outcome::Priced(p) => {
-                let units = |d| money::to_units(d, money::USD_SCALE);
-                let Some(total) = units(p.total) else {
-                    return ledger.note_overflow();
-                };
-                let mut extras = [0; crate::ledger::MAX_EXTRA_LABELS];
-                let mut cross = [u, f, m, 0, 0, 0, 0, 0];
-                for (i, v) in call.labels.extra.iter().enumerate() {
-                    let (e, folded) = self.admit(ledger, 2 + i, v);
-                    cross[3 + i] = e;
-                    extras[i] = e;
-                    per_dim(
-                        ledger,
-                        Metric::LabelCost,
-                        self.label,
-                        &[self.extra_names[i], e],
-                        total,
-                        folded,
-                    );
-                }
-                ledger.add(
-                    Metric::Cost,
-                    self.cross_cost,
-                    &cross[..3 + call.labels.extra.len()],
-                    total,
-                );
-                per_dim(ledger, Metric::UserCost, self.user, &[u], total, u_folded);
-                per_dim(
-                    ledger,
-                    Metric::FeatureCost,
-                    self.feature,
-                    &[f],
-                    total,
-                    f_folded,
-                );
-                let region = ledger.intern(&rec.region);
-                let scope = ledger.intern(p.scope.as_str());
-                for class in TokenClass::ALL {
-                    if rec.tokens.get(class) > 0 {
-                        let Some(c) = units(p.cost[class as usize]) else {
-                            return ledger.note_overflow();
-                        };
-                        let t = self.token_types[class as usize];
-                        ledger.add(
-                            Metric::ModelCost,
-                            self.model_cost,
-                            &[m, region, scope, t],
-                            c,
-                        );
-                    }
-                }
-                if !p.cache_read_savings.is_zero() {
-                    match units(p.cache_read_savings) {
-                        Some(s) => ledger.add(Metric::CacheSavings, self.model, &[m], s),
-                        None => ledger.note_overflow(),
-                    }
-                }
-                if rec.cache_split == CacheSplit::Assumed5m {
-                    let n = i128::from(rec.tokens.cache_write_5m);
-                    ledger.add(Metric::TtlAssumed, self.model, &[m], n);
-                }
-                for &(dim, label, period, period_sym) in &self.budgets {
-                    let subject = match dim {
-                        USER => u,
-                        FEATURE => f,
-                        i => extras[i - 2],
-                    };
-                    let start = ledger.intern(&period.key(rec.timestamp));
-                    ledger.add(
-                        Metric::PeriodSpend,
-                        self.period,
-                        &[label, subject, period_sym, start],
-                        total,
-                    );
-                }
-            }
+            Outcome::Priced(p) => self.priced(ledger, call, p, m, &dims),
             Outcome::Unpriced { reason, .. } => {
                 let r = ledger.intern(reason.as_str());
                 ledger.add(Metric::Unpriced, self.unpriced, &[m, r], 1);
             }
             Outcome::NotBilled { .. } => {}
+        }
+    }
+
+    /// The money of a priced call: cost per dimension and in the cross product, per model and
+    /// token class, cache savings, and budget spend.
+    fn priced(
+        &mut self,
+        ledger: &mut Ledger,
+        call: &PricedCall<'_>,
+        p: &crate::pricing::Priced<'_>,
+        m: Sym,
+        dims: &[(Sym, bool); 2],
+    ) {
+        let rec = call.record;
+        let units = |d| money::to_units(d, money::USD_SCALE);
+        let Some(total) = units(p.total) else {
+            return ledger.note_overflow();
+        };
+        let (u, f) = (dims[0].0, dims[1].0);
+        let mut extras = [0; crate::ledger::MAX_EXTRA_LABELS];
+        let mut cross = [u, f, m, 0, 0, 0, 0, 0];
+        for (i, v) in call.labels.extra.iter().enumerate() {
+            let (e, folded) = self.admit(ledger, 2 + i, v);
+            cross[3 + i] = e;
+            extras[i] = e;
+            ledger.add(
+                Metric::LabelCost,
+                self.label,
+                &[self.extra_names[i], e],
+                total,
+            );
+            if folded {
+                ledger.count_fold(Metric::LabelCost, total);
+            }
+        }
+        let n_cross = 3 + call.labels.extra.len();
+        ledger.add(Metric::Cost, self.cross_cost, &cross[..n_cross], total);
+        for (d, &(v, folded)) in [&mut self.users, &mut self.features].into_iter().zip(dims) {
+            let series = d.cost;
+            let id = &mut d.slot(v).cost;
+            add_cached(ledger, id, series, &[v], total, folded);
+        }
+        let region = ledger.intern(&rec.region);
+        let scope = ledger.intern(p.scope.as_str());
+        for class in TokenClass::ALL {
+            if rec.tokens.get(class) == 0 {
+                continue;
+            }
+            let Some(c) = units(p.cost[class as usize]) else {
+                return ledger.note_overflow();
+            };
+            let t = self.token_types[class as usize];
+            ledger.add(
+                Metric::ModelCost,
+                self.model_cost,
+                &[m, region, scope, t],
+                c,
+            );
+        }
+        if !p.cache_read_savings.is_zero() {
+            match units(p.cache_read_savings) {
+                Some(s) => ledger.add(Metric::CacheSavings, self.model, &[m], s),
+                None => ledger.note_overflow(),
+            }
+        }
+        if rec.cache_split == CacheSplit::Assumed5m {
+            let n = i128::from(rec.tokens.cache_write_5m);
+            ledger.add(Metric::TtlAssumed, self.model, &[m], n);
+        }
+        for &(dim, label, period, period_sym) in &self.budgets {
+            let subject = match dim {
+                USER => u,
+                FEATURE => f,
+                i => extras[i - 2],
+            };
+            let start = ledger.intern(&period.key(rec.timestamp));
+            let vals = [label, subject, period_sym, start];
+            ledger.add(Metric::PeriodSpend, self.period, &vals, total);
         }
     }
 }

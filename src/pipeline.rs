@@ -207,38 +207,66 @@ pub struct Pipeline {
     export_rows: Vec<Vec<u8>>,
 }
 
+/// Lines handed at a time from the decoding thread to the accounting one: the two overlap,
+/// so a batch costs about the larger of parsing and accounting, not their sum.
+const CHUNK_LINES: usize = 512;
+
 /// A record of the batch, decoded, with every key it is deduplicated on.
 struct Decoded<'a> {
     line: usize,
     record: Result<Record<'a>, DecodeError>,
-    keys: Vec<DedupeKey>,
+    /// The record's own key (request id, else its bytes) and the source's event id.
+    keys: [Option<DedupeKey>; 2],
 }
 
-fn decode(input: &Input) -> Vec<Decoded<'_>> {
-    let mut out = Vec::with_capacity(input.lines.len());
-    for (i, l) in input.lines.iter().enumerate() {
-        let bytes = &input.buf[l.start..l.end];
+fn decode<'a>(buf: &'a [u8], lines: &[LineRef], range: std::ops::Range<usize>) -> Vec<Decoded<'a>> {
+    let mut out = Vec::with_capacity(range.len());
+    for i in range {
+        let l = &lines[i];
+        let bytes = &buf[l.start..l.end];
         // A line holding a JSON array is several records (some S3 writers frame them so).
         let records = bedrock::split_records(bytes);
         let single = records.len() == 1;
         for bytes in records {
             let record = bedrock::parse(bytes);
-            let mut keys = Vec::with_capacity(2);
-            if let Ok(r) = &record {
-                keys.push(match &r.request_id {
-                    Some(id) => store::dedupe_key("req", id.as_bytes()),
-                    None => store::dedupe_key("line", bytes),
-                });
-            }
-            keys.extend(l.event_key.filter(|_| single));
+            let own = record.as_ref().ok().map(|r| match &r.request_id {
+                Some(id) => store::dedupe_key("req", id.as_bytes()),
+                None => store::dedupe_key("line", bytes),
+            });
             out.push(Decoded {
                 line: i,
                 record,
-                keys,
+                keys: [own, l.event_key.filter(|_| single)],
             });
         }
     }
     out
+}
+
+/// Prices and attributes every decoded record (`None` for those that did not decode).
+fn price_all<'a>(
+    ctx: &'a Context,
+    delivery: &'a [(String, String)],
+    decoded: &'a [Decoded<'a>],
+) -> Vec<Option<PricedCall<'a>>> {
+    decoded
+        .iter()
+        .map(|d| {
+            let r = d.record.as_ref().ok()?;
+            let (cards, aliases, attribution) = (&ctx.cards, &ctx.aliases, &ctx.attribution);
+            Some(PricedCall::new(cards, aliases, attribution, r, delivery))
+        })
+        .collect()
+}
+
+/// What a batch has done so far.
+#[derive(Default)]
+struct Tally {
+    summary: Summary,
+    /// Dedupe keys to commit, and the same as a set (a key twice in one batch is a duplicate).
+    new_keys: Vec<DedupeKey>,
+    batch_keys: HashSet<DedupeKey>,
+    newest: Option<i64>,
 }
 
 impl Pipeline {
@@ -303,8 +331,18 @@ impl Pipeline {
         let mut ledger = lock.write().unwrap_or_else(|e| e.into_inner());
         ledger.begin();
         self.export_rows.clear();
-        let decoded = decode(input);
-        let (summary, new_keys, newest) = self.account(&mut ledger, input, &decoded)?;
+        let mut tally = Tally::default();
+        if let Err(e) = self.account(&mut ledger, input, &mut tally) {
+            ledger.rollback();
+            self.export_rows.clear();
+            return Err(e);
+        }
+        let Tally {
+            summary,
+            new_keys,
+            newest,
+            ..
+        } = tally;
         let purge_before = match self.last_purge {
             Some(t) if t.elapsed() < PURGE_EVERY => None,
             _ => Some(now_unix - self.ctx.dedupe_window.as_secs() as i64),
@@ -342,51 +380,93 @@ impl Pipeline {
         Ok(summary)
     }
 
-    /// Adds the batch's new records to the ledger; returns what happened, the dedupe keys to
-    /// commit and the newest record time.
+    /// Adds the batch's new records to the ledger. Records are decoded on a second thread,
+    /// a chunk of lines at a time, while this one accounts the chunk before.
     fn account(
         &mut self,
         ledger: &mut Ledger,
         input: &Input,
-        decoded: &[Decoded<'_>],
-    ) -> Result<(Summary, Vec<DedupeKey>, Option<i64>), StoreError> {
-        let ctx = self.ctx.clone();
+        tally: &mut Tally,
+    ) -> Result<(), StoreError> {
         let source = ledger.intern(&input.source);
-        let mut summary = Summary::default();
-        let mut newest = None::<i64>;
-        let all_keys: Vec<DedupeKey> = decoded
-            .iter()
-            .flat_map(|d| d.keys.iter().copied())
-            .chain(input.batch_key)
-            .collect();
-        let seen: HashSet<DedupeKey> = all_keys
-            .iter()
-            .zip(self.store.seen(&all_keys)?)
-            .filter_map(|(k, s)| s.then_some(*k))
-            .collect();
-        let mut new_keys: Vec<DedupeKey> = Vec::new();
+        let (buf, lines) = (&input.buf[..], &input.lines[..]);
         if let Some(k) = input.batch_key {
-            if seen.contains(&k) {
+            if self.store.seen(&[k])?[0] {
                 // A retried delivery: acknowledged again, counted once, as duplicates.
-                summary.duplicates = decoded.len() as u64;
-                let n = summary.duplicates;
+                let n = decode(buf, lines, 0..lines.len()).len() as u64;
+                tally.summary.duplicates = n;
                 self.accounting.records(ledger, source, "duplicate", n);
-                return Ok((summary, new_keys, None));
+                return Ok(());
             }
-            new_keys.push(k);
+            tally.new_keys.push(k);
         }
         for reason in &input.rejected {
-            summary.malformed += 1;
+            tally.summary.malformed += 1;
             self.accounting.malformed(ledger, source, reason);
         }
-        let mut batch_keys: HashSet<DedupeKey> = HashSet::new();
-        for d in decoded {
+        let ctx = self.ctx.clone();
+        let (ctx, attributes) = (&*ctx, &input.attributes[..]);
+        if lines.len() <= CHUNK_LINES {
+            let decoded = decode(buf, lines, 0..lines.len());
+            let calls = price_all(ctx, attributes, &decoded);
+            return self.account_records(ledger, input, source, &decoded, calls, tally);
+        }
+        // Decoded chunks live here, outside the decoding thread, so the priced calls it
+        // sends along can borrow from them.
+        let chunks: Vec<std::sync::OnceLock<Vec<Decoded<'_>>>> =
+            (0..lines.len().div_ceil(CHUNK_LINES))
+                .map(|_| std::sync::OnceLock::new())
+                .collect();
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel(4);
+            let chunks = &chunks;
+            scope.spawn(move || {
+                for (c, slot) in chunks.iter().enumerate() {
+                    let start = c * CHUNK_LINES;
+                    let end = (start + CHUNK_LINES).min(lines.len());
+                    let decoded = slot.get_or_init(|| decode(buf, lines, start..end));
+                    let calls = price_all(ctx, attributes, decoded);
+                    if tx.send((decoded, calls)).is_err() {
+                        return; // the accounting side failed and stopped listening
+                    }
+                }
+            });
+            for (decoded, calls) in rx {
+                self.account_records(ledger, input, source, decoded, calls, tally)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Accounts decoded records: drops what a committed batch (or this one) already counted,
+    /// prices, attributes and adds the rest.
+    fn account_records(
+        &mut self,
+        ledger: &mut Ledger,
+        input: &Input,
+        source: crate::ledger::Sym,
+        decoded: &[Decoded<'_>],
+        calls: Vec<Option<PricedCall<'_>>>,
+        tally: &mut Tally,
+    ) -> Result<(), StoreError> {
+        let ctx = self.ctx.clone();
+        let keys: Vec<DedupeKey> = decoded
+            .iter()
+            .flat_map(|d| d.keys.iter().flatten().copied())
+            .collect();
+        let seen: HashSet<DedupeKey> = keys
+            .iter()
+            .zip(self.store.seen(&keys)?)
+            .filter_map(|(k, s)| s.then_some(*k))
+            .collect();
+        for (d, call) in decoded.iter().zip(calls) {
             let line = &input.lines[d.line];
-            let rec = match &d.record {
-                Ok(r) => r,
-                Err(e) => {
-                    summary.malformed += 1;
-                    summary.malformed_at.push(d.line);
+            let (rec, call) = match (&d.record, call) {
+                (Ok(r), Some(call)) => (r, call),
+                (Ok(_), None) => unreachable!("every decoded record is priced"),
+                (Err(e), _) => {
+                    tally.summary.malformed += 1;
+                    tally.summary.malformed_at.push(d.line);
                     self.accounting.malformed(ledger, source, e.reason());
                     if self.throttle.allow("malformed") {
                         tracing::warn!(
@@ -402,38 +482,32 @@ impl Pipeline {
                     continue;
                 }
             };
-            if d.keys
-                .iter()
-                .any(|k| seen.contains(k) || batch_keys.contains(k))
+            let keys = d.keys.iter().flatten();
+            if keys
+                .clone()
+                .any(|k| seen.contains(k) || tally.batch_keys.contains(k))
             {
-                summary.duplicates += 1;
+                tally.summary.duplicates += 1;
                 self.accounting.records(ledger, source, "duplicate", 1);
                 // An event seen under a new id (a re-delivered CloudWatch event) is remembered
                 // under every id, so a later copy is caught whichever id it carries.
-                for k in &d.keys {
-                    if !seen.contains(k) && batch_keys.insert(*k) {
-                        new_keys.push(*k);
+                for k in keys {
+                    if !seen.contains(k) && tally.batch_keys.insert(*k) {
+                        tally.new_keys.push(*k);
                     }
                 }
                 continue;
             }
-            for k in &d.keys {
-                batch_keys.insert(*k);
-                new_keys.push(*k);
+            for k in keys {
+                tally.batch_keys.insert(*k);
+                tally.new_keys.push(*k);
             }
-            newest = Some(newest.map_or(rec.timestamp, |n| n.max(rec.timestamp)));
-            let call = PricedCall::new(
-                &ctx.cards,
-                &ctx.aliases,
-                &ctx.attribution,
-                rec,
-                &input.attributes,
-            );
+            tally.newest = Some(tally.newest.map_or(rec.timestamp, |n| n.max(rec.timestamp)));
             if let Outcome::Unpriced { model, reason } = &call.outcome {
-                summary.unpriced += 1;
+                tally.summary.unpriced += 1;
                 self.warn_unpriced(model, reason, input, line.line);
             } else {
-                summary.accepted += 1;
+                tally.summary.accepted += 1;
             }
             self.accounting.call(ledger, source, &call);
             if ctx.export {
@@ -442,7 +516,7 @@ impl Pipeline {
                     .push(serde_json::to_vec(&row).expect("JSON values serialise"));
             }
         }
-        Ok((summary, new_keys, newest))
+        Ok(())
     }
 
     fn warn_unpriced(

@@ -24,7 +24,6 @@ mod symbols;
 mod tests;
 
 use std::collections::HashMap;
-use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
 use rust_decimal::Decimal;
@@ -60,8 +59,20 @@ impl Key {
         k
     }
 
+    /// A multiply-xorshift mix of the key's words, finished with MurmurHash3's `fmix64`:
+    /// sequential label ids must spread over the whole table (the index's hot path).
     fn hash(&self) -> u64 {
-        FxBuildHasher.hash_one(self)
+        let mut h = ((self.metric as u64) << 16) | self.shape as u64;
+        for pair in self.vals.chunks_exact(2) {
+            let w = ((pair[0] as u64) << 32) | pair[1] as u64;
+            h = (h ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            h ^= h >> 29;
+        }
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
     }
 }
 
@@ -139,6 +150,13 @@ pub struct Ledger {
     other: Sym,
     metric_shape: u16,
     fold_plans: HashMap<(Metric, u16), Box<[Box<[usize]>]>>,
+    /// Keys that folded, with the series they folded into: a key refused once is refused for
+    /// good (series counts never go down), so later calls skip the fold steps. Bounded: it
+    /// is emptied when it reaches the series cap, on a rollback and on a deletion.
+    folded: HashMap<Key, u32, FxBuildHasher>,
+    /// Ids of `bedrock_series_folded_total` and `bedrock_folded_cost_usd_total` per metric.
+    fold_counters: [Option<(u32, u32)>; Metric::COUNT],
+    epoch: u64,
     overflows: u64,
     // The open batch.
     generation: u32,
@@ -181,6 +199,9 @@ impl Ledger {
             other,
             metric_shape: 0,
             fold_plans: HashMap::new(),
+            folded: HashMap::default(),
+            fold_counters: [None; Metric::COUNT],
+            epoch: 0,
             overflows: 0,
             generation: 1,
             changed: Vec::new(),
@@ -277,7 +298,20 @@ impl Ledger {
             return;
         }
         let id = match metric.bound() {
-            Bound::SeriesCap(_) if !self.room(metric, 0) => self.fold(key, amount),
+            Bound::SeriesCap(_) if !self.room(metric, 0) => match self.folded.get(&key) {
+                Some(&id) => {
+                    self.count_fold(metric, amount);
+                    id
+                }
+                None => {
+                    let id = self.fold(key, amount);
+                    if self.folded.len() >= self.cap(metric) {
+                        self.folded.clear();
+                    }
+                    self.folded.insert(key, id);
+                    id
+                }
+            },
             _ => self.create(key),
         };
         self.bump(id, amount);
@@ -320,11 +354,47 @@ impl Ledger {
 
     /// `bedrock_series_folded_total` and, for money, `bedrock_folded_cost_usd_total`.
     pub fn count_fold(&mut self, metric: Metric, amount: i128) {
-        let name = self.syms.intern(metric.name());
-        let shape = self.metric_shape;
-        self.add(Metric::Folded, shape, &[name], 1);
+        let (count, cost) = match self.fold_counters[metric as usize] {
+            Some(ids) => ids,
+            None => {
+                let name = self.syms.intern(metric.name());
+                let shape = self.metric_shape;
+                let count = self.series(Metric::Folded, shape, &[name]);
+                let cost = self.series(Metric::FoldedCost, shape, &[name]);
+                self.fold_counters[metric as usize] = Some((count, cost));
+                (count, cost)
+            }
+        };
+        self.bump(count, 1);
         if metric.is_money() {
-            self.add(Metric::FoldedCost, shape, &[name], amount);
+            self.bump(cost, amount);
+        }
+    }
+
+    /// The id of a series of a metric that is never capped, created if need be (with 0). The
+    /// id stays valid until a rollback (see [`Ledger::rollback`]).
+    pub fn series(&mut self, metric: Metric, shape: u16, vals: &[Sym]) -> u32 {
+        debug_assert!(!matches!(metric.bound(), Bound::SeriesCap(_)));
+        let key = Key::new(metric, shape, vals);
+        match self.find(&key) {
+            Some(id) => id,
+            None => {
+                let id = self.create(key);
+                self.bump(id, 0);
+                id
+            }
+        }
+    }
+
+    /// Counts rollbacks: ids handed out before a rollback may be gone after it.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Adds to a series by id (from [`Ledger::series`]).
+    pub fn add_to(&mut self, id: u32, amount: i128) {
+        if amount != 0 {
+            self.bump(id, amount);
         }
     }
 
@@ -393,6 +463,7 @@ impl Ledger {
         self.counts[key.metric as usize] -= 1;
         self.slots[id as usize].key.shape = DEAD;
         self.removed.push((id, key));
+        self.folded.clear();
     }
 
     /// Opens a batch.
@@ -438,7 +509,11 @@ impl Ledger {
     }
 
     /// Undoes the open batch (its commit failed): values, new series, deletions, admissions.
+    /// Ids handed out by [`Ledger::series`] in this batch are no longer valid.
     pub fn rollback(&mut self) {
+        self.epoch += 1;
+        self.folded.clear();
+        self.fold_counters = [None; Metric::COUNT];
         let from = self.created_from;
         for &(id, old) in self.changed.iter().rev() {
             if (id as usize) < from {

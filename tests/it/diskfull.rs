@@ -103,13 +103,22 @@ fn a_full_disk_stops_acknowledging_and_counting_resumes_exactly() {
     assert!(m.contains("bedrock_store_writable 0"));
 
     // Firehose is told to retry (503, spec-shaped), and its retry lands once there is space.
-    let record = call("df-firehose", "fh", 1);
+    // The delivery is large (many new users, so many new series): a commit as small as one
+    // record can still find a free page on a "full" disk, and is then rightly acknowledged.
+    const FIREHOSE_RECORDS: usize = 400;
+    let records: Vec<String> = (0..FIREHOSE_RECORDS)
+        .map(|i| {
+            let record = call(&format!("df-firehose-{i}"), &format!("fh-{i}"), 1);
+            let data = base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                record.as_bytes(),
+            );
+            format!(r#"{{"data":"{data}"}}"#)
+        })
+        .collect();
     let body = format!(
-        r#"{{"requestId":"df-req","timestamp":1,"records":[{{"data":"{}"}}]}}"#,
-        base64::Engine::encode(
-            &base64::engine::general_purpose::STANDARD,
-            record.as_bytes()
-        )
+        r#"{{"requestId":"df-req","timestamp":1,"records":[{}]}}"#,
+        records.join(",")
     );
     let headers = [
         ("X-Amz-Firehose-Request-Id", "df-req"),
@@ -136,13 +145,16 @@ fn a_full_disk_stops_acknowledging_and_counting_resumes_exactly() {
     let (status, _) = crate::daemon::post(&d.addr, "/firehose", &headers, body.as_bytes());
     assert_eq!(status, 200);
     let m = d.metrics();
-    assert_eq!(accepted(&m, "firehose"), 1.0);
+    assert_eq!(accepted(&m, "firehose"), FIREHOSE_RECORDS as f64);
     assert!(m.contains("bedrock_store_writable 1"));
     assert_eq!(
         sum(&m, "bedrock_records_total", &["result=\"duplicate\""]),
         0.0
     );
-    assert_eq!(sum(&m, "bedrock_tokens_total", &[]), sent as f64 + 1.0);
+    assert_eq!(
+        sum(&m, "bedrock_tokens_total", &[]),
+        (sent + FIREHOSE_RECORDS) as f64
+    );
     assert_eq!(d.get("/readyz").0, 200);
     assert!(d.stop().success());
 }
