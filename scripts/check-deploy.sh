@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Checks the operations files in deploy/:
-#   1. promtool check rules  deploy/prometheus/bedrock-cost-alerts.yml
-#   2. promtool test rules   deploy/prometheus/bedrock-cost-alerts.test.yml
+#   1. promtool check rules  deploy/prometheus/bedrock-cost-rules.yml (recording rules) and
+#                            deploy/prometheus/bedrock-cost-alerts.yml (alerting rules)
+#   2. promtool test rules   deploy/prometheus/bedrock-cost-alerts.test.yml (both files loaded) and
+#                            deploy/prometheus/bedrock-cost-alerts-without-rules.test.yml (the
+#                            alerts alone: BedrockCostRecordingRulesMissing)
+#      and test coverage: every alert has a case where it fires and one where it does not
+#      (exp_alerts: []), and every recording rule is evaluated by a promql_expr_test.
 #   3. deploy/grafana/bedrock-cost.json: valid JSON, unique panel ids, gridPos on every panel,
 #      datasource ${datasource} on every panel and target, the expected template variables, and
 #      every target expr (and every label_values() selector) parses as PromQL: Grafana variables
@@ -14,8 +19,9 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-RULES=deploy/prometheus/bedrock-cost-alerts.yml
-TESTS=deploy/prometheus/bedrock-cost-alerts.test.yml
+RECORDING=deploy/prometheus/bedrock-cost-rules.yml
+ALERTS=deploy/prometheus/bedrock-cost-alerts.yml
+TESTS=(deploy/prometheus/bedrock-cost-alerts.test.yml deploy/prometheus/bedrock-cost-alerts-without-rules.test.yml)
 DASHBOARD=deploy/grafana/bedrock-cost.json
 
 fail() {
@@ -26,17 +32,68 @@ fail() {
 command -v promtool >/dev/null 2>&1 \
     || fail "promtool is not installed or not in PATH (it ships with Prometheus; on Debian/Ubuntu: apt-get install prometheus). This script does not install it."
 command -v python3 >/dev/null 2>&1 || fail "python3 is not installed or not in PATH"
-for f in "$RULES" "$TESTS" "$DASHBOARD"; do
+for f in "$RECORDING" "$ALERTS" "${TESTS[@]}" "$DASHBOARD"; do
     [[ -f "$f" ]] || fail "missing file $f"
 done
 
 echo "==> $(promtool --version 2>&1 | head -n 1)"
 
-echo "==> promtool check rules $RULES"
-promtool check rules "$RULES" || fail "promtool check rules reported problems in $RULES (see above)"
+echo "==> promtool check rules $RECORDING $ALERTS"
+promtool check rules "$RECORDING" "$ALERTS" || fail "promtool check rules reported problems in $RECORDING or $ALERTS (see above)"
 
-echo "==> promtool test rules $TESTS"
-promtool test rules "$TESTS" || fail "promtool unit tests failed: $TESTS (see above)"
+echo "==> promtool test rules ${TESTS[*]}"
+promtool test rules "${TESTS[@]}" || fail "promtool unit tests failed: ${TESTS[*]} (see above)"
+
+echo "==> test coverage: every alert fires and stays quiet in a test, every recording rule is evaluated"
+# Line-based (no YAML library needed): rule names from `- alert:` / `- record:` lines; in the
+# tests, each `alertname:` line is followed by its `exp_alerts:` line ("[]" = a quiet case), and
+# a recording rule counts as tested when a promql_expr_test `- expr:` line names it.
+python3 - "$RECORDING" "$ALERTS" -- "${TESTS[@]}" <<'PY' || fail "rules without tests (listed above)"
+import re
+import sys
+
+args = sys.argv[1:]
+sep = args.index("--")
+rule_files, test_files = args[:sep], args[sep + 1:]
+alerts, records = [], []
+for path in rule_files:
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            m = re.match(r"\s*-\s+(alert|record):\s*(\S+)\s*$", line)
+            if m:
+                (alerts if m.group(1) == "alert" else records).append(m.group(2))
+fires, quiet, exprs = set(), set(), []
+for path in test_files:
+    current = None
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            m = re.match(r"\s*-?\s*alertname:\s*(\S+)\s*$", line)
+            if m:
+                current = m.group(1)
+                continue
+            m = re.match(r"\s*exp_alerts:\s*(.*?)\s*$", line)
+            if m and current:
+                (quiet if m.group(1) == "[]" else fires).add(current)
+                current = None
+                continue
+            m = re.match(r"\s*-\s+expr:\s*(.+?)\s*$", line)
+            if m:
+                exprs.append(m.group(1))
+problems = []
+for a in alerts:
+    if a not in fires:
+        problems.append(f"alert {a}: no test case where it fires")
+    if a not in quiet:
+        problems.append(f"alert {a}: no test case where it stays quiet (exp_alerts: [])")
+for r in records:
+    if not any(re.search(r"(?<![\w:])" + re.escape(r) + r"(?![\w:])", e) for e in exprs):
+        problems.append(f"recording rule {r}: no promql_expr_test evaluates it")
+for p in problems:
+    print(f"  {p}", file=sys.stderr)
+if problems:
+    sys.exit(1)
+print(f"  {len(alerts)} alerts and {len(records)} recording rules, all tested")
+PY
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT

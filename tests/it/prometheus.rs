@@ -21,15 +21,15 @@ impl Drop for Prometheus {
 
 fn start_prometheus(target: &str) -> Prometheus {
     let dir = tempfile::tempdir().unwrap();
-    let rules = format!(
-        "{}/deploy/prometheus/bedrock-cost-alerts.yml",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    // The recording rules and the alert rules, as a user loads them.
+    let rules = ["bedrock-cost-rules.yml", "bedrock-cost-alerts.yml"]
+        .map(|f| format!("'{}/deploy/prometheus/{f}'", env!("CARGO_MANIFEST_DIR")))
+        .join(", ");
     let config = dir.path().join("prometheus.yml");
     std::fs::write(
         &config,
         format!(
-            "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nrule_files: ['{rules}']\nscrape_configs:\n  - job_name: bedrock-cost-exporter\n    static_configs: [{{targets: ['{target}']}}]\n"
+            "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nrule_files: [{rules}]\nscrape_configs:\n  - job_name: bedrock-cost-exporter\n    static_configs: [{{targets: ['{target}']}}]\n"
         ),
     )
     .unwrap();
@@ -250,7 +250,10 @@ fn every_dashboard_panel_returns_data_and_every_rule_evaluates() {
             );
         }
     }
-    assert!(evaluated >= 18, "{evaluated} rules loaded");
+    assert!(
+        evaluated >= 26,
+        "{evaluated} rules loaded (recording and alerting)"
+    );
     drop(prom);
     assert!(d.stop().success());
 }
