@@ -12,6 +12,7 @@ use serde::Deserialize;
 use crate::attribution::{Attribution, Matcher, Rule, Source};
 use crate::budgets::{Budget, Budgets, Period};
 use crate::pricing::Aliases;
+pub use crate::timefmt::parse_duration;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
 pub const DEFAULT_MAX_SERIES: usize = 10_000;
@@ -341,22 +342,6 @@ pub fn parse(text: &str, file: &str) -> Result<RawConfig, ConfigErrors> {
     }
 }
 
-/// `500ms`, `30s`, `5m`, `48h`, `7d`.
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit())?;
-    let (n, unit) = s.split_at(split);
-    let n: u64 = n.parse().ok()?;
-    Some(match unit {
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n * 60),
-        "h" => Duration::from_secs(n * 3600),
-        "d" => Duration::from_secs(n * 86_400),
-        _ => return None,
-    })
-}
-
 /// Label names a configured label may not take: the exporter's own, and Prometheus's.
 const RESERVED_LABELS: [&str; 14] = [
     "user",
@@ -496,8 +481,10 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
-        let start_ms = crate::sources::cloudwatch::parse_start(&start_text, now_ms).unwrap_or_else(|| {
-            errors.push(format!("start {start_text:?} is not now, a relative time like -1h, or an RFC 3339 time"));
+        let start_ms = crate::timefmt::parse_start(&start_text, now_ms).unwrap_or_else(|| {
+            errors.push(format!(
+                "start {start_text:?} is not now, a relative time like -1h, or an RFC 3339 time"
+            ));
             now_ms
         });
         if raw

@@ -12,7 +12,7 @@ use axum::Router;
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
-use crate::pipeline::Snapshot;
+use crate::snapshot::Snapshot;
 use crate::sources::firehose::{self, Firehose};
 
 pub struct AppState {

@@ -3,27 +3,34 @@
 //! The data path, one module per stage (each arrow is a plain value):
 //!
 //! ```text
-//! sources/ (file, stdin, demo) --Input--> pipeline --Record--> pricing --Priced--> ledger --commit--> store
-//!                                             |                                      |
-//!                                             +--> attribution (labels)              +--> metrics -> http (/metrics)
+//! sources/ --Input (batch)--> pipeline --Record--> pricing + attribution --PricedCall--> account
+//!   (files, stdin, Firehose,                                                               |
+//!    CloudWatch, demo)                         ledger (exact totals) <---------------------+
+//!                                                 |  one commit per batch --> store
+//!                                                 +--> snapshot --> metrics, status, budgets --> http
 //! ```
 //!
 //! - [`bedrock`]: wire format of an invocation-log record -> [`record::Record`] (pure)
 //! - [`record`]: the normalised invocation, token classes, principal ARNs
 //! - [`pricing`]: rate cards, model-id normalisation, `price(&cards, &record)` (pure)
 //! - [`attribution`]: user, feature and extra labels from metadata, ARN and rules (pure)
-//! - [`ledger`]: exact totals per label set, cardinality guard (pure)
+//! - [`account`]: the priced call, and how one adds to the ledger's counters
+//! - [`ledger`]: exact totals per series, per-dimension caps and folding (pure)
 //! - [`store`]: one atomic commit per batch of totals, dedupe keys and checkpoints
+//! - [`batch`]: the contract between sources and the pipeline (batch, checkpoint, acknowledgement)
 //! - [`pipeline`]: the task that owns the ledger; acknowledges only after the commit
+//! - [`snapshot`]: what readers of the totals see
 //! - [`sources`]: files/globs/archives, stdin, Firehose HTTP endpoint, CloudWatch Logs polling and Live Tail, demo traffic
 //! - [`metrics`], [`http`]: exposition and the HTTP surface
 //! - [`budgets`]: monthly/daily budgets per label value, from period spend in the ledger
 //! - [`sinks`]: per-request export (JSON lines, Firehose PutRecordBatch)
 //! - [`status`]: the HTML status page at `/`
 //! - [`config`], [`app`], [`reload`], [`cli`]: settings, wiring and shutdown, live reloads, one-shot commands
+//! - [`clock`], [`money`], [`timefmt`]: wall time, exact USD, time formats
 pub mod account;
 pub mod app;
 pub mod attribution;
+pub mod batch;
 pub mod bedrock;
 pub mod budgets;
 pub mod cli;
@@ -38,6 +45,7 @@ pub mod pricing;
 pub mod record;
 pub mod reload;
 pub mod sinks;
+pub mod snapshot;
 pub mod sources;
 pub mod status;
 pub mod store;

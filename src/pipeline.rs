@@ -6,11 +6,14 @@
 //!
 //! `process` is synchronous (SQLite is); `run` drives it on a blocking thread.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
+
+pub use crate::batch::{Ack, Input, LineRef, Summary};
+use crate::snapshot::Snapshot;
 
 use crate::account::{Accounting, PricedCall};
 use crate::attribution::Attribution;
@@ -36,124 +39,6 @@ pub struct Context {
     /// (label, period) pairs whose spend budgets need, accumulated per record timestamp.
     pub budget_periods: Vec<(String, crate::budgets::Period)>,
     pub clock: Clock,
-}
-
-/// One line inside a batch buffer.
-#[derive(Debug, Clone)]
-pub struct LineRef {
-    pub start: usize,
-    pub end: usize,
-    /// Where it came from, for logs: a line number, an event index.
-    pub line: u64,
-    /// An id the source itself gives the event (a CloudWatch eventId): deduped as well.
-    pub event_key: Option<DedupeKey>,
-}
-
-pub type Ack = oneshot::Sender<Result<Summary, Arc<StoreError>>>;
-
-/// What a source hands over: lines in one buffer, the checkpoint to store with them, and
-/// where to report the commit.
-pub struct Input {
-    /// The `source` label: `file`, `stdin`, `demo`, …
-    pub source: Arc<str>,
-    /// What logs name as the origin (a path, a request id).
-    pub origin: Arc<str>,
-    pub buf: Vec<u8>,
-    pub lines: Vec<LineRef>,
-    pub checkpoints: Vec<(String, String)>,
-    pub ack: Option<Ack>,
-    /// The id of the whole delivery (a Firehose request id): a batch already committed under
-    /// it is acknowledged again without being counted.
-    pub batch_key: Option<DedupeKey>,
-    /// Labels the delivery itself carries (Firehose common attributes): a fallback source for
-    /// the configured metadata labels.
-    pub attributes: Vec<(String, String)>,
-    /// Records the source could not decode, by reason: counted as malformed here.
-    pub rejected: Vec<&'static str>,
-    /// Rate cards to price this batch and every later one with (a reload).
-    pub new_cards: Option<Arc<RateCards>>,
-}
-
-impl Input {
-    /// A batch with no lines yet (to fill, or to carry only a checkpoint or new rate cards).
-    pub fn empty(source: Arc<str>, origin: Arc<str>) -> Input {
-        Input::from_ndjson(source, origin, Vec::new(), 1)
-    }
-
-    /// Splits newline-delimited text into lines (blank lines are not records).
-    pub fn from_ndjson(source: Arc<str>, origin: Arc<str>, buf: Vec<u8>, first_line: u64) -> Input {
-        let mut lines = Vec::new();
-        let mut start = 0;
-        let ends = memchr::memchr_iter(b'\n', &buf).chain(std::iter::once(buf.len()));
-        for (n, end) in (first_line..).zip(ends) {
-            if start >= buf.len() {
-                break;
-            }
-            let slice = &buf[start..end];
-            if !slice.iter().all(u8::is_ascii_whitespace) {
-                lines.push(LineRef {
-                    start,
-                    end,
-                    line: n,
-                    event_key: None,
-                });
-            }
-            start = end + 1;
-        }
-        Input {
-            source,
-            origin,
-            buf,
-            lines,
-            checkpoints: Vec::new(),
-            ack: None,
-            batch_key: None,
-            attributes: Vec::new(),
-            rejected: Vec::new(),
-            new_cards: None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Summary {
-    pub accepted: u64,
-    pub unpriced: u64,
-    pub duplicates: u64,
-    pub malformed: u64,
-    /// Indexes into `Input::lines` of the lines that were not valid records.
-    pub malformed_at: Vec<usize>,
-}
-
-impl Summary {
-    pub fn add(&mut self, other: &Summary) {
-        self.accepted += other.accepted;
-        self.unpriced += other.unpriced;
-        self.duplicates += other.duplicates;
-        self.malformed += other.malformed;
-    }
-}
-
-/// What `/metrics`, the status page and `/readyz` read: the ledger (read-locked; the pipeline
-/// holds the write lock from a batch's first add to its commit, so readers see only committed
-/// totals) and the pipeline's health.
-#[derive(Clone)]
-pub struct Snapshot {
-    pub ledger: Arc<RwLock<Ledger>>,
-    /// Unix seconds of the newest record timestamp read, per source.
-    pub last_record: BTreeMap<String, i64>,
-    /// False after a failed commit, until one succeeds.
-    pub store_writable: bool,
-    pub store_error: Option<String>,
-    /// The rate cards in force.
-    pub cards: Arc<RateCards>,
-}
-
-impl Snapshot {
-    /// Read access to the committed totals.
-    pub fn ledger(&self) -> std::sync::RwLockReadGuard<'_, Ledger> {
-        self.ledger.read().unwrap_or_else(|e| e.into_inner())
-    }
 }
 
 /// Caps noisy warnings: at most `burst` lines per minute per kind, then one line saying how
@@ -199,7 +84,6 @@ pub struct Pipeline {
     store: Box<dyn Store>,
     ledger: Arc<RwLock<Ledger>>,
     accounting: Accounting,
-    last_record: BTreeMap<String, i64>,
     last_purge: Option<Instant>,
     throttle: Throttle,
     unpriced_warned: HashSet<(String, &'static str)>,
@@ -286,7 +170,6 @@ impl Pipeline {
             store,
             ledger: Arc::new(RwLock::new(ledger)),
             accounting,
-            last_record: BTreeMap::new(),
             last_purge: None,
             throttle: Throttle {
                 burst: 5,
@@ -301,7 +184,6 @@ impl Pipeline {
     pub fn snapshot(&self, store_error: Option<String>) -> Snapshot {
         Snapshot {
             ledger: self.ledger.clone(),
-            last_record: self.last_record.clone(),
             store_writable: store_error.is_none(),
             store_error,
             cards: self.ctx.cards.clone(),
@@ -371,11 +253,7 @@ impl Pipeline {
             self.last_purge = Some(Instant::now());
         }
         if let Some(ts) = newest {
-            let e = self
-                .last_record
-                .entry(input.source.to_string())
-                .or_insert(ts);
-            *e = (*e).max(ts);
+            ledger.note_record_time(&input.source, ts);
         }
         Ok(summary)
     }
@@ -466,7 +344,8 @@ impl Pipeline {
                 (Ok(_), None) => unreachable!("every decoded record is priced"),
                 (Err(e), _) => {
                     tally.summary.malformed += 1;
-                    tally.summary.malformed_at.push(d.line);
+                    let bytes = input.buf[line.start..line.end].to_vec();
+                    tally.summary.malformed_lines.push((line.line, bytes));
                     self.accounting.malformed(ledger, source, e.reason());
                     if self.throttle.allow("malformed") {
                         tracing::warn!(
@@ -610,7 +489,9 @@ pub fn run(
                 }
                 let _ = snapshots.send(Arc::new(pipeline.snapshot(Some(e.to_string()))));
                 if let Some(ack) = ack {
-                    let _ = ack.send(Err(Arc::new(e)));
+                    let buf = std::mem::take(&mut input.buf);
+                    let error = Arc::new(e);
+                    let _ = ack.send(Err(crate::batch::Refused { error, buf }));
                 }
             }
         }

@@ -10,7 +10,6 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Tls;
-use crate::pipeline;
 use crate::pricing::ratecard;
 
 /// What the rate-card paths hold now: every card file with its modification time and size.
@@ -49,7 +48,7 @@ fn card_files(
 pub async fn cards(
     paths: Vec<std::path::PathBuf>,
     every: Duration,
-    tx: mpsc::Sender<pipeline::Input>,
+    tx: mpsc::Sender<crate::batch::Input>,
     failures: prometheus::IntCounter,
     stop: CancellationToken,
 ) {
@@ -71,7 +70,8 @@ pub async fn cards(
                 let versions: Vec<&str> =
                     cards.cards().iter().map(|c| c.version.as_str()).collect();
                 tracing::info!("rate cards reloaded: {}", versions.join(", "));
-                let mut input = pipeline::Input::empty("ratecard".into(), "ratecard reload".into());
+                let mut input =
+                    crate::batch::Input::empty("ratecard".into(), "ratecard reload".into());
                 input.new_cards = Some(Arc::new(cards));
                 if tx.send(input).await.is_err() {
                     return;

@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 
 use crate::budgets::Budgets;
 use crate::ledger::{Ledger, Metric};
-use crate::pipeline::Snapshot;
+use crate::snapshot::Snapshot;
 use crate::timefmt;
 
 /// Rows in each top-spender table.
@@ -188,7 +188,7 @@ th{{color:#5b6572;font-weight:600}}.n{{text-align:right;font-variant-numeric:tab
     sources.sort();
     for s in &sources {
         let n = |r: &str| ledger.sum(Metric::Records, &[("source", s), ("result", r)]);
-        let newest = snap.last_record.get(s).map_or("-".to_string(), |t| {
+        let newest = ledger.last_record().get(s).map_or("-".to_string(), |t| {
             format!(
                 "{} ({} s ago)",
                 timefmt::format_rfc3339(*t),
@@ -229,7 +229,6 @@ mod tests {
         );
         let snap = Snapshot {
             ledger: Arc::new(RwLock::new(b)),
-            last_record: Default::default(),
             store_writable: true,
             store_error: None,
             cards: Default::default(),

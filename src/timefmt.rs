@@ -121,9 +121,49 @@ pub fn format_date(days: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// `500ms`, `30s`, `5m`, `48h`, `7d`.
+pub fn parse_duration(s: &str) -> Option<std::time::Duration> {
+    use std::time::Duration;
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit())?;
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    Some(match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        "d" => Duration::from_secs(n * 86_400),
+        _ => return None,
+    })
+}
+
+/// `now`, `-15m`/`-1h`/`-7d` (relative), or an RFC 3339 time → ms since the epoch.
+pub fn parse_start(s: &str, now_ms: i64) -> Option<i64> {
+    if s == "now" {
+        return Some(now_ms);
+    }
+    if let Some(rel) = s.strip_prefix('-') {
+        return parse_duration(rel).map(|d| now_ms - d.as_millis() as i64);
+    }
+    parse_timestamp(s).map(|t| t * 1000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn start_positions() {
+        let now = 1_795_420_800_000;
+        assert_eq!(parse_start("now", now), Some(now));
+        assert_eq!(parse_start("-1h", now), Some(now - 3_600_000));
+        assert_eq!(
+            parse_start("2026-11-23T00:00:00Z", now),
+            Some(1_795_392_000_000)
+        );
+        assert_eq!(parse_start("yesterday", now), None);
+    }
 
     #[test]
     fn bedrock_timestamp_forms_parse_to_the_same_second() {

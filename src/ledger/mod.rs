@@ -157,6 +157,9 @@ pub struct Ledger {
     /// Ids of `bedrock_series_folded_total` and `bedrock_folded_cost_usd_total` per metric.
     fold_counters: [Option<(u32, u32)>; Metric::COUNT],
     epoch: u64,
+    /// Unix seconds of the newest record timestamp counted, per source (not stored: it
+    /// says how fresh this process's view is).
+    last_record: std::collections::BTreeMap<String, i64>,
     overflows: u64,
     // The open batch.
     generation: u32,
@@ -202,6 +205,7 @@ impl Ledger {
             folded: HashMap::default(),
             fold_counters: [None; Metric::COUNT],
             epoch: 0,
+            last_record: Default::default(),
             overflows: 0,
             generation: 1,
             changed: Vec::new(),
@@ -360,13 +364,17 @@ impl Ledger {
                 let name = self.syms.intern(metric.name());
                 let shape = self.metric_shape;
                 let count = self.series(Metric::Folded, shape, &[name]);
-                let cost = self.series(Metric::FoldedCost, shape, &[name]);
+                // Dollars only for money metrics: a token count folds no dollars.
+                let cost = match metric.is_money() {
+                    true => self.series(Metric::FoldedCost, shape, &[name]),
+                    false => u32::MAX,
+                };
                 self.fold_counters[metric as usize] = Some((count, cost));
                 (count, cost)
             }
         };
         self.bump(count, 1);
-        if metric.is_money() {
+        if cost != u32::MAX {
             self.bump(cost, amount);
         }
     }
@@ -384,6 +392,17 @@ impl Ledger {
                 id
             }
         }
+    }
+
+    /// Notes the newest record time of a committed batch from `source`.
+    pub fn note_record_time(&mut self, source: &str, unix: i64) {
+        let e = self.last_record.entry(source.to_string()).or_insert(unix);
+        *e = (*e).max(unix);
+    }
+
+    /// Unix seconds of the newest record counted, per source.
+    pub fn last_record(&self) -> &std::collections::BTreeMap<String, i64> {
+        &self.last_record
     }
 
     /// Counts rollbacks: ids handed out before a rollback may be gone after it.

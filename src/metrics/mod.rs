@@ -10,7 +10,7 @@ use tokio::sync::watch;
 
 use crate::budgets::Budgets;
 use crate::clock::Clock;
-use crate::pipeline::Snapshot;
+use crate::snapshot::Snapshot;
 
 mod text;
 

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use crate::budgets::Budgets;
 use crate::ledger::{Ledger, Metric};
 use crate::money;
-use crate::pipeline::Snapshot;
+use crate::snapshot::Snapshot;
 
 fn family(out: &mut String, name: &str, help: &str, kind: &str) {
     let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n");
@@ -99,9 +99,9 @@ pub fn ledger(out: &mut String, snap: &Snapshot, budgets: &Budgets, now: i64) {
             }
         }
     }
-    if !snap.last_record.is_empty() {
+    if !ledger.last_record().is_empty() {
         gauge(out, 2);
-        for (source, ts) in &snap.last_record {
+        for (source, ts) in ledger.last_record() {
             sample(out, g(2).0, [("source", source.as_str())], *ts as f64);
         }
     }
@@ -109,9 +109,9 @@ pub fn ledger(out: &mut String, snap: &Snapshot, budgets: &Budgets, now: i64) {
     sample(out, g(3).0, [], if snap.store_writable { 1.0 } else { 0.0 });
     gauge(out, 4);
     sample(out, g(4).0, [("version", env!("CARGO_PKG_VERSION"))], 1.0);
-    if !snap.last_record.is_empty() {
+    if !ledger.last_record().is_empty() {
         gauge(out, 5);
-        for (source, ts) in &snap.last_record {
+        for (source, ts) in ledger.last_record() {
             sample(
                 out,
                 g(5).0,

@@ -17,10 +17,10 @@ use std::time::Duration;
 use aws_sdk_cloudwatchlogs::error::ProvideErrorMetadata;
 use prometheus::IntCounterVec;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::pipeline::{Input, LineRef};
+use crate::batch::{submit, Input, LineRef, SubmitError};
 use crate::store;
 
 pub const SOURCE: &str = "cloudwatch";
@@ -238,42 +238,11 @@ impl CloudWatchSource {
         )
     }
 
-    async fn send(&self, mut input: Input) -> Result<(), PollError> {
-        let (ack_tx, ack_rx) = oneshot::channel();
-        input.ack = Some(ack_tx);
-        self.tx.send(input).await.map_err(|_| PollError::Stopped)?;
-        match ack_rx.await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(_)) => Err(PollError::Commit),
-            Err(_) => Err(PollError::Stopped),
+    async fn send(&self, input: Input) -> Result<(), PollError> {
+        match submit(&self.tx, input).await {
+            Ok(_) => Ok(()),
+            Err(SubmitError::Store(_)) => Err(PollError::Commit),
+            Err(SubmitError::Stopped) => Err(PollError::Stopped),
         }
-    }
-}
-
-/// `now`, `-15m`/`-1h`/`-7d` (relative), or an RFC 3339 time → ms since the epoch.
-pub fn parse_start(s: &str, now_ms: i64) -> Option<i64> {
-    if s == "now" {
-        return Some(now_ms);
-    }
-    if let Some(rel) = s.strip_prefix('-') {
-        return crate::config::parse_duration(rel).map(|d| now_ms - d.as_millis() as i64);
-    }
-    crate::timefmt::parse_timestamp(s).map(|t| t * 1000)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_start;
-
-    #[test]
-    fn start_positions() {
-        let now = 1_795_420_800_000;
-        assert_eq!(parse_start("now", now), Some(now));
-        assert_eq!(parse_start("-1h", now), Some(now - 3_600_000));
-        assert_eq!(
-            parse_start("2026-11-23T00:00:00Z", now),
-            Some(1_795_392_000_000)
-        );
-        assert_eq!(parse_start("yesterday", now), None);
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::pipeline::Input;
+use crate::batch::Input;
 
 pub const EXAMPLES: &str = include_str!("../../examples/invocations.jsonl");
 

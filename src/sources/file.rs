@@ -16,10 +16,10 @@ use std::time::Duration;
 
 use flate2::read::MultiGzDecoder;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::pipeline::{Input, Summary};
+use crate::batch::{submit_blocking, Input, SubmitError, Summary};
 
 /// Bytes read per batch from a plain file.
 const BATCH_BYTES: usize = 1 << 20;
@@ -346,25 +346,21 @@ impl FileSource {
             serde_json::to_string(&next).expect("serialisable"),
         );
         let mut backoff = Duration::from_secs(1);
+        let mut buf = buf;
         loop {
-            let mut input =
-                Input::from_ndjson(SOURCE.into(), origin.clone(), buf.clone(), first_line);
+            let mut input = Input::from_ndjson(SOURCE.into(), origin.clone(), buf, first_line);
             input.checkpoints.push(cp.clone());
-            let (ack_tx, ack_rx) = oneshot::channel();
-            input.ack = Some(ack_tx);
-            self.tx
-                .blocking_send(input)
-                .map_err(|_| FileSourceError::PipelineGone)?;
-            match ack_rx.blocking_recv() {
-                Ok(Ok(summary)) => return Ok(summary),
-                Ok(Err(_)) => {
+            match submit_blocking(&self.tx, input) {
+                Ok(summary) => return Ok(summary),
+                Err(SubmitError::Store(refused)) => {
+                    buf = refused.buf;
                     self.errors.with_label_values(&[SOURCE, "commit"]).inc();
                     if sleep_or_cancel(backoff, shutdown) {
                         return Err(FileSourceError::Shutdown);
                     }
                     backoff = (backoff * 2).min(MAX_RETRY_WAIT);
                 }
-                Err(_) => return Err(FileSourceError::PipelineGone),
+                Err(SubmitError::Stopped) => return Err(FileSourceError::PipelineGone),
             }
         }
     }
@@ -444,20 +440,18 @@ pub fn run_stdin(tx: mpsc::Sender<Input>, shutdown: CancellationToken) -> Summar
         if n == 0 || shutdown.is_cancelled() {
             return total;
         }
-        let mut input = Input::from_ndjson("stdin".into(), "stdin".into(), buf, line_no);
+        let input = Input::from_ndjson("stdin".into(), "stdin".into(), buf, line_no);
         line_no += n;
-        let (ack_tx, ack_rx) = oneshot::channel();
-        input.ack = Some(ack_tx);
-        if tx.blocking_send(input).is_err() {
-            return total;
-        }
-        match ack_rx.blocking_recv() {
-            Ok(Ok(s)) => total.add(&s),
-            Ok(Err(e)) => {
-                tracing::error!("stdin: a batch could not be committed and standard input cannot be re-read: {e}");
+        match submit_blocking(&tx, input) {
+            Ok(s) => total.add(&s),
+            Err(SubmitError::Store(refused)) => {
+                tracing::error!(
+                    "stdin: a batch could not be committed and standard input cannot be re-read: {}",
+                    refused.error
+                );
                 return total;
             }
-            Err(_) => return total,
+            Err(SubmitError::Stopped) => return total,
         }
     }
 }

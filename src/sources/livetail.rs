@@ -14,10 +14,10 @@ use aws_sdk_cloudwatchlogs::config::interceptors::BeforeTransmitInterceptorConte
 use aws_sdk_cloudwatchlogs::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_cloudwatchlogs::types::StartLiveTailResponseStream;
 use prometheus::IntCounterVec;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::pipeline::{Input, LineRef};
+use crate::batch::{submit, Input, LineRef, SubmitError};
 
 pub const SOURCE: &str = "cloudwatch_livetail";
 /// Sessions end at 3 hours; start a new one a little before.
@@ -159,14 +159,10 @@ impl LiveTailSource {
                         let mut input = Input::empty(SOURCE.into(), Arc::from("live tail"));
                         input.buf = buf;
                         input.lines = lines;
-                        let (ack_tx, ack_rx) = oneshot::channel();
-                        input.ack = Some(ack_tx);
-                        self.tx
-                            .send(input)
-                            .await
-                            .map_err(|_| "the pipeline stopped".to_string())?;
                         // A failed commit is not retried here: polling reconciles these records.
-                        let _ = ack_rx.await;
+                        if let Err(SubmitError::Stopped) = submit(&self.tx, input).await {
+                            return Err("the pipeline stopped".to_string());
+                        }
                     }
                 }
                 Some(_) => {} // sessionStart, or a kind newer than this build

@@ -1,5 +1,6 @@
 //! The one integration test binary: the real daemon, fed through its real interfaces.
 mod budgets;
+mod cardinality;
 mod cli;
 mod cloudwatch;
 mod crash;

@@ -12,7 +12,7 @@ use flate2::read::MultiGzDecoder;
 
 use super::errors::FirehoseError;
 use super::models::{LogsEnvelope, Request};
-use crate::pipeline::LineRef;
+use crate::batch::LineRef;
 use crate::store;
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];

@@ -20,9 +20,9 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response as HttpResponse};
 use prometheus::IntCounterVec;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
-use crate::pipeline::Input;
+use crate::batch::{submit, Input, SubmitError};
 use crate::store;
 use errors::FirehoseError;
 use models::{
@@ -197,39 +197,32 @@ async fn accept(
             serde_json::json!({"firehose_request_id": request_id, "record": r.index, "reason": r.reason, "data": r.data}),
         );
     }
-    let (ack_tx, ack_rx) = oneshot::channel();
     let input = Input {
         source: SOURCE.into(),
         origin: format!("firehose request {request_id}").into(),
         buf: decoded.buf,
         lines: decoded.lines,
         checkpoints: Vec::new(),
-        ack: Some(ack_tx),
+        ack: None,
         batch_key: Some(store::dedupe_key("fh", request_id.as_bytes())),
         attributes,
         rejected: rejected_reasons,
         new_cards: None,
     };
-    let lines_for_dead_letter = (input.buf.clone(), input.lines.clone());
-    let waited = tokio::time::timeout(fh.ack_timeout, async {
-        fh.tx
-            .send(input)
-            .await
-            .map_err(|_| FirehoseError::Unavailable("the daemon is shutting down".into()))?;
-        ack_rx
-            .await
-            .map_err(|_| FirehoseError::Unavailable("the daemon is shutting down".into()))
-    })
-    .await
-    .map_err(|_| FirehoseError::Unavailable(format!("no commit within {:?}", fh.ack_timeout)))??;
-    let summary = waited.map_err(|e| FirehoseError::Unavailable(e.to_string()))?;
-    let (buf, lines) = lines_for_dead_letter;
-    for &i in &summary.malformed_at {
-        let l = &lines[i];
-        let text = String::from_utf8_lossy(&buf[l.start..l.end]);
+    let summary = tokio::time::timeout(fh.ack_timeout, submit(&fh.tx, input))
+        .await
+        .map_err(|_| FirehoseError::Unavailable(format!("no commit within {:?}", fh.ack_timeout)))?
+        .map_err(|e| match e {
+            SubmitError::Stopped => {
+                FirehoseError::Unavailable("the daemon is shutting down".into())
+            }
+            SubmitError::Store(refused) => FirehoseError::Unavailable(refused.error.to_string()),
+        })?;
+    for (line, bytes) in &summary.malformed_lines {
+        let text = String::from_utf8_lossy(bytes);
         dead_letter(
             fh,
-            serde_json::json!({"firehose_request_id": request_id, "record": l.line, "reason": "malformed_invocation_record", "line": text}),
+            serde_json::json!({"firehose_request_id": request_id, "record": line, "reason": "malformed_invocation_record", "line": text}),
         );
     }
     Ok(())
