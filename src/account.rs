@@ -103,8 +103,49 @@ fn add_cached(
     }
 }
 
+/// Series of one (user, feature, model) combination in the drill-down tokens and invocations
+/// metrics, each with whether it folded; resolved once, then added to by index.
+#[derive(Clone, Copy)]
+struct CrossIds {
+    invocations: [(u32, bool); 2],
+    tokens: [(u32, bool); 5],
+}
+
+const UNRESOLVED: (u32, bool) = (UNSET, false);
+
+impl CrossIds {
+    const UNSET: CrossIds = CrossIds {
+        invocations: [UNRESOLVED; 2],
+        tokens: [UNRESOLVED; 5],
+    };
+}
+
+/// Adds `n` to a cross-product series through its cached resolution.
+fn add_cross(
+    ledger: &mut Ledger,
+    cached: &mut (u32, bool),
+    metric: Metric,
+    shape: u16,
+    vals: &[Sym],
+    n: i128,
+) {
+    if cached.0 == UNSET {
+        *cached = ledger.series_for(metric, shape, vals);
+    }
+    ledger.add_to(cached.0, n);
+    if cached.1 {
+        ledger.count_fold(metric, n);
+    }
+}
+
+/// Combinations remembered at most; past it the cache starts over (it is only a cache).
+const CROSS_CACHE_MAX: usize = 1 << 18;
+
 /// Label shapes and bounded label values, interned once for the hot path.
 pub struct Accounting {
+    cross: rustc_hash::FxHashMap<[Sym; 3], CrossIds>,
+    /// `bedrock_model_cost_usd_total` ids by (model, region, scope) and token class.
+    model_costs: rustc_hash::FxHashMap<[Sym; 3], [u32; 5]>,
     users: DimMetrics,
     features: DimMetrics,
     /// The ledger epoch the cached ids belong to.
@@ -182,6 +223,8 @@ impl Accounting {
             ids: Vec::new(),
         };
         Accounting {
+            cross: Default::default(),
+            model_costs: Default::default(),
             users,
             features,
             epoch: ledger.epoch(),
@@ -228,6 +271,8 @@ impl Accounting {
         if self.epoch != ledger.epoch() {
             self.users.ids.clear();
             self.features.ids.clear();
+            self.cross.clear();
+            self.model_costs.clear();
             self.epoch = ledger.epoch();
         }
         let rec = call.record;
@@ -246,8 +291,19 @@ impl Accounting {
             Some(_) => (self.error, 1),
             None => (self.success, 0),
         };
-        let cross = [u, f, m, outcome];
-        ledger.add(Metric::Invocations, self.cross_invocations, &cross, 1);
+        if self.cross.len() >= CROSS_CACHE_MAX {
+            self.cross.clear();
+        }
+        let ids = self.cross.entry([u, f, m]).or_insert(CrossIds::UNSET);
+        let shape = self.cross_invocations;
+        add_cross(
+            ledger,
+            &mut ids.invocations[o],
+            Metric::Invocations,
+            shape,
+            &[u, f, m, outcome],
+            1,
+        );
         for (d, &(v, folded)) in [&mut self.users, &mut self.features].into_iter().zip(&dims) {
             let series = d.invocations;
             let id = &mut d.slot(v).invocations[o];
@@ -259,7 +315,9 @@ impl Accounting {
                 continue;
             }
             let t = self.token_types[class as usize];
-            ledger.add(Metric::Tokens, self.cross_tokens, &[u, f, m, t], n);
+            let vals = [u, f, m, t];
+            let id = &mut ids.tokens[class as usize];
+            add_cross(ledger, id, Metric::Tokens, self.cross_tokens, &vals, n);
             for (d, &(v, folded)) in [&mut self.users, &mut self.features].into_iter().zip(&dims) {
                 let series = d.tokens;
                 let id = &mut d.slot(v).tokens[class as usize];
@@ -324,13 +382,16 @@ impl Accounting {
             let Some(c) = units(p.cost[class as usize]) else {
                 return ledger.note_overflow();
             };
-            let t = self.token_types[class as usize];
-            ledger.add(
-                Metric::ModelCost,
-                self.model_cost,
-                &[m, region, scope, t],
-                c,
-            );
+            let ids = self
+                .model_costs
+                .entry([m, region, scope])
+                .or_insert([UNSET; 5]);
+            let id = &mut ids[class as usize];
+            if *id == UNSET {
+                let t = self.token_types[class as usize];
+                *id = ledger.series(Metric::ModelCost, self.model_cost, &[m, region, scope, t]);
+            }
+            ledger.add_to(*id, c);
         }
         if !p.cache_read_savings.is_zero() {
             match units(p.cache_read_savings) {

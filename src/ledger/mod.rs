@@ -301,24 +301,46 @@ impl Ledger {
             }
             return;
         }
-        let id = match metric.bound() {
-            Bound::SeriesCap(_) if !self.room(metric, 0) => match self.folded.get(&key) {
-                Some(&id) => {
-                    self.count_fold(metric, amount);
-                    id
+        let (id, folded) = self.admit_series(key);
+        if folded {
+            self.count_fold(metric, amount);
+        }
+        self.bump(id, amount);
+    }
+
+    /// The series a key counts in: its own, or the one it folds into (`true`). The id stays
+    /// valid until a rollback ([`Ledger::epoch`]); a key that folded always folds.
+    pub fn series_for(&mut self, metric: Metric, shape: u16, vals: &[Sym]) -> (u32, bool) {
+        let key = Key::new(metric, shape, vals);
+        match self.find(&key) {
+            Some(id) => (id, false),
+            None => {
+                let (id, folded) = self.admit_series(key);
+                if !folded {
+                    self.bump(id, 0);
                 }
+                (id, folded)
+            }
+        }
+    }
+
+    /// A key with no series yet: create it if there is room, else fold it.
+    fn admit_series(&mut self, key: Key) -> (u32, bool) {
+        let metric = key.metric;
+        match metric.bound() {
+            Bound::SeriesCap(_) if !self.room(metric, 0) => match self.folded.get(&key) {
+                Some(&id) => (id, true),
                 None => {
-                    let id = self.fold(key, amount);
+                    let id = self.fold(key);
                     if self.folded.len() >= self.cap(metric) {
                         self.folded.clear();
                     }
                     self.folded.insert(key, id);
-                    id
+                    (id, true)
                 }
             },
-            _ => self.create(key),
-        };
-        self.bump(id, amount);
+            _ => (self.create(key), false),
+        }
     }
 
     /// Whether a new series that folded `level` steps may be created. The series cap is
@@ -331,8 +353,8 @@ impl Ledger {
     }
 
     /// Past a level's share of the cap: folds labels step by step until a series exists or
-    /// its level has room (the fully folded series always does), and counts the fold.
-    fn fold(&mut self, mut key: Key, amount: i128) -> u32 {
+    /// its level has room (the fully folded series always does).
+    fn fold(&mut self, mut key: Key) -> u32 {
         let plan = self.fold_plan(key.metric, key.shape);
         let mut found = None;
         for (level, step) in plan.iter().enumerate() {
@@ -348,12 +370,14 @@ impl Ledger {
             }
         }
         self.fold_plans.insert((key.metric, key.shape), plan);
-        let id = match found {
+        match found {
             Some(id) => id,
-            None => self.create(key),
-        };
-        self.count_fold(key.metric, amount);
-        id
+            None => {
+                let id = self.create(key);
+                self.bump(id, 0);
+                id
+            }
+        }
     }
 
     /// `bedrock_series_folded_total` and, for money, `bedrock_folded_cost_usd_total`.
