@@ -345,10 +345,12 @@ class Gen:
         rec["timestamp"] = self.timestamp(i, n)
         rec["accountId"] = ACCOUNT
         user = self.users[u]
+        # The session (or IAM user) name is the user's address, so a record without
+        # requestMetadata still belongs to one of the --users users.
         if rng.random() < 0.85:
-            arn = f"arn:aws:sts::{ACCOUNT}:assumed-role/{ROLES[self.user_role[u]]}/{user.split('@')[0]}"
+            arn = f"arn:aws:sts::{ACCOUNT}:assumed-role/{ROLES[self.user_role[u]]}/{user}"
         else:
-            arn = f"arn:aws:iam::{ACCOUNT}:user/{user.split('@')[0]}"
+            arn = f"arn:aws:iam::{ACCOUNT}:user/{user}"
         if old_order:
             rec["identity"] = {"arn": arn}
         rec["region"] = region
