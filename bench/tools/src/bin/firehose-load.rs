@@ -137,7 +137,11 @@ fn prepare(args: &Args, id: &str, records: &[Vec<u8>], lines: usize) -> Prepared
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
-    write!(body, r#"{{"requestId":"{id}","timestamp":{now_ms},"records":["#).unwrap();
+    write!(
+        body,
+        r#"{{"requestId":"{id}","timestamp":{now_ms},"records":["#
+    )
+    .unwrap();
     for (i, r) in records.iter().enumerate() {
         if i > 0 {
             body.push(b',');
@@ -229,8 +233,7 @@ impl Conn {
                 let v = v.trim();
                 if k.eq_ignore_ascii_case("content-length") {
                     len = v.parse().unwrap_or(0);
-                } else if k.eq_ignore_ascii_case("connection") && v.eq_ignore_ascii_case("close")
-                {
+                } else if k.eq_ignore_ascii_case("connection") && v.eq_ignore_ascii_case("close") {
                     close = true;
                 }
             }
@@ -318,7 +321,8 @@ fn main() {
         .min(args.max_requests);
     let reqs: Vec<Prepared> = (0..n_req)
         .map(|i| {
-            let chunk = &usable[i * args.per_request..((i + 1) * args.per_request).min(usable.len())];
+            let chunk =
+                &usable[i * args.per_request..((i + 1) * args.per_request).min(usable.len())];
             prepare(&args, &request_id("load", i), chunk, chunk.len())
         })
         .collect();
@@ -396,7 +400,10 @@ fn main() {
     println!("load_records_per_s={rps:.0}");
     println!("load_p50_ms={}", ms(percentile(&lat, 0.50)));
     println!("load_p99_ms={}", ms(percentile(&lat, 0.99)));
-    println!("load_max_ms={}", ms(lat.last().copied().unwrap_or_default()));
+    println!(
+        "load_max_ms={}",
+        ms(lat.last().copied().unwrap_or_default())
+    );
     eprintln!(
         "firehose-load: {} requests ({} answered 200), {acked} records in {:.2?}: {rps:.0} records/s, p50 {} ms, p99 {} ms",
         results.len(),

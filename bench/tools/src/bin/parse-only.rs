@@ -144,7 +144,11 @@ fn pass(path: &str, mut parse: impl FnMut(&mut [u8]) -> Option<u64>) -> Pass {
     while !rest.is_empty() {
         let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
         let (line, tail) = rest.split_at_mut(end);
-        rest = if tail.is_empty() { tail } else { &mut tail[1..] };
+        rest = if tail.is_empty() {
+            tail
+        } else {
+            &mut tail[1..]
+        };
         if line.iter().all(|b| b.is_ascii_whitespace()) {
             continue;
         }
@@ -169,7 +173,9 @@ fn main() {
             "--runs" => runs = args.next().and_then(|v| v.parse().ok()).expect("--runs N"),
             "--parsers" => parsers = args.next().expect("--parsers LIST"),
             "-h" | "--help" => {
-                eprintln!("usage: parse-only FILE [--runs 3] [--parsers serde_json,sonic-rs,simd-json]");
+                eprintln!(
+                    "usage: parse-only FILE [--runs 3] [--parsers serde_json,sonic-rs,simd-json]"
+                );
                 return;
             }
             _ if path.is_none() => path = Some(a),
