@@ -18,8 +18,8 @@ Kinds:
   bodyheavy  bodies from 0 to 100 KB each (log-normal sizes), until --target-mb is reached.
   series     for the scrape/startup measurements: --series N gives about N exposed series.
              Each user has one feature and one model and makes one call with input, output,
-             cache-read and cache-write tokens, which gives 6 series (bedrock_cost_usd_total 1,
-             bedrock_tokens_total 4, bedrock_invocations_total 1): users = N / 6.
+             cache-read and cache-write tokens, which gives 12 series (SERIES_PER_USER):
+             users = N / 12.
 
 A JSON sidecar FILE.meta.json tells what was written (records, malformed lines, errors, ...).
 
@@ -34,6 +34,11 @@ import datetime
 import json
 import math
 import random
+
+# Exposed series one series-kind user adds: in the cross product bedrock_cost_usd_total 1,
+# bedrock_tokens_total 4 (input, output, cache read, cache write) and bedrock_invocations_total 1;
+# per user 1 + 4 + 1 again (bedrock_user_*). Feature and model series are shared.
+SERIES_PER_USER = 12
 import sys
 
 ACCOUNT = "123456789012"
@@ -472,7 +477,7 @@ def main():
         written += len(b)
 
     if a.kind == "series":
-        n_users = max(1, round(a.series / 6))
+        n_users = max(1, round(a.series / SERIES_PER_USER))
         for u in range(n_users):
             emit(g.series_record(u, n_users))
     else:
@@ -499,7 +504,7 @@ def main():
     meta = dict(g.counts, kind=a.kind, seed=a.seed, bytes=written, users=a.users,
                 features=a.features, models=len(g.models), lines=g.counts["records"] + g.counts["malformed"])
     if a.kind == "series":
-        meta["series_users"] = max(1, round(a.series / 6))
+        meta["series_users"] = max(1, round(a.series / SERIES_PER_USER))
     if a.out != "-":
         with open(a.out + ".meta.json", "w") as f:
             json.dump(meta, f, indent=1, sort_keys=True)
