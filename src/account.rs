@@ -7,7 +7,7 @@
 //! per-dimension metrics, the drill-down cross product, the per-model cost and the budgets.
 
 use crate::attribution::{Attribution, Labels};
-use crate::budgets::Period;
+use crate::budgets::{Period, Spend};
 use crate::ledger::{Ledger, Metric, Sym};
 use crate::money;
 use crate::pricing::{self, Aliases, Outcome, RateCards};
@@ -159,14 +159,13 @@ pub struct Accounting {
     unpriced: u16,
     records: u16,
     malformed: u16,
-    period: u16,
     token_types: [Sym; 5],
     success: Sym,
     error: Sym,
     /// Each extra label's name, as a value of `bedrock_label_cost_usd_total{label}`.
     extra_names: Vec<Sym>,
-    /// Budgeted (dimension index, label name, period).
-    budgets: Vec<(usize, Sym, Period, Sym)>,
+    /// Spend per budgeted value and period.
+    budgets: Spend,
 }
 
 /// Index of the `user` and `feature` dimensions; extra labels follow.
@@ -192,18 +191,7 @@ impl Accounting {
         let mut cross: Vec<&str> = vec!["user", "feature", "model"];
         cross.extend(&extras);
         let dims = dimensions(attribution);
-        let budgets = budget_periods
-            .iter()
-            .filter_map(|(label, period)| {
-                let dim = dims.iter().position(|d| d == label)?;
-                Some((
-                    dim,
-                    ledger.intern(label),
-                    *period,
-                    ledger.intern(period.as_str()),
-                ))
-            })
-            .collect();
+        let budgets = Spend::new(ledger, budget_periods, &dims);
         let users = DimMetrics {
             cost: (Metric::UserCost, ledger.shape(&["user"])),
             invocations: (Metric::UserInvocations, ledger.shape(&["user", "outcome"])),
@@ -237,7 +225,6 @@ impl Accounting {
             unpriced: ledger.shape(&["model", "reason"]),
             records: ledger.shape(&["source", "result"]),
             malformed: ledger.shape(&["source", "reason"]),
-            period: ledger.shape(&["label", "subject", "period", "start"]),
             token_types: TokenClass::ALL.map(|c| ledger.intern(c.as_str())),
             success: ledger.intern("success"),
             error: ledger.intern("error"),
@@ -403,15 +390,9 @@ impl Accounting {
             let n = i128::from(rec.tokens.cache_write_5m);
             ledger.add(Metric::TtlAssumed, self.model, &[m], n);
         }
-        for &(dim, label, period, period_sym) in &self.budgets {
-            let subject = match dim {
-                USER => u,
-                FEATURE => f,
-                i => extras[i - 2],
-            };
-            let start = ledger.intern(&period.key(rec.timestamp));
-            let vals = [label, subject, period_sym, start];
-            ledger.add(Metric::PeriodSpend, self.period, &vals, total);
-        }
+        let n_extra = call.labels.extra.len();
+        let mut subjects = [u, f, 0, 0, 0, 0, 0];
+        subjects[2..2 + n_extra].copy_from_slice(&extras[..n_extra]);
+        self.budgets.add(ledger, &subjects, rec.timestamp, total);
     }
 }

@@ -12,6 +12,7 @@ use tokio_util::task::TaskTracker;
 
 use axum_server::tls_rustls::RustlsConfig;
 
+use crate::clock::Clock;
 use crate::config::{Config, StateMode};
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
@@ -45,15 +46,12 @@ pub fn load_cards(config: &Config) -> anyhow::Result<RateCards> {
     })
 }
 
-fn open_store(config: &Config, reset: bool) -> anyhow::Result<Box<dyn Store>> {
+fn open_store(config: &Config, reset: bool, clock: &Clock) -> anyhow::Result<Box<dyn Store>> {
     Ok(match &config.state {
         StateMode::InMemory => Box::new(SqliteStore::in_memory()?),
         StateMode::Dir(dir) => {
             if reset {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs() as i64);
-                if let Some(kept) = store::reset(dir, now).with_context(|| {
+                if let Some(kept) = store::reset(dir, clock.now()).with_context(|| {
                     format!("cannot move the old store in {} aside", dir.display())
                 })? {
                     tracing::warn!(
@@ -77,8 +75,8 @@ pub async fn run(
     for c in cards.cards() {
         tracing::info!(version = %c.version, models = c.models.len(), "rate card {} loaded from {}", c.version, c.path);
     }
-    let store = open_store(&config, extras.reset_state)?;
-    let clock = crate::clock::Clock::system();
+    let clock = Clock::system();
+    let store = open_store(&config, extras.reset_state, &clock)?;
     let ctx = Arc::new(Context {
         cards: Arc::new(cards),
         aliases: config.aliases.clone(),
@@ -173,6 +171,7 @@ pub async fn run(
                     dead_letter,
                     requests: metrics.health.firehose_requests.clone(),
                     dead_letters: metrics.health.dead_letters.clone(),
+                    clock: clock.clone(),
                 };
                 Some((f.path.clone(), Arc::new(handler)))
             }
@@ -294,6 +293,7 @@ pub async fn run(
                     .cloned(),
                 tx: tx.clone(),
                 errors: source_errors.clone(),
+                clock: clock.clone(),
             };
             tracker.spawn(src.run(token.clone()));
         }
@@ -328,7 +328,7 @@ pub async fn run(
     }
     if let Some(rate) = extras.demo_rate {
         let (tx, stop) = (tx.clone(), token.clone());
-        tracker.spawn(demo::run(tx, rate, stop));
+        tracker.spawn(demo::run(tx, rate, clock.clone(), stop));
     }
     drop(tx);
 

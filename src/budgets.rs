@@ -1,17 +1,18 @@
 //! Budgets: monthly and daily USD limits per label value (a user, a feature, a team…), with
 //! a default for values that have none of their own.
 //!
-//! The pipeline adds each priced call's cost to a `PeriodSpend` series keyed by the label
-//! value and the calendar period (UTC) of the record's timestamp, so the period's spend lives
-//! in the store and survives restarts; at scrape time [`Budgets::gauges`] turns the current
-//! periods into `bedrock_budget_usd` and `bedrock_budget_spend_usd`. A new period starts
-//! from zero at the UTC boundary, without any reset.
+//! Budgets own their spend: [`Spend::add`] adds each priced call's cost to a `PeriodSpend`
+//! series keyed by the label value and the calendar period (UTC) of the record's timestamp, so
+//! the period's spend lives in the store and survives restarts, and [`prune_past_periods`]
+//! deletes periods that are over. At scrape time [`Budgets::gauges`] turns the current periods
+//! into `bedrock_budget_usd` and `bedrock_budget_spend_usd`. A new period starts from zero at
+//! the UTC boundary, without any reset.
 
 use std::collections::HashSet;
 
 use rust_decimal::Decimal;
 
-use crate::ledger::{Ledger, Metric};
+use crate::ledger::{Ledger, Metric, Sym};
 use crate::timefmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -75,6 +76,61 @@ pub struct Gauge<'a> {
     pub subject: String,
     pub limit: Decimal,
     pub spend: Decimal,
+}
+
+/// The spend budgets need: for each budgeted (label, period), the label's dimension index.
+pub struct Spend {
+    tracked: Vec<(usize, Sym, Period, Sym)>,
+    shape: u16,
+}
+
+impl Spend {
+    /// `dims` are the ledger's dimensions in order (user, feature, extra labels).
+    pub fn new(ledger: &mut Ledger, periods: &[(String, Period)], dims: &[String]) -> Spend {
+        let tracked = periods
+            .iter()
+            .filter_map(|(label, period)| {
+                let dim = dims.iter().position(|d| d == label)?;
+                let (l, p) = (ledger.intern(label), ledger.intern(period.as_str()));
+                Some((dim, l, *period, p))
+            })
+            .collect();
+        Spend {
+            tracked,
+            shape: ledger.shape(&["label", "subject", "period", "start"]),
+        }
+    }
+
+    /// Adds a priced call's cost (USD units) to the period of `timestamp` of each budgeted
+    /// subject; `subjects` holds the call's admitted value of each dimension.
+    pub fn add(&self, ledger: &mut Ledger, subjects: &[Sym], timestamp: i64, total: i128) {
+        for &(dim, label, period, period_sym) in &self.tracked {
+            let start = ledger.intern(&period.key(timestamp));
+            let vals = [label, subjects[dim], period_sym, start];
+            ledger.add(Metric::PeriodSpend, self.shape, &vals, total);
+        }
+    }
+}
+
+/// Deletes spend of periods before the previous one: budgets show only the current period, and
+/// the previous one stays for late records.
+pub fn prune_past_periods(ledger: &mut Ledger, now_unix: i64) {
+    let keep = |period: &str, start: &str| {
+        Period::parse(period)
+            .is_some_and(|p| start == p.key(now_unix) || start == p.previous_key(now_unix))
+    };
+    let stale: Vec<u32> = ledger
+        .iter()
+        .filter(|(_, k, _)| k.metric == Metric::PeriodSpend)
+        .filter(|(_, k, _)| {
+            let get = |n: &str| ledger.label(k, n).unwrap_or("");
+            !keep(get("period"), get("start"))
+        })
+        .map(|(id, _, _)| id)
+        .collect();
+    for id in stale {
+        ledger.remove(id);
+    }
 }
 
 #[derive(Debug, Clone, Default)]

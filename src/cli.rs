@@ -229,9 +229,7 @@ pub fn state_compact(dir: &Path, window: &str) -> anyhow::Result<()> {
         .with_context(|| format!("{window:?} is not a duration like 48h"))?;
     let mut store = open_existing(dir)?;
     let before = store.stats()?.file_bytes;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_secs() as i64;
+    let now = crate::clock::Clock::system().now();
     let purged = store.compact(now - w.as_secs() as i64)?;
     let after = store.stats()?.file_bytes;
     println!("purged {purged} expired dedupe keys; {before} -> {after} bytes");

@@ -7,23 +7,30 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct Clock(Arc<dyn Fn() -> i64 + Send + Sync>);
 
+// The closure returns Unix milliseconds.
+
 impl Clock {
     /// The system clock, in Unix seconds.
     pub fn system() -> Clock {
         Clock(Arc::new(|| {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64)
+                .map_or(0, |d| d.as_millis() as i64)
         }))
     }
 
     /// A clock that always says `unix` (tests).
     pub fn fixed(unix: i64) -> Clock {
-        Clock(Arc::new(move || unix))
+        Clock(Arc::new(move || unix.saturating_mul(1000)))
     }
 
     /// Unix seconds.
     pub fn now(&self) -> i64 {
+        (self.0)().div_euclid(1000)
+    }
+
+    /// Unix milliseconds (CloudWatch and Firehose timestamps).
+    pub fn now_ms(&self) -> i64 {
         (self.0)()
     }
 }

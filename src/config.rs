@@ -301,6 +301,8 @@ pub const DEFAULT_EXPORT_KEEP: usize = 5;
 pub struct Env {
     pub hash_key: Option<String>,
     pub firehose_keys: Option<String>,
+    /// Wall time, for relative start positions (`--start -1h`).
+    pub now_ms: i64,
 }
 
 impl Env {
@@ -308,6 +310,7 @@ impl Env {
         Env {
             hash_key: std::env::var(HASH_KEY_ENV).ok(),
             firehose_keys: std::env::var(FIREHOSE_KEYS_ENV).ok(),
+            now_ms: crate::clock::Clock::system().now_ms(),
         }
     }
 }
@@ -478,9 +481,7 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
             .start
             .or(raw.cloudwatch.start)
             .unwrap_or_else(|| "now".into());
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
+        let now_ms = env.now_ms;
         let start_ms = crate::timefmt::parse_start(&start_text, now_ms).unwrap_or_else(|| {
             errors.push(format!(
                 "start {start_text:?} is not now, a relative time like -1h, or an RFC 3339 time"

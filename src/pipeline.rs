@@ -19,7 +19,7 @@ use crate::account::{Accounting, PricedCall};
 use crate::attribution::Attribution;
 use crate::bedrock::{self, DecodeError};
 use crate::clock::Clock;
-use crate::ledger::{Ledger, Limits, Metric};
+use crate::ledger::{Ledger, Limits};
 use crate::pricing::{Aliases, Outcome, RateCards};
 use crate::record::Record;
 use crate::store::{self, Commit, DedupeKey, Store, StoreError};
@@ -149,7 +149,7 @@ struct Tally {
     summary: Summary,
     /// Dedupe keys to commit, and the same as a set (a key twice in one batch is a duplicate).
     new_keys: Vec<DedupeKey>,
-    batch_keys: HashSet<DedupeKey>,
+    batch_keys: rustc_hash::FxHashSet<DedupeKey>,
     newest: Option<i64>,
 }
 
@@ -230,7 +230,7 @@ impl Pipeline {
             _ => Some(now_unix - self.ctx.dedupe_window.as_secs() as i64),
         };
         if purge_before.is_some() {
-            prune_past_periods(&mut ledger, now_unix);
+            crate::budgets::prune_past_periods(&mut ledger, now_unix);
         }
         let changes = ledger.changes();
         let result = self.store.commit(&Commit {
@@ -332,7 +332,7 @@ impl Pipeline {
             .iter()
             .flat_map(|d| d.keys.iter().flatten().copied())
             .collect();
-        let seen: HashSet<DedupeKey> = keys
+        let seen: rustc_hash::FxHashSet<DedupeKey> = keys
             .iter()
             .zip(self.store.seen(&keys)?)
             .filter_map(|(k, s)| s.then_some(*k))
@@ -420,28 +420,6 @@ impl Pipeline {
                 reason.hint()
             );
         }
-    }
-}
-
-/// Drops budget spend of periods before the previous one: budgets show only the current
-/// period, and the previous one stays for late records.
-fn prune_past_periods(ledger: &mut Ledger, now_unix: i64) {
-    use crate::budgets::Period;
-    let keep = |period: &str, start: &str| {
-        Period::parse(period)
-            .is_some_and(|p| start == p.key(now_unix) || start == p.previous_key(now_unix))
-    };
-    let stale: Vec<u32> = ledger
-        .iter()
-        .filter(|(_, k, _)| k.metric == Metric::PeriodSpend)
-        .filter(|(_, k, _)| {
-            let get = |n: &str| ledger.label(k, n).unwrap_or("");
-            !keep(get("period"), get("start"))
-        })
-        .map(|(id, _, _)| id)
-        .collect();
-    for id in stale {
-        ledger.remove(id);
     }
 }
 

@@ -117,6 +117,9 @@ pub struct Changes {
     pub removed: Vec<u32>,
 }
 
+/// Per fold step, the label positions set to `__other__`.
+type FoldPlan = Box<[Box<[usize]>]>;
+
 /// A series: key, value and the batch mark side by side, so an add touches one cache line.
 #[derive(Debug, Clone, Copy)]
 struct Slot {
@@ -149,7 +152,7 @@ pub struct Ledger {
     dims: Vec<Dim>,
     other: Sym,
     metric_shape: u16,
-    fold_plans: HashMap<(Metric, u16), Box<[Box<[usize]>]>>,
+    fold_plans: HashMap<(Metric, u16), FoldPlan>,
     /// Keys that folded, with the series they folded into: a key refused once is refused for
     /// good (series counts never go down), so later calls skip the fold steps. Bounded: it
     /// is emptied when it reaches the series cap, on a rollback and on a deletion.
@@ -441,7 +444,7 @@ impl Ledger {
         }
     }
 
-    fn fold_plan(&mut self, metric: Metric, shape: u16) -> Box<[Box<[usize]>]> {
+    fn fold_plan(&mut self, metric: Metric, shape: u16) -> FoldPlan {
         if let Some(p) = self.fold_plans.remove(&(metric, shape)) {
             return p;
         }

@@ -1,7 +1,7 @@
 use super::*;
 use crate::attribution::Source;
 use crate::clock::Clock;
-use crate::ledger::OTHER;
+use crate::ledger::{Metric, OTHER};
 use crate::pricing::ratecard;
 use crate::store::SqliteStore;
 use rust_decimal::Decimal;

@@ -45,12 +45,7 @@ pub struct CloudWatchSource {
     pub checkpoint: Option<String>,
     pub tx: mpsc::Sender<Input>,
     pub errors: IntCounterVec,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    pub clock: crate::clock::Clock,
 }
 
 /// The `kind` label for a failed call.
@@ -144,7 +139,7 @@ impl CloudWatchSource {
         seen: &mut HashMap<String, i64>,
         stop: &CancellationToken,
     ) -> Result<(), PollError> {
-        let end = now_ms();
+        let end = self.clock.now_ms();
         let start = (*next_start).min(end);
         // Once this window is read, the next starts `overlap` before its end.
         let next = (end - self.overlap.as_millis() as i64).max(start);

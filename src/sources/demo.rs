@@ -54,7 +54,12 @@ pub fn synthetic_record(rng: &mut fastrand::Rng, now_unix: i64) -> String {
 }
 
 /// Feeds the examples, then `per_second` synthetic calls a second until shutdown.
-pub async fn run(tx: mpsc::Sender<Input>, per_second: f64, shutdown: CancellationToken) {
+pub async fn run(
+    tx: mpsc::Sender<Input>,
+    per_second: f64,
+    clock: crate::clock::Clock,
+    shutdown: CancellationToken,
+) {
     let examples = Input::from_ndjson(
         "example".into(),
         "examples/invocations.jsonl".into(),
@@ -71,7 +76,7 @@ pub async fn run(tx: mpsc::Sender<Input>, per_second: f64, shutdown: Cancellatio
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tick.tick() => {
-                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+                let now = clock.now();
                 let line = synthetic_record(&mut rng, now);
                 let input = Input::from_ndjson("demo".into(), Arc::from("synthetic"), line.into_bytes(), 1);
                 if tx.send(input).await.is_err() {

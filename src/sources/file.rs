@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::batch::{submit_blocking, Input, SubmitError, Summary};
 
-/// Bytes read per batch from a plain file.
+/// Bytes read per batch from a plain file (one commit each; 4 MiB replayed no faster here).
 const BATCH_BYTES: usize = 1 << 20;
 /// Lines per batch from an archive.
 const BATCH_LINES: usize = 5_000;

@@ -96,7 +96,7 @@ pub fn encode_values(values: &[(u32, i128)]) -> Vec<u8> {
 }
 
 pub fn decode_values(blob: &[u8]) -> Option<impl Iterator<Item = (u32, i128)> + '_> {
-    (blob.len() % 20 == 0).then(|| {
+    blob.len().is_multiple_of(20).then(|| {
         blob.chunks_exact(20).map(|c| {
             let id = u32::from_le_bytes(c[..4].try_into().expect("4 bytes"));
             let v = i128::from_le_bytes(c[4..].try_into().expect("16 bytes"));

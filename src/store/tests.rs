@@ -27,12 +27,10 @@ fn commit_one(store: &mut SqliteStore, l: &mut Ledger, user: &str, keys: &[Dedup
     l.keep();
 }
 
-fn load(
-    store: &mut SqliteStore,
-) -> (
-    Vec<(u32, Metric, Vec<(String, String)>, i128)>,
-    HashMap<String, String>,
-) {
+/// Stored series as (id, metric, labels, value).
+type Rows = Vec<(u32, Metric, Vec<(String, String)>, i128)>;
+
+fn load(store: &mut SqliteStore) -> (Rows, HashMap<String, String>) {
     let mut rows = Vec::new();
     let cps = store
         .load(&mut |r| {

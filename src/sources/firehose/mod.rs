@@ -42,6 +42,7 @@ pub struct Firehose {
     pub dead_letter: Option<Mutex<DeadLetter>>,
     pub requests: IntCounterVec,
     pub dead_letters: IntCounterVec,
+    pub clock: crate::clock::Clock,
 }
 
 /// A JSON-lines file of what could not be counted, capped in size: past the cap, rows are
@@ -103,16 +104,15 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     diff == 0
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-fn respond(status: StatusCode, request_id: &str, error: Option<String>) -> HttpResponse {
+fn respond(
+    fh: &Firehose,
+    status: StatusCode,
+    request_id: &str,
+    error: Option<String>,
+) -> HttpResponse {
     let body = serde_json::to_vec(&Response {
         request_id,
-        timestamp: now_ms(),
+        timestamp: fh.clock.now_ms(),
         error_message: error,
     })
     .expect("serialisable");
@@ -135,7 +135,7 @@ pub async fn handle(
         .map_or_else(|e| e.status(), |_| StatusCode::OK);
     fh.requests.with_label_values(&[status.as_str()]).inc();
     match result {
-        Ok(()) => respond(StatusCode::OK, &request_id, None),
+        Ok(()) => respond(&fh, StatusCode::OK, &request_id, None),
         Err(e) => {
             match &e {
                 FirehoseError::Unauthorized => {
@@ -147,7 +147,7 @@ pub async fn handle(
                     "Firehose request {request_id} failed: {e}"
                 ),
             }
-            respond(status, &request_id, Some(e.to_string()))
+            respond(&fh, status, &request_id, Some(e.to_string()))
         }
     }
 }
