@@ -360,15 +360,7 @@ impl SqliteStore {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .map_err(err)?;
-        let mut stmt = self
-            .conn
-            .prepare("SELECT source, value FROM checkpoints ORDER BY source")
-            .map_err(err)?;
-        let checkpoints = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(err)?
-            .collect::<Result<_, _>>()
-            .map_err(err)?;
+        let checkpoints = self.checkpoints()?.into_iter().collect();
         let file_bytes = ["", "-wal"]
             .iter()
             .filter_map(|s| std::fs::metadata(format!("{}{s}", self.path.display())).ok())
@@ -414,6 +406,19 @@ impl SqliteStore {
             .execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")
             .map_err(err)?;
         Ok(n as u64)
+    }
+
+    /// Every source's checkpoint, by source.
+    fn checkpoints(&self) -> Result<std::collections::BTreeMap<String, String>, StoreError> {
+        let err = |e| classify(e, &self.path);
+        let mut stmt = self
+            .conn
+            .prepare("SELECT source, value FROM checkpoints")
+            .map_err(err)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
     }
 
     #[cfg(test)]
@@ -491,17 +496,7 @@ impl Store for SqliteStore {
                 value: img.values.get(id).copied().unwrap_or(0),
             });
         }
-        let err = |e| classify(e, &self.path);
-        let mut stmt = self
-            .conn
-            .prepare("SELECT source, value FROM checkpoints")
-            .map_err(err)?;
-        let checkpoints = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(err)?
-            .collect::<Result<_, _>>()
-            .map_err(err)?;
-        Ok(checkpoints)
+        Ok(self.checkpoints()?.into_iter().collect())
     }
 
     fn seen(&mut self, keys: &[DedupeKey]) -> Result<Vec<bool>, StoreError> {

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::daemon::{append, data, run_cli, sum, Daemon};
+use crate::daemon::{append, data, run_cli, sum, Daemon, Lcg};
 
 const OTHER: &str = "__other__";
 
@@ -59,17 +59,6 @@ fn usd_string(atto: i128) -> String {
 /// The float nearest to the exact cost (Rust's `parse` rounds correctly).
 fn usd(atto: i128) -> f64 {
     usd_string(atto).parse().unwrap()
-}
-
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % n
-    }
 }
 
 struct Call {

@@ -9,24 +9,13 @@ use std::time::Duration;
 
 use rust_decimal::Decimal;
 
-use crate::daemon::{append, data, run_cli, sum, Daemon};
+use crate::daemon::{append, data, run_cli, sum, Daemon, Lcg};
 
 /// Prices of the test card, per 1M tokens: (model, input, output).
 const MODELS: [(&str, &str, &str); 2] = [
     ("amazon.nova-micro-v1:0", "0.035", "0.14"),
     ("amazon.nova-lite-v1:0", "0.06", "0.24"),
 ];
-
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % n
-    }
-}
 
 struct Corpus {
     lines: Vec<String>,

@@ -327,3 +327,17 @@ pub fn read_request(reader: &mut impl std::io::BufRead) -> Option<(String, Vec<u
     reader.read_exact(&mut body).ok()?;
     Some((head, body))
 }
+
+/// A small deterministic random sequence for generated corpora (Knuth's MMIX LCG).
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    /// A value in `0..n`.
+    pub fn next(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % n
+    }
+}
