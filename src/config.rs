@@ -216,6 +216,9 @@ pub struct Overrides {
     pub stdin: bool,
     pub once: bool,
     pub max_series: Option<usize>,
+    pub max_users: Option<usize>,
+    pub max_features: Option<usize>,
+    pub max_values_per_label: Option<usize>,
     pub dedupe_window: Option<String>,
     pub poll_interval: Option<String>,
     pub firehose_access_key_file: Option<PathBuf>,
@@ -447,9 +450,12 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
         }
         v => v.unwrap_or(DEFAULT_MAX_VALUES),
     };
-    let max_users = cap("max_users", raw.limits.max_users);
-    let max_features = cap("max_features", raw.limits.max_features);
-    let max_values_per_label = cap("max_values_per_label", raw.limits.max_values_per_label);
+    let max_users = cap("max_users", o.max_users.or(raw.limits.max_users));
+    let max_features = cap("max_features", o.max_features.or(raw.limits.max_features));
+    let max_values_per_label = cap(
+        "max_values_per_label",
+        o.max_values_per_label.or(raw.limits.max_values_per_label),
+    );
     let attribution = resolve_attribution(raw.attribution, env.hash_key, &mut errors);
     let firehose = resolve_firehose(
         raw.firehose,
@@ -821,6 +827,7 @@ labels = { team = "search", cost_center = "CC-1" }
 "arn:aws:bedrock:us-east-1:1:application-inference-profile/x" = "us.amazon.nova-lite-v1:0"
 [limits]
 max_series_per_metric = 500
+max_users = 100000
 [dedupe]
 window = "72h"
 "#,
@@ -842,6 +849,9 @@ window = "72h"
         assert_eq!(c.poll_interval, Duration::from_millis(250));
         assert_eq!(c.dedupe_window, Duration::from_secs(72 * 3600));
         assert_eq!(c.max_series, 500);
+        assert_eq!((c.max_users, c.max_features), (100_000, DEFAULT_MAX_VALUES));
+        let dims: Vec<(String, usize)> = c.ledger_limits().dims;
+        assert_eq!(dims[0], ("user".to_string(), 100_000));
         let names: Vec<&str> = c.attribution.extra_names().collect();
         assert_eq!(names, ["team", "role", "cost_center"]);
     }
@@ -894,6 +904,7 @@ principal_glob = "a"
 principal_regex = "b"
 [limits]
 max_series_per_metric = 0
+max_features = 0
 "#,
             "c.toml",
         )
@@ -913,6 +924,7 @@ max_series_per_metric = 0
             "give exactly one of principal_glob or principal_regex",
             "`labels` is empty",
             "max_series_per_metric must be at least 1",
+            "limits.max_features must be at least 1",
             "hash_users needs a key",
         ] {
             assert!(all.contains(want), "missing {want:?} in:\n{all}");

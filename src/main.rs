@@ -129,9 +129,20 @@ struct RunArgs {
     /// Read the files to their end, then exit (backfill); no HTTP server.
     #[arg(long)]
     once: bool,
-    /// Series cap per metric before new label values fold into __other__.
+    /// Series cap of each drill-down metric (user x feature x model) before new combinations
+    /// fold into __other__, model first.
     #[arg(long, env = "BEDROCK_COST_MAX_SERIES")]
     max_series: Option<usize>,
+    /// Distinct users with exact totals of their own (default 10000); later ones are counted
+    /// as user="__other__".
+    #[arg(long, env = "BEDROCK_COST_MAX_USERS")]
+    max_users: Option<usize>,
+    /// Distinct features with exact totals of their own (default 10000).
+    #[arg(long, env = "BEDROCK_COST_MAX_FEATURES")]
+    max_features: Option<usize>,
+    /// Distinct values of each extra label with exact totals of their own (default 10000).
+    #[arg(long, env = "BEDROCK_COST_MAX_VALUES_PER_LABEL")]
+    max_values_per_label: Option<usize>,
     /// How long a requestId is remembered for deduplication (e.g. 48h).
     #[arg(long, env = "BEDROCK_COST_DEDUPE_WINDOW")]
     dedupe_window: Option<String>,
@@ -267,6 +278,9 @@ fn run(a: RunArgs) -> anyhow::Result<()> {
         stdin: a.stdin,
         once: a.once,
         max_series: a.max_series,
+        max_users: a.max_users,
+        max_features: a.max_features,
+        max_values_per_label: a.max_values_per_label,
         dedupe_window: a.dedupe_window,
         poll_interval: a.poll_interval,
         firehose_access_key_file: a.firehose_access_key_file,
