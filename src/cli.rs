@@ -167,23 +167,25 @@ fn open_existing(dir: &Path) -> anyhow::Result<SqliteStore> {
 
 pub fn state_show(dir: &Path, as_json: bool) -> anyhow::Result<()> {
     let stats = open_existing(dir)?.stats()?;
+    let mut out = std::io::stdout().lock();
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&stats)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&stats)?)?;
         return Ok(());
     }
-    println!("store:       {} ({} bytes)", stats.path, stats.file_bytes);
-    println!(
-        "dedupe keys: {} (oldest {})",
-        stats.dedupe_keys,
-        stats.oldest_dedupe_key.as_deref().unwrap_or("-")
-    );
-    println!("series:");
+    writeln!(
+        out,
+        "store:       {} ({} bytes)",
+        stats.path, stats.file_bytes
+    )?;
+    let oldest = stats.oldest_dedupe_key.as_deref().unwrap_or("-");
+    writeln!(out, "dedupe keys: {} (oldest {oldest})", stats.dedupe_keys)?;
+    writeln!(out, "series:")?;
     for (m, n) in &stats.series_by_metric {
-        println!("  {m:<48} {n}");
+        writeln!(out, "  {m:<48} {n}")?;
     }
-    println!("checkpoints:");
+    writeln!(out, "checkpoints:")?;
     for (s, v) in &stats.checkpoints {
-        println!("  {s} = {v}");
+        writeln!(out, "  {s} = {v}")?;
     }
     Ok(())
 }
