@@ -46,22 +46,45 @@ impl<'a> PricedCall<'a> {
     }
 }
 
-/// Ids of one dimension value's own series (per-user or per-feature), so a call adds to them
-/// by index instead of a hash lookup each.
-#[derive(Clone, Copy)]
-struct DimIds {
-    cost: u32,
-    invocations: [u32; 2],
-    tokens: [u32; 5],
-}
+/// A series as resolved once: its id, and whether the key folded into it. Later calls add
+/// to it by index instead of a hash lookup each (valid until a rollback, see `epoch`).
+type Resolved = (u32, bool);
 
 const UNSET: u32 = u32::MAX;
+const UNRESOLVED: Resolved = (UNSET, false);
+
+/// Adds `n` to a series through its cached resolution (resolving it first if need be), and
+/// counts the fold if the key folded or its dimension value did (`dim_folded`).
+fn add_resolved(
+    ledger: &mut Ledger,
+    cached: &mut Resolved,
+    (metric, shape): (Metric, u16),
+    vals: &[Sym],
+    n: i128,
+    dim_folded: bool,
+) {
+    if cached.0 == UNSET {
+        *cached = ledger.series_for(metric, shape, vals);
+    }
+    ledger.add_to(cached.0, n);
+    if cached.1 || dim_folded {
+        ledger.count_fold(metric, n);
+    }
+}
+
+/// One dimension value's own series (per user or per feature).
+#[derive(Clone, Copy)]
+struct DimIds {
+    cost: Resolved,
+    invocations: [Resolved; 2],
+    tokens: [Resolved; 5],
+}
 
 impl DimIds {
     const UNSET: DimIds = DimIds {
-        cost: UNSET,
-        invocations: [UNSET; 2],
-        tokens: [UNSET; 5],
+        cost: UNRESOLVED,
+        invocations: [UNRESOLVED; 2],
+        tokens: [UNRESOLVED; 5],
     };
 }
 
@@ -84,58 +107,19 @@ impl DimMetrics {
     }
 }
 
-/// Adds `n` to the series whose id `cached` holds (finding it first if unset), and counts
-/// the fold if the value was folded.
-fn add_cached(
-    ledger: &mut Ledger,
-    cached: &mut u32,
-    series: (Metric, u16),
-    vals: &[Sym],
-    n: i128,
-    folded: bool,
-) {
-    if *cached == UNSET {
-        *cached = ledger.series(series.0, series.1, vals);
-    }
-    ledger.add_to(*cached, n);
-    if folded {
-        ledger.count_fold(series.0, n);
-    }
-}
-
 /// Series of one (user, feature, model) combination in the drill-down tokens and invocations
 /// metrics, each with whether it folded; resolved once, then added to by index.
 #[derive(Clone, Copy)]
 struct CrossIds {
-    invocations: [(u32, bool); 2],
-    tokens: [(u32, bool); 5],
+    invocations: [Resolved; 2],
+    tokens: [Resolved; 5],
 }
-
-const UNRESOLVED: (u32, bool) = (UNSET, false);
 
 impl CrossIds {
     const UNSET: CrossIds = CrossIds {
         invocations: [UNRESOLVED; 2],
         tokens: [UNRESOLVED; 5],
     };
-}
-
-/// Adds `n` to a cross-product series through its cached resolution.
-fn add_cross(
-    ledger: &mut Ledger,
-    cached: &mut (u32, bool),
-    metric: Metric,
-    shape: u16,
-    vals: &[Sym],
-    n: i128,
-) {
-    if cached.0 == UNSET {
-        *cached = ledger.series_for(metric, shape, vals);
-    }
-    ledger.add_to(cached.0, n);
-    if cached.1 {
-        ledger.count_fold(metric, n);
-    }
 }
 
 /// Combinations remembered at most; past it the cache starts over (it is only a cache).
@@ -145,7 +129,7 @@ const CROSS_CACHE_MAX: usize = 1 << 18;
 pub struct Accounting {
     cross: rustc_hash::FxHashMap<[Sym; 3], CrossIds>,
     /// `bedrock_model_cost_usd_total` ids by (model, region, scope) and token class.
-    model_costs: rustc_hash::FxHashMap<[Sym; 3], [u32; 5]>,
+    model_costs: rustc_hash::FxHashMap<[Sym; 3], [Resolved; 5]>,
     users: DimMetrics,
     features: DimMetrics,
     /// The ledger epoch the cached ids belong to.
@@ -282,19 +266,13 @@ impl Accounting {
             self.cross.clear();
         }
         let ids = self.cross.entry([u, f, m]).or_insert(CrossIds::UNSET);
-        let shape = self.cross_invocations;
-        add_cross(
-            ledger,
-            &mut ids.invocations[o],
-            Metric::Invocations,
-            shape,
-            &[u, f, m, outcome],
-            1,
-        );
+        let series = (Metric::Invocations, self.cross_invocations);
+        let vals = [u, f, m, outcome];
+        add_resolved(ledger, &mut ids.invocations[o], series, &vals, 1, false);
         for (d, &(v, folded)) in [&mut self.users, &mut self.features].into_iter().zip(&dims) {
             let series = d.invocations;
             let id = &mut d.slot(v).invocations[o];
-            add_cached(ledger, id, series, &[v, outcome], 1, folded);
+            add_resolved(ledger, id, series, &[v, outcome], 1, folded);
         }
         for class in TokenClass::ALL {
             let n = i128::from(rec.tokens.get(class));
@@ -304,11 +282,12 @@ impl Accounting {
             let t = self.token_types[class as usize];
             let vals = [u, f, m, t];
             let id = &mut ids.tokens[class as usize];
-            add_cross(ledger, id, Metric::Tokens, self.cross_tokens, &vals, n);
+            let series = (Metric::Tokens, self.cross_tokens);
+            add_resolved(ledger, id, series, &vals, n, false);
             for (d, &(v, folded)) in [&mut self.users, &mut self.features].into_iter().zip(&dims) {
                 let series = d.tokens;
                 let id = &mut d.slot(v).tokens[class as usize];
-                add_cached(ledger, id, series, &[v, t], n, folded);
+                add_resolved(ledger, id, series, &[v, t], n, folded);
             }
         }
         match &call.outcome {
@@ -358,7 +337,7 @@ impl Accounting {
         for (d, &(v, folded)) in [&mut self.users, &mut self.features].into_iter().zip(dims) {
             let series = d.cost;
             let id = &mut d.slot(v).cost;
-            add_cached(ledger, id, series, &[v], total, folded);
+            add_resolved(ledger, id, series, &[v], total, folded);
         }
         let region = ledger.intern(&rec.region);
         let scope = ledger.intern(p.scope.as_str());
@@ -372,13 +351,11 @@ impl Accounting {
             let ids = self
                 .model_costs
                 .entry([m, region, scope])
-                .or_insert([UNSET; 5]);
-            let id = &mut ids[class as usize];
-            if *id == UNSET {
-                let t = self.token_types[class as usize];
-                *id = ledger.series(Metric::ModelCost, self.model_cost, &[m, region, scope, t]);
-            }
-            ledger.add_to(*id, c);
+                .or_insert([UNRESOLVED; 5]);
+            let t = self.token_types[class as usize];
+            let series = (Metric::ModelCost, self.model_cost);
+            let vals = [m, region, scope, t];
+            add_resolved(ledger, &mut ids[class as usize], series, &vals, c, false);
         }
         if !p.cache_read_savings.is_zero() {
             match units(p.cache_read_savings) {

@@ -214,48 +214,52 @@ impl Pipeline {
         ledger.begin();
         self.export_rows.clear();
         let mut tally = Tally::default();
-        if let Err(e) = self.account(&mut ledger, input, &mut tally) {
-            ledger.rollback();
-            self.export_rows.clear();
-            return Err(e);
-        }
-        let Tally {
-            summary,
-            new_keys,
-            newest,
-            ..
-        } = tally;
-        let purge_before = match self.last_purge {
-            Some(t) if t.elapsed() < PURGE_EVERY => None,
-            _ => Some(now_unix - self.ctx.dedupe_window.as_secs() as i64),
-        };
-        if purge_before.is_some() {
-            crate::budgets::prune_past_periods(&mut ledger, now_unix);
-        }
-        let changes = ledger.changes();
-        let result = self.store.commit(&Commit {
-            created: ledger.new_series(&changes.created),
-            values: &changes.values,
-            all: &*ledger,
-            removed: &changes.removed,
-            dedupe: &new_keys,
-            checkpoints: &input.checkpoints,
-            now: now_unix,
-            purge_before,
-        });
-        if let Err(e) = result {
+        let committed = self
+            .account(&mut ledger, input, &mut tally)
+            .and_then(|()| self.commit(&mut ledger, input, &tally.new_keys, now_unix));
+        if let Err(e) = committed {
             ledger.rollback();
             self.export_rows.clear();
             return Err(e);
         }
         ledger.keep();
+        if let Some(ts) = tally.newest {
+            ledger.note_record_time(&input.source, ts);
+        }
+        Ok(tally.summary)
+    }
+
+    /// Commits what the open batch changed, with its dedupe keys and the source's checkpoint
+    /// (and, every few minutes, the purge of expired keys and past budget periods).
+    fn commit(
+        &mut self,
+        ledger: &mut Ledger,
+        input: &Input,
+        keys: &[DedupeKey],
+        now_unix: i64,
+    ) -> Result<(), StoreError> {
+        let purge_before = match self.last_purge {
+            Some(t) if t.elapsed() < PURGE_EVERY => None,
+            _ => Some(now_unix - self.ctx.dedupe_window.as_secs() as i64),
+        };
+        if purge_before.is_some() {
+            crate::budgets::prune_past_periods(ledger, now_unix);
+        }
+        let changes = ledger.changes();
+        self.store.commit(&Commit {
+            created: ledger.new_series(&changes.created),
+            values: &changes.values,
+            all: &*ledger,
+            removed: &changes.removed,
+            dedupe: keys,
+            checkpoints: &input.checkpoints,
+            now: now_unix,
+            purge_before,
+        })?;
         if purge_before.is_some() {
             self.last_purge = Some(Instant::now());
         }
-        if let Some(ts) = newest {
-            ledger.note_record_time(&input.source, ts);
-        }
-        Ok(summary)
+        Ok(())
     }
 
     /// Adds the batch's new records to the ledger. Records are decoded on a second thread,
@@ -271,7 +275,10 @@ impl Pipeline {
         if let Some(k) = input.batch_key {
             if self.store.seen(&[k])?[0] {
                 // A retried delivery: acknowledged again, counted once, as duplicates.
-                let n = decode(buf, lines, 0..lines.len()).len() as u64;
+                let n = lines
+                    .iter()
+                    .map(|l| bedrock::split_records(&buf[l.start..l.end]).len() as u64)
+                    .sum();
                 tally.summary.duplicates = n;
                 self.accounting.records(ledger, source, "duplicate", n);
                 return Ok(());

@@ -117,9 +117,6 @@ pub struct Changes {
     pub removed: Vec<u32>,
 }
 
-/// Per fold step, the label positions set to `__other__`.
-type FoldPlan = Box<[Box<[usize]>]>;
-
 /// A series: key, value and the batch mark side by side, so an add touches one cache line.
 #[derive(Debug, Clone, Copy)]
 struct Slot {
@@ -130,9 +127,10 @@ struct Slot {
 }
 
 impl Slot {
-    fn new(key: Key) -> Slot {
+    /// A deleted series' slot (or a gap in the ids loaded from the store).
+    fn dead() -> Slot {
         Slot {
-            key,
+            key: Key::new(Metric::Cost, DEAD, &[]),
             mark: 0,
             value: 0,
         }
@@ -152,7 +150,6 @@ pub struct Ledger {
     dims: Vec<Dim>,
     other: Sym,
     metric_shape: u16,
-    fold_plans: HashMap<(Metric, u16), FoldPlan>,
     /// Keys that folded, with the series they folded into: a key refused once is refused for
     /// good (series counts never go down), so later calls skip the fold steps. Bounded: it
     /// is emptied when it reaches the series cap, on a rollback and on a deletion.
@@ -204,7 +201,6 @@ impl Ledger {
             dims,
             other,
             metric_shape: 0,
-            fold_plans: HashMap::new(),
             folded: HashMap::default(),
             fold_counters: [None; Metric::COUNT],
             epoch: 0,
@@ -228,14 +224,6 @@ impl Ledger {
         self.syms.get(s)
     }
 
-    pub fn resolve(&self, sym: Sym) -> &str {
-        self.syms.resolve(sym)
-    }
-
-    pub fn other(&self) -> Sym {
-        self.other
-    }
-
     /// The id of a list of label names.
     pub fn shape(&mut self, names: &[&str]) -> u16 {
         assert!(names.len() <= MAX_LABELS, "at most {MAX_LABELS} labels");
@@ -245,10 +233,6 @@ impl Ledger {
         }
         self.shapes.push(syms);
         u16::try_from(self.shapes.len() - 1).expect("fewer than 65535 label shapes")
-    }
-
-    pub fn label_names(&self, shape: u16) -> &[Sym] {
-        &self.shapes[shape as usize]
     }
 
     /// Label pairs of a series, in exposition order.
@@ -267,7 +251,13 @@ impl Ledger {
 
     fn create(&mut self, key: Key) -> u32 {
         let id = u32::try_from(self.slots.len()).expect("fewer than 4 billion series");
-        self.slots.push(Slot::new(key));
+        // Marked as changed from the start: a new series is written even if it stays at 0.
+        self.slots.push(Slot {
+            key,
+            mark: self.generation,
+            value: 0,
+        });
+        self.changed.push((id, 0));
         let slots = &self.slots;
         self.index
             .insert_unique(key.hash(), id, |&i| slots[i as usize].key.hash());
@@ -317,13 +307,7 @@ impl Ledger {
         let key = Key::new(metric, shape, vals);
         match self.find(&key) {
             Some(id) => (id, false),
-            None => {
-                let (id, folded) = self.admit_series(key);
-                if !folded {
-                    self.bump(id, 0);
-                }
-                (id, folded)
-            }
+            None => self.admit_series(key),
         }
     }
 
@@ -358,9 +342,8 @@ impl Ledger {
     /// Past a level's share of the cap: folds labels step by step until a series exists or
     /// its level has room (the fully folded series always does).
     fn fold(&mut self, mut key: Key) -> u32 {
-        let plan = self.fold_plan(key.metric, key.shape);
         let mut found = None;
-        for (level, step) in plan.iter().enumerate() {
+        for (level, step) in self.fold_plan(key.metric, key.shape).iter().enumerate() {
             for &p in step.iter() {
                 key.vals[p] = self.other;
             }
@@ -372,14 +355,9 @@ impl Ledger {
                 break;
             }
         }
-        self.fold_plans.insert((key.metric, key.shape), plan);
         match found {
             Some(id) => id,
-            None => {
-                let id = self.create(key);
-                self.bump(id, 0);
-                id
-            }
+            None => self.create(key),
         }
     }
 
@@ -390,10 +368,10 @@ impl Ledger {
             None => {
                 let name = self.syms.intern(metric.name());
                 let shape = self.metric_shape;
-                let count = self.series(Metric::Folded, shape, &[name]);
+                let count = self.series_for(Metric::Folded, shape, &[name]).0;
                 // Dollars only for money metrics: a token count folds no dollars.
                 let cost = match metric.is_money() {
-                    true => self.series(Metric::FoldedCost, shape, &[name]),
+                    true => self.series_for(Metric::FoldedCost, shape, &[name]).0,
                     false => u32::MAX,
                 };
                 self.fold_counters[metric as usize] = Some((count, cost));
@@ -403,21 +381,6 @@ impl Ledger {
         self.bump(count, 1);
         if cost != u32::MAX {
             self.bump(cost, amount);
-        }
-    }
-
-    /// The id of a series of a metric that is never capped, created if need be (with 0). The
-    /// id stays valid until a rollback (see [`Ledger::rollback`]).
-    pub fn series(&mut self, metric: Metric, shape: u16, vals: &[Sym]) -> u32 {
-        debug_assert!(!matches!(metric.bound(), Bound::SeriesCap(_)));
-        let key = Key::new(metric, shape, vals);
-        match self.find(&key) {
-            Some(id) => id,
-            None => {
-                let id = self.create(key);
-                self.bump(id, 0);
-                id
-            }
         }
     }
 
@@ -437,19 +400,18 @@ impl Ledger {
         self.epoch
     }
 
-    /// Adds to a series by id (from [`Ledger::series`]).
+    /// Adds to a series by id (from [`Ledger::series_for`]).
     pub fn add_to(&mut self, id: u32, amount: i128) {
         if amount != 0 {
             self.bump(id, amount);
         }
     }
 
-    fn fold_plan(&mut self, metric: Metric, shape: u16) -> FoldPlan {
-        if let Some(p) = self.fold_plans.remove(&(metric, shape)) {
-            return p;
-        }
+    /// Per fold step, the positions of the labels it sets to `__other__` (computed when a key
+    /// first folds; later calls find the key in `folded`).
+    fn fold_plan(&self, metric: Metric, shape: u16) -> Vec<Vec<usize>> {
         let Bound::SeriesCap(order) = metric.bound() else {
-            return Box::new([]);
+            return Vec::new();
         };
         let names: Vec<&str> = self.shapes[shape as usize]
             .iter()
@@ -467,7 +429,7 @@ impl Ledger {
                         s => **n == s,
                     })
                     .map(|(i, _)| i)
-                    .collect::<Box<[usize]>>()
+                    .collect::<Vec<usize>>()
             })
             .filter(|s| !s.is_empty())
             .collect()
@@ -515,6 +477,11 @@ impl Ledger {
     /// Opens a batch.
     pub fn begin(&mut self) {
         self.generation = self.generation.wrapping_add(1).max(1);
+        self.close();
+    }
+
+    /// Forgets the open batch's bookkeeping: what it changed is now the committed state.
+    fn close(&mut self) {
         self.changed.clear();
         self.removed.clear();
         self.admitted.clear();
@@ -548,14 +515,11 @@ impl Ledger {
 
     /// Keeps the open batch (its commit succeeded).
     pub fn keep(&mut self) {
-        self.changed.clear();
-        self.removed.clear();
-        self.admitted.clear();
-        self.created_from = self.slots.len();
+        self.close();
     }
 
     /// Undoes the open batch (its commit failed): values, new series, deletions, admissions.
-    /// Ids handed out by [`Ledger::series`] in this batch are no longer valid.
+    /// Ids handed out by [`Ledger::series_for`] in this batch are no longer valid.
     pub fn rollback(&mut self) {
         self.epoch += 1;
         self.folded.clear();
@@ -588,7 +552,7 @@ impl Ledger {
         for (dim, v) in std::mem::take(&mut self.admitted) {
             self.dims[dim].admitted.remove(&v);
         }
-        self.changed.clear();
+        self.close();
     }
 
     /// Puts a stored series back at its id (loading). Ids may have gaps (deleted series).
@@ -598,7 +562,7 @@ impl Ledger {
         let vals: Vec<Sym> = labels.iter().map(|(_, v)| self.syms.intern(v)).collect();
         let key = Key::new(metric, shape, &vals);
         while self.slots.len() < id as usize {
-            self.slots.push(Slot::new(Key::new(metric, DEAD, &[])));
+            self.slots.push(Slot::dead());
         }
         if self.slots.len() == id as usize && self.find(&key).is_none() {
             self.create(key);
@@ -606,7 +570,7 @@ impl Ledger {
         } else if self.slots.len() == id as usize {
             // The same labels twice (cannot happen in a store this build wrote): keep the ids
             // aligned and the first.
-            self.slots.push(Slot::new(Key::new(metric, DEAD, &[])));
+            self.slots.push(Slot::dead());
         }
     }
 
@@ -640,12 +604,7 @@ impl Ledger {
                 }
             }
         }
-        self.created_from = self.slots.len();
-        self.next_generation();
-    }
-
-    fn next_generation(&mut self) {
-        self.generation = self.generation.wrapping_add(1).max(1);
+        self.begin();
     }
 
     /// Live series: id, key and value (in the metric's units).
@@ -659,15 +618,6 @@ impl Ledger {
 
     pub fn key(&self, id: u32) -> &Key {
         &self.slots[id as usize].key
-    }
-
-    pub fn value(&self, id: u32) -> i128 {
-        self.slots[id as usize].value
-    }
-
-    /// One past the highest series id.
-    pub fn ids(&self) -> usize {
-        self.slots.len()
     }
 
     pub fn len(&self) -> usize {

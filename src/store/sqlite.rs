@@ -75,11 +75,13 @@ struct Image {
 }
 
 impl Image {
-    fn add_defs(&mut self, blob: Vec<u8>) -> Option<()> {
+    /// Takes in a blob of definitions; `on_id` sees each id it defines.
+    fn add_defs(&mut self, blob: Vec<u8>, mut on_id: impl FnMut(u32)) -> Option<()> {
         let b = self.blobs.len() as u32;
         let base = blob.as_ptr() as usize;
         for def in codec::decode_defs(&blob) {
             let (id, metric, labels) = def?;
+            on_id(id);
             let id = id as usize;
             if self.defs.len() <= id {
                 self.defs.resize_with(id + 1, || None);
@@ -259,23 +261,11 @@ impl SqliteStore {
                 .to_vec())
         };
         let mut img = Image::default();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT data FROM defs ORDER BY id")
-            .map_err(err)?;
-        let mut rows = stmt.query([]).map_err(err)?;
-        while let Some(row) = rows.next().map_err(err)? {
-            img.add_defs(blob(row, 0)?)
-                .ok_or_else(|| corrupt("a malformed series definition"))?;
-        }
-        drop(rows);
-        drop(stmt);
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, data FROM chunk ORDER BY id")
-            .map_err(err)?;
-        let mut rows = stmt.query([]).map_err(err)?;
-        while let Some(row) = rows.next().map_err(err)? {
+        self.each_row("SELECT data FROM defs ORDER BY id", |row| {
+            img.add_defs(blob(row, 0)?, |_| {})
+                .ok_or_else(|| corrupt("a malformed series definition"))
+        })?;
+        self.each_row("SELECT id, data FROM chunk ORDER BY id", |row| {
             let chunk: i64 = row.get(0).map_err(err)?;
             let data = blob(row, 1)?;
             let from = chunk as usize * CHUNK;
@@ -284,24 +274,15 @@ impl SqliteStore {
             for (i, v) in codec::decode_chunk(&data).enumerate() {
                 img.values[from + i] = v;
             }
-        }
-        drop(rows);
-        drop(stmt);
+            Ok(())
+        })?;
         let (mut dirty, mut dirty_defs) = (BTreeSet::new(), BTreeSet::new());
-        let mut stmt = self
-            .conn
-            .prepare("SELECT created, removed, vals FROM journal ORDER BY seq")
-            .map_err(err)?;
-        let mut rows = stmt.query([]).map_err(err)?;
-        while let Some(row) = rows.next().map_err(err)? {
-            let created = blob(row, 0)?;
-            dirty_defs.extend(
-                codec::decode_defs(&created)
-                    .flatten()
-                    .map(|(id, _, _)| id as usize / CHUNK),
-            );
-            img.add_defs(created)
-                .ok_or_else(|| corrupt("a malformed journal row"))?;
+        let journal = "SELECT created, removed, vals FROM journal ORDER BY seq";
+        self.each_row(journal, |row| {
+            img.add_defs(blob(row, 0)?, |id| {
+                dirty_defs.insert(id as usize / CHUNK);
+            })
+            .ok_or_else(|| corrupt("a malformed journal row"))?;
             for id in codec::decode_ids(&blob(row, 1)?) {
                 if let Some(d) = img.defs.get_mut(id as usize) {
                     *d = None;
@@ -315,22 +296,35 @@ impl SqliteStore {
                 img.set_value(id, v);
                 dirty.insert(id as usize / CHUNK);
             }
-        }
+            Ok(())
+        })?;
         self.dirty_chunks = dirty;
         self.dirty_defs = dirty_defs;
         Ok(img)
     }
 
-    fn load_keys(&self, keys: &mut FxHashSet<DedupeKey>) -> Result<(), StoreError> {
+    /// Calls `f` on every row of a query, in order.
+    fn each_row(
+        &self,
+        sql: &str,
+        mut f: impl FnMut(&rusqlite::Row<'_>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         let err = |e| classify(e, &self.path);
-        keys.clear();
-        let mut stmt = self.conn.prepare("SELECT keys FROM dedupe").map_err(err)?;
+        let mut stmt = self.conn.prepare(sql).map_err(err)?;
         let mut rows = stmt.query([]).map_err(err)?;
         while let Some(row) = rows.next().map_err(err)? {
-            let blob = row.get_ref(0).map_err(err)?.as_blob().unwrap_or_default();
-            keys.extend(codec::decode_keys(blob));
+            f(row)?;
         }
         Ok(())
+    }
+
+    fn load_keys(&self, keys: &mut FxHashSet<DedupeKey>) -> Result<(), StoreError> {
+        keys.clear();
+        self.each_row("SELECT keys FROM dedupe", |row| {
+            let blob = row.get_ref(0).map_err(|e| classify(e, &self.path))?;
+            keys.extend(codec::decode_keys(blob.as_blob().unwrap_or_default()));
+            Ok(())
+        })
     }
 
     fn keys(&mut self) -> Result<&mut FxHashSet<DedupeKey>, StoreError> {
