@@ -19,7 +19,6 @@
 //! series are compared exactly too, from the store's decimal export.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::daemon::{append, data, run_cli, sum, Daemon, Lcg};
@@ -366,10 +365,50 @@ fn accepted(m: &str) -> f64 {
     sum(m, "bedrock_records_total", &["result=\"accepted\""])
 }
 
-fn write_config(dir: &Path, limits: &str) -> String {
-    let path = dir.join("config.toml");
-    std::fs::write(&path, format!("[limits]\n{limits}\n")).unwrap();
-    path.to_str().unwrap().to_string()
+/// A log file, a state directory and the daemon's arguments for them, with `[limits]` set.
+struct Setup {
+    dir: tempfile::TempDir,
+    state: tempfile::TempDir,
+    log: std::path::PathBuf,
+}
+
+impl Setup {
+    fn new(limits: &str) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.toml");
+        std::fs::write(&config, format!("[limits]\n{limits}\n")).unwrap();
+        let log = dir.path().join("calls.jsonl");
+        Setup {
+            dir,
+            state: tempfile::tempdir().unwrap(),
+            log,
+        }
+    }
+
+    fn state(&self) -> &str {
+        self.state.path().to_str().unwrap()
+    }
+
+    fn args(&self) -> Vec<String> {
+        let config = self.dir.path().join("config.toml");
+        [
+            "--file",
+            self.log.to_str().unwrap(),
+            "--ratecard",
+            &data("ratecard.toml"),
+            "--config",
+            config.to_str().unwrap(),
+            "--state-dir",
+            self.state(),
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+
+    fn start(&self) -> Daemon {
+        let args = self.args();
+        Daemon::start(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    }
 }
 
 /// Sums, exactly, the money of every series of each metric in the stopped daemon's store:
@@ -406,23 +445,9 @@ fn more_combinations_than_the_series_cap_keep_every_user_and_feature_exact() {
         "the corpus must overflow the drill-down"
     );
 
-    let dir = tempfile::tempdir().unwrap();
-    let state = tempfile::tempdir().unwrap();
-    let log = dir.path().join("calls.jsonl");
-    append(&log, &calls.iter().map(Call::line).collect::<String>());
-    let config = write_config(dir.path(), &format!("max_series_per_metric = {CAP}"));
-    let card = data("ratecard.toml");
-    let s = state.path().to_str().unwrap();
-    let d = Daemon::start(&[
-        "--file",
-        log.to_str().unwrap(),
-        "--ratecard",
-        &card,
-        "--config",
-        &config,
-        "--state-dir",
-        s,
-    ]);
+    let run = Setup::new(&format!("max_series_per_metric = {CAP}"));
+    append(&run.log, &calls.iter().map(Call::line).collect::<String>());
+    let d = run.start();
     let m = d.wait_for("every record", |m| accepted(m) == calls.len() as f64);
 
     // Per user and per feature: every one admitted (default caps), every one exact.
@@ -539,7 +564,7 @@ fn more_combinations_than_the_series_cap_keep_every_user_and_feature_exact() {
     assert!(d.stop().success());
 
     // Every view sums to the same money, exactly: the store holds the exact decimals.
-    let stored = stored_money(s);
+    let stored = stored_money(run.state());
     for metric in [
         "bedrock_user_cost_usd_total",
         "bedrock_feature_cost_usd_total",
@@ -607,38 +632,23 @@ fn sigkill_and_restarts_keep_every_user_exact_and_no_counter_goes_down() {
     for c in &mut calls {
         c.pad *= 4; // about 1 KB a line: 24 batches of 1 MiB
     }
-    let dir = tempfile::tempdir().unwrap();
-    let state = tempfile::tempdir().unwrap();
-    let log = dir.path().join("calls.jsonl");
-    let config = write_config(dir.path(), "max_series_per_metric = 200");
-    let card = data("ratecard.toml");
-    let s = state.path().to_str().unwrap();
-    let args = [
-        "--file",
-        log.to_str().unwrap(),
-        "--ratecard",
-        &card,
-        "--config",
-        &config,
-        "--state-dir",
-        s,
-    ];
+    let run = Setup::new("max_series_per_metric = 200");
 
     // The file holds the first half of the corpus, cut in the middle of a line; the rest is
     // appended halfway through the kills. The daemon reads 1 MiB per batch, a dozen batches per
     // half, so a run killed soon after its first commit dies while it reads.
     let whole: String = calls.iter().map(Call::line).collect();
     let half = whole.len() / 2 + rng.next(300) as usize;
-    append(&log, &whole[..half]);
+    append(&run.log, &whole[..half]);
     let mut complete_lines = whole[..half].matches('\n').count() as f64;
     let mut seen: HashMap<String, f64> = HashMap::new();
     let mut killed_while_reading = 0;
     for k in 0..KILLS {
         if k == KILLS / 2 {
-            append(&log, &whole[half..]);
+            append(&run.log, &whole[half..]);
             complete_lines = calls.len() as f64;
         }
-        let d = Daemon::start(&args);
+        let d = run.start();
         let mut scrape = |when: &str| {
             let m = d.metrics();
             check_monotonic(&mut seen, &m, &format!("run {k}, {when}"));
@@ -664,7 +674,7 @@ fn sigkill_and_restarts_keep_every_user_exact_and_no_counter_goes_down() {
          the test no longer exercises a SIGKILL during a read"
     );
 
-    let d = Daemon::start(&args);
+    let d = run.start();
     check_monotonic(&mut seen, &d.metrics(), "the last start, first scrape");
     let m = d.wait_for("every record", |m| accepted(m) == calls.len() as f64);
     check_monotonic(&mut seen, &m, "the end");
@@ -690,7 +700,7 @@ fn sigkill_and_restarts_keep_every_user_exact_and_no_counter_goes_down() {
     assert_drill_down_detail(&m, &calls);
     assert!(d.stop().success());
 
-    let stored = stored_money(s);
+    let stored = stored_money(run.state());
     let all = total(&calls);
     for metric in ["bedrock_user_cost_usd_total", "bedrock_cost_usd_total"] {
         assert_eq!(
@@ -722,23 +732,8 @@ fn a_full_user_dimension_folds_new_users_and_remembers_its_admissions() {
         }
     };
 
-    let dir = tempfile::tempdir().unwrap();
-    let state = tempfile::tempdir().unwrap();
-    let log = dir.path().join("calls.jsonl");
-    append(&log, &calls.iter().map(Call::line).collect::<String>());
-    let config = write_config(dir.path(), &format!("max_users = {MAX_USERS}"));
-    let card = data("ratecard.toml");
-    let s = state.path().to_str().unwrap();
-    let args = [
-        "--file",
-        log.to_str().unwrap(),
-        "--ratecard",
-        &card,
-        "--config",
-        &config,
-        "--state-dir",
-        s,
-    ];
+    let run = Setup::new(&format!("max_users = {MAX_USERS}"));
+    append(&run.log, &calls.iter().map(Call::line).collect::<String>());
 
     let check = |m: &str, calls: &[Call], when: &str| {
         let want = tally(calls, |c| user_of(&admitted, c));
@@ -772,7 +767,7 @@ fn a_full_user_dimension_folds_new_users_and_remembers_its_admissions() {
         assert_dimension(m, "feature", &tally(calls, |c| c.feature.clone()));
     };
 
-    let d = Daemon::start(&args);
+    let d = run.start();
     let m = d.wait_for("every record", |m| accepted(m) == calls.len() as f64);
     check(&m, &calls, "first run");
     assert!(d.stop().success());
@@ -803,10 +798,10 @@ fn a_full_user_dimension_folds_new_users_and_remembers_its_admissions() {
             pad: 0,
         });
     }
-    append(&log, &more.iter().map(Call::line).collect::<String>());
+    append(&run.log, &more.iter().map(Call::line).collect::<String>());
     let all: Vec<Call> = calls.into_iter().chain(more).collect();
 
-    let d = Daemon::start(&args);
+    let d = run.start();
     let m = d.wait_for("the records after the restart", |m| {
         accepted(m) == all.len() as f64
     });
