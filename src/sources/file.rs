@@ -226,20 +226,17 @@ impl FileSource {
                 return Ok(summary);
             }
             let full = buf.len() == want;
-            let consumed = match memchr::memrchr(b'\n', &buf) {
-                Some(i) => i + 1,
-                None if full && want < MAX_LINE_BYTES => {
+            let (consumed, lines) = match frame(&buf, full, want < MAX_LINE_BYTES, to_end) {
+                Frame::Take { bytes, lines } => (bytes, lines),
+                Frame::Grow => {
                     want *= 2;
                     continue;
                 }
-                None if full || to_end => buf.len(),
-                None => return Ok(summary), // a line still being written
+                Frame::Wait => return Ok(summary),
             };
             want = BATCH_BYTES;
             let mut buf = buf;
             buf.truncate(consumed);
-            let lines =
-                memchr::memchr_iter(b'\n', &buf).count() as u64 + u64::from(!buf.ends_with(b"\n"));
             let next = Checkpoint {
                 offset: t.cp.offset + consumed as u64,
                 line: t.cp.line + lines,
@@ -364,6 +361,33 @@ impl FileSource {
             }
         }
     }
+}
+
+/// What to do with a chunk read from a plain file at the checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Frame {
+    /// Hand over the first `bytes` (whole lines; `lines` of them) and move the checkpoint on.
+    Take { bytes: usize, lines: u64 },
+    /// A full chunk without a newline: read a bigger one.
+    Grow,
+    /// A line still being written: wait for the rest.
+    Wait,
+}
+
+/// Line framing of a plain file: only whole lines are taken, except a line too long to
+/// buffer (`full` and not `can_grow`) or the file's last line with `to_end` (it is complete
+/// when the file is read to its end, e.g. `--once` or a rotated file being finished).
+pub fn frame(buf: &[u8], full: bool, can_grow: bool, to_end: bool) -> Frame {
+    let bytes = match memchr::memrchr(b'\n', buf) {
+        Some(i) => i + 1,
+        None if buf.is_empty() => return Frame::Wait,
+        None if full && can_grow => return Frame::Grow,
+        None if full || to_end => buf.len(),
+        None => return Frame::Wait,
+    };
+    let taken = &buf[..bytes];
+    let lines = memchr::memchr_iter(b'\n', taken).count() as u64 + u64::from(!taken.ends_with(b"\n"));
+    Frame::Take { bytes, lines }
 }
 
 fn read_at(file: &mut File, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
