@@ -5,7 +5,8 @@
 //! start. So each poll reads `[end of the previous poll − overlap, now]`: any event ingested
 //! less than `overlap` after its timestamp falls in some window. The next window's start is
 //! the checkpoint, committed with the window's last page. Events seen twice because windows overlap are
-//! skipped here (by event id); after a restart the store's dedupe (event id and Bedrock
+//! skipped here (by event id, remembered only once their page is committed, so a refused
+//! commit reads them again); after a restart the store's dedupe (event id and Bedrock
 //! `requestId`) catches them. Throttling and server errors back off with jitter, never
 //! advancing the window, so they cannot open a gap.
 //! API: <https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_FilterLogEvents.html>
@@ -170,6 +171,9 @@ impl CloudWatchSource {
             })?;
             let mut buf = Vec::new();
             let mut lines = Vec::new();
+            // Marked as seen only once committed: a refused page is read again in full when
+            // the window is retried.
+            let mut page_ids = Vec::new();
             for e in out.events() {
                 let (Some(id), Some(message)) = (e.event_id(), e.message()) else {
                     continue;
@@ -177,7 +181,7 @@ impl CloudWatchSource {
                 if seen.contains_key(id) {
                     continue;
                 }
-                seen.insert(id.to_string(), e.timestamp().unwrap_or(end));
+                page_ids.push((id.to_string(), e.timestamp().unwrap_or(end)));
                 let begin = buf.len();
                 buf.extend_from_slice(message.as_bytes());
                 let key = store::dedupe_key("cwl", format!("{}:{id}", self.group).as_bytes());
@@ -212,6 +216,7 @@ impl CloudWatchSource {
             if !input.lines.is_empty() || more.is_none() {
                 self.send(input).await?;
             }
+            seen.extend(page_ids);
             // Pages can be empty while more follow: keep going until there is no token.
             match more {
                 Some(t) => token = Some(t),

@@ -1,12 +1,16 @@
 //! The CloudWatch Logs source against a real moto server (tests/peers/moto_server.py).
 
+use std::collections::BTreeMap;
 use std::io::{BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::Command;
+use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use crate::daemon::{aws_env, data, read_request, sum, Daemon};
+use rust_decimal::Decimal;
+
+use crate::daemon::{aws_env, data, read_request, run_cli, sum, Daemon};
 use crate::follow::call;
 use crate::moto::Moto;
 
@@ -259,4 +263,113 @@ fn live_tail_decodes_a_session_and_reconnects_when_it_ends() {
     );
     assert_eq!(sum(&m, "bedrock_tokens_total", &[]), 28.0);
     assert!(d.stop().success());
+}
+
+/// A commit the store refuses (a full disk) after the proxy's faults: the refused events are
+/// read again in full when the window is retried, so once the disk has room the totals equal
+/// the events put, exactly, per user.
+#[test]
+fn events_of_a_refused_commit_are_read_again_when_the_window_is_retried() {
+    let moto = Moto::start();
+    let proxy = faulty_proxy(moto.url.clone(), 2, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    let fs = crate::diskfull::Tmpfs::mount(&state, "256k");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "[cloudwatch]\npoll_interval = \"200ms\"\nstart = \"-10m\"\n",
+    )
+    .unwrap();
+    let card = data("ratecard.toml");
+    let home = dir.path().to_str().unwrap().to_string();
+    let warm = calls("warm", 3, 10);
+    put(&moto, "/bedrock/refused", &warm, 0);
+    let d = Daemon::start_with_env(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--ratecard",
+            &card,
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--cloudwatch-log-group",
+            "/bedrock/refused",
+        ],
+        &aws_env(&proxy, &home),
+    );
+    d.wait_for("the first events", |m| accepted(m) == 3.0);
+
+    // Fill the disk, then log many new users: their series make a commit that cannot fit.
+    let filler = state.join("filler");
+    let mut f = std::fs::File::create(&filler).unwrap();
+    while f.write_all(&[0u8; 4096]).is_ok() {}
+    drop(f);
+    let mut want: BTreeMap<String, Decimal> = BTreeMap::new();
+    let mut events = Vec::new();
+    for i in 0..400u64 {
+        let user = format!("refused-user-with-a-long-name-{i:04}");
+        let tokens = 1000 + i * 7;
+        events.push(call(&format!("refused-{i}"), &user, tokens));
+        want.insert(user, nova_micro_input(tokens));
+    }
+    for (u, t) in [("warm", 10u64); 3] {
+        *want.entry(u.to_string()).or_default() += nova_micro_input(t);
+    }
+    put(&moto, "/bedrock/refused", &events, 0);
+    d.wait_for("a refused commit", |m| {
+        sum(
+            m,
+            "bedrock_source_errors_total",
+            &["source=\"cloudwatch\"", "kind=\"commit\""],
+        ) >= 2.0
+    });
+    assert_eq!(
+        d.get("/readyz").0,
+        503,
+        "a store that cannot commit is not ready"
+    );
+
+    std::fs::remove_file(&filler).unwrap();
+    fs.resize("64m");
+    d.wait_for("every event after the disk recovered", |m| {
+        accepted(m) == 403.0
+    });
+    assert!(d.stop().success());
+
+    let got = stored_cost_by_user(state.to_str().unwrap());
+    assert_eq!(
+        got, want,
+        "per-user cost must equal the events put, exactly"
+    );
+}
+
+/// Input tokens priced by hand at the test card's Nova Micro rate ($0.035 per 1M).
+fn nova_micro_input(tokens: u64) -> Decimal {
+    (Decimal::from(tokens) * Decimal::from_str("0.035").unwrap() / Decimal::from(1_000_000))
+        .normalize()
+}
+
+/// Cost per user in the stopped daemon's store, exactly.
+fn stored_cost_by_user(state: &str) -> BTreeMap<String, Decimal> {
+    let (code, out, err) = run_cli(
+        &["state", "--state-dir", state, "export", "--format", "json"],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let mut by_user: BTreeMap<String, Decimal> = BTreeMap::new();
+    for line in out.lines() {
+        let row: serde_json::Value = serde_json::from_str(line).unwrap();
+        if row["metric"] == "bedrock_user_cost_usd_total" {
+            let v = Decimal::from_str(row["value"].as_str().unwrap()).unwrap();
+            *by_user
+                .entry(row["labels"]["user"].as_str().unwrap().to_string())
+                .or_default() += v;
+        }
+    }
+    by_user
+        .into_iter()
+        .map(|(u, v)| (u, v.normalize()))
+        .collect()
 }

@@ -7,10 +7,10 @@ use std::process::Command;
 use crate::daemon::{append, data, sum, Daemon};
 use crate::follow::call;
 
-struct Tmpfs(std::path::PathBuf);
+pub struct Tmpfs(std::path::PathBuf);
 
 impl Tmpfs {
-    fn mount(path: &std::path::Path, size: &str) -> Tmpfs {
+    pub fn mount(path: &std::path::Path, size: &str) -> Tmpfs {
         let out = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
             .arg(path)
@@ -24,7 +24,7 @@ impl Tmpfs {
         Tmpfs(path.to_path_buf())
     }
 
-    fn resize(&self, size: &str) {
+    pub fn resize(&self, size: &str) {
         let ok = Command::new("mount")
             .args(["-o", &format!("remount,size={size}")])
             .arg(&self.0)
