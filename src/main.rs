@@ -176,7 +176,8 @@ struct RunArgs {
     )]
     cloudwatch_log_groups: Vec<String>,
     /// Where a log group without a checkpoint starts: now, -1h, -7d, or an RFC 3339 time.
-    #[arg(long, env = "BEDROCK_COST_START")]
+    // `-1h` must not be taken for a flag.
+    #[arg(long, env = "BEDROCK_COST_START", allow_hyphen_values = true)]
     start: Option<String>,
     /// Also stream the log groups with CloudWatch Logs Live Tail for second-level latency
     /// (billed per minute of session; FilterLogEvents polling still reconciles behind it).

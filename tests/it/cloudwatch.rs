@@ -167,11 +167,7 @@ fn throttling_and_server_errors_back_off_and_lose_nothing() {
     let proxy = faulty_proxy(moto.url.clone(), 4, 2);
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        "[cloudwatch]\npoll_interval = \"200ms\"\nstart = \"-10m\"\n",
-    )
-    .unwrap();
+    std::fs::write(&config, "[cloudwatch]\npoll_interval = \"200ms\"\n").unwrap();
     let card = data("ratecard.toml");
     let home = dir.path().to_str().unwrap().to_string();
     let d = Daemon::start_with_env(
@@ -181,6 +177,9 @@ fn throttling_and_server_errors_back_off_and_lose_nothing() {
             "--ratecard",
             &card,
             "--in-memory",
+            // Exactly as --help shows it: a value that starts with a hyphen.
+            "--start",
+            "-10m",
             "--cloudwatch-log-group",
             "/bedrock/faults",
         ],
