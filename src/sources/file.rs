@@ -1,6 +1,7 @@
 //! File source: follows files like `tail -F` (globs re-expanded on every poll, rotation
-//! detected by inode, truncation by size), reads `.gz` archives (the S3 delivery layout:
-//! gzipped NDJSON), and stops at the end with `--once` (backfill).
+//! detected by inode, truncation by size or by the bytes before the checkpoint changing, as
+//! copytruncate does), reads `.gz` archives (the S3 delivery layout: gzipped NDJSON), and
+//! stops at the end with `--once` (backfill).
 //!
 //! Each batch carries the file's checkpoint (device, inode, byte offset or line count);
 //! the pipeline commits it with the totals, and the source moves on only after that commit.
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 use flate2::read::MultiGzDecoder;
 use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -44,6 +46,49 @@ struct Checkpoint {
     line: u64,
     #[serde(default)]
     done: bool,
+    /// The bytes just before `offset` (plain files): if they change, the file was truncated
+    /// and written again (copytruncate), even when it has grown past `offset` since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tail: Option<Tail>,
+}
+
+/// A fingerprint of the last `len` bytes before a checkpoint's offset.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+struct Tail {
+    len: u8,
+    hash: u64,
+}
+
+/// Bytes fingerprinted: a line's end (token counts, ids) differs between any two records.
+const TAIL_BYTES: usize = 64;
+
+impl Tail {
+    fn of(bytes: &[u8]) -> Tail {
+        let bytes = &bytes[bytes.len().saturating_sub(TAIL_BYTES)..];
+        let digest = sha2::Sha256::digest(bytes);
+        Tail {
+            len: bytes.len() as u8,
+            hash: u64::from_le_bytes(digest[..8].try_into().expect("8 bytes")),
+        }
+    }
+}
+
+impl Checkpoint {
+    /// Whether the file still holds what this checkpoint consumed: not shorter than the
+    /// offset, and the bytes before it unchanged.
+    fn still_holds(&self, file: &mut File, len: u64) -> bool {
+        if len < self.offset {
+            return false;
+        }
+        let Some(tail) = self.tail else {
+            return true; // a checkpoint from before fingerprints, or at offset 0
+        };
+        let n = u64::from(tail.len).min(self.offset);
+        match read_at(file, self.offset - n, n as usize) {
+            Ok(bytes) => bytes.len() as u64 == n && Tail::of(&bytes) == tail,
+            Err(_) => true, // a read error is reported when the file is read
+        }
+    }
 }
 
 struct Tracked {
@@ -165,6 +210,7 @@ impl FileSource {
                     return Ok(summary);
                 }
             };
+            let mut file = file;
             let gz = path.extension().is_some_and(|e| e == "gz");
             let saved = self
                 .checkpoints
@@ -173,22 +219,24 @@ impl FileSource {
                 .filter(|c| (c.dev, c.ino) == (dev, ino))
                 .or_else(|| by_inode.get(&(dev, ino)).copied());
             let cp = match saved {
-                Some(c) if gz || c.offset <= meta.len() => c,
+                Some(c) if gz || c.still_holds(&mut file, meta.len()) => c,
                 _ => Checkpoint {
                     dev,
                     ino,
                     offset: 0,
                     line: 0,
                     done: false,
+                    tail: None,
                 },
             };
             files.insert(path.to_path_buf(), Tracked { file, cp, gz });
         }
         let t = files.get_mut(path).expect("inserted above");
-        if !t.gz && meta.len() < t.cp.offset {
-            tracing::warn!(path = %path.display(), "{} was truncated; reading it again from the start", path.display());
+        if !t.gz && !t.cp.still_holds(&mut t.file, meta.len()) {
+            tracing::warn!(path = %path.display(), "{} was truncated (or copied and truncated); reading it again from the start", path.display());
             t.cp.offset = 0;
             t.cp.line = 0;
+            t.cp.tail = None;
         }
         let mut t = files.remove(path).expect("present");
         let r = self.read(path, &mut t, self.once, shutdown);
@@ -240,6 +288,7 @@ impl FileSource {
             let next = Checkpoint {
                 offset: t.cp.offset + consumed as u64,
                 line: t.cp.line + lines,
+                tail: Some(Tail::of(&buf)),
                 ..t.cp
             };
             summary.add(&self.send(path, buf, t.cp.line + 1, next, shutdown)?);

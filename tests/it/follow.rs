@@ -191,3 +191,57 @@ fn an_archive_still_being_written_is_finished_when_it_is_complete() {
     );
     assert!(d.stop().success());
 }
+
+/// copytruncate: the file is copied away and truncated, then grows past the old offset before
+/// the next poll (a slow poll makes that certain). Its new lines are all counted, from the
+/// start; and so are lines rewritten the same way while the daemon was stopped.
+#[test]
+fn a_file_truncated_and_grown_past_the_checkpoint_is_read_from_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.jsonl");
+    append(&log, &(call("old-1", "u", 1) + &call("old-2", "u", 2)));
+    let card = crate::daemon::data("ratecard.toml");
+    let args = [
+        "run",
+        "--file",
+        log.to_str().unwrap(),
+        "--ratecard",
+        &card,
+        "--state-dir",
+        state.path().to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--poll-interval",
+        "3s",
+    ];
+    let d = Daemon::spawn(&args);
+    d.wait_for("the first lines", |m| tokens(m) == 3.0);
+
+    // One write: truncate and fill with more than was there (copytruncate, then a burst).
+    let rewritten: String = (0..4)
+        .map(|i| call(&format!("new-{i}"), "u", 10 * 10u64.pow(i)))
+        .collect();
+    std::fs::write(&log, &rewritten).unwrap();
+    let m = d.wait_for("the rewritten lines", |m| tokens(m) == 11_113.0);
+    assert_eq!(
+        sum(&m, "bedrock_records_total", &["result=\"malformed\""]),
+        0.0,
+        "the file was read from the old offset, mid-line"
+    );
+    assert!(d.stop().success());
+
+    // The same while the daemon is down: its checkpoint (same inode, offset within the new
+    // size) must not be trusted.
+    let again: String = (0..5)
+        .map(|i| call(&format!("down-{i}"), "u", 100_000))
+        .collect();
+    std::fs::write(&log, &again).unwrap();
+    let d = Daemon::spawn(&args);
+    let m = d.wait_for("the lines rewritten while down", |m| tokens(m) == 511_113.0);
+    assert_eq!(
+        sum(&m, "bedrock_records_total", &["result=\"malformed\""]),
+        0.0
+    );
+    assert!(d.stop().success());
+}
