@@ -12,12 +12,13 @@ use tokio_util::task::TaskTracker;
 
 use axum_server::tls_rustls::RustlsConfig;
 
+use crate::batch::Input;
 use crate::clock::Clock;
 use crate::config::{Config, StateMode};
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
 use crate::pipeline::{self, Context, Pipeline, Summary};
-use crate::pricing::{ratecard, RateCards};
+use crate::pricing::{identity, ratecard, RateCards};
 use crate::reload;
 use crate::sinks::{self, jsonl, Exporter};
 use crate::sources::{cloudwatch, demo, file, firehose, livetail};
@@ -89,6 +90,13 @@ pub async fn run(
     });
     let started = std::time::Instant::now();
     let (pipe, checkpoints) = Pipeline::open(ctx.clone(), store)?;
+    let changed = identity::changed_in_place(&ctx.cards, &checkpoints);
+    if !changed.is_empty() {
+        anyhow::bail!(
+            "the rate cards were changed in place:\n  - {}",
+            changed.join("\n  - ")
+        );
+    }
     let series = pipe.ledger().len();
     tracing::info!(
         series,
@@ -106,6 +114,11 @@ pub async fn run(
         metrics.health.livetail_sampled.clone(),
     );
     let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
+    // The first batch records what each card version in force says (see pricing::identity).
+    let mut cards_in_force = Input::empty("ratecard".into(), "rate cards in force".into());
+    cards_in_force.checkpoints = identity::checkpoints(&ctx.cards);
+    tx.try_send(cards_in_force)
+        .expect("the channel is empty and its receiver alive");
 
     // Export sinks drain their queues until the pipeline (the only sender) is gone.
     let mut sinks = Vec::new();
@@ -312,8 +325,15 @@ pub async fn run(
     }
     match (&config.ratecards, config.once) {
         (Some(paths), false) => {
+            let known = checkpoints
+                .iter()
+                .filter(|(k, _)| k.starts_with(identity::CHECKPOINT_PREFIX))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .chain(identity::checkpoints(&ctx.cards))
+                .collect();
             tracker.spawn(reload::cards(
                 paths.clone(),
+                known,
                 config.ratecard_reload_interval,
                 tx.clone(),
                 ratecard_failures,

@@ -2,6 +2,7 @@
 //! change or SIGHUP), the TLS certificate (on file change), and SIGHUP itself when there is
 //! nothing to reload (its default action would end the process).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Tls;
-use crate::pricing::ratecard;
+use crate::pricing::{identity, ratecard};
 
 /// What the rate-card paths hold now: every card file with its modification time and size.
 fn card_files(
@@ -43,10 +44,12 @@ fn card_files(
 }
 
 /// Re-reads the rate cards when their files change or on SIGHUP, and hands valid ones to the
-/// pipeline (they price every batch after). Invalid ones are refused with every problem
-/// logged, and the cards in force stay.
+/// pipeline (they price every batch after). Invalid ones, and a version whose content
+/// differs from what `known` (checkpoint key → digest) recorded, are refused with every
+/// problem logged, and the cards in force stay.
 pub async fn cards(
     paths: Vec<std::path::PathBuf>,
+    mut known: HashMap<String, String>,
     every: Duration,
     tx: mpsc::Sender<crate::batch::Input>,
     failures: prometheus::IntCounter,
@@ -65,13 +68,22 @@ pub async fn cards(
             continue;
         }
         seen = now;
-        match ratecard::load(&paths) {
+        let loaded = ratecard::load(&paths).and_then(|cards| {
+            let changed = identity::changed_in_place(&cards, &known);
+            match changed.is_empty() {
+                true => Ok(cards),
+                false => Err(ratecard::RateCardErrors(changed)),
+            }
+        });
+        match loaded {
             Ok(cards) => {
                 let versions: Vec<&str> =
                     cards.cards().iter().map(|c| c.version.as_str()).collect();
                 tracing::info!("rate cards reloaded: {}", versions.join(", "));
                 let mut input =
                     crate::batch::Input::empty("ratecard".into(), "ratecard reload".into());
+                input.checkpoints = identity::checkpoints(&cards);
+                known.extend(input.checkpoints.iter().cloned());
                 input.new_cards = Some(Arc::new(cards));
                 if tx.send(input).await.is_err() {
                     return;

@@ -2,8 +2,10 @@
 //! be priced) out. Pure: no I/O, no clock; the record's own timestamp picks the card.
 //!
 //! `model.rs` turns any `modelId` form into (base model, scope); `ratecard.rs` loads and
-//! validates the cards and finds the row for (model, source region, scope, tier).
+//! validates the cards and finds the row for (model, source region, scope, tier);
+//! `identity.rs` keeps a card version's content from changing once it priced calls.
 
+pub mod identity;
 pub mod model;
 pub mod ratecard;
 

@@ -66,7 +66,10 @@ pub struct RateCard {
     /// Unix seconds of 00:00 UTC on the `effective_from` date.
     pub effective_from: i64,
     pub review_by: Option<i64>,
+    /// sha256 of the file as written.
     pub sha256: String,
+    /// Digest of what the card says (see [`super::identity`]): fixed for a version.
+    pub content: String,
     pub path: String,
     pub models: HashMap<String, ModelEntry>,
 }
@@ -600,6 +603,7 @@ pub fn parse(text: &str, file: &str) -> Result<RateCard, RateCardErrors> {
         effective_from,
         review_by,
         sha256: hex::encode(Sha256::digest(text.as_bytes())),
+        content: super::identity::content_digest(&table),
         path: file.to_string(),
         models,
     })
