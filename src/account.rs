@@ -238,6 +238,11 @@ impl Accounting {
 
     /// Adds one newly counted call. Unpriced and failed calls still count their tokens and
     /// invocations; only priced calls add money.
+    /// Sets the wall time the next calls are accounted at (which budget periods are live).
+    pub fn set_now(&mut self, now_unix: i64) {
+        self.budgets.set_now(now_unix);
+    }
+
     pub fn call(&mut self, ledger: &mut Ledger, source: Sym, call: &PricedCall<'_>) {
         if self.epoch != ledger.epoch() {
             self.users.ids.clear();

@@ -47,6 +47,30 @@ impl Period {
         }
     }
 
+    /// The period's number since the epoch (days, or months), to compare periods cheaply.
+    fn index(self, unix: i64) -> i64 {
+        let days = unix.div_euclid(86_400);
+        match self {
+            Period::Day => days,
+            Period::Month => {
+                let (y, m, _) = timefmt::civil_from_days(days);
+                y * 12 + i64::from(m)
+            }
+        }
+    }
+
+    /// The key of the period after the one `unix` falls in.
+    pub fn next_key(self, unix: i64) -> String {
+        match self {
+            Period::Day => self.key(unix + 86_400),
+            Period::Month => {
+                let (y, m, _) = timefmt::civil_from_days(unix.div_euclid(86_400));
+                let (y, m) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+                format!("{y:04}-{m:02}")
+            }
+        }
+    }
+
     /// The period a Unix time falls in: `2026-11` or `2026-11-23` (UTC).
     pub fn key(self, unix: i64) -> String {
         let date = timefmt::format_date(unix.div_euclid(86_400));
@@ -82,6 +106,8 @@ pub struct Gauge<'a> {
 pub struct Spend {
     tracked: Vec<(usize, Sym, Period, Sym)>,
     shape: u16,
+    /// The current day and month ([`Period::index`]) at the batch being accounted.
+    now: [i64; 2],
 }
 
 impl Spend {
@@ -98,13 +124,26 @@ impl Spend {
         Spend {
             tracked,
             shape: ledger.shape(&["label", "subject", "period", "start"]),
+            now: [0; 2],
         }
     }
 
+    /// Sets the wall time the next calls are accounted at.
+    pub fn set_now(&mut self, now_unix: i64) {
+        self.now = [Period::Day.index(now_unix), Period::Month.index(now_unix)];
+    }
+
     /// Adds a priced call's cost (USD units) to the period of `timestamp` of each budgeted
-    /// subject; `subjects` holds the call's admitted value of each dimension.
+    /// subject; `subjects` holds the call's admitted value of each dimension. Only the
+    /// periods budgets can still show count: the current one, the previous one (late
+    /// records) and the next (a clock slightly behind). A backfill of older months adds no
+    /// spend series that pruning would have to catch up with.
     pub fn add(&self, ledger: &mut Ledger, subjects: &[Sym], timestamp: i64, total: i128) {
         for &(dim, label, period, period_sym) in &self.tracked {
+            let now = self.now[usize::from(period == Period::Month)];
+            if (period.index(timestamp) - now).abs() > 1 {
+                continue;
+            }
             let start = ledger.intern(&period.key(timestamp));
             let vals = [label, subjects[dim], period_sym, start];
             ledger.add(Metric::PeriodSpend, self.shape, &vals, total);
@@ -113,11 +152,14 @@ impl Spend {
 }
 
 /// Deletes spend of periods before the previous one: budgets show only the current period, and
-/// the previous one stays for late records.
+/// the previous one stays for late records (as does the next, for a clock slightly behind).
 pub fn prune_past_periods(ledger: &mut Ledger, now_unix: i64) {
     let keep = |period: &str, start: &str| {
-        Period::parse(period)
-            .is_some_and(|p| start == p.key(now_unix) || start == p.previous_key(now_unix))
+        Period::parse(period).is_some_and(|p| {
+            start == p.key(now_unix)
+                || start == p.previous_key(now_unix)
+                || start == p.next_key(now_unix)
+        })
     };
     let stale: Vec<u32> = ledger
         .iter()

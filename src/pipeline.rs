@@ -212,6 +212,7 @@ impl Pipeline {
         let lock = self.ledger.clone();
         let mut ledger = lock.write().unwrap_or_else(|e| e.into_inner());
         ledger.begin();
+        self.accounting.set_now(now_unix);
         self.export_rows.clear();
         let mut tally = Tally::default();
         let committed = self

@@ -182,14 +182,15 @@ impl Ledger {
                 admitted: FxHashSet::default(),
             })
             .collect();
-        // A subject holds at most four period-spend series at once (this and the previous
-        // month and day; older ones are pruned); full detail gets half of the cap.
+        // A subject holds at most six period-spend series at once (the previous, this and
+        // the next month and day; no others are added, and the past ones are pruned); full
+        // detail gets half of the cap.
         let period_cap = dims
             .iter()
             .map(|d| d.cap)
             .max()
             .unwrap_or(limits.series)
-            .saturating_mul(8);
+            .saturating_mul(12);
         let mut l = Ledger {
             syms,
             shapes: Vec::new(),

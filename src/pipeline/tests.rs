@@ -297,3 +297,53 @@ fn spend_of_past_budget_periods_is_pruned_from_memory_and_store() {
         "pruning never touches the cost totals"
     );
 }
+
+#[test]
+fn a_backfill_of_old_months_leaves_current_budget_spend_exact() {
+    use crate::budgets::Period;
+    let mut c = (*ctx(1000)).clone();
+    // 40 users: room for 480 period-spend series, fewer than a year of old ones makes.
+    c.limits = Limits::uniform(1000, &["user", "feature", "team"], 40);
+    c.budget_periods = vec![("user".into(), Period::Month), ("user".into(), Period::Day)];
+    let card = ratecard::parse(
+        &ratecard::tests::CARD.replace("2026-11-01", "2024-01-01"),
+        "card.toml",
+    )
+    .unwrap();
+    c.cards = Arc::new(RateCards::new(vec![card]).unwrap());
+    let mut p = Pipeline::open(Arc::new(c), Box::new(SqliteStore::in_memory().unwrap()))
+        .unwrap()
+        .0;
+    let now = 1_795_424_400; // 2026-11-23T01:00:00Z
+    let call = |id: &str, user: &str, ts: &str| {
+        format!(
+            r#"{{"timestamp":"{ts}","region":"us-east-1","requestId":"{id}","modelId":"amazon.nova-micro-v1:0","requestMetadata":{{"user":"{user}"}},"input":{{"inputTokenCount":1000000}}}}"#
+        )
+    };
+    // A year of old records from 30 users, then this month's, in the same fast backfill.
+    let mut lines: Vec<String> = (0..360)
+        .map(|i| {
+            let ts = format!("2025-{:02}-01T00:00:00Z", 1 + i / 30);
+            call(&format!("old-{i}"), &format!("u{}", i % 30), &ts)
+        })
+        .collect();
+    lines.push(call("now-1", "current", "2026-11-23T00:30:00Z"));
+    lines.push(call("now-2", "u1", "2026-11-22T12:00:00Z"));
+    p.process(&input(&lines.join("\n")), now).unwrap();
+    let l = p.ledger();
+    let spend = |subject: &str, start: &str| {
+        l.sum(
+            Metric::PeriodSpend,
+            &[("subject", subject), ("start", start)],
+        )
+    };
+    assert_eq!(spend("current", "2026-11"), d("0.035"));
+    assert_eq!(spend("current", "2026-11-23"), d("0.035"));
+    assert_eq!(spend("u1", "2026-11-22"), d("0.035"));
+    assert_eq!(
+        l.sum(Metric::PeriodSpend, &[("subject", OTHER)]),
+        Decimal::ZERO,
+        "no current subject folded"
+    );
+    assert_eq!(l.sum(Metric::Cost, &[]), d("0.035") * Decimal::from(362));
+}
