@@ -389,6 +389,48 @@ pub fn split_records(line: &[u8]) -> Vec<&[u8]> {
     }
 }
 
+/// A record's bytes in one canonical form: compact JSON, object keys sorted, strings with the
+/// same escapes. The dedupe key of a record without a `requestId`, so that the same record
+/// framed differently (whitespace, key order, `\u` escapes, inside an array) is counted once.
+/// `None` if the bytes are not JSON.
+pub fn canonical(bytes: &[u8]) -> Option<Vec<u8>> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    let mut out = Vec::with_capacity(bytes.len());
+    write_canonical(&value, &mut out);
+    Some(out)
+}
+
+fn write_canonical(v: &serde_json::Value, out: &mut Vec<u8>) {
+    use serde_json::Value;
+    match v {
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.push(b'{');
+            for (i, (k, v)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                serde_json::to_writer(&mut *out, k).expect("a string serialises");
+                out.push(b':');
+                write_canonical(v, out);
+            }
+            out.push(b'}');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(b']');
+        }
+        scalar => serde_json::to_writer(&mut *out, scalar).expect("a scalar serialises"),
+    }
+}
+
 /// Parses one record (one log line, one CloudWatch message, one NDJSON line).
 pub fn parse(line: &[u8]) -> Result<Record<'_>, DecodeError> {
     let wire: WireRecord<'_> = serde_json::from_slice(line).map_err(|e| match e.classify() {

@@ -99,7 +99,7 @@ const CHUNK_LINES: usize = 512;
 struct Decoded<'a> {
     line: usize,
     record: Result<Record<'a>, DecodeError>,
-    /// The record's own key (request id, else its bytes) and the source's event id.
+    /// The record's own key (request id, else its canonical form) and the source's event id.
     keys: [Option<DedupeKey>; 2],
 }
 
@@ -115,7 +115,11 @@ fn decode<'a>(buf: &'a [u8], lines: &[LineRef], range: std::ops::Range<usize>) -
             let record = bedrock::parse(bytes);
             let own = record.as_ref().ok().map(|r| match &r.request_id {
                 Some(id) => store::dedupe_key("req", id.as_bytes()),
-                None => store::dedupe_key("line", bytes),
+                // Parsed, so it is JSON: its canonical form keys it whatever its framing.
+                None => store::dedupe_key(
+                    "rec",
+                    &bedrock::canonical(bytes).unwrap_or_else(|| bytes.to_vec()),
+                ),
             });
             out.push(Decoded {
                 line: i,

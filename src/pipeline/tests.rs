@@ -150,6 +150,14 @@ fn records_without_a_request_id_dedupe_on_their_content() {
     let mut p = open(100);
     p.process(&input(line), 2_000_000_000).unwrap();
     p.process(&input(line), 2_000_000_000).unwrap();
+    // The same record framed otherwise: spaced out, keys reordered, escaped, in an array.
+    let spaced = line.replace(",\"", ", \"").replace("\":", "\" : ");
+    let reordered = r#"{"input":{"inputTokenCount":1000000},"modelId":"amazon.nova\u002dmicro-v1:0","region":"us-east-1","timestamp":"2026-11-02T08:15:30Z"}"#;
+    let array = format!("[{line}]");
+    for other in [spaced.as_str(), reordered, &array] {
+        let s = p.process(&input(other), 2_000_000_000).unwrap();
+        assert_eq!((s.duplicates, s.accepted), (1, 0), "{other}");
+    }
     assert_eq!(p.ledger().sum(Metric::Cost, &[]), d("0.035"));
 }
 
