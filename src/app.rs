@@ -1,7 +1,7 @@
 //! Wiring: load the rate cards and the store, start the pipeline thread, the HTTP server and
 //! the sources, and shut them down in order (stop intake, commit what is in flight, exit).
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +23,7 @@ use crate::reload;
 use crate::sinks::{self, jsonl, Exporter};
 use crate::sources::{cloudwatch, demo, file, firehose, livetail};
 use crate::store::{self, SqliteStore, Store};
+use crate::supervise::{Fault, Supervisor};
 
 /// Batches in flight between the sources and the pipeline; a full channel makes sources wait.
 const CHANNEL_DEPTH: usize = 16;
@@ -38,6 +39,8 @@ pub struct Extras {
     pub demo_rate: Option<f64>,
     /// Move the store aside and start from zero.
     pub reset_state: bool,
+    /// Make one task panic (tests of supervision; see [`Fault`]).
+    pub inject: Option<Fault>,
 }
 
 pub fn load_cards(config: &Config) -> anyhow::Result<RateCards> {
@@ -142,8 +145,17 @@ pub async fn run(
         sinks.push(tokio::spawn(sink.run(rx, counts)));
     }
     let exporter = (!exporter.is_empty()).then_some(exporter);
-    let pipeline_done =
-        tokio::task::spawn_blocking(move || pipeline::run(pipe, rx, snap_tx, health, exporter));
+    let sup = Supervisor::default();
+    let inject = |f: Fault| extras.inject == Some(f);
+    let trip_pipeline = inject(Fault::Pipeline);
+    // With --once the pipeline ends when the sources have read everything.
+    let pipeline_done = sup.watch(
+        "the pipeline",
+        config.once,
+        tokio::task::spawn_blocking(move || {
+            pipeline::run(pipe, rx, snap_tx, health, exporter, trip_pipeline)
+        }),
+    );
 
     let token = CancellationToken::new();
     let tracker = TaskTracker::new();
@@ -195,19 +207,21 @@ pub async fn run(
             snapshots: snap_rx.clone(),
             budgets: config.budgets.clone(),
             clock: clock.clone(),
+            supervisor: sup.clone(),
         });
+        let trip_http = inject(Fault::Http);
         let app = http::router(state, firehose);
         match &config.tls {
             None => {
                 let stop = token.clone();
-                tracker.spawn(async move {
-                    if let Err(e) = axum::serve(listener, app)
-                        .with_graceful_shutdown(stop.cancelled_owned())
-                        .await
-                    {
+                let serve = tracker.spawn(async move {
+                    let serve =
+                        axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned());
+                    if let Err(e) = with_fault(trip_http, serve.into_future()).await {
                         tracing::error!("the HTTP server stopped: {e}");
                     }
                 });
+                sup.watch("the HTTP server", false, serve);
             }
             Some(tls) => {
                 let rustls = RustlsConfig::from_pem_file(&tls.cert, &tls.key)
@@ -234,11 +248,13 @@ pub async fn run(
                 ));
                 let server =
                     axum_server::from_tcp_rustls(listener.into_std()?, rustls)?.handle(handle);
-                tracker.spawn(async move {
-                    if let Err(e) = server.serve(app.into_make_service()).await {
+                let serve = tracker.spawn(async move {
+                    let serve = server.serve(app.into_make_service());
+                    if let Err(e) = with_fault(trip_http, serve).await {
                         tracing::error!("the HTTPS server stopped: {e}");
                     }
                 });
+                sup.watch("the HTTPS server", false, serve);
             }
         }
     }
@@ -270,13 +286,21 @@ pub async fn run(
             source_errors.with_label_values(&["file", kind]);
         }
         let stop = token.clone();
-        sources.push(tokio::task::spawn_blocking(move || src.run(stop)));
+        let trip = inject(Fault::Source);
+        let task = tokio::task::spawn_blocking(move || {
+            if trip {
+                std::thread::sleep(Duration::from_millis(500));
+                Fault::Source.trip();
+            }
+            src.run(stop)
+        });
+        sources.push(sup.watch("the file source", config.once, task));
     }
     if config.stdin {
         let (tx, stop) = (tx.clone(), token.clone());
-        sources.push(tokio::task::spawn_blocking(move || {
-            file::run_stdin(tx, stop)
-        }));
+        let task = tokio::task::spawn_blocking(move || file::run_stdin(tx, stop));
+        // Standard input may end at any time: only a panic is a failure.
+        sources.push(sup.watch("the stdin source", true, task));
     }
     if let Some(cw) = &config.cloudwatch {
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
@@ -308,7 +332,8 @@ pub async fn run(
                 errors: source_errors.clone(),
                 clock: clock.clone(),
             };
-            tracker.spawn(src.run(token.clone()));
+            let task = tracker.spawn(src.run(token.clone()));
+            sup.watch(format!("the CloudWatch source of {group}"), false, task);
         }
         if cw.live_tail {
             tracing::info!("streaming {} with Live Tail", cw.log_groups.join(", "));
@@ -320,7 +345,8 @@ pub async fn run(
                 sessions: livetail_sessions,
                 sampled: livetail_sampled,
             };
-            tracker.spawn(src.run(token.clone()));
+            let task = tracker.spawn(src.run(token.clone()));
+            sup.watch("the Live Tail source", false, task);
         }
     }
     match (&config.ratecards, config.once) {
@@ -348,14 +374,15 @@ pub async fn run(
     }
     if let Some(rate) = extras.demo_rate {
         let (tx, stop) = (tx.clone(), token.clone());
-        tracker.spawn(demo::run(tx, rate, clock.clone(), stop));
+        let task = tracker.spawn(demo::run(tx, rate, clock.clone(), stop));
+        sup.watch("the demo source", false, task);
     }
     drop(tx);
 
     let all_read = async {
         let mut total = Summary::default();
         for s in sources.iter_mut() {
-            if let Ok(s) = s.await {
+            if let Ok(Some(s)) = s.await {
                 total.add(&s);
             }
         }
@@ -364,16 +391,22 @@ pub async fn run(
     let total = if config.once {
         tokio::select! {
             t = all_read => t,
-            _ = shutdown => { token.cancel(); Summary::default() }
+            _ = shutdown => Summary::default(),
+            _ = sup.failed() => Summary::default(),
         }
     } else {
-        shutdown.await;
+        tokio::select! {
+            _ = shutdown => {}
+            _ = sup.failed() => {}
+        }
         tracing::info!("shutting down: stopping intake and committing what is in flight");
+        sup.stopping();
         token.cancel();
         tokio::time::timeout(SHUTDOWN_GRACE, all_read)
             .await
             .unwrap_or_default()
     };
+    sup.stopping();
     token.cancel();
     tracker.close();
     if tokio::time::timeout(SHUTDOWN_GRACE, pipeline_done)
@@ -390,5 +423,20 @@ pub async fn run(
             );
         }
     }
-    Ok(total)
+    match sup.failure() {
+        Some(why) => Err(anyhow::anyhow!("{why}; exiting after a clean shutdown")),
+        None => Ok(total),
+    }
+}
+
+/// The HTTP server, or (tests of supervision, [`Fault::Http`]) a panic half a second after
+/// it starts serving.
+async fn with_fault<T>(trip: bool, task: impl Future<Output = T>) -> T {
+    if !trip {
+        return task.await;
+    }
+    tokio::select! {
+        t = task => t,
+        _ = tokio::time::sleep(Duration::from_millis(500)) => Fault::Http.trip(),
+    }
 }

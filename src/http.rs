@@ -20,6 +20,7 @@ pub struct AppState {
     pub snapshots: watch::Receiver<Arc<Snapshot>>,
     pub budgets: crate::budgets::Budgets,
     pub clock: crate::clock::Clock,
+    pub supervisor: crate::supervise::Supervisor,
 }
 
 /// The routes; with `firehose`, also `POST <path>` for Firehose deliveries (its own body
@@ -62,8 +63,39 @@ async fn status(State(s): State<Arc<AppState>>) -> impl IntoResponse {
 
 async fn readyz(State(s): State<Arc<AppState>>) -> impl IntoResponse {
     let snap = s.snapshots.borrow().clone();
-    match &snap.store_error {
-        None => (StatusCode::OK, "ready\n".to_string()),
-        Some(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}\n")),
+    readiness(
+        s.supervisor.failure().as_deref(),
+        snap.store_error.as_deref(),
+    )
+}
+
+/// Not ready while a needed task has died (the daemon is on its way out) or the store cannot
+/// commit (nothing would be acknowledged).
+fn readiness(failure: Option<&str>, store_error: Option<&str>) -> (StatusCode, String) {
+    match (failure, store_error) {
+        (Some(why), _) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        ),
+        (None, Some(e)) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}\n")),
+        (None, None) => (StatusCode::OK, "ready\n".to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dead_task_or_a_failing_store_is_not_ready() {
+        assert_eq!(readiness(None, None).0, StatusCode::OK);
+        let (code, body) = readiness(Some("the pipeline panicked: boom"), None);
+        assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body, "not ready: the pipeline panicked: boom\n");
+        let (code, body) = readiness(None, Some("disk full"));
+        assert_eq!(
+            (code, body.as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, "not ready: disk full\n")
+        );
     }
 }

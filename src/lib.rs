@@ -26,6 +26,7 @@
 //! - [`sinks`]: per-request export (JSON lines, Firehose PutRecordBatch)
 //! - [`status`]: the HTML status page at `/`
 //! - [`config`], [`app`], [`reload`], [`cli`]: settings, wiring and shutdown, live reloads, one-shot commands
+//! - [`supervise`]: a needed task that ends unexpectedly fails `/readyz` and restarts the daemon
 //! - [`clock`], [`money`], [`timefmt`]: wall time, exact USD, time formats
 pub mod account;
 pub mod app;
@@ -49,4 +50,5 @@ pub mod snapshot;
 pub mod sources;
 pub mod status;
 pub mod store;
+pub mod supervise;
 pub mod timefmt;

@@ -233,6 +233,7 @@ fn main() -> ExitCode {
                     app::Extras {
                         demo_rate: Some(rate),
                         reset_state: false,
+                        inject: None,
                     },
                     shutdown_signal(),
                 ))
@@ -314,6 +315,7 @@ fn run(a: RunArgs) -> anyhow::Result<()> {
         app::Extras {
             demo_rate: None,
             reset_state: a.reset_state,
+            inject: bedrock_cost_exporter::supervise::Fault::from_env(),
         },
         shutdown_signal(),
     ))?;

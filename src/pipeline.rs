@@ -435,16 +435,21 @@ impl Pipeline {
     }
 }
 
-/// Drives the pipeline until every sender is gone: process, publish, acknowledge.
+/// Drives the pipeline until every sender is gone: process, publish, acknowledge. `trip`
+/// makes it panic on the first batch with lines (tests of supervision).
 pub fn run(
     mut pipeline: Pipeline,
     mut rx: mpsc::Receiver<Input>,
     snapshots: watch::Sender<Arc<Snapshot>>,
     health: crate::metrics::Health,
     exporter: Option<crate::sinks::Exporter>,
+    trip: bool,
 ) {
     let _ = snapshots.send(Arc::new(pipeline.snapshot(None)));
     while let Some(mut input) = rx.blocking_recv() {
+        if trip && !input.lines.is_empty() {
+            crate::supervise::Fault::Pipeline.trip();
+        }
         if let Some(cards) = input.new_cards.take() {
             pipeline.replace_cards(cards);
         }

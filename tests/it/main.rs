@@ -15,4 +15,5 @@ mod prometheus;
 mod reload;
 mod restart;
 mod status;
+mod supervise;
 mod tls;
