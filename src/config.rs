@@ -12,6 +12,7 @@ use serde::Deserialize;
 use crate::attribution::{Attribution, Matcher, Rule, Source};
 use crate::budgets::{Budget, Budgets, Period};
 use crate::pricing::Aliases;
+use crate::secret::{KeySet, Secret};
 pub use crate::timefmt::parse_duration;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
@@ -131,6 +132,7 @@ pub struct RawFirehoseExport {
 
 #[derive(Debug, Default, Deserialize)]
 pub struct RawFirehose {
+    pub enabled: Option<bool>,
     pub path: Option<String>,
     pub access_key_file: Option<PathBuf>,
     pub max_body_bytes: Option<usize>,
@@ -251,7 +253,7 @@ pub struct JsonlExport {
 #[derive(Debug, Clone)]
 pub struct FirehoseConfig {
     pub path: String,
-    pub keys: Vec<Vec<u8>>,
+    pub keys: KeySet,
     pub max_body: usize,
     pub max_record: usize,
     pub dead_letter: Option<PathBuf>,
@@ -302,8 +304,8 @@ pub const DEFAULT_EXPORT_KEEP: usize = 5;
 /// Secrets read from the environment by the caller (never from flags).
 #[derive(Debug, Clone, Default)]
 pub struct Env {
-    pub hash_key: Option<String>,
-    pub firehose_keys: Option<String>,
+    pub hash_key: Option<Secret<String>>,
+    pub firehose_keys: Option<Secret<String>>,
     /// Wall time, for relative start positions (`--start -1h`).
     pub now_ms: i64,
 }
@@ -311,11 +313,22 @@ pub struct Env {
 impl Env {
     pub fn read() -> Env {
         Env {
-            hash_key: std::env::var(HASH_KEY_ENV).ok(),
-            firehose_keys: std::env::var(FIREHOSE_KEYS_ENV).ok(),
+            hash_key: std::env::var(HASH_KEY_ENV).ok().map(Secret::new),
+            firehose_keys: std::env::var(FIREHOSE_KEYS_ENV).ok().map(Secret::new),
             now_ms: crate::clock::Clock::system().now_ms(),
         }
     }
+}
+
+/// What to set to give the Firehose endpoint its access keys (error messages).
+const FIREHOSE_KEY_HOW: &str = "set firehose.access_key_file, --firehose-access-key-file or BEDROCK_COST_FIREHOSE_ACCESS_KEY_FILE to a file with one key per line";
+
+/// The secrets of a key or credentials file: one per line, trimmed; blank lines and lines
+/// starting with `#` are skipped.
+pub fn secret_lines(text: &str) -> impl Iterator<Item = &str> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
 }
 
 /// Reads the config file (if any); `None` gives the defaults.
@@ -644,20 +657,27 @@ fn resolve_budgets(
 fn resolve_firehose(
     raw: RawFirehose,
     key_file: Option<PathBuf>,
-    keys_env: Option<String>,
+    keys_env: Option<Secret<String>>,
     state: &StateMode,
     errors: &mut Vec<String>,
 ) -> Option<FirehoseConfig> {
+    if raw.enabled == Some(false) {
+        return None;
+    }
     let key_file = key_file.or(raw.access_key_file);
-    let keys: Vec<Vec<u8>> = match (&key_file, keys_env) {
+    let keys = match (&key_file, keys_env) {
         (Some(f), _) => match std::fs::read_to_string(f) {
             // One key per line, so a rotation can accept the old and the new key at once.
-            Ok(text) => text
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .map(|l| l.as_bytes().to_vec())
-                .collect(),
+            Ok(text) => {
+                let keys: Vec<&str> = secret_lines(&text).collect();
+                if keys.is_empty() {
+                    errors.push(format!(
+                        "firehose access key file {}: holds no key; write one key per line (blank lines and # comments are ignored)",
+                        f.display()
+                    ));
+                }
+                KeySet::new(keys)
+            }
             Err(e) => {
                 errors.push(format!(
                     "firehose access key file {}: cannot read: {e}",
@@ -666,17 +686,26 @@ fn resolve_firehose(
                 return None;
             }
         },
-        (None, Some(v)) => v
-            .split(',')
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-            .map(|k| k.as_bytes().to_vec())
-            .collect(),
+        (None, Some(v)) => {
+            let keys: Vec<&str> = v
+                .expose()
+                .split(',')
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .collect();
+            if keys.is_empty() {
+                errors.push(format!("{FIREHOSE_KEYS_ENV} is set but holds no key: give the keys, comma-separated, or unset it and {FIREHOSE_KEY_HOW}"));
+            }
+            KeySet::new(keys)
+        }
+        (None, None) if raw.enabled == Some(true) => {
+            errors.push(format!(
+                "firehose.enabled is true but no access key is configured: {FIREHOSE_KEY_HOW}, or set {FIREHOSE_KEYS_ENV} to the keys, comma-separated"
+            ));
+            return None;
+        }
         (None, None) => return None,
     };
-    if keys.is_empty() {
-        errors.push("the Firehose access key source holds no key (one key per line in the file, or comma-separated in the environment variable)".into());
-    }
     let path = raw.path.unwrap_or_else(|| DEFAULT_FIREHOSE_PATH.into());
     if !path.starts_with('/') || ["/metrics", "/healthz", "/readyz", "/"].contains(&path.as_str()) {
         errors.push(format!(
@@ -707,7 +736,7 @@ fn resolve_firehose(
 
 fn resolve_attribution(
     raw: RawAttribution,
-    hash_key_env: Option<String>,
+    hash_key_env: Option<Secret<String>>,
     errors: &mut Vec<String>,
 ) -> Attribution {
     let mut a = Attribution::default();
@@ -779,11 +808,13 @@ fn resolve_attribution(
     if raw.hash_users {
         let key = match (&raw.hash_key_file, hash_key_env) {
             (Some(f), _) => std::fs::read(f).map_err(|e| format!("attribution.hash_key_file {}: cannot read: {e}", f.display())),
-            (None, Some(k)) => Ok(k.into_bytes()),
+            (None, Some(k)) => Ok(k.expose().as_bytes().to_vec()),
             (None, None) => Err(format!("attribution.hash_users needs a key: set attribution.hash_key_file or {HASH_KEY_ENV}")),
         };
         match key {
-            Ok(k) if k.trim_ascii().len() >= 16 => a.user_hash_key = Some(k.trim_ascii().to_vec()),
+            Ok(k) if k.trim_ascii().len() >= 16 => {
+                a.user_hash_key = Some(Secret::new(k.trim_ascii().to_vec()))
+            }
             Ok(_) => errors.push(
                 "the user-hashing key must be at least 16 bytes (e.g. `openssl rand -hex 32`)"
                     .into(),
@@ -929,6 +960,93 @@ max_features = 0
         ] {
             assert!(all.contains(want), "missing {want:?} in:\n{all}");
         }
+    }
+
+    #[test]
+    fn the_firehose_endpoint_needs_a_key_and_says_where_to_set_it() {
+        let resolve_with = |toml: &str, env: Env| {
+            let o = Overrides {
+                in_memory: true,
+                ..Default::default()
+            };
+            resolve(parse(toml, "c.toml").unwrap(), o, env)
+        };
+        let all = resolve_with("[firehose]\nenabled = true\n", Env::default())
+            .unwrap_err()
+            .0
+            .join("\n");
+        for want in [
+            "firehose.enabled is true but no access key is configured",
+            "firehose.access_key_file",
+            "--firehose-access-key-file",
+            FIREHOSE_KEYS_ENV,
+        ] {
+            assert!(all.contains(want), "missing {want:?} in:\n{all}");
+        }
+        let blank = Env {
+            firehose_keys: Some(Secret::new(" , ".into())),
+            ..Default::default()
+        };
+        let all = resolve_with("", blank).unwrap_err().0.join("\n");
+        assert!(
+            all.contains("BEDROCK_COST_FIREHOSE_ACCESS_KEYS is set but holds no key"),
+            "{all}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let comments = dir.path().join("keys");
+        std::fs::write(&comments, "# the key goes here\n\n").unwrap();
+        let toml = format!("[firehose]\naccess_key_file = {:?}\n", comments);
+        let all = resolve_with(&toml, Env::default())
+            .unwrap_err()
+            .0
+            .join("\n");
+        assert!(
+            all.contains("holds no key; write one key per line"),
+            "{all}"
+        );
+        // Settings without a key source (a shared config): the endpoint stays off, as does
+        // `enabled = false` whatever keys are around.
+        let one = Env {
+            firehose_keys: Some(Secret::new("k".into())),
+            ..Default::default()
+        };
+        assert!(resolve_with("[firehose]\npath = \"/fh\"\n", Env::default())
+            .unwrap()
+            .firehose
+            .is_none());
+        assert!(resolve_with("[firehose]\nenabled = false\n", one.clone())
+            .unwrap()
+            .firehose
+            .is_none());
+        assert!(resolve_with("", one).unwrap().firehose.is_some());
+    }
+
+    #[test]
+    fn a_config_dump_shows_no_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = dir.path().join("keys");
+        std::fs::write(&keys, "firehose-key-0123456789\n").unwrap();
+        let toml =
+            format!("[attribution]\nhash_users = true\n[firehose]\naccess_key_file = {keys:?}\n");
+        let env = Env {
+            hash_key: Some(Secret::new("hash-key-0123456789".into())),
+            ..Default::default()
+        };
+        let o = Overrides {
+            in_memory: true,
+            ..Default::default()
+        };
+        let c = resolve(parse(&toml, "c.toml").unwrap(), o, env.clone()).unwrap();
+        let dump = format!("{c:?} {env:?}");
+        assert!(
+            !dump.contains("0123456789") && !dump.contains("48, 49, 50"),
+            "{dump}"
+        );
+        assert!(c
+            .firehose
+            .unwrap()
+            .keys
+            .contains(b"firehose-key-0123456789"));
     }
 
     #[test]

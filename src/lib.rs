@@ -26,6 +26,7 @@
 //! - [`sinks`]: per-request export (JSON lines, Firehose PutRecordBatch)
 //! - [`status`]: the HTML status page at `/`
 //! - [`config`], [`app`], [`reload`], [`cli`]: settings, wiring and shutdown, live reloads, one-shot commands
+//! - [`secret`]: keys and tokens as digests compared in constant time, redacted in `Debug`
 //! - [`clock`], [`money`], [`timefmt`]: wall time, exact USD, time formats
 pub mod account;
 pub mod app;
@@ -44,6 +45,7 @@ pub mod pipeline;
 pub mod pricing;
 pub mod record;
 pub mod reload;
+pub mod secret;
 pub mod sinks;
 pub mod snapshot;
 pub mod sources;

@@ -386,7 +386,8 @@ pub fn frame(buf: &[u8], full: bool, can_grow: bool, to_end: bool) -> Frame {
         None => return Frame::Wait,
     };
     let taken = &buf[..bytes];
-    let lines = memchr::memchr_iter(b'\n', taken).count() as u64 + u64::from(!taken.ends_with(b"\n"));
+    let lines =
+        memchr::memchr_iter(b'\n', taken).count() as u64 + u64::from(!taken.ends_with(b"\n"));
     Frame::Take { bytes, lines }
 }
 
