@@ -183,19 +183,20 @@ pub async fn run(
             budgets: config.budgets.clone(),
             clock: clock.clone(),
         });
-        let app = http::router(state, firehose);
-        match &config.tls {
-            None => {
-                let stop = token.clone();
-                tracker.spawn(async move {
-                    if let Err(e) = axum::serve(listener, app)
-                        .with_graceful_shutdown(stop.cancelled_owned())
-                        .await
-                    {
-                        tracing::error!("the HTTP server stopped: {e}");
-                    }
-                });
-            }
+        let auth = config.http.auth.clone().map(|(files, credentials)| {
+            tracing::info!(
+                "HTTP authentication on: {}; /healthz, /readyz and the Firehose path need none",
+                credentials.summary()
+            );
+            let firehose_path = config.firehose.as_ref().map(|f| f.path.as_str());
+            Arc::new(http::auth::Auth::new(credentials, files, firehose_path))
+        });
+        if let Some(a) = &auth {
+            tracker.spawn(a.clone().watch(token.clone()));
+        }
+        let app = http::router(state, firehose, auth);
+        let rustls = match &config.tls {
+            None => None,
             Some(tls) => {
                 let rustls = RustlsConfig::from_pem_file(&tls.cert, &tls.key)
                     .await
@@ -207,27 +208,28 @@ pub async fn run(
                         )
                     })?;
                 tracing::info!("serving HTTPS with {}", tls.cert.display());
-                let handle = axum_server::Handle::new();
-                let (stop, shutdown_handle) = (token.clone(), handle.clone());
-                tracker.spawn(async move {
-                    stop.cancelled().await;
-                    shutdown_handle.graceful_shutdown(Some(SHUTDOWN_GRACE));
-                });
                 tracker.spawn(reload::tls(
                     tls.clone(),
                     rustls.clone(),
                     metrics_reloads.clone(),
                     token.clone(),
                 ));
-                let server =
-                    axum_server::from_tcp_rustls(listener.into_std()?, rustls)?.handle(handle);
-                tracker.spawn(async move {
-                    if let Err(e) = server.serve(app.into_make_service()).await {
-                        tracing::error!("the HTTPS server stopped: {e}");
-                    }
-                });
+                Some(rustls)
             }
-        }
+        };
+        let server = http::serve::serve(
+            listener.into_std()?,
+            app,
+            rustls,
+            config.http.limits.clone(),
+            token.clone(),
+            SHUTDOWN_GRACE,
+        );
+        tracker.spawn(async move {
+            if let Err(e) = server.await {
+                tracing::error!("the HTTP server stopped: {e}");
+            }
+        });
     }
 
     let mut sources = Vec::new();

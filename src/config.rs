@@ -11,6 +11,8 @@ use serde::Deserialize;
 
 use crate::attribution::{Attribution, Matcher, Rule, Source};
 use crate::budgets::{Budget, Budgets, Period};
+use crate::http::auth::{AuthFiles, Credentials};
+use crate::http::serve::{Limits, MIN_HEADER_BYTES};
 use crate::pricing::Aliases;
 use crate::secret::{KeySet, Secret};
 pub use crate::timefmt::parse_duration;
@@ -36,6 +38,15 @@ pub const DEFAULT_FIREHOSE_MAX_RECORD: usize = 16 << 20;
 pub const DEFAULT_DEAD_LETTER_MAX: u64 = 256 << 20;
 /// Firehose waits 3 minutes for an answer; answer 503 well before, so it retries.
 pub const DEFAULT_FIREHOSE_ACK_TIMEOUT: &str = "60s";
+/// A request head (request line and headers) larger than this is refused with 431. Firehose's
+/// headers, common attributes included, and a scraper's fit many times over.
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 << 10;
+/// hyper's own default, made explicit.
+pub const DEFAULT_MAX_HEADERS: usize = 100;
+/// hyper's own default (which axum-server turns off): a client that has not sent a whole
+/// request head by then is disconnected, so slow senders cannot hold connections open.
+pub const DEFAULT_HEADER_READ_TIMEOUT: &str = "30s";
+pub const DEFAULT_AUTH_RELOAD_INTERVAL: &str = "30s";
 
 #[derive(Debug, thiserror::Error)]
 #[error("the configuration has {} problem(s):\n  - {}", .0.len(), .0.join("\n  - "))]
@@ -68,6 +79,26 @@ pub struct RawConfig {
     pub budgets: Vec<RawBudget>,
     #[serde(default)]
     pub cloudwatch: RawCloudWatch,
+    #[serde(default)]
+    pub http: RawHttp,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawHttp {
+    pub bearer_token_file: Option<PathBuf>,
+    pub basic_auth_file: Option<PathBuf>,
+    pub auth_reload_interval: Option<String>,
+    pub max_header_bytes: Option<usize>,
+    pub max_headers: Option<usize>,
+    pub header_read_timeout: Option<String>,
+}
+
+/// The HTTP server's own settings: who may read it, and what a request head may be.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpConfig {
+    /// `Some` when a bearer-token or basic-auth file is given.
+    pub auth: Option<(AuthFiles, Credentials)>,
+    pub limits: Limits,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -231,6 +262,8 @@ pub struct Overrides {
     pub cloudwatch_log_groups: Vec<String>,
     pub start: Option<String>,
     pub cloudwatch_live_tail: bool,
+    pub http_bearer_token_file: Option<PathBuf>,
+    pub http_basic_auth_file: Option<PathBuf>,
 }
 
 /// Serve HTTPS with these PEM files, re-read when they change (e.g. a renewed certificate).
@@ -288,6 +321,7 @@ pub struct Config {
     /// `Some` when the Firehose endpoint is enabled (an access key source is given).
     pub firehose: Option<FirehoseConfig>,
     pub tls: Option<Tls>,
+    pub http: HttpConfig,
     pub cloudwatch: Option<CloudWatchConfig>,
     /// How often the rate-card files are checked for changes (they are also re-read on SIGHUP).
     pub ratecard_reload_interval: Duration,
@@ -322,14 +356,6 @@ impl Env {
 
 /// What to set to give the Firehose endpoint its access keys (error messages).
 const FIREHOSE_KEY_HOW: &str = "set firehose.access_key_file, --firehose-access-key-file or BEDROCK_COST_FIREHOSE_ACCESS_KEY_FILE to a file with one key per line";
-
-/// The secrets of a key or credentials file: one per line, trimmed; blank lines and lines
-/// starting with `#` are skipped.
-pub fn secret_lines(text: &str) -> impl Iterator<Item = &str> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-}
 
 /// Reads the config file (if any); `None` gives the defaults.
 pub fn load_raw(path: Option<&Path>) -> Result<RawConfig, ConfigErrors> {
@@ -554,6 +580,12 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
             None
         }
     };
+    let http = resolve_http(
+        raw.http,
+        o.http_bearer_token_file,
+        o.http_basic_auth_file,
+        &mut errors,
+    );
     let jsonl = raw.export.jsonl.unwrap_or_default();
     let export_jsonl = o.export_jsonl.or(jsonl.path).map(|path| JsonlExport {
         path,
@@ -596,6 +628,7 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
             dedupe_window,
             firehose,
             tls,
+            http,
             cloudwatch,
             ratecard_reload_interval,
             budgets,
@@ -604,6 +637,67 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
         })
     } else {
         Err(ConfigErrors(errors))
+    }
+}
+
+fn resolve_http(
+    raw: RawHttp,
+    bearer: Option<PathBuf>,
+    basic: Option<PathBuf>,
+    errors: &mut Vec<String>,
+) -> HttpConfig {
+    let duration = |errors: &mut Vec<String>, what: &str, v: Option<String>, default: &str| {
+        let text = v.unwrap_or_else(|| default.into());
+        parse_duration(&text)
+            .filter(|d| !d.is_zero())
+            .unwrap_or_else(|| {
+                errors.push(format!(
+                    "http.{what} {text:?} is not a duration like 500ms, 30s or 5m"
+                ));
+                parse_duration(default).expect("valid default")
+            })
+    };
+    let files = AuthFiles {
+        bearer_token_file: bearer.or(raw.bearer_token_file),
+        basic_auth_file: basic.or(raw.basic_auth_file),
+        reload_interval: duration(
+            errors,
+            "auth_reload_interval",
+            raw.auth_reload_interval,
+            DEFAULT_AUTH_RELOAD_INTERVAL,
+        ),
+    };
+    let auth = if files.bearer_token_file.is_none() && files.basic_auth_file.is_none() {
+        None
+    } else {
+        Credentials::load(&files)
+            .map_err(|e| errors.extend(e))
+            .ok()
+            .map(|c| (files, c))
+    };
+    let max_header_bytes = raw.max_header_bytes.unwrap_or(DEFAULT_MAX_HEADER_BYTES);
+    if !(MIN_HEADER_BYTES..=16 << 20).contains(&max_header_bytes) {
+        errors.push(format!(
+            "http.max_header_bytes must be between {MIN_HEADER_BYTES} and 16777216 (16 MiB)"
+        ));
+    }
+    let max_headers = raw.max_headers.unwrap_or(DEFAULT_MAX_HEADERS);
+    if !(1..=10_000).contains(&max_headers) {
+        errors.push("http.max_headers must be between 1 and 10000".into());
+    }
+    let header_read_timeout = duration(
+        errors,
+        "header_read_timeout",
+        raw.header_read_timeout,
+        DEFAULT_HEADER_READ_TIMEOUT,
+    );
+    HttpConfig {
+        auth,
+        limits: Limits {
+            max_header_bytes,
+            max_headers,
+            header_read_timeout,
+        },
     }
 }
 
@@ -669,7 +763,7 @@ fn resolve_firehose(
         (Some(f), _) => match std::fs::read_to_string(f) {
             // One key per line, so a rotation can accept the old and the new key at once.
             Ok(text) => {
-                let keys: Vec<&str> = secret_lines(&text).collect();
+                let keys: Vec<&str> = crate::secret::lines(&text).collect();
                 if keys.is_empty() {
                     errors.push(format!(
                         "firehose access key file {}: holds no key; write one key per line (blank lines and # comments are ignored)",

@@ -8,6 +8,14 @@ use std::fmt;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+/// The secrets of a key or credentials file: one per line, trimmed; blank lines and lines
+/// starting with `#` are skipped.
+pub fn lines(text: &str) -> impl Iterator<Item = &str> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+}
+
 /// Accepted secrets (several during a rotation), as SHA-256 digests.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct KeySet {
