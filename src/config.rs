@@ -1144,6 +1144,21 @@ max_features = 0
     }
 
     #[test]
+    fn the_readme_example_config_uses_only_known_settings() {
+        let readme = include_str!("../README.md");
+        let from = readme
+            .find("### Example with every key")
+            .expect("the section");
+        let example = readme[from..]
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|b| b.split("\n```").next())
+            .expect("a toml block");
+        let raw = parse(example, "README.md").unwrap();
+        assert!(raw.http.bearer_token_file.is_some() && raw.firehose.enabled == Some(true));
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
         assert_eq!(parse_duration("7d"), Some(Duration::from_secs(7 * 86_400)));
