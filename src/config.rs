@@ -1120,8 +1120,14 @@ max_features = 0
         let dir = tempfile::tempdir().unwrap();
         let keys = dir.path().join("keys");
         std::fs::write(&keys, "firehose-key-0123456789\n").unwrap();
-        let toml =
-            format!("[attribution]\nhash_users = true\n[firehose]\naccess_key_file = {keys:?}\n");
+        let tokens = dir.path().join("tokens");
+        std::fs::write(&tokens, "http-token-0123456789\n").unwrap();
+        let users = dir.path().join("users");
+        std::fs::write(&users, "prometheus:http-password-0123456789\n").unwrap();
+        let toml = format!(
+            "[attribution]\nhash_users = true\n[firehose]\naccess_key_file = {keys:?}\n\
+             [http]\nbearer_token_file = {tokens:?}\nbasic_auth_file = {users:?}\n"
+        );
         let env = Env {
             hash_key: Some(Secret::new("hash-key-0123456789".into())),
             ..Default::default()
@@ -1136,6 +1142,8 @@ max_features = 0
             !dump.contains("0123456789") && !dump.contains("48, 49, 50"),
             "{dump}"
         );
+        assert!(!dump.contains("prometheus:"), "{dump}");
+        assert!(c.http.auth.is_some());
         assert!(c
             .firehose
             .unwrap()
