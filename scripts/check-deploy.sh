@@ -7,7 +7,10 @@
 #                            alerts alone: BedrockCostRecordingRulesMissing)
 #      and test coverage: every alert has a case where it fires and one where it does not
 #      (exp_alerts: []), and every recording rule is evaluated by a promql_expr_test.
-#   3. deploy/grafana/bedrock-cost.json: valid JSON, unique panel ids, gridPos on every panel,
+#   3. promtool check config deploy/prometheus/scrape-config.yml (the scrape job with HTTP
+#      authentication; its credential files are replaced by empty temporary ones, since
+#      promtool checks that they exist)
+#   4. deploy/grafana/bedrock-cost.json: valid JSON, unique panel ids, gridPos on every panel,
 #      datasource ${datasource} on every panel and target, the expected template variables, and
 #      every target expr (and every label_values() selector) parses as PromQL: Grafana variables
 #      are replaced ($__rate_interval->5m, $__interval->1m, $__range->1d, other $var/${var}->.*),
@@ -23,6 +26,7 @@ RECORDING=deploy/prometheus/bedrock-cost-rules.yml
 ALERTS=deploy/prometheus/bedrock-cost-alerts.yml
 TESTS=(deploy/prometheus/bedrock-cost-alerts.test.yml deploy/prometheus/bedrock-cost-alerts-without-rules.test.yml)
 DASHBOARD=deploy/grafana/bedrock-cost.json
+SCRAPE=deploy/prometheus/scrape-config.yml
 
 fail() {
     echo "check-deploy: FAILED: $*" >&2
@@ -32,7 +36,7 @@ fail() {
 command -v promtool >/dev/null 2>&1 \
     || fail "promtool is not installed or not in PATH (it ships with Prometheus; on Debian/Ubuntu: apt-get install prometheus). This script does not install it."
 command -v python3 >/dev/null 2>&1 || fail "python3 is not installed or not in PATH"
-for f in "$RECORDING" "$ALERTS" "${TESTS[@]}" "$DASHBOARD"; do
+for f in "$RECORDING" "$ALERTS" "${TESTS[@]}" "$DASHBOARD" "$SCRAPE"; do
     [[ -f "$f" ]] || fail "missing file $f"
 done
 
@@ -97,6 +101,13 @@ PY
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
+
+echo "==> promtool check config $SCRAPE"
+secrets=/etc/prometheus/secrets/bedrock-cost-exporter
+mkdir -p "$tmp/secrets"
+: >"$tmp/secrets/token"
+sed "s#$secrets/#$tmp/secrets/#g" "$SCRAPE" >"$tmp/scrape-config.yml"
+promtool check config "$tmp/scrape-config.yml" || fail "promtool check config reported problems in $SCRAPE (see above)"
 expr_rules="$tmp/dashboard-exprs.rules.yml"
 
 echo "==> dashboard structure: $DASHBOARD"

@@ -1,7 +1,7 @@
 //! Wiring: load the rate cards and the store, start the pipeline thread, the HTTP server and
 //! the sources, and shut them down in order (stop intake, commit what is in flight, exit).
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -210,19 +210,20 @@ pub async fn run(
             supervisor: sup.clone(),
         });
         let trip_http = inject(Fault::Http);
-        let app = http::router(state, firehose);
-        match &config.tls {
-            None => {
-                let stop = token.clone();
-                let serve = tracker.spawn(async move {
-                    let serve =
-                        axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned());
-                    if let Err(e) = with_fault(trip_http, serve.into_future()).await {
-                        tracing::error!("the HTTP server stopped: {e}");
-                    }
-                });
-                sup.watch("the HTTP server", false, serve);
-            }
+        let auth = config.http.auth.clone().map(|(files, credentials)| {
+            tracing::info!(
+                "HTTP authentication on: {}; /healthz, /readyz and the Firehose path need none",
+                credentials.summary()
+            );
+            let firehose_path = config.firehose.as_ref().map(|f| f.path.as_str());
+            Arc::new(http::auth::Auth::new(credentials, files, firehose_path))
+        });
+        if let Some(a) = &auth {
+            tracker.spawn(a.clone().watch(token.clone()));
+        }
+        let app = http::router(state, firehose, auth);
+        let rustls = match &config.tls {
+            None => None,
             Some(tls) => {
                 let rustls = RustlsConfig::from_pem_file(&tls.cert, &tls.key)
                     .await
@@ -234,29 +235,29 @@ pub async fn run(
                         )
                     })?;
                 tracing::info!("serving HTTPS with {}", tls.cert.display());
-                let handle = axum_server::Handle::new();
-                let (stop, shutdown_handle) = (token.clone(), handle.clone());
-                tracker.spawn(async move {
-                    stop.cancelled().await;
-                    shutdown_handle.graceful_shutdown(Some(SHUTDOWN_GRACE));
-                });
                 tracker.spawn(reload::tls(
                     tls.clone(),
                     rustls.clone(),
                     metrics_reloads.clone(),
                     token.clone(),
                 ));
-                let server =
-                    axum_server::from_tcp_rustls(listener.into_std()?, rustls)?.handle(handle);
-                let serve = tracker.spawn(async move {
-                    let serve = server.serve(app.into_make_service());
-                    if let Err(e) = with_fault(trip_http, serve).await {
-                        tracing::error!("the HTTPS server stopped: {e}");
-                    }
-                });
-                sup.watch("the HTTPS server", false, serve);
+                Some(rustls)
             }
-        }
+        };
+        let server = http::serve::serve(
+            listener.into_std()?,
+            app,
+            rustls,
+            config.http.limits.clone(),
+            token.clone(),
+            SHUTDOWN_GRACE,
+        );
+        let serve = tracker.spawn(async move {
+            if let Err(e) = with_fault(trip_http, server).await {
+                tracing::error!("the HTTP server stopped: {e}");
+            }
+        });
+        sup.watch("the HTTP server", false, serve);
     }
 
     let mut sources = Vec::new();

@@ -13,6 +13,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::record::{Principal, Record};
+use crate::secret::Secret;
 
 /// Longest label value kept; longer ones are cut (metadata values may be 256 characters).
 pub const MAX_LABEL_LEN: usize = 128;
@@ -61,7 +62,7 @@ pub struct Attribution {
     pub extra: Vec<(String, Source)>,
     pub rules: Vec<Rule>,
     /// HMAC-SHA256 key: when set, `user` values are `u_` + 16 hex digits of the keyed hash.
-    pub user_hash_key: Option<Vec<u8>>,
+    pub user_hash_key: Option<Secret<Vec<u8>>>,
 }
 
 impl Default for Attribution {
@@ -116,7 +117,7 @@ impl Attribution {
             .or(arn)
             .unwrap_or("unknown");
         let user = match &self.user_hash_key {
-            Some(key) => Cow::Owned(keyed_hash(key, user)),
+            Some(key) => Cow::Owned(keyed_hash(key.expose(), user)),
             None => sanitize(user),
         };
         let feature = sanitize(present(&self.feature_key).unwrap_or(NONE));
@@ -287,13 +288,13 @@ mod tests {
     #[test]
     fn hashed_users_are_stable_keyed_and_short() {
         let mut a = Attribution {
-            user_hash_key: Some(b"k1".to_vec()),
+            user_hash_key: Some(Secret::new(b"k1".to_vec())),
             ..Attribution::default()
         };
         let h1 = labels(&a, "shape-converse-doc-example").0;
         assert_eq!(h1, labels(&a, "shape-converse-doc-example").0);
         assert!(h1.starts_with("u_") && h1.len() == 18, "{h1}");
-        a.user_hash_key = Some(b"k2".to_vec());
+        a.user_hash_key = Some(Secret::new(b"k2".to_vec()));
         assert_ne!(h1, labels(&a, "shape-converse-doc-example").0);
     }
 

@@ -11,7 +11,10 @@ use serde::Deserialize;
 
 use crate::attribution::{Attribution, Matcher, Rule, Source};
 use crate::budgets::{Budget, Budgets, Period};
+use crate::http::auth::{AuthFiles, Credentials};
+use crate::http::serve::{Limits, MIN_HEADER_BYTES};
 use crate::pricing::Aliases;
+use crate::secret::{KeySet, Secret};
 pub use crate::timefmt::parse_duration;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
@@ -35,6 +38,15 @@ pub const DEFAULT_FIREHOSE_MAX_RECORD: usize = 16 << 20;
 pub const DEFAULT_DEAD_LETTER_MAX: u64 = 256 << 20;
 /// Firehose waits 3 minutes for an answer; answer 503 well before, so it retries.
 pub const DEFAULT_FIREHOSE_ACK_TIMEOUT: &str = "60s";
+/// A request head (request line and headers) larger than this is refused with 431. Firehose's
+/// headers, common attributes included, and a scraper's fit many times over.
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 << 10;
+/// hyper's own default, made explicit.
+pub const DEFAULT_MAX_HEADERS: usize = 100;
+/// hyper's own default (which axum-server turns off): a client that has not sent a whole
+/// request head by then is disconnected, so slow senders cannot hold connections open.
+pub const DEFAULT_HEADER_READ_TIMEOUT: &str = "30s";
+pub const DEFAULT_AUTH_RELOAD_INTERVAL: &str = "30s";
 
 #[derive(Debug, thiserror::Error)]
 #[error("the configuration has {} problem(s):\n  - {}", .0.len(), .0.join("\n  - "))]
@@ -67,6 +79,26 @@ pub struct RawConfig {
     pub budgets: Vec<RawBudget>,
     #[serde(default)]
     pub cloudwatch: RawCloudWatch,
+    #[serde(default)]
+    pub http: RawHttp,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawHttp {
+    pub bearer_token_file: Option<PathBuf>,
+    pub basic_auth_file: Option<PathBuf>,
+    pub auth_reload_interval: Option<String>,
+    pub max_header_bytes: Option<usize>,
+    pub max_headers: Option<usize>,
+    pub header_read_timeout: Option<String>,
+}
+
+/// The HTTP server's own settings: who may read it, and what a request head may be.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpConfig {
+    /// `Some` when a bearer-token or basic-auth file is given.
+    pub auth: Option<(AuthFiles, Credentials)>,
+    pub limits: Limits,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -131,6 +163,7 @@ pub struct RawFirehoseExport {
 
 #[derive(Debug, Default, Deserialize)]
 pub struct RawFirehose {
+    pub enabled: Option<bool>,
     pub path: Option<String>,
     pub access_key_file: Option<PathBuf>,
     pub max_body_bytes: Option<usize>,
@@ -229,6 +262,8 @@ pub struct Overrides {
     pub cloudwatch_log_groups: Vec<String>,
     pub start: Option<String>,
     pub cloudwatch_live_tail: bool,
+    pub http_bearer_token_file: Option<PathBuf>,
+    pub http_basic_auth_file: Option<PathBuf>,
 }
 
 /// Serve HTTPS with these PEM files, re-read when they change (e.g. a renewed certificate).
@@ -251,7 +286,7 @@ pub struct JsonlExport {
 #[derive(Debug, Clone)]
 pub struct FirehoseConfig {
     pub path: String,
-    pub keys: Vec<Vec<u8>>,
+    pub keys: KeySet,
     pub max_body: usize,
     pub max_record: usize,
     pub dead_letter: Option<PathBuf>,
@@ -286,6 +321,7 @@ pub struct Config {
     /// `Some` when the Firehose endpoint is enabled (an access key source is given).
     pub firehose: Option<FirehoseConfig>,
     pub tls: Option<Tls>,
+    pub http: HttpConfig,
     pub cloudwatch: Option<CloudWatchConfig>,
     /// How often the rate-card files are checked for changes (they are also re-read on SIGHUP).
     pub ratecard_reload_interval: Duration,
@@ -302,8 +338,8 @@ pub const DEFAULT_EXPORT_KEEP: usize = 5;
 /// Secrets read from the environment by the caller (never from flags).
 #[derive(Debug, Clone, Default)]
 pub struct Env {
-    pub hash_key: Option<String>,
-    pub firehose_keys: Option<String>,
+    pub hash_key: Option<Secret<String>>,
+    pub firehose_keys: Option<Secret<String>>,
     /// Wall time, for relative start positions (`--start -1h`).
     pub now_ms: i64,
 }
@@ -311,12 +347,15 @@ pub struct Env {
 impl Env {
     pub fn read() -> Env {
         Env {
-            hash_key: std::env::var(HASH_KEY_ENV).ok(),
-            firehose_keys: std::env::var(FIREHOSE_KEYS_ENV).ok(),
+            hash_key: std::env::var(HASH_KEY_ENV).ok().map(Secret::new),
+            firehose_keys: std::env::var(FIREHOSE_KEYS_ENV).ok().map(Secret::new),
             now_ms: crate::clock::Clock::system().now_ms(),
         }
     }
 }
+
+/// What to set to give the Firehose endpoint its access keys (error messages).
+const FIREHOSE_KEY_HOW: &str = "set firehose.access_key_file, --firehose-access-key-file or BEDROCK_COST_FIREHOSE_ACCESS_KEY_FILE to a file with one key per line";
 
 /// Reads the config file (if any); `None` gives the defaults.
 pub fn load_raw(path: Option<&Path>) -> Result<RawConfig, ConfigErrors> {
@@ -541,6 +580,12 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
             None
         }
     };
+    let http = resolve_http(
+        raw.http,
+        o.http_bearer_token_file,
+        o.http_basic_auth_file,
+        &mut errors,
+    );
     let jsonl = raw.export.jsonl.unwrap_or_default();
     let export_jsonl = o.export_jsonl.or(jsonl.path).map(|path| JsonlExport {
         path,
@@ -583,6 +628,7 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
             dedupe_window,
             firehose,
             tls,
+            http,
             cloudwatch,
             ratecard_reload_interval,
             budgets,
@@ -591,6 +637,67 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
         })
     } else {
         Err(ConfigErrors(errors))
+    }
+}
+
+fn resolve_http(
+    raw: RawHttp,
+    bearer: Option<PathBuf>,
+    basic: Option<PathBuf>,
+    errors: &mut Vec<String>,
+) -> HttpConfig {
+    let duration = |errors: &mut Vec<String>, what: &str, v: Option<String>, default: &str| {
+        let text = v.unwrap_or_else(|| default.into());
+        parse_duration(&text)
+            .filter(|d| !d.is_zero())
+            .unwrap_or_else(|| {
+                errors.push(format!(
+                    "http.{what} {text:?} is not a duration like 500ms, 30s or 5m"
+                ));
+                parse_duration(default).expect("valid default")
+            })
+    };
+    let files = AuthFiles {
+        bearer_token_file: bearer.or(raw.bearer_token_file),
+        basic_auth_file: basic.or(raw.basic_auth_file),
+        reload_interval: duration(
+            errors,
+            "auth_reload_interval",
+            raw.auth_reload_interval,
+            DEFAULT_AUTH_RELOAD_INTERVAL,
+        ),
+    };
+    let auth = if files.bearer_token_file.is_none() && files.basic_auth_file.is_none() {
+        None
+    } else {
+        Credentials::load(&files)
+            .map_err(|e| errors.extend(e))
+            .ok()
+            .map(|c| (files, c))
+    };
+    let max_header_bytes = raw.max_header_bytes.unwrap_or(DEFAULT_MAX_HEADER_BYTES);
+    if !(MIN_HEADER_BYTES..=16 << 20).contains(&max_header_bytes) {
+        errors.push(format!(
+            "http.max_header_bytes must be between {MIN_HEADER_BYTES} and 16777216 (16 MiB)"
+        ));
+    }
+    let max_headers = raw.max_headers.unwrap_or(DEFAULT_MAX_HEADERS);
+    if !(1..=10_000).contains(&max_headers) {
+        errors.push("http.max_headers must be between 1 and 10000".into());
+    }
+    let header_read_timeout = duration(
+        errors,
+        "header_read_timeout",
+        raw.header_read_timeout,
+        DEFAULT_HEADER_READ_TIMEOUT,
+    );
+    HttpConfig {
+        auth,
+        limits: Limits {
+            max_header_bytes,
+            max_headers,
+            header_read_timeout,
+        },
     }
 }
 
@@ -644,20 +751,27 @@ fn resolve_budgets(
 fn resolve_firehose(
     raw: RawFirehose,
     key_file: Option<PathBuf>,
-    keys_env: Option<String>,
+    keys_env: Option<Secret<String>>,
     state: &StateMode,
     errors: &mut Vec<String>,
 ) -> Option<FirehoseConfig> {
+    if raw.enabled == Some(false) {
+        return None;
+    }
     let key_file = key_file.or(raw.access_key_file);
-    let keys: Vec<Vec<u8>> = match (&key_file, keys_env) {
+    let keys = match (&key_file, keys_env) {
         (Some(f), _) => match std::fs::read_to_string(f) {
             // One key per line, so a rotation can accept the old and the new key at once.
-            Ok(text) => text
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .map(|l| l.as_bytes().to_vec())
-                .collect(),
+            Ok(text) => {
+                let keys: Vec<&str> = crate::secret::lines(&text).collect();
+                if keys.is_empty() {
+                    errors.push(format!(
+                        "firehose access key file {}: holds no key; write one key per line (blank lines and # comments are ignored)",
+                        f.display()
+                    ));
+                }
+                KeySet::new(keys)
+            }
             Err(e) => {
                 errors.push(format!(
                     "firehose access key file {}: cannot read: {e}",
@@ -666,17 +780,26 @@ fn resolve_firehose(
                 return None;
             }
         },
-        (None, Some(v)) => v
-            .split(',')
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-            .map(|k| k.as_bytes().to_vec())
-            .collect(),
+        (None, Some(v)) => {
+            let keys: Vec<&str> = v
+                .expose()
+                .split(',')
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .collect();
+            if keys.is_empty() {
+                errors.push(format!("{FIREHOSE_KEYS_ENV} is set but holds no key: give the keys, comma-separated, or unset it and {FIREHOSE_KEY_HOW}"));
+            }
+            KeySet::new(keys)
+        }
+        (None, None) if raw.enabled == Some(true) => {
+            errors.push(format!(
+                "firehose.enabled is true but no access key is configured: {FIREHOSE_KEY_HOW}, or set {FIREHOSE_KEYS_ENV} to the keys, comma-separated"
+            ));
+            return None;
+        }
         (None, None) => return None,
     };
-    if keys.is_empty() {
-        errors.push("the Firehose access key source holds no key (one key per line in the file, or comma-separated in the environment variable)".into());
-    }
     let path = raw.path.unwrap_or_else(|| DEFAULT_FIREHOSE_PATH.into());
     if !path.starts_with('/') || ["/metrics", "/healthz", "/readyz", "/"].contains(&path.as_str()) {
         errors.push(format!(
@@ -707,7 +830,7 @@ fn resolve_firehose(
 
 fn resolve_attribution(
     raw: RawAttribution,
-    hash_key_env: Option<String>,
+    hash_key_env: Option<Secret<String>>,
     errors: &mut Vec<String>,
 ) -> Attribution {
     let mut a = Attribution::default();
@@ -779,11 +902,13 @@ fn resolve_attribution(
     if raw.hash_users {
         let key = match (&raw.hash_key_file, hash_key_env) {
             (Some(f), _) => std::fs::read(f).map_err(|e| format!("attribution.hash_key_file {}: cannot read: {e}", f.display())),
-            (None, Some(k)) => Ok(k.into_bytes()),
+            (None, Some(k)) => Ok(k.expose().as_bytes().to_vec()),
             (None, None) => Err(format!("attribution.hash_users needs a key: set attribution.hash_key_file or {HASH_KEY_ENV}")),
         };
         match key {
-            Ok(k) if k.trim_ascii().len() >= 16 => a.user_hash_key = Some(k.trim_ascii().to_vec()),
+            Ok(k) if k.trim_ascii().len() >= 16 => {
+                a.user_hash_key = Some(Secret::new(k.trim_ascii().to_vec()))
+            }
             Ok(_) => errors.push(
                 "the user-hashing key must be at least 16 bytes (e.g. `openssl rand -hex 32`)"
                     .into(),
@@ -929,6 +1054,116 @@ max_features = 0
         ] {
             assert!(all.contains(want), "missing {want:?} in:\n{all}");
         }
+    }
+
+    #[test]
+    fn the_firehose_endpoint_needs_a_key_and_says_where_to_set_it() {
+        let resolve_with = |toml: &str, env: Env| {
+            let o = Overrides {
+                in_memory: true,
+                ..Default::default()
+            };
+            resolve(parse(toml, "c.toml").unwrap(), o, env)
+        };
+        let all = resolve_with("[firehose]\nenabled = true\n", Env::default())
+            .unwrap_err()
+            .0
+            .join("\n");
+        for want in [
+            "firehose.enabled is true but no access key is configured",
+            "firehose.access_key_file",
+            "--firehose-access-key-file",
+            FIREHOSE_KEYS_ENV,
+        ] {
+            assert!(all.contains(want), "missing {want:?} in:\n{all}");
+        }
+        let blank = Env {
+            firehose_keys: Some(Secret::new(" , ".into())),
+            ..Default::default()
+        };
+        let all = resolve_with("", blank).unwrap_err().0.join("\n");
+        assert!(
+            all.contains("BEDROCK_COST_FIREHOSE_ACCESS_KEYS is set but holds no key"),
+            "{all}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let comments = dir.path().join("keys");
+        std::fs::write(&comments, "# the key goes here\n\n").unwrap();
+        let toml = format!("[firehose]\naccess_key_file = {:?}\n", comments);
+        let all = resolve_with(&toml, Env::default())
+            .unwrap_err()
+            .0
+            .join("\n");
+        assert!(
+            all.contains("holds no key; write one key per line"),
+            "{all}"
+        );
+        // Settings without a key source (a shared config): the endpoint stays off, as does
+        // `enabled = false` whatever keys are around.
+        let one = Env {
+            firehose_keys: Some(Secret::new("k".into())),
+            ..Default::default()
+        };
+        assert!(resolve_with("[firehose]\npath = \"/fh\"\n", Env::default())
+            .unwrap()
+            .firehose
+            .is_none());
+        assert!(resolve_with("[firehose]\nenabled = false\n", one.clone())
+            .unwrap()
+            .firehose
+            .is_none());
+        assert!(resolve_with("", one).unwrap().firehose.is_some());
+    }
+
+    #[test]
+    fn a_config_dump_shows_no_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = dir.path().join("keys");
+        std::fs::write(&keys, "firehose-key-0123456789\n").unwrap();
+        let tokens = dir.path().join("tokens");
+        std::fs::write(&tokens, "http-token-0123456789\n").unwrap();
+        let users = dir.path().join("users");
+        std::fs::write(&users, "prometheus:http-password-0123456789\n").unwrap();
+        let toml = format!(
+            "[attribution]\nhash_users = true\n[firehose]\naccess_key_file = {keys:?}\n\
+             [http]\nbearer_token_file = {tokens:?}\nbasic_auth_file = {users:?}\n"
+        );
+        let env = Env {
+            hash_key: Some(Secret::new("hash-key-0123456789".into())),
+            ..Default::default()
+        };
+        let o = Overrides {
+            in_memory: true,
+            ..Default::default()
+        };
+        let c = resolve(parse(&toml, "c.toml").unwrap(), o, env.clone()).unwrap();
+        let dump = format!("{c:?} {env:?}");
+        assert!(
+            !dump.contains("0123456789") && !dump.contains("48, 49, 50"),
+            "{dump}"
+        );
+        assert!(!dump.contains("prometheus:"), "{dump}");
+        assert!(c.http.auth.is_some());
+        assert!(c
+            .firehose
+            .unwrap()
+            .keys
+            .contains(b"firehose-key-0123456789"));
+    }
+
+    #[test]
+    fn the_readme_example_config_uses_only_known_settings() {
+        let readme = include_str!("../README.md");
+        let from = readme
+            .find("### Example with every key")
+            .expect("the section");
+        let example = readme[from..]
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|b| b.split("\n```").next())
+            .expect("a toml block");
+        let raw = parse(example, "README.md").unwrap();
+        assert!(raw.http.bearer_token_file.is_some() && raw.firehose.enabled == Some(true));
     }
 
     #[test]

@@ -27,6 +27,7 @@
 //! - [`status`]: the HTML status page at `/`
 //! - [`config`], [`app`], [`reload`], [`cli`]: settings, wiring and shutdown, live reloads, one-shot commands
 //! - [`supervise`]: a needed task that ends unexpectedly fails `/readyz` and restarts the daemon
+//! - [`secret`]: keys and tokens as digests compared in constant time, redacted in `Debug`
 //! - [`clock`], [`money`], [`timefmt`]: wall time, exact USD, time formats
 pub mod account;
 pub mod app;
@@ -45,6 +46,7 @@ pub mod pipeline;
 pub mod pricing;
 pub mod record;
 pub mod reload;
+pub mod secret;
 pub mod sinks;
 pub mod snapshot;
 pub mod sources;

@@ -167,6 +167,13 @@ struct RunArgs {
     /// The PEM private key for --tls-cert-file.
     #[arg(long, env = "BEDROCK_COST_TLS_KEY_FILE", requires = "tls_cert_file")]
     tls_key_file: Option<PathBuf>,
+    /// Require `Authorization: Bearer <token>` on every path but /healthz, /readyz and the
+    /// Firehose path, accepting the tokens in FILE (one per line; re-read when it changes).
+    #[arg(long, env = "BEDROCK_COST_HTTP_BEARER_TOKEN_FILE")]
+    http_bearer_token_file: Option<PathBuf>,
+    /// Require HTTP basic auth likewise, accepting the `user:password` lines of FILE.
+    #[arg(long, env = "BEDROCK_COST_HTTP_BASIC_AUTH_FILE")]
+    http_basic_auth_file: Option<PathBuf>,
     /// Read a CloudWatch Logs log group with FilterLogEvents (repeatable). AWS credentials and
     /// region come from the SDK's default chain; AWS_ENDPOINT_URL overrides the endpoint.
     #[arg(
@@ -300,6 +307,8 @@ fn run(a: RunArgs) -> anyhow::Result<()> {
         cloudwatch_log_groups: a.cloudwatch_log_groups,
         start: a.start,
         cloudwatch_live_tail: a.cloudwatch_live_tail,
+        http_bearer_token_file: a.http_bearer_token_file,
+        http_basic_auth_file: a.http_basic_auth_file,
     };
     let config = config::resolve(raw, overrides, config::Env::read())?;
     if config.files.is_empty()

@@ -1,4 +1,5 @@
 //! The one integration test binary: the real daemon, fed through its real interfaces.
+mod auth;
 mod budgets;
 mod cardinality;
 mod cli;
@@ -10,10 +11,12 @@ mod export;
 mod exposition;
 mod firehose;
 mod follow;
+mod limits;
 mod moto;
 mod prometheus;
 mod reload;
 mod restart;
+mod secrets;
 mod status;
 mod supervise;
 mod tls;

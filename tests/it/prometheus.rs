@@ -20,6 +20,13 @@ impl Drop for Prometheus {
 }
 
 fn start_prometheus(target: &str) -> Prometheus {
+    start_prometheus_with(&format!(
+        "scrape_configs:\n  - job_name: bedrock-cost-exporter\n    static_configs: [{{targets: ['{target}']}}]\n"
+    ))
+}
+
+/// A real Prometheus with the rule files and `scrape_configs` (YAML, from the top level).
+fn start_prometheus_with(scrape_configs: &str) -> Prometheus {
     let dir = tempfile::tempdir().unwrap();
     // The recording rules and the alert rules, as a user loads them.
     let rules = ["bedrock-cost-rules.yml", "bedrock-cost-alerts.yml"]
@@ -29,7 +36,7 @@ fn start_prometheus(target: &str) -> Prometheus {
     std::fs::write(
         &config,
         format!(
-            "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nrule_files: [{rules}]\nscrape_configs:\n  - job_name: bedrock-cost-exporter\n    static_configs: [{{targets: ['{target}']}}]\n"
+            "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nrule_files: [{rules}]\n{scrape_configs}"
         ),
     )
     .unwrap();
@@ -254,6 +261,105 @@ fn every_dashboard_panel_returns_data_and_every_rule_evaluates() {
         evaluated >= 26,
         "{evaluated} rules loaded (recording and alerting)"
     );
+    drop(prom);
+    assert!(d.stop().success());
+}
+
+/// `up` of each job, once Prometheus has scraped every one at least twice.
+fn up_by_job(prom: &Prometheus, jobs: usize) -> Vec<(String, String)> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = query(&prom.addr, "count_over_time(up[1m]) >= 2");
+        if r["data"]["result"]
+            .as_array()
+            .is_some_and(|a| a.len() == jobs)
+        {
+            let up = query(&prom.addr, "up");
+            let mut v: Vec<(String, String)> = up["data"]["result"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| {
+                    let job = s["metric"]["job"].as_str().unwrap().to_string();
+                    (job, s["value"][1].as_str().unwrap().to_string())
+                })
+                .collect();
+            v.sort();
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus did not scrape every job: {r}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn prometheus_scrapes_with_the_deploy_example_token_or_basic_auth_and_is_refused_without() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tokens, users) = crate::auth::credential_files(dir.path());
+    let card = data("ratecard.toml");
+    let logs = dir.path().join("none-yet.jsonl");
+    let d = Daemon::start(&[
+        "--ratecard",
+        &card,
+        "--in-memory",
+        "--file",
+        logs.to_str().unwrap(),
+        "--http-bearer-token-file",
+        &tokens,
+        "--http-basic-auth-file",
+        &users,
+    ]);
+    // The deploy example as written, pointed at this daemon and a token file.
+    let secrets = dir.path().join("secrets");
+    std::fs::create_dir(&secrets).unwrap();
+    std::fs::write(secrets.join("token"), format!("{}\n", crate::auth::TOKEN)).unwrap();
+    std::fs::write(secrets.join("password"), crate::auth::PASSWORD).unwrap();
+    let example = std::fs::read_to_string(format!(
+        "{}/deploy/prometheus/scrape-config.yml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+    .replace(
+        "/etc/prometheus/secrets/bedrock-cost-exporter/",
+        &format!("{}/", secrets.display()),
+    )
+    .replace("bedrock-cost-exporter:9464", &d.addr);
+    assert!(example.contains(&d.addr) && example.contains("credentials_file"));
+    let more = format!(
+        "  - job_name: basic\n    basic_auth: {{username: {}, password_file: '{}'}}\n    static_configs: [{{targets: ['{addr}']}}]\n  - job_name: anonymous\n    static_configs: [{{targets: ['{addr}']}}]\n",
+        crate::auth::USER,
+        secrets.join("password").display(),
+        addr = d.addr
+    );
+    let prom = start_prometheus_with(&(example + &more));
+    assert_eq!(
+        up_by_job(&prom, 3),
+        [
+            ("anonymous".to_string(), "0".to_string()),
+            ("basic".into(), "1".into()),
+            ("bedrock-cost-exporter".into(), "1".into())
+        ]
+    );
+    let (_, targets) = get(&prom.addr, "/api/v1/targets");
+    let targets: serde_json::Value = serde_json::from_str(&targets).unwrap();
+    let anonymous = targets["data"]["activeTargets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["labels"]["job"] == "anonymous")
+        .unwrap();
+    assert!(
+        anonymous["lastError"].as_str().unwrap().contains("401"),
+        "{anonymous}"
+    );
+    let r = query(
+        &prom.addr,
+        "bedrock_build_info{job=\"bedrock-cost-exporter\"}",
+    );
+    assert_eq!(r["data"]["result"].as_array().map(Vec::len), Some(1), "{r}");
     drop(prom);
     assert!(d.stop().success());
 }

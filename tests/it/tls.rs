@@ -175,3 +175,61 @@ fn https_serves_and_a_renewed_certificate_is_picked_up_without_a_restart() {
     assert!(subject.contains("second.example"), "{subject}");
     assert!(d.stop().success());
 }
+
+/// curl over HTTPS: (status, HTTP version) of a GET with extra arguments.
+fn curl_status(addr: &str, path: &str, args: &[&str]) -> (String, String) {
+    let out = Command::new("curl")
+        .args(["-sk", "--max-time", "10", "-o", "/dev/null"])
+        .args(["-w", "%{http_code} %{http_version}"])
+        .args(args)
+        .arg(format!("https://{addr}{path}"))
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (code, version) = text.split_once(' ').unwrap_or((&text, ""));
+    (code.to_string(), version.to_string())
+}
+
+#[test]
+fn https_asks_for_credentials_and_limits_headers_over_http1_and_http2() {
+    let dir = tempfile::tempdir().unwrap();
+    make_cert(dir.path(), "auth.example");
+    let (tokens, users) = crate::auth::credential_files(dir.path());
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "[http]\nmax_header_bytes = 16384\n").unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let logs = dir.path().join("none-yet.jsonl");
+    let d = Daemon::start(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--in-memory",
+        "--file",
+        logs.to_str().unwrap(),
+        "--tls-cert-file",
+        cert.to_str().unwrap(),
+        "--tls-key-file",
+        key.to_str().unwrap(),
+        "--http-bearer-token-file",
+        &tokens,
+        "--http-basic-auth-file",
+        &users,
+    ]);
+    let bearer = format!("Authorization: Bearer {}", crate::auth::TOKEN);
+    let user = format!("{}:{}", crate::auth::USER, crate::auth::PASSWORD);
+    let big = format!("X-Big: {}", "a".repeat(17_000));
+    for version in ["--http1.1", "--http2"] {
+        let v = if version == "--http2" { "2" } else { "1.1" };
+        let s = |path: &str, args: &[&str]| {
+            let mut all = vec![version];
+            all.extend_from_slice(args);
+            curl_status(&d.addr, path, &all)
+        };
+        assert_eq!(s("/metrics", &[]), ("401".into(), v.into()));
+        assert_eq!(s("/metrics", &["-H", &bearer]), ("200".into(), v.into()));
+        assert_eq!(s("/", &["-u", &user]), ("200".into(), v.into()));
+        assert_eq!(s("/healthz", &[]), ("200".into(), v.into()));
+        assert_eq!(s("/healthz", &["-H", &big]).0, "431", "{version}");
+        assert_eq!(s("/readyz", &[]).0, "200", "still serving after a 431");
+    }
+    assert!(d.stop().success());
+}

@@ -23,6 +23,7 @@ use prometheus::IntCounterVec;
 use tokio::sync::mpsc;
 
 use crate::batch::{submit, Input, SubmitError};
+use crate::secret::KeySet;
 use crate::store;
 use errors::FirehoseError;
 use models::{
@@ -32,8 +33,8 @@ use models::{
 pub const SOURCE: &str = "firehose";
 
 pub struct Firehose {
-    /// Accepted access keys (several during a rotation).
-    pub keys: Vec<Vec<u8>>,
+    /// Accepted access keys (several during a rotation), compared in constant time.
+    pub keys: KeySet,
     pub tx: mpsc::Sender<Input>,
     pub max_body: usize,
     pub max_record: usize,
@@ -95,15 +96,6 @@ impl DeadLetter {
     }
 }
 
-/// Compares without stopping at the first difference, so timing does not reveal a key.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = (a.len() != b.len()) as u8;
-    for i in 0..a.len().max(b.len()) {
-        diff |= a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0xff);
-    }
-    diff == 0
-}
-
 fn respond(
     fh: &Firehose,
     status: StatusCode,
@@ -162,7 +154,7 @@ async fn accept(
         .get(ACCESS_KEY_HEADER)
         .map(|v| v.as_bytes())
         .unwrap_or_default();
-    if !fh.keys.iter().any(|k| constant_time_eq(k, key)) {
+    if !fh.keys.contains(key) {
         return Err(FirehoseError::Unauthorized);
     }
     if request_id.is_empty() {
@@ -236,18 +228,4 @@ fn dead_letter(fh: &Firehose, row: serde_json::Value) {
     fh.dead_letters
         .with_label_values(&[if written { "written" } else { "dropped" }])
         .inc();
-}
-
-#[cfg(test)]
-mod tests {
-    use super::constant_time_eq;
-
-    #[test]
-    fn keys_compare_whole() {
-        assert!(constant_time_eq(b"secret", b"secret"));
-        assert!(!constant_time_eq(b"secret", b"secreT"));
-        assert!(!constant_time_eq(b"secret", b"secret-longer"));
-        assert!(!constant_time_eq(b"", b"x"));
-        assert!(!constant_time_eq(b"x\xff", b"x"));
-    }
 }

@@ -1,5 +1,9 @@
 //! The HTTP surface: `/` (status page), `/metrics` (Prometheus text), `/healthz` (the process is up), `/readyz`
-//! (totals are loaded and the store accepts commits), and the Firehose endpoint when enabled.
+//! (totals are loaded and the store accepts commits), and the Firehose endpoint when enabled;
+//! optional authentication (`auth.rs`) and the listener with its request limits (`serve.rs`).
+
+pub mod auth;
+pub mod serve;
 
 use std::sync::Arc;
 
@@ -24,15 +28,20 @@ pub struct AppState {
 }
 
 /// The routes; with `firehose`, also `POST <path>` for Firehose deliveries (its own body
-/// limit and spec-shaped errors, so axum's default limit is off there).
-pub fn router(state: Arc<AppState>, firehose: Option<(String, Arc<Firehose>)>) -> Router {
+/// limit and spec-shaped errors, so axum's default limit is off there); with `auth`, every
+/// path but the probes and the Firehose path asks for a credential.
+pub fn router(
+    state: Arc<AppState>,
+    firehose: Option<(String, Arc<Firehose>)>,
+    auth: Option<Arc<auth::Auth>>,
+) -> Router {
     let base = Router::new()
         .route("/", get(status))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .with_state(state);
-    match firehose {
+    let app = match firehose {
         None => base,
         Some((path, fh)) => base.merge(
             Router::new()
@@ -40,6 +49,11 @@ pub fn router(state: Arc<AppState>, firehose: Option<(String, Arc<Firehose>)>) -
                 .layer(DefaultBodyLimit::disable())
                 .with_state(fh),
         ),
+    };
+    match auth {
+        None => app,
+        // Outermost, so a refused request reaches no handler and no body is read.
+        Some(a) => app.layer(axum::middleware::from_fn_with_state(a, auth::require)),
     }
 }
 
