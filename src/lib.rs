@@ -13,6 +13,7 @@
 //! - [`bedrock`]: wire format of an invocation-log record -> [`record::Record`] (pure)
 //! - [`record`]: the normalised invocation, token classes, principal ARNs
 //! - [`pricing`]: rate cards, model-id normalisation, `price(&cards, &record)` (pure)
+//! - [`pricelist`]: AWS Price List offer files → rate-card rows, card diff and check (`ratecard` command)
 //! - [`attribution`]: user, feature and extra labels from metadata, ARN and rules (pure)
 //! - [`account`]: the priced call, and how one adds to the ledger's counters
 //! - [`ledger`]: exact totals per series, per-dimension caps and folding (pure)
@@ -42,6 +43,7 @@ pub mod ledger;
 pub mod metrics;
 pub mod money;
 pub mod pipeline;
+pub mod pricelist;
 pub mod pricing;
 pub mod record;
 pub mod reload;
