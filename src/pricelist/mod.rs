@@ -16,5 +16,6 @@
 //! - [`expand`], [`diff`], [`check`]: compare two cards, or a card with the Price List (pure)
 //! - [`fetch`]: download the current offer files (I/O)
 
+pub mod mapping;
 pub mod offer;
 pub mod usagetype;
