@@ -16,6 +16,9 @@
 //! - [`expand`], [`diff`], [`check`]: compare two cards, or a card with the Price List (pure)
 //! - [`fetch`]: download the current offer files (I/O)
 
+pub mod card;
+pub mod import;
 pub mod mapping;
 pub mod offer;
+pub mod report;
 pub mod usagetype;
