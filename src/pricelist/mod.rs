@@ -17,6 +17,9 @@
 //! - [`fetch`]: download the current offer files (I/O)
 
 pub mod card;
+pub mod check;
+pub mod diff;
+pub mod expand;
 pub mod import;
 pub mod mapping;
 pub mod offer;
