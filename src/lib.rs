@@ -27,6 +27,7 @@
 //! - [`sinks`]: per-request export (JSON lines, Firehose PutRecordBatch)
 //! - [`status`]: the HTML status page at `/`
 //! - [`config`], [`app`], [`reload`], [`cli`]: settings, wiring and shutdown, live reloads, one-shot commands
+//! - [`ratecard_cmd`]: the `ratecard import|diff|check` command
 //! - [`supervise`]: a needed task that ends unexpectedly fails `/readyz` and restarts the daemon
 //! - [`clock`], [`money`], [`timefmt`]: wall time, exact USD, time formats
 pub mod account;
@@ -45,6 +46,7 @@ pub mod money;
 pub mod pipeline;
 pub mod pricelist;
 pub mod pricing;
+pub mod ratecard_cmd;
 pub mod record;
 pub mod reload;
 pub mod sinks;

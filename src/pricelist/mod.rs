@@ -20,6 +20,7 @@ pub mod card;
 pub mod check;
 pub mod diff;
 pub mod expand;
+pub mod fetch;
 pub mod import;
 pub mod mapping;
 pub mod offer;
