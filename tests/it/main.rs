@@ -12,6 +12,7 @@ mod firehose;
 mod follow;
 mod moto;
 mod prometheus;
+mod ratecard;
 mod reload;
 mod restart;
 mod status;
