@@ -169,6 +169,21 @@ fn load(source: &SourceArgs) -> anyhow::Result<import::Imported> {
 }
 
 fn import_cmd(a: ImportArgs) -> anyhow::Result<()> {
+    let bad_dates: Vec<String> = [
+        ("--effective-from", &a.effective_from),
+        ("--review-by", &a.review_by),
+    ]
+    .into_iter()
+    .filter_map(|(flag, v)| {
+        let v = v.as_deref()?;
+        crate::timefmt::parse_date(v)
+            .is_none()
+            .then(|| format!("{flag} {v:?} is not a date like 2026-10-01"))
+    })
+    .collect();
+    if !bad_dates.is_empty() {
+        anyhow::bail!("{}", bad_dates.join("\n"));
+    }
     let imp = load(&a.source)?;
     let rep = report::render(&imp);
     if a.strict && imp.report.has_gaps() {

@@ -5,8 +5,9 @@
 //! daemon prices a call: the card row naming that region, else its `"*"` row. Then the other
 //! way: each card price that the Price List lacks, in the card's own regions and, for a `"*"`
 //! row, in every Price List region of that model the row serves. A card model that the Price
-//! List files do not price at all is one line, not one per price. List prices are compared
-//! (before the card's discount).
+//! List files do not price at all is one line, and so is each model's list of card regions the
+//! files do not price it in (offer files of a single region are common), not one per price.
+//! List prices are compared (before the card's discount).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -54,11 +55,16 @@ pub struct Check {
     pub agree: usize,
     /// Card models with no price in the Price List files (absent, or unmapped).
     pub card_models_not_in_price_list: Vec<String>,
+    /// Regions a card row names for a model that the Price List files price in other regions
+    /// only (one line per model rather than one per price: files of one region are common).
+    pub card_regions_not_in_price_list: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl Check {
     pub fn ok(&self) -> bool {
-        self.disagreements.is_empty() && self.card_models_not_in_price_list.is_empty()
+        self.disagreements.is_empty()
+            && self.card_models_not_in_price_list.is_empty()
+            && self.card_regions_not_in_price_list.is_empty()
     }
 }
 
@@ -159,6 +165,13 @@ pub fn check(card: &RateCard, imp: &Imported) -> Check {
                 bands.push((Band::Above(lc.above_tokens), &lc.list_prices));
             }
             for region in &serves {
+                if !regions.contains(region.as_str()) {
+                    out.card_regions_not_in_price_list
+                        .entry(model.clone())
+                        .or_default()
+                        .insert(region.clone());
+                    continue;
+                }
                 for &scope in &row.scopes {
                     // a "*" row only speaks for regions without a row of their own
                     let used = card
@@ -228,6 +241,13 @@ pub fn render_text(c: &Check, card: &RateCard) -> String {
             c.card_models_not_in_price_list.join(", ")
         ));
     }
+    if !c.card_regions_not_in_price_list.is_empty() {
+        out.push_str("card regions the Price List files do not price for that model:\n");
+        for (model, regions) in &c.card_regions_not_in_price_list {
+            let r: Vec<&str> = regions.iter().map(String::as_str).collect();
+            out.push_str(&format!("  {model}: {}\n", r.join(", ")));
+        }
+    }
     let count = |k| c.disagreements.iter().filter(|d| d.kind == k).count();
     out.push_str(&format!(
         "{}: {} prices agree, {} differ, {} only in the Price List, {} only in the card, {} card models not in the Price List\n",
@@ -260,5 +280,6 @@ pub fn render_json(c: &Check, card: &RateCard) -> serde_json::Value {
         "agree": c.agree,
         "disagreements": list,
         "card_models_not_in_price_list": c.card_models_not_in_price_list,
+        "card_regions_not_in_price_list": c.card_regions_not_in_price_list,
     })
 }

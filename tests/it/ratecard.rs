@@ -1133,6 +1133,12 @@ cache_read = "0.2"
 
 [[prices]]
 model = "amazon.nova-pro-v1:0"
+regions = ["eu-west-3", "eu-west-1"]
+scopes = ["in_region", "geo"]
+input = "1.05"
+
+[[prices]]
+model = "amazon.nova-pro-v1:0"
 regions = ["*"]
 scopes = ["in_region", "geo"]
 tier = "priority"
@@ -1188,6 +1194,8 @@ fn check_lists_where_a_hand_written_card_disagrees_with_the_price_list() {
         "card-only anthropic.claude-3-haiku-20240307-v1:0 us-east-1 global standard input - 0.25 -",
         "price-list-only meta.llama3-3-70b-instruct-v1:0 us-west-2 in_region standard input - - 0.72 USW2-Llama3-3-70B-input-tokens (LLAMAIN)",
         "card models the Price List files do not price (absent from them, or unmapped): amazon.titan-embed-text-v2:0",
+        "card regions the Price List files do not price for that model:",
+        "amazon.nova-pro-v1:0: eu-west-1, eu-west-3",
         &format!("{}: 12 prices agree, 6 differ, 12 only in the Price List, 18 only in the card, 1 card models not in the Price List", hand.display()),
         "not compared: 0 unmapped products, 1 unknown usage types, 0 unit problems, 0 other problems in the Price List (`ratecard import` lists them)",
     ] {
@@ -1218,6 +1226,10 @@ fn check_lists_where_a_hand_written_card_disagrees_with_the_price_list() {
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["disagreements"].as_array().unwrap().len(), 36);
     assert_eq!(v["agree"], 12);
+    assert_eq!(
+        v["card_regions_not_in_price_list"],
+        json!({"amazon.nova-pro-v1:0": ["eu-west-1", "eu-west-3"]})
+    );
 
     // a card imported from the same files agrees with them
     let card = dir.path().join("card.toml");
