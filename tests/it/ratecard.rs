@@ -1429,3 +1429,58 @@ fn help_explains_the_ratecard_command() {
         );
     }
 }
+
+/// The worked example of the README, on the files in examples/price-list/.
+#[test]
+fn the_readme_example_runs_as_documented() {
+    let dir = tempfile::tempdir().unwrap();
+    let ex = |f: &str| format!("{}/examples/price-list/{f}", env!("CARGO_MANIFEST_DIR"));
+    let (a, b) = (
+        dir.path().join("2026-09-14.toml"),
+        dir.path().join("2026-10-01.toml"),
+    );
+    let files = [
+        ex("AmazonBedrock.json"),
+        ex("AmazonBedrockFoundationModels.csv"),
+        ex("AmazonBedrockService.json"),
+    ];
+    let (code, out, err) = import(&files, &a, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("imported 5 rows for 3 models (11 prices)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("unmapped products (1)") && out.contains("unknown usage types (1)"),
+        "{out}"
+    );
+    let next = [
+        ex("2026-10/AmazonBedrock.json"),
+        files[1].clone(),
+        files[2].clone(),
+    ];
+    let (code, _, err) = import(
+        &next,
+        &b,
+        &[
+            "--card-version",
+            "2026-10-01",
+            "--effective-from",
+            "2026-10-01",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = run_cli(
+        &["ratecard", "diff", a.to_str().unwrap(), b.to_str().unwrap()],
+        None,
+    );
+    assert!(
+        out.contains("2 changed, 0 added, 0 removed, 14 unchanged"),
+        "{out}"
+    );
+    let mut args = vec!["ratecard", "check", a.to_str().unwrap(), "--price-list"];
+    args.extend(next.iter().map(String::as_str));
+    let (code, out, _) = run_cli(&args, None);
+    assert_eq!(code, 1);
+    assert!(out.contains("14 prices agree, 2 differ, 0 only in the Price List, 0 only in the card, 0 card models not in the Price List"), "{out}");
+}
