@@ -3,7 +3,8 @@
 //!
 //! An item becomes a price only when every step is certain:
 //! - its term is `OnDemand` (Reserved terms are commitments, not per-token prices);
-//! - its usage type is one of the four grammars ([`super::usagetype`]) and not excluded;
+//! - its usage type is one of the four grammars ([`super::usagetype`]) and not excluded (an
+//!   unknown usage type is listed, unless its unit shows it is no token price at all);
 //! - its name is mapped by a reviewed entry ([`super::mapping`]);
 //! - it has a `regionCode`, one USD price, and a range from 0 to `Inf` (a tiered price is
 //!   reported: a card has no volume tiers);
@@ -26,6 +27,9 @@ use crate::record::{Tier, TokenClass};
 
 /// Prices in a card have at most this many decimals (see `pricing::ratecard`).
 const MAX_DECIMALS: u32 = 10;
+/// Units a token price is published in. An unknown usage type in another unit (images,
+/// seconds, requests) cannot be a token price, so it is counted as excluded rather than listed.
+const TOKEN_UNITS: [&str; 3] = ["1K tokens", "1M tokens", "Units"];
 
 /// Where one imported price comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -248,6 +252,14 @@ fn classify(
         Usage::Token(t) => t,
         Usage::Excluded(x) => {
             *report.excluded.entry(x.reason().to_string()).or_default() += 1;
+            return None;
+        }
+        // A usage type of no grammar, priced per image, second or request: not a token price.
+        Usage::Unknown if !TOKEN_UNITS.contains(&item.unit.as_str()) => {
+            *report
+                .excluded
+                .entry(format!("not priced per token (unit {:?})", item.unit))
+                .or_default() += 1;
             return None;
         }
         Usage::Unknown => {

@@ -106,6 +106,7 @@ pub fn parse(text: &str, file: &str) -> Result<Mapping, MappingErrors> {
     let mut errors = Vec::new();
     let mut entries = BTreeMap::new();
     let mut names: BTreeMap<String, String> = BTreeMap::new();
+    let mut thresholds: BTreeMap<String, Option<u64>> = BTreeMap::new();
     for (i, e) in raw.models.into_iter().enumerate() {
         let loc = format!("{file}: models[{i}]");
         let key = match (e.usagetype_name, e.servicename) {
@@ -149,6 +150,16 @@ pub fn parse(text: &str, file: &str) -> Result<Mapping, MappingErrors> {
         let (Some(key), Some(id), Some(name), Some(evidence)) = (key, id, name, evidence) else {
             continue;
         };
+        if reviewed {
+            if let Some(other) = thresholds.insert(id.clone(), above) {
+                if other != above {
+                    errors.push(format!(
+                        "{loc}: model {id:?} has long_context_above_tokens {above:?} here and \
+                         {other:?} in another reviewed entry; they must agree"
+                    ));
+                }
+            }
+        }
         if let Some(other) = names.insert(id.clone(), name.clone()) {
             if other != name {
                 errors.push(format!(
@@ -243,6 +254,14 @@ id = "z"
 name = "Z"
 evidence = "e"
 reviewed = false
+
+[[models]]
+usagetype_name = "E"
+id = "x"
+name = "Y"
+long_context_above_tokens = 100
+evidence = "e"
+reviewed = true
 "#;
         let errs = parse(bad, "m.toml").unwrap_err().0;
         let all = errs.join("\n");
@@ -252,10 +271,11 @@ reviewed = false
             "models[1]: `evidence` is missing",
             "models[1]: `long_context_above_tokens` must be a positive",
             "models[3]: usagetype name \"D\" is mapped twice",
+            "models[4]: model \"x\" has long_context_above_tokens Some(100) here and None in another reviewed entry",
         ] {
             assert!(all.contains(want), "{want} not in:\n{all}");
         }
-        assert_eq!(errs.len(), 5, "{all}");
+        assert_eq!(errs.len(), 6, "{all}");
         let unknown = parse("[[models]]\ncolour = 1\n", "m.toml").unwrap_err().0;
         assert!(unknown[0].contains("unknown field `colour`"), "{unknown:?}");
     }

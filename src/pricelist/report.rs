@@ -5,6 +5,9 @@ use std::fmt::Write as _;
 
 use super::import::Imported;
 
+/// Usage types shown per unmapped product (a listing has up to dozens).
+const EXAMPLES: usize = 4;
+
 fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
@@ -51,10 +54,25 @@ pub fn render(imp: &Imported) -> String {
             r.unmapped.len()
         );
         for ((offer, key), u) in &r.unmapped {
+            let mut shown: Vec<&str> = u
+                .usagetypes
+                .iter()
+                .take(EXAMPLES)
+                .map(String::as_str)
+                .collect();
+            let more = u.usagetypes.len().saturating_sub(EXAMPLES);
+            let more = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            if shown.is_empty() {
+                shown.push("-");
+            }
             let mut line = format!(
-                "  {offer} {key}: {} ({})",
+                "  {offer} {key}: {} ({}{more})",
                 plural(u.skus.len(), "SKU", "SKUs"),
-                u.usagetypes.iter().cloned().collect::<Vec<_>>().join(", ")
+                shown.join(", ")
             );
             if let Some(d) = &u.display {
                 let _ = write!(line, "; model attribute {d:?}");

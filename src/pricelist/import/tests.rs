@@ -255,6 +255,7 @@ fn unmapped_unknown_and_excluded_items_are_each_reported() {
                         "1K tokens",
                         "0.001",
                     ),
+                    item("I1", "USE1-NovaCanvas-T2I-1024-Standard", "Images", "0.04"),
                     item(
                         "M1",
                         "USE1-openai.gpt-oss-120b-mantle-input-tokens-standard",
@@ -320,7 +321,8 @@ fn unmapped_unknown_and_excluded_items_are_each_reported() {
         "AmazonBedrock".to_string(),
         "USE1-NovaPro-input-tokens-hyperspeed".to_string()
     )));
-    assert_eq!(r.excluded.len(), 3, "{:?}", r.excluded);
+    assert_eq!(r.excluded.len(), 4, "{:?}", r.excluded);
+    assert_eq!(r.excluded["not priced per token (unit \"Images\")"], 1);
     assert!(r.excluded.keys().any(|k| k.starts_with("mantle")));
     assert!(r.excluded.keys().any(|k| k.starts_with("Reserved term")));
     assert!(r
