@@ -1361,6 +1361,8 @@ fn fetch_downloads_the_current_offer_files_from_the_price_list_url() {
             "--fetch",
             "--region",
             "us-east-1",
+            "--region",
+            "eu-west-9",
             "--price-list-url",
             &base,
             "--out",
@@ -1369,6 +1371,10 @@ fn fetch_downloads_the_current_offer_files_from_the_price_list_url() {
         None,
     );
     assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("note: AmazonBedrock has no offer file for eu-west-9"),
+        "{err}"
+    );
     let rows = rows_of(&card);
     assert!(
         rows.iter()
@@ -1381,6 +1387,23 @@ fn fetch_downloads_the_current_offer_files_from_the_price_list_url() {
             .iter()
             .filter(|r| r.split(' ').nth(1) == Some("us-east-1"))
             .count()
+    );
+
+    let (code, _, err) = run_cli(
+        &[
+            "ratecard",
+            "check",
+            card.to_str().unwrap(),
+            "--fetch",
+            "--price-list-url",
+            "ftp://example.com",
+        ],
+        None,
+    );
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("--price-list-url \"ftp://example.com\" must start with https:// or http://"),
+        "{err}"
     );
 
     // a Price List that does not answer is an error naming the URL
