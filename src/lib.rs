@@ -13,6 +13,7 @@
 //! - [`bedrock`]: wire format of an invocation-log record -> [`record::Record`] (pure)
 //! - [`record`]: the normalised invocation, token classes, principal ARNs
 //! - [`pricing`]: rate cards, model-id normalisation, `price(&cards, &record)` (pure)
+//! - [`pricelist`]: AWS Price List offer files → rate-card rows, card diff and check (`ratecard` command)
 //! - [`attribution`]: user, feature and extra labels from metadata, ARN and rules (pure)
 //! - [`account`]: the priced call, and how one adds to the ledger's counters
 //! - [`ledger`]: exact totals per series, per-dimension caps and folding (pure)
@@ -26,6 +27,7 @@
 //! - [`sinks`]: per-request export (JSON lines, Firehose PutRecordBatch)
 //! - [`status`]: the HTML status page at `/`
 //! - [`config`], [`app`], [`reload`], [`cli`]: settings, wiring and shutdown, live reloads, one-shot commands
+//! - [`ratecard_cmd`]: the `ratecard import|diff|check` command
 //! - [`supervise`]: a needed task that ends unexpectedly fails `/readyz` and restarts the daemon
 //! - [`secret`]: keys and tokens as digests compared in constant time, redacted in `Debug`
 //! - [`clock`], [`money`], [`timefmt`]: wall time, exact USD, time formats
@@ -43,7 +45,9 @@ pub mod ledger;
 pub mod metrics;
 pub mod money;
 pub mod pipeline;
+pub mod pricelist;
 pub mod pricing;
+pub mod ratecard_cmd;
 pub mod record;
 pub mod reload;
 pub mod secret;

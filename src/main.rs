@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use bedrock_cost_exporter::{app, cli, config};
+use bedrock_cost_exporter::{app, cli, config, ratecard_cmd};
 use clap::{Args, Parser, Subcommand};
 
 /// Turns Amazon Bedrock model invocation logs into exact per-user and per-feature cost,
@@ -66,6 +66,11 @@ enum Command {
         state_dir: PathBuf,
         #[command(subcommand)]
         action: StateAction,
+    },
+    /// Build rate cards from the AWS Price List, compare cards, check a card against it.
+    Ratecard {
+        #[command(subcommand)]
+        action: ratecard_cmd::Action,
     },
 }
 
@@ -258,6 +263,7 @@ fn main() -> ExitCode {
                 cli::state_compact(&state_dir, &dedupe_window)
             }
         },
+        Command::Ratecard { action } => ratecard_cmd::run(action),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -42,6 +42,27 @@ pub struct LongContext {
     /// The band applies when the prompt (input + cache read + cache write) is above this.
     pub above_tokens: u64,
     pub prices: ClassPrices,
+    /// The prices as written, before any discount (what `ratecard diff` and `check` compare).
+    pub list_prices: ClassPrices,
+    pub provenance: Vec<Provenance>,
+}
+
+/// Where one class price of a row comes from in the AWS Price List (optional `price_list`
+/// entries of a row or of its long-context band).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provenance {
+    pub class: TokenClass,
+    pub usagetype: String,
+    pub sku: String,
+    /// Offer code: AmazonBedrock, AmazonBedrockFoundationModels or AmazonBedrockService.
+    pub offer: String,
+    /// The offer file's `version` (its publication timestamp, e.g. `20260901205051`).
+    pub version: String,
+    /// The offer file's `publicationDate`.
+    pub published: String,
+    /// The price dimension's unit and price as published (e.g. `1K tokens`, `0.0009600000`).
+    pub unit: Option<String>,
+    pub unit_price: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -51,7 +72,10 @@ pub struct PriceRow {
     pub scopes: Vec<Scope>,
     pub tier: Tier,
     pub prices: ClassPrices,
+    /// The prices as written, before any discount (what `ratecard diff` and `check` compare).
+    pub list_prices: ClassPrices,
     pub long_context: Option<LongContext>,
+    pub provenance: Vec<Provenance>,
 }
 
 #[derive(Debug, Clone)]
@@ -310,6 +334,80 @@ impl Reader<'_> {
         out
     }
 
+    /// The optional `price_list` entries of a row or band: each names a class that `prices`
+    /// prices, at most once.
+    fn provenance(&mut self, t: &Table, loc: &str, prices: &ClassPrices) -> Vec<Provenance> {
+        let items = match t.get("price_list") {
+            None => return Vec::new(),
+            Some(Value::Array(items)) => items,
+            Some(_) => {
+                self.err(loc, "`price_list` must be a list of tables like [{ class = \"input\", usagetype = \"...\", sku = \"...\", offer = \"...\", version = \"...\", published = \"...\" }]");
+                return Vec::new();
+            }
+        };
+        let mut out: Vec<Provenance> = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let ploc = format!("{loc}.price_list[{i}]");
+            let Value::Table(p) = item else {
+                self.err(
+                    &ploc,
+                    "must be a table like { class = \"input\", usagetype = \"...\", ... }",
+                );
+                continue;
+            };
+            self.unknown_keys(p, &ploc, PROVENANCE_KEYS);
+            let class = self.str(p, &ploc, "class", true).and_then(|c| {
+                let found = TokenClass::ALL.into_iter().find(|x| x.as_str() == c);
+                if found.is_none() {
+                    let all: Vec<&str> = TokenClass::ALL.iter().map(|c| c.as_str()).collect();
+                    self.err(
+                        &ploc,
+                        format!("class {c:?} is not one of {}", all.join(", ")),
+                    );
+                }
+                found
+            });
+            let mut field =
+                |key: &str, required: bool| self.str(p, &ploc, key, required).map(str::to_string);
+            let (usagetype, sku, offer, version, published) = (
+                field("usagetype", true),
+                field("sku", true),
+                field("offer", true),
+                field("version", true),
+                field("published", true),
+            );
+            let (unit, unit_price) = (field("unit", false), field("unit_price", false));
+            let Some(class) = class else { continue };
+            if prices.get(class).is_none() {
+                self.err(
+                    &ploc,
+                    format!(
+                        "names class `{}`, which this row does not price",
+                        class.as_str()
+                    ),
+                );
+            }
+            if out.iter().any(|o| o.class == class) {
+                self.err(&ploc, format!("class `{}` is listed twice", class.as_str()));
+            }
+            if let (Some(usagetype), Some(sku), Some(offer), Some(version), Some(published)) =
+                (usagetype, sku, offer, version, published)
+            {
+                out.push(Provenance {
+                    class,
+                    usagetype,
+                    sku,
+                    offer,
+                    version,
+                    published,
+                    unit,
+                    unit_price,
+                });
+            }
+        }
+        out
+    }
+
     fn array_of_tables<'t>(&mut self, t: &'t Table, key: &str) -> Vec<&'t Table> {
         match t.get(key) {
             None => Vec::new(),
@@ -380,6 +478,7 @@ const ROW_KEYS: &[&str] = &[
     "cache_write_1h",
     "note",
     "long_context",
+    "price_list",
 ];
 const LONG_KEYS: &[&str] = &[
     "above_tokens",
@@ -388,6 +487,17 @@ const LONG_KEYS: &[&str] = &[
     "cache_read",
     "cache_write_5m",
     "cache_write_1h",
+    "price_list",
+];
+const PROVENANCE_KEYS: &[&str] = &[
+    "class",
+    "usagetype",
+    "sku",
+    "offer",
+    "version",
+    "published",
+    "unit",
+    "unit_price",
 ];
 
 /// Parses and validates one card. `file` names it in messages.
@@ -512,6 +622,8 @@ pub fn parse(text: &str, file: &str) -> Result<RateCard, RateCardErrors> {
         if prices.get(TokenClass::Input).is_none() && prices.get(TokenClass::Output).is_none() {
             r.err(&loc, "a row must price at least `input` or `output`");
         }
+        let provenance = r.provenance(row, &loc, &prices);
+        let list_prices = prices.clone();
         discount_all(&mut prices, discount);
         let long_context = match row.get("long_context") {
             None => None,
@@ -540,10 +652,14 @@ pub fn parse(text: &str, file: &str) -> Result<RateCard, RateCardErrors> {
                         );
                     }
                 }
+                let provenance = r.provenance(lt, &lloc, &lp);
+                let list_prices = lp.clone();
                 discount_all(&mut lp, discount);
                 Some(LongContext {
                     above_tokens: above,
                     prices: lp,
+                    list_prices,
+                    provenance,
                 })
             }
             Some(_) => {
@@ -583,7 +699,9 @@ pub fn parse(text: &str, file: &str) -> Result<RateCard, RateCardErrors> {
                 scopes,
                 tier,
                 prices,
+                list_prices,
                 long_context,
+                provenance,
             }),
             None if model != "?" => r.err(
                 &loc,

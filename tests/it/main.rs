@@ -14,6 +14,7 @@ mod follow;
 mod limits;
 mod moto;
 mod prometheus;
+mod ratecard;
 mod reload;
 mod restart;
 mod secrets;

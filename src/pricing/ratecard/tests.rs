@@ -261,3 +261,110 @@ fn load_reports_missing_paths_and_empty_directories() {
     std::fs::write(dir.path().join("a.toml"), CARD).unwrap();
     assert_eq!(load(&[dir.path().to_path_buf()]).unwrap().cards().len(), 1);
 }
+
+const PROVENANCE_ROW: &str = r#"
+[[prices]]
+model = "amazon.nova-micro-v1:0"
+regions = ["ap-northeast-2"]
+scopes = ["in_region", "geo"]
+input = "0.96"
+output = "3.84"
+long_context = { above_tokens = 300000, input = "1.92", output = "7.68", price_list = [{ class = "input", usagetype = "APN2-NovaMicro-input-tokens-long", sku = "L1", offer = "AmazonBedrock", version = "20260901205051", published = "2026-09-01T20:50:51Z" }] }
+price_list = [
+  { class = "input", usagetype = "APN2-NovaMicro-input-tokens", sku = "SKU1", offer = "AmazonBedrock", version = "20260901205051", published = "2026-09-01T20:50:51Z", unit = "1K tokens", unit_price = "0.0009600000" },
+  { class = "output", usagetype = "APN2-NovaMicro-output-tokens", sku = "SKU2", offer = "AmazonBedrock", version = "20260901205051", published = "2026-09-01T20:50:51Z" },
+]
+"#;
+
+#[test]
+fn a_row_may_say_where_each_price_comes_from_in_the_price_list() {
+    let text = format!("{CARD}{PROVENANCE_ROW}").replace(
+        "source = \"unit test\"",
+        "source = \"unit test\"\ndiscount_percent = \"50\"",
+    );
+    let c = parse(&text, "card.toml").unwrap();
+    let row = c
+        .lookup(
+            "amazon.nova-micro-v1:0",
+            "ap-northeast-2",
+            Scope::InRegion,
+            Tier::Standard,
+        )
+        .unwrap();
+    assert_eq!(row.provenance.len(), 2);
+    let p = &row.provenance[0];
+    assert_eq!(
+        (
+            p.class,
+            p.usagetype.as_str(),
+            p.sku.as_str(),
+            p.offer.as_str(),
+            p.version.as_str(),
+            p.published.as_str()
+        ),
+        (
+            TokenClass::Input,
+            "APN2-NovaMicro-input-tokens",
+            "SKU1",
+            "AmazonBedrock",
+            "20260901205051",
+            "2026-09-01T20:50:51Z"
+        )
+    );
+    assert_eq!(
+        (p.unit.as_deref(), p.unit_price.as_deref()),
+        (Some("1K tokens"), Some("0.0009600000"))
+    );
+    assert_eq!(row.provenance[1].unit, None);
+    // the list price stays beside the discounted one
+    assert_eq!(row.prices.get(TokenClass::Input), Some(d("0.48")));
+    assert_eq!(row.list_prices.get(TokenClass::Input), Some(d("0.96")));
+    let lc = row.long_context.as_ref().unwrap();
+    assert_eq!(lc.provenance[0].sku, "L1");
+    assert_eq!(lc.list_prices.get(TokenClass::Output), Some(d("7.68")));
+    // hand-written rows need none
+    let star = c
+        .lookup(
+            "amazon.nova-micro-v1:0",
+            "us-east-1",
+            Scope::InRegion,
+            Tier::Standard,
+        )
+        .unwrap();
+    assert!(star.provenance.is_empty());
+}
+
+#[test]
+fn provenance_entries_are_validated_all_at_once() {
+    let bad = PROVENANCE_ROW
+        .replace("class = \"output\"", "class = \"cache_read\"")
+        .replace("sku = \"SKU1\", ", "")
+        .replace(
+            "unit = \"1K tokens\"",
+            "unit = \"1K tokens\", colour = \"red\"",
+        )
+        .replace(
+            "class = \"input\", usagetype = \"APN2-NovaMicro-input-tokens-long\"",
+            "class = \"inptu\", usagetype = \"APN2-NovaMicro-input-tokens-long\"",
+        );
+    let errs = parse(&format!("{CARD}{bad}"), "p.toml").unwrap_err().0;
+    let all = errs.join("\n");
+    assert_eq!(errs.len(), 4, "{all}");
+    assert!(all.contains("price_list[0]: `sku` is missing"), "{all}");
+    assert!(all.contains("price_list[0]: unknown key `colour`"), "{all}");
+    assert!(
+        all.contains("price_list[1]: names class `cache_read`, which this row does not price"),
+        "{all}"
+    );
+    assert!(
+        all.contains("long_context.price_list[0]: class \"inptu\" is not one of input, output"),
+        "{all}"
+    );
+
+    let twice = PROVENANCE_ROW.replace("class = \"output\"", "class = \"input\"");
+    let errs = parse(&format!("{CARD}{twice}"), "p.toml").unwrap_err().0;
+    assert!(
+        errs[0].contains("class `input` is listed twice"),
+        "{errs:?}"
+    );
+}

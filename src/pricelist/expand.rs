@@ -1,0 +1,159 @@
+//! A card as a flat map: (model, region, scope, tier, band, class) → list price. What
+//! `ratecard diff` and `ratecard check` compare. Pure.
+//!
+//! List prices are the prices as written, before the card's discount: a negotiated discount
+//! is not a price change. A `"*"` row expands under region `"*"`.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::pricing::ratecard::{ClassPrices, RateCard};
+use crate::pricing::Scope;
+use crate::record::{Tier, TokenClass};
+
+/// The long-context band a price belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Band {
+    Base,
+    /// The band above this many prompt tokens.
+    Above(u64),
+}
+
+impl Band {
+    pub fn label(self) -> String {
+        match self {
+            Band::Base => "-".into(),
+            Band::Above(n) => format!(">{n}"),
+        }
+    }
+
+    pub fn above_tokens(self) -> Option<u64> {
+        match self {
+            Band::Base => None,
+            Band::Above(n) => Some(n),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PriceKey {
+    pub model: String,
+    pub region: String,
+    pub scope: Scope,
+    /// `Tier as u8`, so keys sort in the order of `Tier::ALL`.
+    pub tier: u8,
+    pub band: Band,
+    pub class: TokenClass,
+}
+
+impl PriceKey {
+    pub fn tier(&self) -> Tier {
+        Tier::ALL
+            .into_iter()
+            .find(|t| *t as u8 == self.tier)
+            .unwrap_or_default()
+    }
+
+    pub fn columns(&self) -> [String; 6] {
+        [
+            self.model.clone(),
+            self.region.clone(),
+            self.scope.as_str().into(),
+            self.tier().as_str().into(),
+            self.class.as_str().into(),
+            self.band.label(),
+        ]
+    }
+}
+
+/// The JSON shape of a key (`ratecard diff|check --format json`).
+#[derive(Serialize)]
+pub struct KeyJson<'a> {
+    pub model: &'a str,
+    pub region: &'a str,
+    pub scope: &'static str,
+    pub tier: &'static str,
+    pub class: &'static str,
+    pub long_context_above_tokens: Option<u64>,
+}
+
+impl<'a> From<&'a PriceKey> for KeyJson<'a> {
+    fn from(k: &'a PriceKey) -> Self {
+        KeyJson {
+            model: &k.model,
+            region: &k.region,
+            scope: k.scope.as_str(),
+            tier: k.tier().as_str(),
+            class: k.class.as_str(),
+            long_context_above_tokens: k.band.above_tokens(),
+        }
+    }
+}
+
+pub const COLUMNS: [&str; 6] = ["model", "region", "scope", "tier", "class", "band"];
+
+pub fn each_class(p: &ClassPrices) -> impl Iterator<Item = (TokenClass, Decimal)> + '_ {
+    TokenClass::ALL
+        .into_iter()
+        .filter_map(|c| p.get(c).map(|d| (c, d)))
+}
+
+pub fn expand_card(card: &RateCard) -> BTreeMap<PriceKey, Decimal> {
+    let mut out = BTreeMap::new();
+    for (model, entry) in &card.models {
+        for row in &entry.rows {
+            let regions = row.regions.clone().unwrap_or_else(|| vec!["*".to_string()]);
+            let mut bands = vec![(Band::Base, &row.list_prices)];
+            if let Some(lc) = &row.long_context {
+                bands.push((Band::Above(lc.above_tokens), &lc.list_prices));
+            }
+            for region in &regions {
+                for &scope in &row.scopes {
+                    for (band, prices) in &bands {
+                        for (class, price) in each_class(prices) {
+                            out.insert(
+                                PriceKey {
+                                    model: model.clone(),
+                                    region: region.clone(),
+                                    scope,
+                                    tier: row.tier as u8,
+                                    band: *band,
+                                    class,
+                                },
+                                price,
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Left-aligned columns, two spaces apart, for text output.
+pub fn table(rows: &[Vec<String>]) -> String {
+    let n = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..n)
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(|c| c.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let line: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
