@@ -231,13 +231,6 @@ impl FileSource {
             };
             files.insert(path.to_path_buf(), Tracked { file, cp, gz });
         }
-        let t = files.get_mut(path).expect("inserted above");
-        if !t.gz && !t.cp.still_holds(&mut t.file, meta.len()) {
-            tracing::warn!(path = %path.display(), "{} was truncated (or copied and truncated); reading it again from the start", path.display());
-            t.cp.offset = 0;
-            t.cp.line = 0;
-            t.cp.tail = None;
-        }
         let mut t = files.remove(path).expect("present");
         let r = self.read(path, &mut t, self.once, shutdown);
         files.insert(path.to_path_buf(), t);
@@ -262,6 +255,9 @@ impl FileSource {
             if shutdown.is_cancelled() {
                 return Err(FileSourceError::Shutdown);
             }
+            // Before every read, not only every poll: a file truncated and written again
+            // while a batch was being committed must not be read on from the old offset.
+            rewind_if_truncated(path, t);
             let buf = match read_at(&mut t.file, t.cp.offset, want) {
                 Ok(b) => b,
                 Err(e) => {
@@ -440,6 +436,20 @@ pub fn frame(buf: &[u8], full: bool, can_grow: bool, to_end: bool) -> Frame {
     Frame::Take { bytes, lines }
 }
 
+/// Starts a plain file again from its beginning if it no longer holds what its checkpoint
+/// consumed (truncated, or copied and truncated and written again).
+fn rewind_if_truncated(path: &Path, t: &mut Tracked) {
+    let Ok(len) = t.file.metadata().map(|m| m.len()) else {
+        return; // a read error is reported when the file is read
+    };
+    if !t.cp.still_holds(&mut t.file, len) {
+        tracing::warn!(path = %path.display(), "{} was truncated (or copied and truncated); reading it again from the start", path.display());
+        t.cp.offset = 0;
+        t.cp.line = 0;
+        t.cp.tail = None;
+    }
+}
+
 fn read_at(file: &mut File, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
     file.seek(SeekFrom::Start(offset))?;
     let mut buf = Vec::with_capacity(len.min(BATCH_BYTES));
@@ -527,5 +537,54 @@ pub fn run_stdin(tx: mpsc::Sender<Input>, shutdown: CancellationToken) -> Summar
             }
             Err(SubmitError::Stopped) => return total,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(id: &str) -> String {
+        format!(
+            "{{\"requestId\":\"{id}\",\"pad\":\"{}\"}}\n",
+            "x".repeat(40)
+        )
+    }
+
+    /// The file is copied and truncated and written again, longer, while its first batch is
+    /// being committed: the read that follows the commit starts again from the beginning.
+    #[test]
+    fn a_file_rewritten_during_a_commit_is_read_again_from_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.jsonl");
+        std::fs::write(&path, line("old-1") + &line("old-2")).unwrap();
+        let (tx, mut rx) = mpsc::channel(1);
+        let src = FileSource {
+            patterns: vec![path.display().to_string()],
+            once: true,
+            poll: Duration::from_millis(10),
+            tx,
+            checkpoints: HashMap::new(),
+            progress: None,
+            damaged: Default::default(),
+            errors: prometheus::IntCounterVec::new(
+                prometheus::Opts::new("errors", "test"),
+                &["source", "kind"],
+            )
+            .unwrap(),
+        };
+        let reader = std::thread::spawn(move || src.run(CancellationToken::new()));
+        let mut batches = Vec::new();
+        while let Some(mut input) = rx.blocking_recv() {
+            batches.push(String::from_utf8(input.buf.clone()).unwrap());
+            if batches.len() == 1 {
+                let rewritten: String = (0..4).map(|i| line(&format!("new-{i}"))).collect();
+                std::fs::write(&path, rewritten).unwrap();
+            }
+            let _ = input.ack.take().unwrap().send(Ok(Summary::default()));
+        }
+        reader.join().unwrap();
+        let new: String = (0..4).map(|i| line(&format!("new-{i}"))).collect();
+        assert_eq!(batches, [line("old-1") + &line("old-2"), new]);
     }
 }
