@@ -10,6 +10,7 @@ mod export;
 mod exposition;
 mod firehose;
 mod follow;
+mod intake;
 mod moto;
 mod prometheus;
 mod reload;
