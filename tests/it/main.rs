@@ -9,6 +9,7 @@ mod diskfull;
 mod export;
 mod exposition;
 mod firehose;
+mod firehose_kill;
 mod follow;
 mod intake;
 mod moto;
