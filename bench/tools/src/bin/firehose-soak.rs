@@ -20,6 +20,10 @@
 //! for at most `--drain-timeout` seconds. Every answer's body is checked against the spec
 //! (`requestId` echoed, `timestamp` a number, `errorMessage` exactly when not 200).
 //!
+//! With `--closed-loop` there is no schedule: each lane sends its next request as soon as the
+//! last one is acknowledged, takes no new one after `--duration`, and there is no drain; it
+//! measures the sustained rate (`--rate` is then ignored).
+//!
 //! Output: `key=value` lines on stdout (see `report`); progress on stderr every 10 s; with
 //! `--timeline FILE`, one tab-separated row a second (see `TIMELINE_HEADER`). Exit status 1 if
 //! a request was never acknowledged or an answer broke the spec.
@@ -46,6 +50,7 @@ struct Args {
     backoff_initial: f64,
     backoff_max: f64,
     timeline: Option<String>,
+    closed_loop: bool,
 }
 
 fn usage() -> ! {
@@ -53,7 +58,7 @@ fn usage() -> ! {
         "usage: firehose-soak --corpus FILE --addr 127.0.0.1:PORT (--key KEY | --key-file FILE) --rate RECORDS_PER_S\n\
          \x20 [--path /firehose] [--records-per-request 500] [--connections 64] [--duration 600]\n\
          \x20 [--drain-timeout 3600] [--attempt-timeout 180] [--backoff-initial 1] [--backoff-max 8]\n\
-         \x20 [--timeline FILE]"
+         \x20 [--timeline FILE] [--closed-loop]"
     );
     std::process::exit(2)
 }
@@ -61,6 +66,7 @@ fn usage() -> ! {
 fn parse_args() -> Args {
     let mut a = std::env::args().skip(1);
     let (mut corpus, mut addr, mut key, mut rate, mut timeline) = (None, None, None, None, None);
+    let mut closed_loop = false;
     let mut path = "/firehose".to_string();
     let (mut per_request, mut connections) = (500, 64);
     let (mut duration, mut drain, mut attempt) = (600.0, 3600.0, 180.0);
@@ -92,6 +98,7 @@ fn parse_args() -> Args {
             "--backoff-initial" => backoff_initial = num(val()),
             "--backoff-max" => backoff_max = num(val()),
             "--timeline" => timeline = Some(val()),
+            "--closed-loop" => closed_loop = true,
             _ => usage(),
         }
     }
@@ -103,7 +110,7 @@ fn parse_args() -> Args {
         eprintln!("firehose-soak only sends to 127.0.0.1, not {}", addr.ip());
         std::process::exit(2);
     }
-    let rate = rate.unwrap_or_else(|| usage());
+    let rate = rate.unwrap_or(if closed_loop { 1.0 } else { 0.0 });
     if rate <= 0.0 {
         usage();
     }
@@ -121,6 +128,7 @@ fn parse_args() -> Args {
         backoff_initial,
         backoff_max: backoff_max.max(backoff_initial),
         timeline,
+        closed_loop,
     }
 }
 
@@ -417,6 +425,9 @@ fn lane(plan: &Plan, next: &AtomicU64, c: &Counters, giving_up: &AtomicBool, n: 
     let mut out = Samples::default();
     let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ ((n as u64 + 1) << 32) ^ plan.nonce as u64;
     loop {
+        if a.closed_loop && plan.start.elapsed() >= a.duration {
+            return out;
+        }
         let i = next.fetch_add(1, Relaxed);
         if i >= plan.total {
             return out;
@@ -509,8 +520,13 @@ const TIMELINE_HEADER: &str = "epoch_s\tdue_requests\ttaken_requests\tacked_requ
 fn main() {
     let args = parse_args();
     let templates = templates(&args.corpus);
-    let interval = Duration::from_secs_f64(args.per_request as f64 / args.rate);
-    let total = (args.duration.as_secs_f64() / interval.as_secs_f64()).floor() as u64;
+    let (interval, total) = if args.closed_loop {
+        (Duration::ZERO, u64::MAX)
+    } else {
+        let interval = Duration::from_secs_f64(args.per_request as f64 / args.rate);
+        let total = (args.duration.as_secs_f64() / interval.as_secs_f64()).floor() as u64;
+        (interval, total)
+    };
     let nonce = (SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos())
@@ -572,7 +588,9 @@ fn main() {
         ));
         tick += 1;
         let now = Instant::now();
-        let due = if now >= end_of_sending {
+        let due = if plan.args.closed_loop {
+            c.taken.load(Relaxed)
+        } else if now >= end_of_sending {
             total
         } else {
             ((now - plan.start).as_secs_f64() / interval.as_secs_f64()).floor() as u64 + 1
@@ -642,8 +660,10 @@ fn report(
 ) {
     let a = &plan.args;
     let n = a.per_request as u64;
+    // Closed loop: what was generated is what the lanes took.
+    let total = plan.total.min(c.taken.load(Relaxed));
     let (mut gen_input, mut gen_output) = (0u64, 0u64);
-    for k in 0..plan.total * n {
+    for k in 0..total * n {
         let t = &plan.templates[(k % plan.templates.len() as u64) as usize];
         gen_input += t.input;
         gen_output += t.output;
@@ -677,8 +697,8 @@ fn report(
                 drain_started.map_or(0.0, |d| d.elapsed().as_secs_f64())
             ),
         ),
-        ("requests_generated", plan.total.to_string()),
-        ("records_generated", (plan.total * n).to_string()),
+        ("requests_generated", total.to_string()),
+        ("records_generated", (total * n).to_string()),
         ("input_tokens_generated", gen_input.to_string()),
         ("output_tokens_generated", gen_output.to_string()),
         ("requests_acked", get(&c.acked_requests).to_string()),
@@ -725,11 +745,11 @@ fn report(
     for (k, v) in &out {
         println!("{k}={v}");
     }
-    let complete = get(&c.acked_requests) == plan.total && get(&c.bad_shape) == 0;
+    let complete = get(&c.acked_requests) == total && get(&c.bad_shape) == 0;
     eprintln!(
         "firehose-soak: {} of {} requests acknowledged ({} records), {} attempts: {} 200, {} 503, {} other, {} connection errors; {}",
         get(&c.acked_requests),
-        plan.total,
+        total,
         get(&c.acked_records),
         get(&c.attempts),
         get(&c.ok),
