@@ -194,6 +194,11 @@ pub async fn run(
                     max_record: f.max_record,
                     ack_timeout: f.ack_timeout,
                     dead_letter,
+                    intake: firehose::intake::Intake::new(
+                        f.max_in_flight_requests,
+                        f.max_in_flight_bytes,
+                        metrics.health.firehose_in_flight_gauges(),
+                    ),
                     requests: metrics.health.firehose_requests.clone(),
                     dead_letters: metrics.health.dead_letters.clone(),
                     clock: clock.clone(),

@@ -47,6 +47,13 @@ pub const DEFAULT_MAX_HEADERS: usize = 100;
 /// request head by then is disconnected, so slow senders cannot hold connections open.
 pub const DEFAULT_HEADER_READ_TIMEOUT: &str = "30s";
 pub const DEFAULT_AUTH_RELOAD_INTERVAL: &str = "30s";
+/// Firehose requests held at once (reading, decoding, waiting for their commit); past it, 503.
+/// Twice the pipeline's queue (16 batches): enough to keep it busy, short enough that a
+/// request waits seconds, not minutes.
+pub const DEFAULT_FIREHOSE_MAX_IN_FLIGHT_REQUESTS: usize = 32;
+/// Body bytes held at once: two requests of the largest size. A request holds about three
+/// times its body while it is decoded, so this bounds the intake to a few hundred MiB.
+pub const DEFAULT_FIREHOSE_MAX_IN_FLIGHT_BYTES: usize = 128 << 20;
 
 #[derive(Debug, thiserror::Error)]
 #[error("the configuration has {} problem(s):\n  - {}", .0.len(), .0.join("\n  - "))]
@@ -171,6 +178,8 @@ pub struct RawFirehose {
     pub dead_letter_file: Option<PathBuf>,
     pub dead_letter_max_bytes: Option<u64>,
     pub ack_timeout: Option<String>,
+    pub max_in_flight_requests: Option<usize>,
+    pub max_in_flight_bytes: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -292,6 +301,8 @@ pub struct FirehoseConfig {
     pub dead_letter: Option<PathBuf>,
     pub dead_letter_max: u64,
     pub ack_timeout: Duration,
+    pub max_in_flight_requests: usize,
+    pub max_in_flight_bytes: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -813,6 +824,19 @@ fn resolve_firehose(
         errors.push(format!("firehose.ack_timeout {ack_text:?} must be a duration under 3m (Firehose stops waiting at 3 minutes)"));
         Duration::from_secs(60)
     });
+    let max_body = raw.max_body_bytes.unwrap_or(DEFAULT_FIREHOSE_MAX_BODY);
+    let max_in_flight_requests = raw
+        .max_in_flight_requests
+        .unwrap_or(DEFAULT_FIREHOSE_MAX_IN_FLIGHT_REQUESTS);
+    if max_in_flight_requests == 0 {
+        errors.push("firehose.max_in_flight_requests must be at least 1".into());
+    }
+    let max_in_flight_bytes = raw
+        .max_in_flight_bytes
+        .unwrap_or(DEFAULT_FIREHOSE_MAX_IN_FLIGHT_BYTES);
+    if max_in_flight_bytes < max_body {
+        errors.push(format!("firehose.max_in_flight_bytes ({max_in_flight_bytes}) must be at least firehose.max_body_bytes ({max_body}), so that a request of the largest size fits"));
+    }
     let dead_letter = raw.dead_letter_file.or_else(|| match state {
         StateMode::Dir(d) => Some(d.join("firehose-dead-letter.jsonl")),
         StateMode::InMemory => None,
@@ -820,11 +844,13 @@ fn resolve_firehose(
     Some(FirehoseConfig {
         path,
         keys,
-        max_body: raw.max_body_bytes.unwrap_or(DEFAULT_FIREHOSE_MAX_BODY),
+        max_body,
         max_record: raw.max_record_bytes.unwrap_or(DEFAULT_FIREHOSE_MAX_RECORD),
         dead_letter,
         dead_letter_max: raw.dead_letter_max_bytes.unwrap_or(DEFAULT_DEAD_LETTER_MAX),
         ack_timeout,
+        max_in_flight_requests,
+        max_in_flight_bytes,
     })
 }
 
@@ -1054,6 +1080,39 @@ max_features = 0
         ] {
             assert!(all.contains(want), "missing {want:?} in:\n{all}");
         }
+    }
+
+    #[test]
+    fn firehose_in_flight_bounds_default_and_must_admit_a_largest_request() {
+        let firehose = |toml: &str| {
+            let raw = parse(&format!("state_dir = \"/s\"\n[firehose]\n{toml}"), "c.toml").unwrap();
+            let env = Env {
+                firehose_keys: Some(Secret::new("k".into())),
+                ..Env::default()
+            };
+            resolve(raw, Overrides::default(), env).map(|c| c.firehose.unwrap())
+        };
+        let f = firehose("").unwrap();
+        assert_eq!(
+            (f.max_in_flight_requests, f.max_in_flight_bytes),
+            (32, 128 << 20)
+        );
+        let errs = firehose(
+            "max_in_flight_requests = 0\nmax_in_flight_bytes = 1000\nmax_body_bytes = 1001",
+        )
+        .unwrap_err()
+        .0
+        .join("\n");
+        assert!(
+            errs.contains("max_in_flight_requests must be at least 1"),
+            "{errs}"
+        );
+        assert!(
+            errs.contains(
+                "max_in_flight_bytes (1000) must be at least firehose.max_body_bytes (1001)"
+            ),
+            "{errs}"
+        );
     }
 
     #[test]

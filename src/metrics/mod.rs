@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use prometheus::core::Collector;
-use prometheus::{Encoder, Histogram, HistogramOpts, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 use tokio::sync::watch;
 
 use crate::budgets::Budgets;
@@ -21,6 +23,9 @@ pub struct Health {
     pub commit_seconds: Histogram,
     pub commit_errors: IntCounterVec,
     pub firehose_requests: IntCounterVec,
+    /// Firehose requests and bytes in flight: no labels, and no series until the endpoint
+    /// is on (its child is created then).
+    pub firehose_in_flight: (IntGaugeVec, IntGaugeVec),
     pub dead_letters: IntCounterVec,
     pub export_records: IntCounterVec,
     pub tls_reloads: IntCounterVec,
@@ -28,6 +33,17 @@ pub struct Health {
     pub ratecard_reload_failures: prometheus::IntCounter,
     pub livetail_sessions: IntCounterVec,
     pub livetail_sampled: prometheus::IntCounter,
+}
+
+impl Health {
+    /// The Firehose in-flight gauges (requests, bytes); from this call on they are exposed.
+    pub fn firehose_in_flight_gauges(&self) -> (prometheus::IntGauge, prometheus::IntGauge) {
+        let no_labels: &[&str] = &[];
+        (
+            self.firehose_in_flight.0.with_label_values(no_labels),
+            self.firehose_in_flight.1.with_label_values(no_labels),
+        )
+    }
 }
 
 pub struct Metrics {
@@ -69,6 +85,19 @@ impl Metrics {
             &["code"],
         )
         .expect("valid counter");
+        let in_flight = |name: &str, help: &str| {
+            IntGaugeVec::new(Opts::new(name, help), &[]).expect("valid gauge")
+        };
+        let firehose_in_flight = (
+            in_flight(
+                "bedrock_firehose_in_flight_requests",
+                "Firehose requests admitted and not yet answered (bounded by firehose.max_in_flight_requests).",
+            ),
+            in_flight(
+                "bedrock_firehose_in_flight_bytes",
+                "Bytes the Firehose requests in flight are charged: bodies, or decoded records when larger (bounded by firehose.max_in_flight_bytes).",
+            ),
+        );
         let dead_letters = IntCounterVec::new(
             Opts::new(
                 "bedrock_firehose_dead_letter_records_total",
@@ -113,10 +142,12 @@ impl Metrics {
             "Live Tail updates that CloudWatch sampled (over 500 events/s); polling still counts every call.",
         )
         .expect("valid counter");
-        let collectors: [Box<dyn Collector>; 10] = [
+        let collectors: [Box<dyn Collector>; 12] = [
             Box::new(commit_seconds.clone()),
             Box::new(commit_errors.clone()),
             Box::new(firehose_requests.clone()),
+            Box::new(firehose_in_flight.0.clone()),
+            Box::new(firehose_in_flight.1.clone()),
             Box::new(dead_letters.clone()),
             Box::new(export_records.clone()),
             Box::new(tls_reloads.clone()),
@@ -137,6 +168,7 @@ impl Metrics {
                 commit_seconds,
                 commit_errors,
                 firehose_requests,
+                firehose_in_flight,
                 dead_letters,
                 export_records,
                 tls_reloads,

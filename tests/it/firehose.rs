@@ -19,7 +19,7 @@ fn gz(b: &[u8]) -> Vec<u8> {
     e.finish().unwrap()
 }
 
-fn body(request_id: &str, records: &[Vec<u8>]) -> Vec<u8> {
+pub fn body(request_id: &str, records: &[Vec<u8>]) -> Vec<u8> {
     let recs: Vec<String> = records
         .iter()
         .map(|r| format!(r#"{{"data":"{}"}}"#, b64(r)))

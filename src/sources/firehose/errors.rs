@@ -15,6 +15,12 @@ pub enum FirehoseError {
     BadRequest(String),
     #[error("the state store cannot commit right now ({0}); retry later")]
     Unavailable(String),
+    #[error(
+        "the daemon is at its limit of requests in flight ({0} requests, {1} bytes); retry later"
+    )]
+    Busy(usize, usize),
+    #[error("the request body did not arrive within {0:?}")]
+    BodyTimeout(std::time::Duration),
 }
 
 impl FirehoseError {
@@ -25,7 +31,10 @@ impl FirehoseError {
                 StatusCode::BAD_REQUEST
             }
             FirehoseError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            FirehoseError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            FirehoseError::Unavailable(_) | FirehoseError::Busy(..) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            FirehoseError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
         }
     }
 }

@@ -4,10 +4,12 @@
 //! the pipeline as one batch keyed by the Firehose request id, and answered 200 only after
 //! that batch is committed; a retried request id is acknowledged without being counted
 //! again. Records that cannot be decoded are counted and written to a bounded dead-letter
-//! file, and the rest of the batch goes on.
+//! file, and the rest of the batch goes on. Requests in flight are bounded (`intake.rs`):
+//! past the bound a request is answered 503 before its body is buffered.
 
 pub mod decode;
 pub mod errors;
+pub mod intake;
 pub mod models;
 
 use std::io::Write;
@@ -41,6 +43,8 @@ pub struct Firehose {
     /// How long a request may wait for its commit; Firehose itself waits 3 minutes.
     pub ack_timeout: Duration,
     pub dead_letter: Option<Mutex<DeadLetter>>,
+    /// The bound on requests and bytes in flight.
+    pub intake: intake::Intake,
     pub requests: IntCounterVec,
     pub dead_letters: IntCounterVec,
     pub clock: crate::clock::Clock,
@@ -133,6 +137,9 @@ pub async fn handle(
                 FirehoseError::Unauthorized => {
                     tracing::warn!(request_id, "refused a Firehose request: {e}")
                 }
+                // One line per refusal would flood the log exactly when the daemon is
+                // busiest: the intake logs the overload itself.
+                FirehoseError::Busy(..) => {}
                 _ => tracing::warn!(
                     request_id,
                     status = status.as_u16(),
@@ -160,8 +167,24 @@ async fn accept(
     if request_id.is_empty() {
         return Err(FirehoseError::MissingRequestId);
     }
-    let bytes = axum::body::to_bytes(body, fh.max_body)
+    // Charged before the body is read: a request past the bound costs a 503, not memory.
+    let charge = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        .map_or(fh.max_body, |n| n.min(fh.max_body));
+    let mut admitted = match fh.intake.admit(charge) {
+        Ok(a) => a,
+        Err(full) => {
+            if !headers.contains_key(header::EXPECT) {
+                discard(body, fh.max_body, fh.ack_timeout).await;
+            }
+            return Err(FirehoseError::Busy(full.requests, full.bytes));
+        }
+    };
+    // A stalled upload must not keep its place in the intake for ever.
+    let bytes = tokio::time::timeout(fh.ack_timeout, axum::body::to_bytes(body, fh.max_body))
         .await
+        .map_err(|_| FirehoseError::BodyTimeout(fh.ack_timeout))?
         .map_err(|_| FirehoseError::TooLarge(fh.max_body))?;
     let gzip = headers
         .get(header::CONTENT_ENCODING)
@@ -180,6 +203,7 @@ async fn accept(
     })
     .await
     .map_err(|e| FirehoseError::Unavailable(e.to_string()))??;
+    admitted.hold(decoded.buf.len() + std::mem::size_of_val(&decoded.lines[..]));
 
     let rejected_reasons: Vec<&'static str> = decoded.rejected.iter().map(|r| r.reason).collect();
     for r in &decoded.rejected {
@@ -218,6 +242,26 @@ async fn accept(
         );
     }
     Ok(())
+}
+
+/// Reads a refused body and throws it away, chunk by chunk (nothing is kept). Answering
+/// before the body is read would make the server close the connection with bytes unread,
+/// which resets it: the client may then see a broken connection instead of the 503, and must
+/// connect again. A client that sent `Expect: 100-continue` has not sent its body: skipped.
+async fn discard(mut body: Body, limit: usize, deadline: Duration) {
+    use axum::body::HttpBody;
+    let drain = async {
+        let mut read = 0usize;
+        while let Some(Ok(frame)) =
+            std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+        {
+            read += frame.data_ref().map_or(0, |d| d.len());
+            if read > limit {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(deadline, drain).await;
 }
 
 fn dead_letter(fh: &Firehose, row: serde_json::Value) {
