@@ -4,8 +4,9 @@
 //! Checks, beyond "no panic": a card that parses has a model, non-negative prices, and a
 //! long-context band that prices every class its base row prices; `RateCards::new` accepts it
 //! alone and refuses it twice (same `effective_from`, same version); `lookup` for every
-//! model, region, scope and tier returns a row for exactly that tier and scope; and pricing
-//! a call on every model with small, maximal and long-context token counts gives
+//! model, region, scope and tier returns a row for exactly that tier and scope; every row is
+//! found for its own region, scopes and tier; and pricing calls on it (each token class
+//! alone, every class at the maximum, prompts past each long-context threshold) gives
 //! non-negative costs that add up to the total and fit the ledger's fixed-point units, or an
 //! `overflow` reason, never a panic.
 #![no_main]
@@ -62,6 +63,7 @@ fuzz_target!(|data: &[u8]| {
     for entry in card.models.values() {
         for row in &entry.rows {
             regions.extend(row.regions.iter().flatten().cloned());
+            bands.extend(row.long_context.as_ref().map(|lc| lc.above_tokens));
             for class in TokenClass::ALL {
                 let base = row.prices.get(class);
                 assert!(base.is_none_or(|p| !p.is_sign_negative()), "{row:?}");
@@ -69,7 +71,6 @@ fuzz_target!(|data: &[u8]| {
                     let band = lc.prices.get(class);
                     assert!(band.is_some() || base.is_none(), "{row:?}");
                     assert!(band.is_none_or(|p| !p.is_sign_negative()), "{row:?}");
-                    bands.push(lc.above_tokens);
                 }
             }
         }
@@ -81,27 +82,36 @@ fuzz_target!(|data: &[u8]| {
     regions.dedup();
     regions.truncate(8);
 
-    let small = Tokens {
-        input: 1,
-        output: 1,
-        cache_read: 1,
-        cache_write_5m: 1,
-        cache_write_1h: 1,
+    let one = |class: TokenClass, n: u64| {
+        let mut t = Tokens::default();
+        match class {
+            TokenClass::Input => t.input = n,
+            TokenClass::Output => t.output = n,
+            TokenClass::CacheRead => t.cache_read = n,
+            TokenClass::CacheWrite5m => t.cache_write_5m = n,
+            TokenClass::CacheWrite1h => t.cache_write_1h = n,
+        }
+        t
     };
-    let max = Tokens {
+    // One class at a time (a row need not price every class), every class at once, and
+    // prompts just past each long-context threshold.
+    let mut token_sets: Vec<Tokens> = TokenClass::ALL.iter().map(|c| one(*c, 1)).collect();
+    token_sets.push(one(TokenClass::Output, MAX_TOKENS_PER_CLASS));
+    token_sets.push(Tokens {
         input: MAX_TOKENS_PER_CLASS,
         output: MAX_TOKENS_PER_CLASS,
         cache_read: MAX_TOKENS_PER_CLASS,
         cache_write_5m: MAX_TOKENS_PER_CLASS,
-        cache_write_1h: 0,
-    };
-    let mut token_sets = vec![small, max];
+        cache_write_1h: MAX_TOKENS_PER_CLASS,
+    });
+    bands.sort_unstable();
+    bands.dedup();
     token_sets.extend(bands.iter().take(2).map(|above| Tokens {
         input: above.saturating_add(1).min(MAX_TOKENS_PER_CLASS),
-        output: 7,
-        ..small
+        ..one(TokenClass::Output, 7)
     }));
-    let aliases = Aliases::default();
+
+    // Every lookup: the row found is for the tier and scope asked.
     for model in card.models.keys().take(8) {
         for region in &regions {
             for scope in Scope::ALL {
@@ -110,24 +120,39 @@ fuzz_target!(|data: &[u8]| {
                         assert_eq!(row.tier, tier);
                         assert!(row.scopes.contains(&scope));
                     }
-                    for tokens in &token_sets {
-                        let id = prefixed(model, scope);
-                        let rec = record(id, region, card.effective_from, *tokens, tier);
-                        if let Outcome::Priced(p) = pricing::price(&cards, &aliases, &rec) {
-                            for c in p.cost {
-                                assert!(!c.is_sign_negative(), "{p:?}");
-                            }
-                            assert_eq!(
-                                p.cost.iter().copied().sum::<rust_decimal::Decimal>(),
-                                p.total
-                            );
-                            assert!(!p.cache_read_savings.is_sign_negative());
-                            assert!(
-                                money::to_units(p.total, money::USD_SCALE).is_some(),
-                                "a cost of {} cannot be counted exactly ({p:?})",
-                                p.total
-                            );
+                }
+            }
+        }
+    }
+
+    // Every row prices what it claims, and the money fits the ledger.
+    let aliases = Aliases::default();
+    for (model, entry) in card.models.iter().take(8) {
+        for row in entry.rows.iter().take(8) {
+            let region = match &row.regions {
+                Some(list) => list[0].as_str(),
+                None => "us-east-1",
+            };
+            for &scope in &row.scopes {
+                assert!(
+                    card.lookup(model, region, scope, row.tier).is_ok(),
+                    "{row:?}"
+                );
+                for tokens in &token_sets {
+                    let id = prefixed(model, scope);
+                    let rec = record(id, region, card.effective_from, *tokens, row.tier);
+                    if let Outcome::Priced(p) = pricing::price(&cards, &aliases, &rec) {
+                        for c in p.cost {
+                            assert!(!c.is_sign_negative(), "{p:?}");
                         }
+                        let sum: rust_decimal::Decimal = p.cost.iter().copied().sum();
+                        assert_eq!(sum, p.total);
+                        assert!(!p.cache_read_savings.is_sign_negative());
+                        assert!(
+                            money::to_units(p.total, money::USD_SCALE).is_some(),
+                            "a cost of {} cannot be counted exactly ({p:?})",
+                            p.total
+                        );
                     }
                 }
             }
