@@ -262,10 +262,11 @@ impl BodyHints {
         );
         if let Some(details) = u.cache_details {
             let (mut m5, mut h1) = (0u64, 0u64);
+            // Saturating: forged counts must not wrap around into a split that adds up.
             for d in details {
                 match d.ttl.as_str() {
-                    "1h" => h1 += d.input_tokens,
-                    _ => m5 += d.input_tokens,
+                    "1h" => h1 = h1.saturating_add(d.input_tokens),
+                    _ => m5 = m5.saturating_add(d.input_tokens),
                 }
             }
             self.split = Some((m5, h1));

@@ -159,6 +159,17 @@ fn a_split_that_disagrees_with_the_counter_is_not_trusted() {
     assert_eq!(r.cache_split, CacheSplit::Assumed5m);
 }
 
+/// Found while writing the record_parser fuzz target (its replay panicked): the 1-hour entries
+/// were summed with `+=`, which overflowed (a panic with overflow checks; in a release build
+/// the sum wrapped to 100, a split that "adds up" to the counter).
+#[test]
+fn cache_detail_counts_that_overflow_are_not_a_split() {
+    let line = br#"{"timestamp":"2026-11-02T08:15:30Z","region":"us-east-1","modelId":"m","input":{"cacheWriteInputTokenCount":100},"output":{"outputBodyJson":{"usage":{"cacheDetails":[{"ttl":"1h","inputTokens":18446744073709551615},{"ttl":"1h","inputTokens":101}]}}}}"#;
+    let r = parse(line).unwrap();
+    assert_eq!(r.cache_split, CacheSplit::Assumed5m);
+    assert_eq!(r.tokens, tokens(0, 0, 0, 100, 0));
+}
+
 #[test]
 fn bad_lines_fail_with_a_reason() {
     let reasons: Vec<&str> = BAD
