@@ -128,12 +128,14 @@ pub fn parse_duration(s: &str) -> Option<std::time::Duration> {
     let split = s.find(|c: char| !c.is_ascii_digit())?;
     let (n, unit) = s.split_at(split);
     let n: u64 = n.parse().ok()?;
+    // Checked: a huge count is not a duration (unchecked, it overflowed: a panic with overflow
+    // checks on, a wrapped, much shorter duration without).
     Some(match unit {
         "ms" => Duration::from_millis(n),
         "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n * 60),
-        "h" => Duration::from_secs(n * 3600),
-        "d" => Duration::from_secs(n * 86_400),
+        "m" => Duration::from_secs(n.checked_mul(60)?),
+        "h" => Duration::from_secs(n.checked_mul(3600)?),
+        "d" => Duration::from_secs(n.checked_mul(86_400)?),
         _ => return None,
     })
 }
@@ -144,7 +146,9 @@ pub fn parse_start(s: &str, now_ms: i64) -> Option<i64> {
         return Some(now_ms);
     }
     if let Some(rel) = s.strip_prefix('-') {
-        return parse_duration(rel).map(|d| now_ms - d.as_millis() as i64);
+        // Checked, like parse_duration: `as i64` wrapped a huge offset into a wrong time.
+        let ms = i64::try_from(parse_duration(rel)?.as_millis()).ok()?;
+        return now_ms.checked_sub(ms);
     }
     parse_timestamp(s).map(|t| t * 1000)
 }
@@ -163,6 +167,24 @@ mod tests {
             Some(1_795_392_000_000)
         );
         assert_eq!(parse_start("yesterday", now), None);
+    }
+
+    /// Found while writing the config_parse fuzz target (replaying such a config through it
+    /// panicked): `n * 3600` overflowed on a huge count (a panic with overflow checks on; a
+    /// wrapped, much shorter duration in a release build), and a relative start beyond i64
+    /// milliseconds wrapped around into a wrong time.
+    #[test]
+    fn huge_durations_and_start_offsets_are_refused() {
+        assert_eq!(parse_duration("9999999999999999h"), None);
+        assert_eq!(parse_duration("999999999999999999m"), None);
+        assert_eq!(parse_duration("999999999999999d"), None);
+        assert_eq!(
+            parse_duration("5124095576030431h"),
+            Some(std::time::Duration::from_secs(5_124_095_576_030_431 * 3600))
+        );
+        assert_eq!(parse_start("-999999999999999d", 0), None);
+        assert_eq!(parse_start("-18446744073709551s", 0), None);
+        assert_eq!(parse_start("-9223372036854775s", -1_000), None);
     }
 
     #[test]

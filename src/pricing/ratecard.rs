@@ -21,6 +21,9 @@ pub const UNIT: &str = "per_1m_tokens";
 pub const CURRENCY: &str = "USD";
 /// More decimals than any published price (Nova Micro cache read: 0.00875 per 1M).
 const MAX_PRICE_DECIMALS: usize = 10;
+/// Decimals a price may have once discounted: a cost (price x tokens / 1M) then has at most
+/// `USD_SCALE`, which the ledger counts exactly. A discount adds decimals to a price.
+const MAX_DISCOUNTED_DECIMALS: u32 = money::USD_SCALE - 6;
 
 /// Every problem found in the rate cards, one line each with its location.
 #[derive(Debug, thiserror::Error)]
@@ -326,6 +329,22 @@ impl Reader<'_> {
         Some(p)
     }
 
+    /// Found while writing the ratecard_parse fuzz target (its check that every cost fits the
+    /// ledger failed): a 10-decimal price with a discount such as 12.5% parsed, but its costs
+    /// had more decimals than the ledger holds, so every call on that row was dropped as an
+    /// overflow instead of counted.
+    fn discounted_prices_fit(&mut self, prices: &ClassPrices, loc: &str, discount: Decimal) {
+        for class in TokenClass::ALL {
+            let Some(p) = prices.get(class) else { continue };
+            if p.normalize().scale() > MAX_DISCOUNTED_DECIMALS {
+                self.err(loc, format!(
+                    "`{}` is {p} after the {discount}% discount: more than {MAX_DISCOUNTED_DECIMALS} decimal places, so costs could not be counted exactly; use fewer decimals in the price or the discount",
+                    class.as_str()
+                ));
+            }
+        }
+    }
+
     fn class_prices(&mut self, t: &Table, loc: &str) -> ClassPrices {
         let mut out = ClassPrices::default();
         for class in TokenClass::ALL {
@@ -625,6 +644,7 @@ pub fn parse(text: &str, file: &str) -> Result<RateCard, RateCardErrors> {
         let provenance = r.provenance(row, &loc, &prices);
         let list_prices = prices.clone();
         discount_all(&mut prices, discount);
+        r.discounted_prices_fit(&prices, &loc, discount);
         let long_context = match row.get("long_context") {
             None => None,
             Some(Value::Table(lt)) => {
@@ -655,6 +675,7 @@ pub fn parse(text: &str, file: &str) -> Result<RateCard, RateCardErrors> {
                 let provenance = r.provenance(lt, &lloc, &lp);
                 let list_prices = lp.clone();
                 discount_all(&mut lp, discount);
+                r.discounted_prices_fit(&lp, &lloc, discount);
                 Some(LongContext {
                     above_tokens: above,
                     prices: lp,

@@ -220,6 +220,38 @@ fn discounts_apply_card_wide_and_per_model() {
     assert_eq!(micro.prices.get(TokenClass::Input), Some(d("0.0175")));
 }
 
+/// Found while writing the ratecard_parse fuzz target: see `Reader::discounted_prices_fit`.
+#[test]
+fn discounted_prices_must_fit_the_ledger() {
+    let card = |price: &str, discount: &str| {
+        CARD.replace("input = \"0.035\"", &format!("input = \"{price}\""))
+            .replace(
+                "source = \"unit test\"",
+                &format!("source = \"unit test\"\ndiscount_percent = \"{discount}\""),
+            )
+    };
+    let errs = parse(&card("0.0000000001", "12.5"), "c.toml")
+        .unwrap_err()
+        .0;
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].contains("`input` is 0.0000000000875 after the 12.5% discount"),
+        "{errs:?}"
+    );
+    // Within the ledger's decimals: still accepted, and priced exactly.
+    let c = parse(&card("0.0000001", "12.5"), "c.toml").unwrap();
+    let row = c.lookup(
+        "amazon.nova-micro-v1:0",
+        "us-east-1",
+        Scope::InRegion,
+        Tier::Standard,
+    );
+    assert_eq!(
+        row.unwrap().prices.get(TokenClass::Input),
+        Some(d("0.0000000875"))
+    );
+}
+
 #[test]
 fn cards_with_the_same_start_or_version_conflict() {
     let a = parse(CARD, "a.toml").unwrap();
