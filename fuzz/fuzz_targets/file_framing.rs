@@ -128,9 +128,20 @@ fn check_ndjson(data: &[u8], first_line: u64) {
     assert_eq!(got, non_blank_lines(data), "from_ndjson lines");
 }
 
-/// Follows a file that grows to `data` through `polls`, as `FileSource::read` does, and
-/// returns (taken bytes, lines counted by the checkpoint, lines as batches number them).
-fn simulate(c: &Case) -> (Vec<u8>, u64, Vec<(Vec<u8>, u64)>, bool) {
+/// What a simulated follow of a file handed over.
+struct Followed {
+    /// The taken bytes, in order.
+    taken: Vec<u8>,
+    /// Lines the checkpoint counted.
+    lines: u64,
+    /// Each non-blank line of each batch, with the number the batch gave it.
+    numbered: Vec<(Vec<u8>, u64)>,
+    /// A line too long to buffer was taken in pieces.
+    cut_a_line: bool,
+}
+
+/// Follows a file that grows to `data` through `sizes`, as `FileSource::read` does.
+fn simulate(c: &Case) -> Followed {
     let (data, batch, max_line, sizes) = (c.data, c.batch, c.max_line, &c.sizes);
     let (mut offset, mut line) = (0usize, 0u64);
     let mut taken = Vec::new();
@@ -171,7 +182,12 @@ fn simulate(c: &Case) -> (Vec<u8>, u64, Vec<(Vec<u8>, u64)>, bool) {
             }
         }
     }
-    (taken, line, numbered, cut_a_line)
+    Followed {
+        taken,
+        lines: line,
+        numbered,
+        cut_a_line,
+    }
 }
 
 fuzz_target!(|input: &[u8]| {
@@ -181,7 +197,12 @@ fuzz_target!(|input: &[u8]| {
     check_frame(c.data, c.full, c.can_grow, c.to_end);
     check_ndjson(c.data, c.first_line);
 
-    let (taken, lines, numbered, cut_a_line) = simulate(&c);
+    let Followed {
+        taken,
+        lines,
+        numbered,
+        cut_a_line,
+    } = simulate(&c);
     assert_eq!(taken, c.data, "bytes lost or repeated");
     if !cut_a_line {
         // A line cut because it is too long to buffer counts once per piece, by design.
