@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use bedrock_cost_exporter::config::{self, Env, Overrides, RawConfig};
 use bedrock_cost_exporter::ledger::MAX_EXTRA_LABELS;
+use bedrock_cost_exporter::secret::Secret;
 use libfuzzer_sys::fuzz_target;
 
 const NOWHERE: &str = "/nonexistent-bedrock-cost-exporter-fuzz";
@@ -76,8 +77,8 @@ fuzz_target!(|data: &[u8]| {
         ..Overrides::default()
     };
     let env = Env {
-        hash_key: Some("0123456789abcdef0123456789abcdef".into()),
-        firehose_keys: Some("key-1, key-2".into()),
+        hash_key: Some(Secret::new("0123456789abcdef0123456789abcdef".into())),
+        firehose_keys: Some(Secret::new("key-1, key-2".into())),
         now_ms: 1_795_000_000_000,
     };
     if let Ok(c) = config::resolve(raw, o, env) {
