@@ -57,7 +57,9 @@ fn setup() -> &'static Setup {
                     set: vec![("cost_center".into(), "CC-2".into())],
                 },
             ],
-            user_hash_key: Some(b"0123456789abcdef-fuzz".to_vec()),
+            user_hash_key: Some(bedrock_cost_exporter::secret::Secret::new(
+                b"0123456789abcdef-fuzz".to_vec(),
+            )),
             ..Attribution::default()
         };
         Setup {
