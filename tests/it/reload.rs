@@ -1,10 +1,13 @@
 //! Rate cards reload while the daemon runs: a new card takes over from its effective date,
 //! a broken one is refused and the cards in force stay.
 
+use std::path::PathBuf;
+
 use crate::daemon::{append, data, run_cli, sum, Daemon};
 
-#[test]
-fn a_new_rate_card_is_picked_up_and_a_broken_one_is_refused() {
+/// A directory of cards holding the test card as `a.toml` (returned as text), and a config
+/// that checks the cards every 100 ms.
+fn card_dir() -> (tempfile::TempDir, PathBuf, String, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let cards = dir.path().join("cards");
     std::fs::create_dir(&cards).unwrap();
@@ -12,6 +15,12 @@ fn a_new_rate_card_is_picked_up_and_a_broken_one_is_refused() {
     std::fs::write(cards.join("a.toml"), &base).unwrap();
     let config = dir.path().join("config.toml");
     std::fs::write(&config, "ratecard_reload_interval = \"100ms\"\n").unwrap();
+    (dir, cards, base, config)
+}
+
+#[test]
+fn a_new_rate_card_is_picked_up_and_a_broken_one_is_refused() {
+    let (dir, cards, base, config) = card_dir();
     let log = dir.path().join("calls.jsonl");
     // A call dated 2026-11-02: Nova Micro at $0.035 per 1M input tokens under test-1.
     append(&log, &crate::follow::call("rc-1", "u", 1_000_000));
@@ -74,13 +83,7 @@ fn a_new_rate_card_is_picked_up_and_a_broken_one_is_refused() {
 
 #[test]
 fn a_card_edited_in_place_is_refused_on_reload_and_at_startup() {
-    let dir = tempfile::tempdir().unwrap();
-    let cards = dir.path().join("cards");
-    std::fs::create_dir(&cards).unwrap();
-    let base = std::fs::read_to_string(data("ratecard.toml")).unwrap();
-    std::fs::write(cards.join("a.toml"), &base).unwrap();
-    let config = dir.path().join("config.toml");
-    std::fs::write(&config, "ratecard_reload_interval = \"100ms\"\n").unwrap();
+    let (dir, cards, base, config) = card_dir();
     let log = dir.path().join("calls.jsonl");
     append(&log, &crate::follow::call("ip-1", "u", 1_000_000));
     let state = dir.path().join("state");
