@@ -88,7 +88,37 @@ pub struct RawConfig {
     pub cloudwatch: RawCloudWatch,
     #[serde(default)]
     pub http: RawHttp,
+    #[serde(default)]
+    pub reconcile: RawReconcile,
 }
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawReconcile {
+    #[serde(default)]
+    pub cur: Vec<PathBuf>,
+    pub interval: Option<String>,
+    pub mapping: Option<PathBuf>,
+    pub tolerance: Option<String>,
+    pub skip_recent_days: Option<u32>,
+}
+
+/// Comparing the estimate with the bill's CUR 2.0 files at an interval (`[reconcile]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReconcileConfig {
+    /// CUR files or directories (walked for .csv, .csv.gz, .parquet).
+    pub cur: Vec<PathBuf>,
+    pub interval: Duration,
+    /// `None`: the bundled mapping table.
+    pub mapping: Option<PathBuf>,
+    /// The relative difference under which a row is a match.
+    pub tolerance: rust_decimal::Decimal,
+    /// The newest days of the bill left out (a CUR export's last day is still filling in).
+    pub skip_recent_days: u32,
+}
+
+pub const DEFAULT_RECONCILE_INTERVAL: &str = "6h";
+pub const DEFAULT_RECONCILE_TOLERANCE: &str = "0.01";
+pub const DEFAULT_RECONCILE_SKIP_RECENT_DAYS: u32 = 1;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct RawHttp {
@@ -340,6 +370,7 @@ pub struct Config {
     pub export_jsonl: Option<JsonlExport>,
     /// Delivery stream that receives every priced call (`PutRecordBatch`).
     pub export_firehose: Option<String>,
+    pub reconcile: Option<ReconcileConfig>,
 }
 
 /// Rows kept per export file before it rotates: 100 MiB.
@@ -621,6 +652,7 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
                 .into(),
         );
     }
+    let reconcile = resolve_reconcile(raw.reconcile, &state, &mut errors);
     if errors.is_empty() {
         Ok(Config {
             listen,
@@ -645,10 +677,54 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
             budgets,
             export_jsonl,
             export_firehose,
+            reconcile,
         })
     } else {
         Err(ConfigErrors(errors))
     }
+}
+
+fn resolve_reconcile(
+    raw: RawReconcile,
+    state: &StateMode,
+    errors: &mut Vec<String>,
+) -> Option<ReconcileConfig> {
+    if raw.cur.is_empty() {
+        if raw.interval.is_some() || raw.mapping.is_some() || raw.tolerance.is_some() {
+            errors.push("reconcile: settings without reconcile.cur (the CUR files or directories to read)".into());
+        }
+        return None;
+    }
+    if *state == StateMode::InMemory {
+        errors.push("reconcile needs a state directory: the daily totals it compares with the bill live in the store".into());
+    }
+    let text = raw
+        .interval
+        .unwrap_or_else(|| DEFAULT_RECONCILE_INTERVAL.into());
+    let interval = parse_duration(&text)
+        .filter(|d| !d.is_zero())
+        .unwrap_or_else(|| {
+            errors.push(format!(
+                "reconcile.interval {text:?} is not a duration like 30m, 6h or 1d"
+            ));
+            parse_duration(DEFAULT_RECONCILE_INTERVAL).expect("valid default")
+        });
+    let text = raw
+        .tolerance
+        .unwrap_or_else(|| DEFAULT_RECONCILE_TOLERANCE.into());
+    let tolerance = crate::money::parse_decimal(&text, 6).unwrap_or_else(|e| {
+        errors.push(format!("reconcile.tolerance {text:?}: {e} (a ratio such as \"0.01\" for 1%)"));
+        rust_decimal::Decimal::ZERO
+    });
+    Some(ReconcileConfig {
+        cur: raw.cur,
+        interval,
+        mapping: raw.mapping,
+        tolerance,
+        skip_recent_days: raw
+            .skip_recent_days
+            .unwrap_or(DEFAULT_RECONCILE_SKIP_RECENT_DAYS),
+    })
 }
 
 fn resolve_http(

@@ -48,6 +48,7 @@ pub mod pipeline;
 pub mod pricelist;
 pub mod pricing;
 pub mod ratecard_cmd;
+pub mod reconcile;
 pub mod record;
 pub mod reload;
 pub mod secret;

@@ -14,7 +14,10 @@ use crate::budgets::Budgets;
 use crate::clock::Clock;
 use crate::snapshot::Snapshot;
 
+mod reconcile;
 mod text;
+
+pub use reconcile::Reconciliation;
 
 /// Pipeline health that lives in the process (not the store: it must work when the store
 /// does not).
@@ -33,6 +36,7 @@ pub struct Health {
     pub ratecard_reload_failures: prometheus::IntCounter,
     pub livetail_sessions: IntCounterVec,
     pub livetail_sampled: prometheus::IntCounter,
+    pub reconciliation: Reconciliation,
 }
 
 impl Health {
@@ -159,6 +163,7 @@ impl Metrics {
         for c in collectors {
             registry.register(c).expect("unique metric names");
         }
+        let reconciliation = Reconciliation::new(&registry);
         Metrics {
             registry,
             snapshots,
@@ -176,6 +181,7 @@ impl Metrics {
                 ratecard_reload_failures,
                 livetail_sessions,
                 livetail_sampled,
+                reconciliation,
             },
         }
     }
