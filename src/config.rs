@@ -691,7 +691,10 @@ fn resolve_reconcile(
 ) -> Option<ReconcileConfig> {
     if raw.cur.is_empty() {
         if raw.interval.is_some() || raw.mapping.is_some() || raw.tolerance.is_some() {
-            errors.push("reconcile: settings without reconcile.cur (the CUR files or directories to read)".into());
+            errors.push(
+                "reconcile: settings without reconcile.cur (the CUR files or directories to read)"
+                    .into(),
+            );
         }
         return None;
     }
@@ -713,7 +716,9 @@ fn resolve_reconcile(
         .tolerance
         .unwrap_or_else(|| DEFAULT_RECONCILE_TOLERANCE.into());
     let tolerance = crate::money::parse_decimal(&text, 6).unwrap_or_else(|e| {
-        errors.push(format!("reconcile.tolerance {text:?}: {e} (a ratio such as \"0.01\" for 1%)"));
+        errors.push(format!(
+            "reconcile.tolerance {text:?}: {e} (a ratio such as \"0.01\" for 1%)"
+        ));
         rust_decimal::Decimal::ZERO
     });
     Some(ReconcileConfig {

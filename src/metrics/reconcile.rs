@@ -121,7 +121,9 @@ impl Reconciliation {
             }
         }
         if let Some(r) = report.total.drift_ratio {
-            self.total_drift_ratio.with_label_values(NO_LABELS).set(f(r));
+            self.total_drift_ratio
+                .with_label_values(NO_LABELS)
+                .set(f(r));
         }
         let asides = [
             ("unknown_usage_type", &report.unknown_usage_types),
@@ -131,7 +133,9 @@ impl Reconciliation {
         ];
         for (reason, items) in asides {
             let usd: rust_decimal::Decimal = items.values().map(|a| a.usd).sum();
-            self.not_compared_usd.with_label_values(&[reason]).set(f(usd));
+            self.not_compared_usd
+                .with_label_values(&[reason])
+                .set(f(usd));
         }
         if let Some((_, last)) = &report.days {
             if let Some(day) = crate::timefmt::parse_date(last) {

@@ -154,12 +154,7 @@ impl Report {
             }
         };
         let t = &self.total;
-        check(
-            "total".into(),
-            t.estimated.usd,
-            t.billed.usd,
-            t.drift_ratio,
-        );
+        check("total".into(), t.estimated.usd, t.billed.usd, t.drift_ratio);
         for r in &self.models {
             let k = &r.key;
             check(
@@ -207,11 +202,34 @@ pub fn drift_ratio(estimated: Decimal, billed: Decimal) -> Option<Decimal> {
 /// How a bill line was classified (see `cur::classify`), reduced to what the join needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BillItem {
-    Tokens { model: String, class: TokenClass, tokens: Decimal },
+    Tokens {
+        model: String,
+        class: TokenClass,
+        tokens: Decimal,
+    },
     Excluded(String),
     UnknownUsageType,
     UnmappedModel(String),
     OtherLineType(String),
+}
+
+/// Which days to compare: at most `since..=until` (UTC, `YYYY-MM-DD`), within the days the
+/// bill has token usage for, less its newest `skip_recent_days` (a CUR export's newest day is
+/// still filling in).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Window {
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub skip_recent_days: u32,
+}
+
+/// Which list of [`Report`] a bill line that is not compared goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum AsideKind {
+    Unknown,
+    Unmapped,
+    Excluded,
+    Other,
 }
 
 /// Collects both sides, then joins them.
@@ -221,9 +239,9 @@ pub struct Reconciler {
     est_principals: BTreeMap<PrincipalKey, Amount>,
     bill_models: BTreeMap<ModelKey, Amount>,
     bill_principals: BTreeMap<PrincipalKey, Amount>,
-    first_day: Option<String>,
-    last_day: Option<String>,
-    report: Report,
+    /// By day too, so the window applies to them as to the compared lines.
+    asides: BTreeMap<(AsideKind, String, String), Aside>,
+    problems: Vec<String>,
 }
 
 impl Reconciler {
@@ -240,19 +258,12 @@ impl Reconciler {
         cost: Decimal,
         item: BillItem,
     ) {
-        let r = &mut self.report;
-        match item {
+        let (kind, name) = match item {
             BillItem::Tokens {
                 model,
                 class,
                 tokens,
             } => {
-                if self.first_day.as_deref().is_none_or(|f| day < f) {
-                    self.first_day = Some(day.to_string());
-                }
-                if self.last_day.as_deref().is_none_or(|l| day > l) {
-                    self.last_day = Some(day.to_string());
-                }
                 let key = ModelKey {
                     day: day.to_string(),
                     model,
@@ -265,25 +276,31 @@ impl Reconciler {
                 };
                 let one = Decimal::ONE;
                 self.bill_principals.entry(key).or_default().add(one, cost);
+                return;
             }
-            BillItem::Excluded(why) => r.excluded.entry(why).or_default().add(cost),
-            BillItem::UnknownUsageType => r
-                .unknown_usage_types
-                .entry(usage_type.to_string())
-                .or_default()
-                .add(cost),
-            BillItem::UnmappedModel(key) => r.unmapped_models.entry(key).or_default().add(cost),
-            BillItem::OtherLineType(t) => r.other_line_types.entry(t).or_default().add(cost),
-        }
+            BillItem::Excluded(why) => (AsideKind::Excluded, why),
+            BillItem::UnknownUsageType => (AsideKind::Unknown, usage_type.to_string()),
+            BillItem::UnmappedModel(key) => (AsideKind::Unmapped, key),
+            BillItem::OtherLineType(t) => (AsideKind::Other, t),
+        };
+        let key = (kind, name, day.to_string());
+        self.asides.entry(key).or_default().add(cost);
     }
 
     /// A line the reader could not use.
     pub fn problem(&mut self, what: String) {
-        self.report.problems.push(what);
+        self.problems.push(what);
     }
 
     /// The estimate of one day, model and token class (summed over region, scope, tier).
-    pub fn estimate_usage(&mut self, day: &str, model: &str, class: TokenClass, tokens: u64, usd: Decimal) {
+    pub fn estimate_usage(
+        &mut self,
+        day: &str,
+        model: &str,
+        class: TokenClass,
+        tokens: u64,
+        usd: Decimal,
+    ) {
         let key = ModelKey {
             day: day.to_string(),
             model: model.to_string(),
@@ -307,16 +324,38 @@ impl Reconciler {
             .add(Decimal::from(calls), usd);
     }
 
-    /// Joins the two sides over the days the bill covers, judging findings with `tolerance`
-    /// (a relative difference, e.g. 0.01).
-    pub fn report(mut self, tolerance: Decimal) -> Report {
-        let mut report = std::mem::take(&mut self.report);
-        report.tolerance = tolerance;
-        let (Some(first), Some(last)) = (self.first_day, self.last_day) else {
+    /// Joins the two sides over the days of `window`, judging findings with `tolerance` (a
+    /// relative difference, e.g. 0.01).
+    pub fn report(self, window: &Window, tolerance: Decimal) -> Report {
+        let mut report = Report {
+            tolerance,
+            problems: self.problems,
+            ..Report::default()
+        };
+        let Some((first, last)) = days(&self.bill_models, window) else {
             return report;
         };
         let within = |day: &str| day >= first.as_str() && day <= last.as_str();
-        report.models = join(self.est_models, self.bill_models, |k| within(&k.day), tolerance);
+        for ((kind, name, day), a) in self.asides {
+            if !within(&day) {
+                continue;
+            }
+            let list = match kind {
+                AsideKind::Unknown => &mut report.unknown_usage_types,
+                AsideKind::Unmapped => &mut report.unmapped_models,
+                AsideKind::Excluded => &mut report.excluded,
+                AsideKind::Other => &mut report.other_line_types,
+            };
+            let e = list.entry(name).or_default();
+            e.lines += a.lines;
+            e.usd += a.usd;
+        }
+        report.models = join(
+            self.est_models,
+            self.bill_models,
+            |k| within(&k.day),
+            tolerance,
+        );
         // A principal's "tokens" are calls on the estimate side and line items on the bill:
         // not comparable, so the principal view judges dollars only.
         report.principals = join(
@@ -343,6 +382,23 @@ impl Reconciler {
     }
 }
 
+/// The first and last day to compare: the bill's days with token usage, cut to the window.
+fn days(bill: &BTreeMap<ModelKey, Amount>, w: &Window) -> Option<(String, String)> {
+    let mut billed: Vec<&str> = bill.keys().map(|k| k.day.as_str()).collect();
+    billed.dedup(); // keys are sorted by day first
+    let keep = billed.len().checked_sub(w.skip_recent_days as usize)?;
+    let billed = &billed[..keep];
+    let mut first = *billed.first()?;
+    let mut last = *billed.last()?;
+    if let Some(s) = w.since.as_deref() {
+        first = first.max(s);
+    }
+    if let Some(u) = w.until.as_deref() {
+        last = last.min(u);
+    }
+    (first <= last).then(|| (first.to_string(), last.to_string()))
+}
+
 fn join<K: Ord + Clone>(
     est: BTreeMap<K, Amount>,
     bill: BTreeMap<K, Amount>,
@@ -353,7 +409,7 @@ fn join<K: Ord + Clone>(
     for (k, a) in est.into_iter().filter(|(k, _)| keep(k)) {
         all.entry(k).or_default().0 = a;
     }
-    for (k, a) in bill {
+    for (k, a) in bill.into_iter().filter(|(k, _)| keep(k)) {
         all.entry(k).or_default().1 = a;
     }
     all.into_iter()

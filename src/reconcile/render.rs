@@ -76,7 +76,8 @@ fn grid(out: &mut String, head: &[&str], rows: &[Vec<String>]) {
         let mut s = String::new();
         for (i, (c, w)) in cells.iter().zip(&width).enumerate() {
             // Text left, numbers right: the first columns name the row.
-            let numeric = c.starts_with(['+', '-', '$']) || c.chars().next().is_some_and(|ch| ch.is_ascii_digit()) && i > 0;
+            let numeric = c.starts_with(['+', '-', '$'])
+                || c.chars().next().is_some_and(|ch| ch.is_ascii_digit()) && i > 0;
             if numeric {
                 let _ = write!(s, "{c:>w$}  ");
             } else {
@@ -108,7 +109,11 @@ fn table(r: &Report) -> String {
         .models
         .iter()
         .map(|m| {
-            let mut row = vec![m.key.day.clone(), m.key.model.clone(), m.key.class.as_str().into()];
+            let mut row = vec![
+                m.key.day.clone(),
+                m.key.model.clone(),
+                m.key.class.as_str().into(),
+            ];
             row.extend(numbers(m));
             row
         })
@@ -119,8 +124,17 @@ fn table(r: &Report) -> String {
     grid(
         &mut out,
         &[
-            "day", "model", "token_type", "est_tokens", "billed_tokens", "tokens", "est_usd",
-            "billed_usd", "drift_usd", "drift", "finding",
+            "day",
+            "model",
+            "token_type",
+            "est_tokens",
+            "billed_tokens",
+            "tokens",
+            "est_usd",
+            "billed_usd",
+            "drift_usd",
+            "drift",
+            "finding",
         ],
         &rows,
     );
@@ -143,7 +157,16 @@ fn table(r: &Report) -> String {
         .collect();
     grid(
         &mut out,
-        &["day", "principal", "est_calls", "est_usd", "billed_usd", "drift_usd", "drift", "finding"],
+        &[
+            "day",
+            "principal",
+            "est_calls",
+            "est_usd",
+            "billed_usd",
+            "drift_usd",
+            "drift",
+            "finding",
+        ],
         &rows,
     );
     aside_text(&mut out, r);
@@ -165,10 +188,22 @@ fn numbers<K>(m: &Row<K>) -> Vec<String> {
 
 fn aside_text(out: &mut String, r: &Report) {
     let groups: [(&str, &BTreeMap<String, Aside>); 4] = [
-        ("unknown usage types (not compared; add them to the grammars once understood)", &r.unknown_usage_types),
-        ("usage types of models the mapping table does not map (not compared)", &r.unmapped_models),
-        ("usage that invocation logs never show (not compared)", &r.excluded),
-        ("other line item types: credits, discounts, taxes (not compared)", &r.other_line_types),
+        (
+            "unknown usage types (not compared; add them to the grammars once understood)",
+            &r.unknown_usage_types,
+        ),
+        (
+            "usage types of models the mapping table does not map (not compared)",
+            &r.unmapped_models,
+        ),
+        (
+            "usage that invocation logs never show (not compared)",
+            &r.excluded,
+        ),
+        (
+            "other line item types: credits, discounts, taxes (not compared)",
+            &r.other_line_types,
+        ),
     ];
     for (title, items) in groups {
         if items.is_empty() {
@@ -180,7 +215,11 @@ fn aside_text(out: &mut String, r: &Report) {
         }
     }
     if !r.problems.is_empty() {
-        let _ = writeln!(out, "\nbill lines that could not be read ({}):", r.problems.len());
+        let _ = writeln!(
+            out,
+            "\nbill lines that could not be read ({}):",
+            r.problems.len()
+        );
         for p in &r.problems {
             let _ = writeln!(out, "  {p}");
         }
@@ -199,7 +238,17 @@ fn csv_field(s: &str) -> String {
 
 fn csv(r: &Report) -> String {
     let mut out = String::from(CSV_HEAD);
-    let mut row = |view: &str, day: &str, who: &str, class: &str, e: &Amount, b: &Amount, tr: Option<Decimal>, d: Decimal, dr: Option<Decimal>, finding: &str, lines: String| {
+    let mut row = |view: &str,
+                   day: &str,
+                   who: &str,
+                   class: &str,
+                   e: &Amount,
+                   b: &Amount,
+                   tr: Option<Decimal>,
+                   d: Decimal,
+                   dr: Option<Decimal>,
+                   finding: &str,
+                   lines: String| {
         let cells = [
             view.to_string(),
             day.to_string(),
@@ -220,20 +269,71 @@ fn csv(r: &Report) -> String {
     };
     for m in &r.models {
         let k: &ModelKey = &m.key;
-        row("model", &k.day, &k.model, k.class.as_str(), &m.estimated, &m.billed, m.token_drift_ratio, m.drift_usd, m.drift_ratio, m.finding.as_str(), String::new());
+        row(
+            "model",
+            &k.day,
+            &k.model,
+            k.class.as_str(),
+            &m.estimated,
+            &m.billed,
+            m.token_drift_ratio,
+            m.drift_usd,
+            m.drift_ratio,
+            m.finding.as_str(),
+            String::new(),
+        );
     }
     for p in &r.principals {
         let k: &PrincipalKey = &p.key;
-        row("principal", &k.day, &k.principal, "", &p.estimated, &p.billed, None, p.drift_usd, p.drift_ratio, p.finding.as_str(), String::new());
+        row(
+            "principal",
+            &k.day,
+            &k.principal,
+            "",
+            &p.estimated,
+            &p.billed,
+            None,
+            p.drift_usd,
+            p.drift_ratio,
+            p.finding.as_str(),
+            String::new(),
+        );
     }
     if r.days.is_some() {
         let t = &r.total;
-        row("total", "", "", "", &t.estimated, &t.billed, t.token_drift_ratio, t.drift_usd, t.drift_ratio, t.finding.as_str(), String::new());
+        row(
+            "total",
+            "",
+            "",
+            "",
+            &t.estimated,
+            &t.billed,
+            t.token_drift_ratio,
+            t.drift_usd,
+            t.drift_ratio,
+            t.finding.as_str(),
+            String::new(),
+        );
     }
     for (view, items) in asides(r) {
         for (what, a) in items {
-            let billed = Amount { tokens: Decimal::ZERO, usd: a.usd };
-            row(view, "", what, "", &Amount::default(), &billed, None, -a.usd, None, "not_compared", a.lines.to_string());
+            let billed = Amount {
+                tokens: Decimal::ZERO,
+                usd: a.usd,
+            };
+            row(
+                view,
+                "",
+                what,
+                "",
+                &Amount::default(),
+                &billed,
+                None,
+                -a.usd,
+                None,
+                "not_compared",
+                a.lines.to_string(),
+            );
         }
     }
     out
