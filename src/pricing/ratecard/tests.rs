@@ -400,3 +400,96 @@ fn provenance_entries_are_validated_all_at_once() {
         "{errs:?}"
     );
 }
+
+const ASSUMPTIONS: &str = r#"
+[[assumptions]]
+id = "in-region-premium-10pct"
+text = "in-Region calls cost the regional rate"
+source = "https://example.com/pricing"
+
+[[assumptions]]
+id = "batch-derived-0.5x"
+text = "batch = standard x 0.5"
+source = "https://example.com/batch"
+"#;
+
+#[test]
+fn rows_name_the_assumptions_their_prices_rest_on() {
+    let text = format!("{CARD}{ASSUMPTIONS}").replacen(
+        "scopes = [\"in_region\", \"geo\"]\ninput = \"3.30\"",
+        "scopes = [\"in_region\", \"geo\"]\nassumptions = [\"in-region-premium-10pct\"]\ninput = \"3.30\"",
+        1,
+    );
+    let c = parse(&text, "card.toml").unwrap();
+    let ids: Vec<&str> = c.assumptions.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(ids, ["in-region-premium-10pct", "batch-derived-0.5x"]);
+    assert_eq!(c.assumptions[0].source, "https://example.com/pricing");
+    let model = "anthropic.claude-sonnet-4-5-20250929-v1:0";
+    let tagged = c
+        .lookup(model, "us-east-1", Scope::InRegion, Tier::Standard)
+        .unwrap();
+    assert_eq!(tagged.assumptions, ["in-region-premium-10pct"]);
+    let global = c
+        .lookup(model, "us-east-1", Scope::Global, Tier::Standard)
+        .unwrap();
+    assert!(global.assumptions.is_empty());
+    // a tag is content: the card's digest changes with it
+    let untagged = parse(&format!("{CARD}{ASSUMPTIONS}"), "card.toml").unwrap();
+    assert_ne!(c.content, untagged.content);
+}
+
+#[test]
+fn assumption_problems_are_listed_with_all_the_others() {
+    let text = format!("{CARD}{ASSUMPTIONS}")
+        .replacen(
+            "scopes = [\"global\"]\n",
+            "scopes = [\"global\"]\nassumptions = [\"in-region-premium\", \"batch-derived-0.5x\", \"batch-derived-0.5x\"]\n",
+            1,
+        )
+        .replacen(
+            "scopes = [\"in_region\"]\n",
+            "scopes = [\"in_region\"]\nassumptions = []\n",
+            1,
+        )
+        .replace(
+            "id = \"batch-derived-0.5x\"\ntext = \"batch = standard x 0.5\"\n",
+            "id = \"Batch derived\"\ntext = \" \"\ncolour = \"red\"\n",
+        )
+        .replace("input = \"0.041\"", "input = 0.041");
+    let all = parse(&text, "a.toml").unwrap_err().0.join("\n");
+    for want in [
+        "prices[0] (anthropic.claude-sonnet-4-5-20250929-v1:0): assumption \"in-region-premium\" is not defined in [[assumptions]] (defined: in-region-premium-10pct, Batch derived)",
+        "prices[0] (anthropic.claude-sonnet-4-5-20250929-v1:0): assumption \"batch-derived-0.5x\" is not defined",
+        "prices[4] (amazon.nova-micro-v1:0): `assumptions` must be a non-empty list",
+        "assumptions[1]: unknown key `colour`",
+        "assumptions[1]: `text` is empty",
+        "assumptions[1]: id \"Batch derived\" must be lowercase letters",
+        // an unrelated problem is still reported in the same list
+        "prices[3] (amazon.nova-micro-v1:0): `input` must be a decimal string",
+    ] {
+        assert!(all.contains(want), "missing {want:?} in:\n{all}");
+    }
+
+    let twice = format!("{CARD}{ASSUMPTIONS}{ASSUMPTIONS}").replacen(
+        "scopes = [\"global\"]\n",
+        "scopes = [\"global\"]\nassumptions = [\"batch-derived-0.5x\", \"batch-derived-0.5x\"]\n",
+        1,
+    );
+    let all = parse(&twice, "b.toml").unwrap_err().0.join("\n");
+    assert!(
+        all.contains("assumptions[2]: assumption \"in-region-premium-10pct\" is defined twice"),
+        "{all}"
+    );
+    assert!(
+        all.contains("assumption \"batch-derived-0.5x\" is listed twice"),
+        "{all}"
+    );
+    // a card without [[assumptions]] names none
+    let none = CARD.replacen(
+        "scopes = [\"global\"]\n",
+        "scopes = [\"global\"]\nassumptions = [\"x\"]\n",
+        1,
+    );
+    let all = parse(&none, "c.toml").unwrap_err().0.join("\n");
+    assert!(all.contains("(the card defines none)"), "{all}");
+}
