@@ -212,13 +212,15 @@ mod tests {
         );
         let sonnet4 = m.get(&Key::UsagetypeName("Claude4Sonnet".into())).unwrap();
         assert_eq!(sonnet4.long_context_above_tokens, Some(200_000));
-        // every id is one the bundled card prices
-        let card = crate::pricing::ratecard::bundled();
+        // every id is one the newest bundled card prices
+        let cards = crate::pricing::ratecard::bundled();
+        let card = cards.cards().last().unwrap();
         for e in m.entries.values() {
             assert!(
-                card.cards()[0].models.contains_key(&e.id),
-                "{} is not a model of the bundled card",
-                e.id
+                card.models.contains_key(&e.id),
+                "{} is not a model of the bundled card {}",
+                e.id,
+                card.version
             );
         }
     }

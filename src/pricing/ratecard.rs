@@ -202,16 +202,34 @@ impl RateCards {
     }
 }
 
-/// The card shipped in the binary, used when no `--ratecard` is given.
-pub const BUNDLED: (&str, &str) = (
-    "ratecards/2026-11-22.toml",
-    include_str!("../../ratecards/2026-11-22.toml"),
-);
+/// The cards shipped in the binary (path, text), oldest first, used when no `--ratecard` is
+/// given. Each prices the records from its `effective_from` until the next one's: a card
+/// replaced by a later one stays, so that records dated before the later card's
+/// `effective_from` are still priced, and priced as they were.
+pub const BUNDLED: &[(&str, &str)] = &[
+    (
+        "ratecards/2026-11-22.toml",
+        include_str!("../../ratecards/2026-11-22.toml"),
+    ),
+    (
+        "ratecards/2026-11-30.toml",
+        include_str!("../../ratecards/2026-11-30.toml"),
+    ),
+];
+
+/// The newest bundled card (path, text): the one that prices new records.
+pub fn bundled_newest() -> (&'static str, &'static str) {
+    *BUNDLED.last().expect("at least one bundled card")
+}
 
 pub fn bundled() -> RateCards {
-    let card =
-        parse(BUNDLED.1, BUNDLED.0).expect("the bundled rate card is validated by a unit test");
-    RateCards::new(vec![card]).expect("one card")
+    let cards = BUNDLED
+        .iter()
+        .map(|(path, text)| {
+            parse(text, path).expect("the bundled rate cards are validated by a unit test")
+        })
+        .collect();
+    RateCards::new(cards).expect("the bundled cards have distinct versions and dates (unit test)")
 }
 
 /// Reads cards from files and directories (every `*.toml` directly inside).
