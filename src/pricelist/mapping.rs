@@ -1,5 +1,5 @@
 //! The reviewed table from Price List names to Bedrock model ids
-//! (`ratecards/price-list-models.toml`, embedded; `--mapping FILE` replaces it).
+//! (`ratecards/mapping/price-list-models.toml`, embedded; `--mapping FILE` replaces it).
 //!
 //! The Price List never states a Bedrock model id: native usage types carry a compact name
 //! (`NovaPro`), Marketplace products a listing name (`servicename`, `Claude Sonnet 4.6 (Amazon
@@ -16,8 +16,8 @@ use serde::Deserialize;
 
 /// The table shipped in the binary.
 pub const BUNDLED: (&str, &str) = (
-    "ratecards/price-list-models.toml",
-    include_str!("../../ratecards/price-list-models.toml"),
+    "ratecards/mapping/price-list-models.toml",
+    include_str!("../../ratecards/mapping/price-list-models.toml"),
 );
 
 /// The Price List name an entry keys on.

@@ -63,6 +63,15 @@ fn check_validates_the_bundled_card_and_lists_every_problem() {
         out.contains("  assumption in-region-premium-10pct: 22 price rows"),
         "{out}"
     );
+    // the documented review command: the repository's card directory holds cards only
+    let dir = format!("{}/ratecards", env!("CARGO_MANIFEST_DIR"));
+    let (code, from_dir, err) = run_cli(&["check", "--ratecard", &dir], None);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        from_dir.matches("): OK, effective from").count(),
+        2,
+        "{from_dir}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let bad_card = dir.path().join("bad.toml");

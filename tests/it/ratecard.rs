@@ -905,7 +905,7 @@ fn an_imported_card_prices_the_projects_record_fixtures_to_the_expected_decimals
 
 fn bundled_mapping_plus(extra: &str) -> String {
     let bundled = std::fs::read_to_string(format!(
-        "{}/ratecards/price-list-models.toml",
+        "{}/ratecards/mapping/price-list-models.toml",
         env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap();
