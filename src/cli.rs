@@ -149,6 +149,15 @@ pub fn check(config_path: Option<&Path>, ratecards: Vec<PathBuf>) -> anyhow::Res
             rows,
             c.sha256
         );
+        for a in &c.assumptions {
+            let tagged = c
+                .models
+                .values()
+                .flat_map(|m| &m.rows)
+                .filter(|r| r.assumptions.contains(&a.id))
+                .count();
+            println!("  assumption {}: {tagged} price rows", a.id);
+        }
     }
     Ok(())
 }

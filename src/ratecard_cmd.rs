@@ -63,7 +63,7 @@ pub struct SourceArgs {
     #[arg(long, requires = "fetch")]
     save_dir: Option<PathBuf>,
     /// Mapping table from Price List names to Bedrock model ids. Default: the bundled,
-    /// reviewed ratecards/price-list-models.toml.
+    /// reviewed ratecards/mapping/price-list-models.toml.
     #[arg(long)]
     mapping: Option<PathBuf>,
 }

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rust_decimal::Decimal;
 use serde_json::json;
 
-use super::expand::{each_class, table, Band, KeyJson, PriceKey, COLUMNS};
+use super::expand::{each_class, row_assumptions, table, Band, KeyJson, PriceKey, COLUMNS};
 use super::import::Imported;
 use crate::pricing::ratecard::RateCard;
 use crate::pricing::Scope;
@@ -47,6 +47,8 @@ pub struct Disagreement {
     pub price_list: Option<Decimal>,
     /// `usagetype (SKU)` of the Price List price.
     pub source: Option<String>,
+    /// The assumptions the card's price rests on (none when the card has no price).
+    pub card_assumptions: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -137,6 +139,11 @@ pub fn check(card: &RateCard, imp: &Imported) -> Check {
                 card: c,
                 price_list: Some(*p),
                 source: Some(source.clone()),
+                card_assumptions: if c.is_some() {
+                    row_assumptions(card, k)
+                } else {
+                    Vec::new()
+                },
             }),
         }
     }
@@ -197,6 +204,7 @@ pub fn check(card: &RateCard, imp: &Imported) -> Check {
                                     card: Some(price),
                                     price_list: None,
                                     source: None,
+                                    card_assumptions: row.assumptions.clone(),
                                 });
                             }
                         }
@@ -217,11 +225,15 @@ fn dec(d: Option<Decimal>) -> String {
 
 pub fn render_text(c: &Check, card: &RateCard) -> String {
     let mut out = String::new();
+    let tagged = !card.assumptions.is_empty();
     if !c.disagreements.is_empty() {
         let mut rows = vec![{
             let mut h = vec!["disagreement".to_string()];
             h.extend(COLUMNS.iter().map(|c| c.to_string()));
             h.extend(["card", "price list", "price list source"].map(String::from));
+            if tagged {
+                h.push("card assumptions".into());
+            }
             h
         }];
         for d in &c.disagreements {
@@ -230,6 +242,9 @@ pub fn render_text(c: &Check, card: &RateCard) -> String {
             r.push(dec(d.card));
             r.push(dec(d.price_list));
             r.push(d.source.clone().unwrap_or_default());
+            if tagged {
+                r.push(d.card_assumptions.join(","));
+            }
             rows.push(r);
         }
         out.push_str(&table(&rows));
@@ -271,6 +286,9 @@ pub fn render_json(c: &Check, card: &RateCard) -> serde_json::Value {
             v["card"] = json!(d.card.map(|x| x.normalize().to_string()));
             v["price_list"] = json!(d.price_list.map(|x| x.normalize().to_string()));
             v["price_list_source"] = json!(d.source);
+            if !card.assumptions.is_empty() {
+                v["card_assumptions"] = json!(d.card_assumptions);
+            }
             v
         })
         .collect();

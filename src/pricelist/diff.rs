@@ -7,7 +7,9 @@
 use rust_decimal::Decimal;
 use serde_json::json;
 
-use super::expand::{expand_card, table, KeyJson, PriceKey, COLUMNS};
+use super::expand::{
+    assumption_counts, expand_card, row_assumptions, table, KeyJson, PriceKey, COLUMNS,
+};
 use crate::pricing::ratecard::RateCard;
 use crate::timefmt;
 
@@ -34,12 +36,27 @@ pub struct Change {
     pub key: PriceKey,
     pub old: Option<Decimal>,
     pub new: Option<Decimal>,
+    /// The assumptions the price rests on: the new card's row, or the old one's if removed.
+    pub assumptions: Vec<String>,
+}
+
+/// One assumption either card defines: how many prices rest on it in each, and whether its
+/// definition changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssumptionChange {
+    pub id: String,
+    pub old_prices: usize,
+    pub new_prices: usize,
+    /// `added`, `removed`, `changed` (text or source) or `unchanged`.
+    pub definition: &'static str,
 }
 
 #[derive(Debug, Clone)]
 pub struct Diff {
     pub changes: Vec<Change>,
     pub unchanged: usize,
+    /// Empty when neither card defines assumptions.
+    pub assumptions: Vec<AssumptionChange>,
 }
 
 pub fn diff(old: &RateCard, new: &RateCard) -> Diff {
@@ -54,12 +71,14 @@ pub fn diff(old: &RateCard, new: &RateCard) -> Diff {
                 key: key.clone(),
                 old: Some(o),
                 new: Some(n),
+                assumptions: row_assumptions(new, key),
             }),
             None => changes.push(Change {
                 kind: ChangeKind::Removed,
                 key: key.clone(),
                 old: Some(o),
                 new: None,
+                assumptions: row_assumptions(old, key),
             }),
         }
     }
@@ -70,11 +89,58 @@ pub fn diff(old: &RateCard, new: &RateCard) -> Diff {
                 key: key.clone(),
                 old: None,
                 new: Some(n),
+                assumptions: row_assumptions(new, key),
             });
         }
     }
     changes.sort_by(|x, y| x.key.cmp(&y.key).then(x.kind.cmp(&y.kind)));
-    Diff { changes, unchanged }
+    Diff {
+        changes,
+        unchanged,
+        assumptions: assumption_changes(old, new),
+    }
+}
+
+fn assumption_changes(old: &RateCard, new: &RateCard) -> Vec<AssumptionChange> {
+    let (a, b) = (assumption_counts(old), assumption_counts(new));
+    let mut ids: Vec<&String> = a.keys().chain(b.keys()).collect();
+    ids.sort();
+    ids.dedup();
+    ids.into_iter()
+        .map(|id| {
+            let def = |c: &RateCard| c.assumptions.iter().find(|x| x.id == *id).cloned();
+            let definition = match (def(old), def(new)) {
+                (None, Some(_)) => "added",
+                (Some(_), None) => "removed",
+                (Some(x), Some(y)) if x != y => "changed",
+                _ => "unchanged",
+            };
+            AssumptionChange {
+                id: id.clone(),
+                old_prices: a.get(id).copied().unwrap_or(0),
+                new_prices: b.get(id).copied().unwrap_or(0),
+                definition,
+            }
+        })
+        .collect()
+}
+
+fn assumptions_text(d: &Diff) -> String {
+    if d.assumptions.is_empty() {
+        return String::new();
+    }
+    let mut rows = vec![["assumption", "old prices", "new prices", "definition"]
+        .map(String::from)
+        .to_vec()];
+    for a in &d.assumptions {
+        rows.push(vec![
+            a.id.clone(),
+            a.old_prices.to_string(),
+            a.new_prices.to_string(),
+            a.definition.to_string(),
+        ]);
+    }
+    format!("\nprices resting on each assumption:\n{}", table(&rows))
 }
 
 fn card_line(c: &RateCard) -> String {
@@ -110,12 +176,17 @@ pub fn render_text(d: &Diff, old: &RateCard, new: &RateCard) -> String {
     let mut out = format!("old: {}\nnew: {}\n", card_line(old), card_line(new));
     if d.changes.is_empty() {
         out.push_str(&format!("no price changed ({} prices)\n", d.unchanged));
+        out.push_str(&assumptions_text(d));
         return out;
     }
+    let tagged = !d.assumptions.is_empty();
     let mut rows = vec![{
         let mut h = vec!["change".to_string()];
         h.extend(COLUMNS.iter().map(|c| c.to_string()));
         h.extend(["old", "new", ""].map(String::from));
+        if tagged {
+            h.push("assumptions".into());
+        }
         h
     }];
     for c in &d.changes {
@@ -127,6 +198,9 @@ pub fn render_text(d: &Diff, old: &RateCard, new: &RateCard) -> String {
             (Some(o), Some(n)) => percent(o, n),
             _ => String::new(),
         });
+        if tagged {
+            r.push(c.assumptions.join(","));
+        }
         rows.push(r);
     }
     out.push('\n');
@@ -139,6 +213,7 @@ pub fn render_text(d: &Diff, old: &RateCard, new: &RateCard) -> String {
         count(ChangeKind::Removed),
         d.unchanged
     ));
+    out.push_str(&assumptions_text(d));
     out
 }
 
@@ -158,10 +233,29 @@ pub fn render_json(d: &Diff, old: &RateCard, new: &RateCard) -> serde_json::Valu
             v["change"] = json!(c.kind.as_str());
             v["old"] = json!(c.old.map(|d| d.normalize().to_string()));
             v["new"] = json!(c.new.map(|d| d.normalize().to_string()));
+            if !d.assumptions.is_empty() {
+                v["assumptions"] = json!(c.assumptions);
+            }
             v
         })
         .collect();
-    json!({"old": card(old), "new": card(new), "changes": changes, "unchanged": d.unchanged})
+    let mut out =
+        json!({"old": card(old), "new": card(new), "changes": changes, "unchanged": d.unchanged});
+    if !d.assumptions.is_empty() {
+        out["assumptions"] = d
+            .assumptions
+            .iter()
+            .map(|a| {
+                json!({
+                    "id": a.id,
+                    "old_prices": a.old_prices,
+                    "new_prices": a.new_prices,
+                    "definition": a.definition,
+                })
+            })
+            .collect();
+    }
+    out
 }
 
 #[cfg(test)]
@@ -249,6 +343,65 @@ input = "1"
             j["changes"][0]["long_context_above_tokens"],
             serde_json::Value::Null
         );
+    }
+
+    #[test]
+    fn the_assumptions_behind_each_price_are_shown() {
+        let old = parse(A, "a.toml").unwrap();
+        let new_text = A
+            .replace("version = \"a\"", "version = \"b\"")
+            .replace(
+                "[[models]]\nid = \"m.one\"",
+                "[[assumptions]]\nid = \"geo-priced-as-source-region\"\ntext = \"t\"\nsource = \"s\"\n\n[[assumptions]]\nid = \"unused\"\ntext = \"t\"\nsource = \"s\"\n\n[[models]]\nid = \"m.one\"",
+            )
+            .replace(
+                "scopes = [\"in_region\", \"geo\"]\n",
+                "scopes = [\"in_region\", \"geo\"]\nassumptions = [\"geo-priced-as-source-region\"]\n",
+            )
+            .replace("output = \"15\"", "output = \"16.5\"");
+        let new = parse(&new_text, "b.toml").unwrap();
+        let d = diff(&old, &new);
+        assert_eq!(d.changes[0].assumptions, ["geo-priced-as-source-region"]);
+        assert_eq!(
+            d.assumptions,
+            [
+                AssumptionChange {
+                    id: "geo-priced-as-source-region".into(),
+                    old_prices: 0,
+                    new_prices: 8,
+                    definition: "added",
+                },
+                AssumptionChange {
+                    id: "unused".into(),
+                    old_prices: 0,
+                    new_prices: 0,
+                    definition: "added",
+                },
+            ]
+        );
+        let text = render_text(&d, &old, &new);
+        assert!(
+            text.lines().next_back().unwrap().starts_with("unused  "),
+            "{text}"
+        );
+        assert!(text.contains("assumptions\n"), "{text}");
+        assert!(text.contains("+10%  geo-priced-as-source-region"), "{text}");
+        assert!(
+            text.contains("prices resting on each assumption:"),
+            "{text}"
+        );
+        let j = render_json(&d, &old, &new);
+        assert_eq!(
+            j["changes"][0]["assumptions"][0],
+            "geo-priced-as-source-region"
+        );
+        assert_eq!(j["assumptions"][0]["new_prices"], 8);
+        // cards without assumptions keep the plain output
+        let plain = render_text(&diff(&old, &old), &old, &old);
+        assert!(!plain.contains("assumption"), "{plain}");
+        assert!(render_json(&diff(&old, &old), &old, &old)
+            .get("assumptions")
+            .is_none());
     }
 
     #[test]

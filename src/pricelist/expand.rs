@@ -133,6 +133,25 @@ pub fn expand_card(card: &RateCard) -> BTreeMap<PriceKey, Decimal> {
     out
 }
 
+/// The assumption ids of the row that holds a key's price (none if no row does).
+pub fn row_assumptions(card: &RateCard, k: &PriceKey) -> Vec<String> {
+    card.lookup(&k.model, &k.region, k.scope, k.tier())
+        .map(|r| r.assumptions.clone())
+        .unwrap_or_default()
+}
+
+/// How many of the card's prices (expanded keys) rest on each assumption it defines.
+pub fn assumption_counts(card: &RateCard) -> BTreeMap<String, usize> {
+    let mut out: BTreeMap<String, usize> =
+        card.assumptions.iter().map(|a| (a.id.clone(), 0)).collect();
+    for k in expand_card(card).keys() {
+        for id in row_assumptions(card, k) {
+            *out.entry(id).or_default() += 1;
+        }
+    }
+    out
+}
+
 /// Left-aligned columns, two spaces apart, for text output.
 pub fn table(rows: &[Vec<String>]) -> String {
     let n = rows.iter().map(Vec::len).max().unwrap_or(0);

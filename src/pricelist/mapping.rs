@@ -1,5 +1,5 @@
 //! The reviewed table from Price List names to Bedrock model ids
-//! (`ratecards/price-list-models.toml`, embedded; `--mapping FILE` replaces it).
+//! (`ratecards/mapping/price-list-models.toml`, embedded; `--mapping FILE` replaces it).
 //!
 //! The Price List never states a Bedrock model id: native usage types carry a compact name
 //! (`NovaPro`), Marketplace products a listing name (`servicename`, `Claude Sonnet 4.6 (Amazon
@@ -16,8 +16,8 @@ use serde::Deserialize;
 
 /// The table shipped in the binary.
 pub const BUNDLED: (&str, &str) = (
-    "ratecards/price-list-models.toml",
-    include_str!("../../ratecards/price-list-models.toml"),
+    "ratecards/mapping/price-list-models.toml",
+    include_str!("../../ratecards/mapping/price-list-models.toml"),
 );
 
 /// The Price List name an entry keys on.
@@ -212,13 +212,15 @@ mod tests {
         );
         let sonnet4 = m.get(&Key::UsagetypeName("Claude4Sonnet".into())).unwrap();
         assert_eq!(sonnet4.long_context_above_tokens, Some(200_000));
-        // every id is one the bundled card prices
-        let card = crate::pricing::ratecard::bundled();
+        // every id is one the newest bundled card prices
+        let cards = crate::pricing::ratecard::bundled();
+        let card = cards.cards().last().unwrap();
         for e in m.entries.values() {
             assert!(
-                card.cards()[0].models.contains_key(&e.id),
-                "{} is not a model of the bundled card",
-                e.id
+                card.models.contains_key(&e.id),
+                "{} is not a model of the bundled card {}",
+                e.id,
+                card.version
             );
         }
     }

@@ -113,7 +113,7 @@ mod tests {
 
     #[test]
     fn formatting_and_comments_keep_the_digest_and_a_price_changes_it() {
-        let base = ratecard::BUNDLED.1;
+        let base = ratecard::bundled_newest().1;
         let a = card(base);
         let commented = card(&format!(
             "# a comment\n\n{}",
@@ -128,16 +128,24 @@ mod tests {
         assert!(changed_in_place(&edited, &HashMap::new()).is_empty());
     }
 
-    /// The bundled card ships in the binary: editing it without a new version would stop
+    /// The bundled cards ship in the binary: editing one without a new version would stop
     /// every daemon that counted with it from starting. Pinned here so that fails in review.
+    /// A new card is a new entry; an old one stays, with its digest, for as long as it ships.
     #[test]
-    fn the_bundled_card_changes_only_with_a_new_version() {
+    fn the_bundled_cards_change_only_with_a_new_version() {
         let cards = ratecard::bundled();
-        let c = &cards.cards()[0];
+        let got: Vec<(&str, &str)> = cards
+            .cards()
+            .iter()
+            .map(|c| (c.version.as_str(), c.content.as_str()))
+            .collect();
         assert_eq!(
-            (c.version.as_str(), c.content.as_str()),
-            ("2026-11-22", "b48191158da94985ee7bceb76fdd3a76b73d3543abc5bf7a6122334f1af2b6d4"),
-            "the bundled card changed: give it a new version (and file name), then pin its digest here"
+            got,
+            [
+                ("2026-11-22", "b48191158da94985ee7bceb76fdd3a76b73d3543abc5bf7a6122334f1af2b6d4"),
+                ("2026-11-30", "269bef27331452aae7d22562de5f52c56ad2d6aa1a9b50c0039ed18de12ed830"),
+            ],
+            "a bundled card changed: give it a new version (and file name), then pin its digest here"
         );
     }
 }

@@ -79,6 +79,20 @@ pub struct PriceRow {
     pub list_prices: ClassPrices,
     pub long_context: Option<LongContext>,
     pub provenance: Vec<Provenance>,
+    /// Ids of the card's [`Assumption`]s this row's prices rest on (optional `assumptions`).
+    pub assumptions: Vec<String>,
+}
+
+/// A choice the card makes where no source states the price (a `[[assumptions]]` entry).
+/// Rows name the ones they rest on, so a reviewer can find every price an assumption touches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assumption {
+    /// Short stable name, e.g. `in-region-premium-10pct`: lowercase letters, digits, `.` and `-`.
+    pub id: String,
+    /// What is assumed, and what it does to a charge if it is wrong.
+    pub text: String,
+    /// Where the assumption comes from: public addresses or files in the repository.
+    pub source: String,
 }
 
 #[derive(Debug, Clone)]
@@ -99,6 +113,8 @@ pub struct RateCard {
     pub content: String,
     pub path: String,
     pub models: HashMap<String, ModelEntry>,
+    /// The card's `[[assumptions]]`, in file order.
+    pub assumptions: Vec<Assumption>,
 }
 
 /// Why no row matched, from the most to the least specific miss.
@@ -186,16 +202,34 @@ impl RateCards {
     }
 }
 
-/// The card shipped in the binary, used when no `--ratecard` is given.
-pub const BUNDLED: (&str, &str) = (
-    "ratecards/2026-11-22.toml",
-    include_str!("../../ratecards/2026-11-22.toml"),
-);
+/// The cards shipped in the binary (path, text), oldest first, used when no `--ratecard` is
+/// given. Each prices the records from its `effective_from` until the next one's: a card
+/// replaced by a later one stays, so that records dated before the later card's
+/// `effective_from` are still priced, and priced as they were.
+pub const BUNDLED: &[(&str, &str)] = &[
+    (
+        "ratecards/2026-11-22.toml",
+        include_str!("../../ratecards/2026-11-22.toml"),
+    ),
+    (
+        "ratecards/2026-11-30.toml",
+        include_str!("../../ratecards/2026-11-30.toml"),
+    ),
+];
+
+/// The newest bundled card (path, text): the one that prices new records.
+pub fn bundled_newest() -> (&'static str, &'static str) {
+    *BUNDLED.last().expect("at least one bundled card")
+}
 
 pub fn bundled() -> RateCards {
-    let card =
-        parse(BUNDLED.1, BUNDLED.0).expect("the bundled rate card is validated by a unit test");
-    RateCards::new(vec![card]).expect("one card")
+    let cards = BUNDLED
+        .iter()
+        .map(|(path, text)| {
+            parse(text, path).expect("the bundled rate cards are validated by a unit test")
+        })
+        .collect();
+    RateCards::new(cards).expect("the bundled cards have distinct versions and dates (unit test)")
 }
 
 /// Reads cards from files and directories (every `*.toml` directly inside).
@@ -448,6 +482,46 @@ impl Reader<'_> {
         }
     }
 
+    /// The row's optional `assumptions`: each must be an id of the card's `[[assumptions]]`,
+    /// listed once.
+    fn assumption_ids(&mut self, t: &Table, loc: &str, known: &[Assumption]) -> Vec<String> {
+        let items = match t.get("assumptions") {
+            None => return Vec::new(),
+            Some(Value::Array(items)) if !items.is_empty() => items,
+            Some(_) => {
+                self.err(
+                    loc,
+                    "`assumptions` must be a non-empty list of assumption ids like [\"in-region-premium-10pct\"]",
+                );
+                return Vec::new();
+            }
+        };
+        let mut out: Vec<String> = Vec::new();
+        for v in items {
+            let Value::String(id) = v else {
+                self.err(loc, "`assumptions` must list strings (assumption ids)");
+                continue;
+            };
+            if !known.iter().any(|a| a.id == *id) {
+                let all: Vec<&str> = known.iter().map(|a| a.id.as_str()).collect();
+                let defined = if all.is_empty() {
+                    "the card defines none".to_string()
+                } else {
+                    format!("defined: {}", all.join(", "))
+                };
+                self.err(
+                    loc,
+                    format!("assumption {id:?} is not defined in [[assumptions]] ({defined})"),
+                );
+            } else if out.contains(id) {
+                self.err(loc, format!("assumption {id:?} is listed twice"));
+            } else {
+                out.push(id.clone());
+            }
+        }
+        out
+    }
+
     fn str_list(&mut self, t: &Table, loc: &str, key: &str) -> Vec<String> {
         match t.get(key) {
             Some(Value::Array(items)) if !items.is_empty() => items
@@ -483,7 +557,9 @@ const CARD_KEYS: &[&str] = &[
     "model_discounts",
     "models",
     "prices",
+    "assumptions",
 ];
+const ASSUMPTION_KEYS: &[&str] = &["id", "text", "source"];
 const MODEL_KEYS: &[&str] = &["id", "name", "note"];
 const ROW_KEYS: &[&str] = &[
     "model",
@@ -498,6 +574,7 @@ const ROW_KEYS: &[&str] = &[
     "note",
     "long_context",
     "price_list",
+    "assumptions",
 ];
 const LONG_KEYS: &[&str] = &[
     "above_tokens",
@@ -570,6 +647,44 @@ pub fn parse(text: &str, file: &str) -> Result<RateCard, RateCardErrors> {
         None => {}
     }
 
+    let mut assumptions: Vec<Assumption> = Vec::new();
+    for (i, a) in r
+        .array_of_tables(&table, "assumptions")
+        .into_iter()
+        .enumerate()
+    {
+        let loc = format!("assumptions[{i}]");
+        r.unknown_keys(a, &loc, ASSUMPTION_KEYS);
+        let id = r.str(a, &loc, "id", true);
+        let text = r.str(a, &loc, "text", true);
+        let source = r.str(a, &loc, "source", true);
+        for (key, v) in [("text", text), ("source", source)] {
+            if v.is_some_and(|v| v.trim().is_empty()) {
+                r.err(&loc, format!("`{key}` is empty"));
+            }
+        }
+        let Some(id) = id else { continue };
+        let well_formed = id.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+        if !well_formed {
+            r.err(
+                &loc,
+                format!("id {id:?} must be lowercase letters, digits, `-` and `.` (e.g. \"in-region-premium-10pct\")"),
+            );
+        }
+        if assumptions.iter().any(|x| x.id == id) {
+            r.err(&loc, format!("assumption {id:?} is defined twice"));
+            continue;
+        }
+        assumptions.push(Assumption {
+            id: id.to_string(),
+            text: text.unwrap_or_default().to_string(),
+            source: source.unwrap_or_default().to_string(),
+        });
+    }
+
     let mut models: HashMap<String, ModelEntry> = HashMap::new();
     for (i, m) in r.array_of_tables(&table, "models").into_iter().enumerate() {
         let loc = format!("models[{i}]");
@@ -611,6 +726,7 @@ pub fn parse(text: &str, file: &str) -> Result<RateCard, RateCardErrors> {
         let loc = format!("prices[{i}] ({model})");
         r.unknown_keys(row, &loc, ROW_KEYS);
         let regions = r.str_list(row, &loc, "regions");
+        let row_assumptions = r.assumption_ids(row, &loc, &assumptions);
         let scopes: Vec<Scope> = r
             .str_list(row, &loc, "scopes")
             .iter()
@@ -723,6 +839,7 @@ pub fn parse(text: &str, file: &str) -> Result<RateCard, RateCardErrors> {
                 list_prices,
                 long_context,
                 provenance,
+                assumptions: row_assumptions,
             }),
             None if model != "?" => r.err(
                 &loc,
@@ -745,6 +862,7 @@ pub fn parse(text: &str, file: &str) -> Result<RateCard, RateCardErrors> {
         content: super::identity::content_digest(&table),
         path: file.to_string(),
         models,
+        assumptions,
     })
 }
 

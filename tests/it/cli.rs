@@ -51,9 +51,26 @@ fn price_reads_stdin_and_reports_bad_lines_on_stderr() {
 fn check_validates_the_bundled_card_and_lists_every_problem() {
     let (code, out, err) = run_cli(&["check"], None);
     assert_eq!(code, 0, "{err}");
+    // both bundled cards: the one in force before 2026-11-30 and the current one
+    for version in ["2026-11-22", "2026-11-30"] {
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(&format!("rate card {version} ")) && l.contains("OK")),
+            "{out}"
+        );
+    }
     assert!(
-        out.contains("rate card 2026-11-22") && out.contains("OK"),
+        out.contains("  assumption in-region-premium-10pct: 22 price rows"),
         "{out}"
+    );
+    // the documented review command: the repository's card directory holds cards only
+    let dir = format!("{}/ratecards", env!("CARGO_MANIFEST_DIR"));
+    let (code, from_dir, err) = run_cli(&["check", "--ratecard", &dir], None);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        from_dir.matches("): OK, effective from").count(),
+        2,
+        "{from_dir}"
     );
 
     let dir = tempfile::tempdir().unwrap();

@@ -905,7 +905,7 @@ fn an_imported_card_prices_the_projects_record_fixtures_to_the_expected_decimals
 
 fn bundled_mapping_plus(extra: &str) -> String {
     let bundled = std::fs::read_to_string(format!(
-        "{}/ratecards/price-list-models.toml",
+        "{}/ratecards/mapping/price-list-models.toml",
         env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap();
@@ -1506,4 +1506,78 @@ fn the_readme_example_runs_as_documented() {
     let (code, out, _) = run_cli(&args, None);
     assert_eq!(code, 1);
     assert!(out.contains("14 prices agree, 2 differ, 0 only in the Price List, 0 only in the card, 0 card models not in the Price List"), "{out}");
+}
+
+/// The bundled cards against the example Price List files, whose prices are Price List rows
+/// quoted by public sources (Nova Pro in Tokyo, Claude Sonnet 4.6 in us-east-1): 2026-11-30
+/// agrees with every one of them; 2026-11-22 priced Nova Pro in Tokyo at LiteLLM's apac. price.
+#[test]
+fn the_bundled_cards_against_the_example_price_list() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let files: Vec<String> = [
+        "AmazonBedrock.json",
+        "AmazonBedrockFoundationModels.csv",
+        "AmazonBedrockService.json",
+    ]
+    .iter()
+    .map(|f| format!("{root}/examples/price-list/{f}"))
+    .collect();
+    let check = |card: &str| {
+        let card = format!("{root}/ratecards/{card}");
+        let mut args = vec![
+            "ratecard",
+            "check",
+            card.as_str(),
+            "--format",
+            "json",
+            "--price-list",
+        ];
+        args.extend(files.iter().map(String::as_str));
+        let (_, out, err) = run_cli(&args, None);
+        serde_json::from_str::<Value>(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"))
+    };
+    let of_kind = |v: &Value, kind: &str| -> Vec<String> {
+        v["disagreements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["disagreement"] == kind)
+            .map(|d| {
+                format!(
+                    "{} {} {} {} {}",
+                    d["model"], d["region"], d["scope"], d["tier"], d["class"]
+                )
+            })
+            .collect()
+    };
+    let new = check("2026-11-30.toml");
+    assert!(of_kind(&new, "different").is_empty(), "{new:#}");
+    assert!(of_kind(&new, "price-list-only").is_empty(), "{new:#}");
+    assert_eq!(new["agree"], 16, "{new:#}");
+    // each card price is shown with the assumptions it rests on
+    let tokyo_flex = new["disagreements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| {
+            d["region"] == "ap-northeast-1"
+                && d["scope"] == "in_region"
+                && d["tier"] == "flex"
+                && d["class"] == "input"
+        })
+        .unwrap();
+    assert_eq!(tokyo_flex["card"], "0.48");
+    assert_eq!(
+        tokyo_flex["card_assumptions"],
+        json!(["geo-priced-as-source-region", "flex-derived-0.5x"])
+    );
+
+    let old = check("2026-11-22.toml");
+    let different = of_kind(&old, "different");
+    assert_eq!(different.len(), 6, "{old:#}");
+    assert!(different
+        .iter()
+        .all(|d| d.starts_with("\"amazon.nova-pro-v1:0\" \"ap-northeast-1\"")));
+    // a card without [[assumptions]] prints as before
+    assert!(old["disagreements"][0].get("card_assumptions").is_none());
 }

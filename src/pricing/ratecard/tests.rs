@@ -278,9 +278,34 @@ fn the_card_in_force_is_the_latest_started() {
 }
 
 #[test]
-fn the_bundled_card_is_valid() {
-    let card = parse(BUNDLED.1, BUNDLED.0).unwrap_or_else(|e| panic!("{e}"));
-    assert!(card.models.len() > 30, "{}", card.models.len());
+fn the_bundled_cards_are_valid_and_each_prices_its_own_period() {
+    let cards: Vec<RateCard> = BUNDLED
+        .iter()
+        .map(|(path, text)| parse(text, path).unwrap_or_else(|e| panic!("{e}")))
+        .collect();
+    for c in &cards {
+        assert!(c.models.len() > 30, "{}: {}", c.path, c.models.len());
+    }
+    let set = RateCards::new(cards).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        set.cards().last().unwrap().path,
+        bundled_newest().0,
+        "BUNDLED lists the cards oldest first"
+    );
+    let day = |d: &str| timefmt::parse_date(d).unwrap() * 86_400;
+    // before 2026-11-30 the 2026-11-22 card prices, from then on the 2026-11-30 one
+    assert_eq!(
+        set.card_for(day("2026-11-29")).unwrap().version,
+        "2026-11-22"
+    );
+    assert_eq!(
+        set.card_for(day("2026-11-30")).unwrap().version,
+        "2026-11-30"
+    );
+    assert_eq!(
+        set.card_for(day("2023-09-28")).unwrap().version,
+        "2026-11-22"
+    );
 }
 
 #[test]
@@ -399,4 +424,245 @@ fn provenance_entries_are_validated_all_at_once() {
         errs[0].contains("class `input` is listed twice"),
         "{errs:?}"
     );
+}
+
+const ASSUMPTIONS: &str = r#"
+[[assumptions]]
+id = "in-region-premium-10pct"
+text = "in-Region calls cost the regional rate"
+source = "https://example.com/pricing"
+
+[[assumptions]]
+id = "batch-derived-0.5x"
+text = "batch = standard x 0.5"
+source = "https://example.com/batch"
+"#;
+
+#[test]
+fn rows_name_the_assumptions_their_prices_rest_on() {
+    let text = format!("{CARD}{ASSUMPTIONS}").replacen(
+        "scopes = [\"in_region\", \"geo\"]\ninput = \"3.30\"",
+        "scopes = [\"in_region\", \"geo\"]\nassumptions = [\"in-region-premium-10pct\"]\ninput = \"3.30\"",
+        1,
+    );
+    let c = parse(&text, "card.toml").unwrap();
+    let ids: Vec<&str> = c.assumptions.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(ids, ["in-region-premium-10pct", "batch-derived-0.5x"]);
+    assert_eq!(c.assumptions[0].source, "https://example.com/pricing");
+    let model = "anthropic.claude-sonnet-4-5-20250929-v1:0";
+    let tagged = c
+        .lookup(model, "us-east-1", Scope::InRegion, Tier::Standard)
+        .unwrap();
+    assert_eq!(tagged.assumptions, ["in-region-premium-10pct"]);
+    let global = c
+        .lookup(model, "us-east-1", Scope::Global, Tier::Standard)
+        .unwrap();
+    assert!(global.assumptions.is_empty());
+    // a tag is content: the card's digest changes with it
+    let untagged = parse(&format!("{CARD}{ASSUMPTIONS}"), "card.toml").unwrap();
+    assert_ne!(c.content, untagged.content);
+}
+
+#[test]
+fn assumption_problems_are_listed_with_all_the_others() {
+    let text = format!("{CARD}{ASSUMPTIONS}")
+        .replacen(
+            "scopes = [\"global\"]\n",
+            "scopes = [\"global\"]\nassumptions = [\"in-region-premium\", \"batch-derived-0.5x\", \"batch-derived-0.5x\"]\n",
+            1,
+        )
+        .replacen(
+            "scopes = [\"in_region\"]\n",
+            "scopes = [\"in_region\"]\nassumptions = []\n",
+            1,
+        )
+        .replace(
+            "id = \"batch-derived-0.5x\"\ntext = \"batch = standard x 0.5\"\n",
+            "id = \"Batch derived\"\ntext = \" \"\ncolour = \"red\"\n",
+        )
+        .replace("input = \"0.041\"", "input = 0.041");
+    let all = parse(&text, "a.toml").unwrap_err().0.join("\n");
+    for want in [
+        "prices[0] (anthropic.claude-sonnet-4-5-20250929-v1:0): assumption \"in-region-premium\" is not defined in [[assumptions]] (defined: in-region-premium-10pct, Batch derived)",
+        "prices[0] (anthropic.claude-sonnet-4-5-20250929-v1:0): assumption \"batch-derived-0.5x\" is not defined",
+        "prices[4] (amazon.nova-micro-v1:0): `assumptions` must be a non-empty list",
+        "assumptions[1]: unknown key `colour`",
+        "assumptions[1]: `text` is empty",
+        "assumptions[1]: id \"Batch derived\" must be lowercase letters",
+        // an unrelated problem is still reported in the same list
+        "prices[3] (amazon.nova-micro-v1:0): `input` must be a decimal string",
+    ] {
+        assert!(all.contains(want), "missing {want:?} in:\n{all}");
+    }
+
+    let twice = format!("{CARD}{ASSUMPTIONS}{ASSUMPTIONS}").replacen(
+        "scopes = [\"global\"]\n",
+        "scopes = [\"global\"]\nassumptions = [\"batch-derived-0.5x\", \"batch-derived-0.5x\"]\n",
+        1,
+    );
+    let all = parse(&twice, "b.toml").unwrap_err().0.join("\n");
+    assert!(
+        all.contains("assumptions[2]: assumption \"in-region-premium-10pct\" is defined twice"),
+        "{all}"
+    );
+    assert!(
+        all.contains("assumption \"batch-derived-0.5x\" is listed twice"),
+        "{all}"
+    );
+    // a card without [[assumptions]] names none
+    let none = CARD.replacen(
+        "scopes = [\"global\"]\n",
+        "scopes = [\"global\"]\nassumptions = [\"x\"]\n",
+        1,
+    );
+    let all = parse(&none, "c.toml").unwrap_err().0.join("\n");
+    assert!(all.contains("(the card defines none)"), "{all}");
+}
+
+/// The newest bundled card's `[[prices]]` as TOML tables (the parsed card drops the notes).
+fn bundled_rows() -> Vec<Table> {
+    let table: Table = bundled_newest().1.parse().unwrap();
+    table["prices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_table().unwrap().clone())
+        .collect()
+}
+
+fn strs(t: &Table, key: &str) -> Vec<String> {
+    t.get(key)
+        .and_then(Value::as_array)
+        .map(|a| a.iter().map(|v| v.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default()
+}
+
+/// Claude models before the 4.5 generation keep one price for every scope (S6). Every other
+/// Claude id, including one added later, is 4.5 or later.
+fn claude_4_5_or_later(model: &str) -> bool {
+    const OLDER: &[&str] = &[
+        "anthropic.claude-v1",
+        "anthropic.claude-instant-v1",
+        "anthropic.claude-v2",
+        "anthropic.claude-3-",
+        "anthropic.claude-sonnet-4-2025",
+        "anthropic.claude-opus-4-2025",
+        "anthropic.claude-opus-4-1-",
+    ];
+    model.starts_with("anthropic.claude") && !OLDER.iter().any(|p| model.starts_with(p))
+}
+
+/// Issue 11: the in-Region +10% of Claude 4.5 and later was untagged on most of the rows it
+/// priced. Every row that prices an in-Region call of such a model at the regional rate must
+/// say so. GovCloud rows are the one exception: LiteLLM states their in-Region price directly
+/// (`bedrock/<region>/` keys), so no premium is assumed there.
+#[test]
+fn every_claude_4_5_and_later_in_region_row_names_the_regional_premium() {
+    const TAG: &str = "in-region-premium-10pct";
+    let mut tagged = 0;
+    for (i, row) in bundled_rows().iter().enumerate() {
+        let model = row["model"].as_str().unwrap();
+        let tags = strs(row, "assumptions");
+        let note = row.get("note").and_then(Value::as_str).unwrap_or("");
+        let in_region = strs(row, "scopes").iter().any(|s| s == "in_region");
+        if !claude_4_5_or_later(model) || !in_region {
+            assert!(
+                !tags.iter().any(|t| t == TAG),
+                "prices[{i}] ({model}) is tagged {TAG} but is not an in-Region row of Claude 4.5 or later"
+            );
+            continue;
+        }
+        let govcloud = strs(row, "regions")
+            .iter()
+            .all(|r| r.starts_with("us-gov-"));
+        if govcloud {
+            assert!(
+                note.contains("bedrock/<region>/") || note.contains("bedrock_mantle/<region>/"),
+                "prices[{i}] ({model}): a GovCloud in-Region row without {TAG} must come from a LiteLLM region key: {note}"
+            );
+            continue;
+        }
+        assert!(
+            tags.iter().any(|t| t == TAG),
+            "prices[{i}] ({model}, regions {:?}) prices in-Region calls of Claude 4.5 or later without naming {TAG}",
+            strs(row, "regions")
+        );
+        tagged += 1;
+    }
+    assert!(
+        tagged >= 22,
+        "only {tagged} rows checked: did the test lose its rows?"
+    );
+}
+
+/// Issue 11: notes cited a research file that is not in the repository. Every source the
+/// newest bundled card names must be reachable by a user: a public address, a file in this
+/// repository, or a source id listed with its address in ratecards/README.md.
+#[test]
+fn the_bundled_card_cites_only_sources_a_user_can_reach() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (path, text) = bundled_newest();
+    let url = regex::Regex::new(r#"https?://[^\s)\]"',]+"#).unwrap();
+    // anywhere in the file outside public addresses, comments included
+    let outside_urls = url.replace_all(text, "").to_lowercase();
+    for bad in [
+        "price-check",
+        "price-list.md",
+        "formats.md",
+        "design.md",
+        "shared/",
+        "/work/",
+        "../",
+        "file://",
+    ] {
+        assert!(
+            !outside_urls.contains(bad),
+            "{path} mentions {bad:?}, which is not in the repository"
+        );
+    }
+    // every text a reviewer reads: source, assumptions, model and row notes
+    let table: Table = text.parse().unwrap();
+    let mut texts = vec![table["source"].as_str().unwrap().to_string()];
+    for a in table["assumptions"].as_array().unwrap() {
+        let a = a.as_table().unwrap();
+        texts.push(a["text"].as_str().unwrap().to_string());
+        texts.push(a["source"].as_str().unwrap().to_string());
+    }
+    for key in ["models", "prices"] {
+        for t in table[key].as_array().unwrap() {
+            if let Some(n) = t.get("note").and_then(Value::as_str) {
+                texts.push(n.to_string());
+            }
+        }
+    }
+    // a file name must be in the repository unless it is part of a public address
+    let file =
+        regex::Regex::new(r"[\w./<>*-]+\.(md|json|jsonl|toml|csv|py|js|ts|yml|yaml|go|rs)\b")
+            .unwrap();
+    // the member of the PyPI wheel that `source` cites by its address and sha256
+    let elsewhere = ["model_prices_and_context_window_backup.json"];
+    let readme = std::fs::read_to_string(root.join("ratecards/README.md")).unwrap();
+    let id = regex::Regex::new(r"\b[SP]\d{1,2}\b").unwrap();
+    let mut ids = std::collections::BTreeSet::new();
+    for t in &texts {
+        let bare = url.replace_all(t, "");
+        for m in file.find_iter(&bare) {
+            let f = m.as_str();
+            assert!(
+                elsewhere.contains(&f) || root.join(f).exists(),
+                "{path} cites {f:?}, which is neither a public address nor a repository file: {t}"
+            );
+        }
+        ids.extend(id.find_iter(t).map(|m| m.as_str().to_string()));
+    }
+    assert!(ids.contains("S6") && ids.contains("P2"), "{ids:?}");
+    for id in &ids {
+        let listed = readme
+            .lines()
+            .any(|l| l.starts_with(&format!("| {id} |")) && l.contains("https://"));
+        assert!(
+            listed,
+            "{path} cites {id}, which ratecards/README.md does not list with its address (section Sources)"
+        );
+    }
 }
