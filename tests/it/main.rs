@@ -22,4 +22,5 @@ mod restart;
 mod secrets;
 mod status;
 mod supervise;
+mod support;
 mod tls;
