@@ -3,12 +3,15 @@
 //! logs priced.
 //!
 //! ```text
-//! files/dirs --read (I/O: CSV, gzip CSV, Parquet)--> BillLine
+//! files/dirs --read (I/O: CSV, gzip CSV, Parquet)--> BillLine --classify (pure, + mapping)--> Billed
 //! ```
 //!
 //! - `read`: walks the paths, reads each file as a stream, hands over the Bedrock lines
+//! - `classify`: a line's usage type, region, unit and model, through the pricelist
+//!   usage-type grammars and the reviewed model mapping
 //! - `csv_file` (over `csv`, RFC 4180 records), `parquet_file`: the two formats, each
 //!   file's rows to the reader's sink; `values`: their date and number conversions
+//! - `region`: billing region codes (`USE1`) to region names (`us-east-1`)
 //!
 //! Columns (CUR 2.0 table dictionary, <https://docs.aws.amazon.com/cur/latest/userguide/table-dictionary-cur2.html>):
 //! `line_item_usage_start_date` (timestamp), `line_item_line_item_type`,
@@ -18,10 +21,12 @@
 //! (map<string,string>: `servicename`, `product_name`, `product_family`, ...) are read when
 //! present.
 
+pub mod classify;
 mod csv;
 mod csv_file;
 mod parquet_file;
 pub mod read;
+pub mod region;
 mod values;
 
 use std::path::PathBuf;
@@ -29,6 +34,7 @@ use std::sync::Arc;
 
 use rust_decimal::Decimal;
 
+pub use classify::{classify, Billed};
 pub use read::read;
 
 /// One Bedrock line of a CUR file, as written (no unit conversion, no model resolution).
