@@ -5,6 +5,7 @@ mod cardinality;
 mod cli;
 mod cloudwatch;
 mod crash;
+mod cur;
 mod daemon;
 mod diskfull;
 mod export;
