@@ -14,6 +14,7 @@
 //! - [`record`]: the normalised invocation, token classes, principal ARNs
 //! - [`pricing`]: rate cards, model-id normalisation, `price(&cards, &record)` (pure)
 //! - [`pricelist`]: AWS Price List offer files → rate-card rows, card diff and check (`ratecard` command)
+//! - [`cur`]: AWS Cost and Usage Report 2.0 files (CSV, gzip, Parquet) → Bedrock bill lines, classified
 //! - [`attribution`]: user, feature and extra labels from metadata, ARN and rules (pure)
 //! - [`account`]: the priced call, and how one adds to the ledger's counters
 //! - [`ledger`]: exact totals per series, per-dimension caps and folding (pure)
@@ -40,6 +41,7 @@ pub mod budgets;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod cur;
 pub mod http;
 pub mod ledger;
 pub mod metrics;
