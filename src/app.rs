@@ -112,6 +112,11 @@ pub async fn run(
     let health = metrics.health.clone();
     let source_errors = metrics.health.source_errors.clone();
     let ratecard_failures = metrics.health.ratecard_reload_failures.clone();
+    let reconciliation = metrics.health.reconciliation.clone();
+    if let Some(r) = &config.reconcile {
+        // A mapping table that does not load stops startup, like a bad card.
+        crate::reconcile_cmd::load_mapping(r.mapping.as_deref())?;
+    }
     let (livetail_sessions, livetail_sampled) = (
         metrics.health.livetail_sessions.clone(),
         metrics.health.livetail_sampled.clone(),
@@ -377,6 +382,21 @@ pub async fn run(
             tracker.spawn(reload::ignore_hangup(token.clone()));
         }
         _ => {}
+    }
+    if let (Some(r), StateMode::Dir(dir), false) = (&config.reconcile, &config.state, config.once) {
+        tracing::info!(
+            cur = ?r.cur,
+            interval = ?r.interval,
+            "reconciling with the bill at start and every {:?}",
+            r.interval
+        );
+        tracker.spawn(crate::reconcile_cmd::every(
+            r.clone(),
+            dir.clone(),
+            reconciliation,
+            clock.clone(),
+            token.clone(),
+        ));
     }
     if let Some(rate) = extras.demo_rate {
         let (tx, stop) = (tx.clone(), token.clone());

@@ -29,6 +29,8 @@
 //! - [`status`]: the HTML status page at `/`
 //! - [`config`], [`app`], [`reload`], [`cli`]: settings, wiring and shutdown, live reloads, one-shot commands
 //! - [`ratecard_cmd`]: the `ratecard import|diff|check` command
+//! - [`reconcile`]: the estimate against the bill, per day x model x token class and per principal (pure)
+//! - [`reconcile_cmd`]: the `reconcile` command and the daemon's periodic reconciliation
 //! - [`supervise`]: a needed task that ends unexpectedly fails `/readyz` and restarts the daemon
 //! - [`secret`]: keys and tokens as digests compared in constant time, redacted in `Debug`
 //! - [`clock`], [`money`], [`timefmt`]: wall time, exact USD, time formats
@@ -51,6 +53,7 @@ pub mod pricelist;
 pub mod pricing;
 pub mod ratecard_cmd;
 pub mod reconcile;
+pub mod reconcile_cmd;
 pub mod record;
 pub mod reload;
 pub mod secret;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use bedrock_cost_exporter::{app, cli, config, ratecard_cmd};
+use bedrock_cost_exporter::{app, cli, config, ratecard_cmd, reconcile_cmd};
 use clap::{Args, Parser, Subcommand};
 
 /// Turns Amazon Bedrock model invocation logs into exact per-user and per-feature cost,
@@ -72,6 +72,12 @@ enum Command {
         #[command(subcommand)]
         action: ratecard_cmd::Action,
     },
+    /// Compare the daemon's estimate with the AWS bill (CUR 2.0 files), per day, model and
+    /// token class and per principal. Exit status 3 when drift passes --max-drift.
+    ///
+    /// Example: bedrock-cost-exporter reconcile --cur /data/cur/bedrock-export/ --state-dir
+    /// /var/lib/bedrock-cost-exporter --skip-recent-days 1
+    Reconcile(Box<reconcile_cmd::ReconcileArgs>),
 }
 
 #[derive(Subcommand)]
@@ -264,6 +270,11 @@ fn main() -> ExitCode {
             }
         },
         Command::Ratecard { action } => ratecard_cmd::run(action),
+        Command::Reconcile(a) => match reconcile_cmd::run(*a) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::from(reconcile_cmd::EXIT_DRIFT),
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -209,6 +209,9 @@ pub enum BillItem {
     },
     Excluded(String),
     UnknownUsageType,
+    /// A usage type a grammar knows, on a line whose region or unit is unknown: listed with
+    /// the unknown usage types, under this description.
+    Unreadable(String),
     UnmappedModel(String),
     OtherLineType(String),
 }
@@ -280,6 +283,7 @@ impl Reconciler {
             }
             BillItem::Excluded(why) => (AsideKind::Excluded, why),
             BillItem::UnknownUsageType => (AsideKind::Unknown, usage_type.to_string()),
+            BillItem::Unreadable(what) => (AsideKind::Unknown, what),
             BillItem::UnmappedModel(key) => (AsideKind::Unmapped, key),
             BillItem::OtherLineType(t) => (AsideKind::Other, t),
         };

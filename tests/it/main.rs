@@ -18,6 +18,7 @@ mod limits;
 mod moto;
 mod prometheus;
 mod ratecard;
+mod reconcile;
 mod reload;
 mod restart;
 mod secrets;
