@@ -112,9 +112,26 @@ fn expand(expr: &str) -> String {
 fn every_dashboard_panel_returns_data_and_every_rule_evaluates() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.toml");
+    // A bill for today, so the reconciliation panels have data: Nova Micro input tokens.
+    let cur = dir.path().join("cur");
+    std::fs::create_dir(&cur).unwrap();
+    let today = bedrock_cost_exporter::timefmt::format_rfc3339(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64,
+    );
+    let usage = crate::support::cur::CurRow::usage(
+        &today,
+        "AmazonBedrock",
+        "USE1-NovaMicro-input-tokens",
+        "45",
+        "0.001575",
+    );
+    crate::support::cur::write_csv(cur.join("bill.csv"), &[usage]);
     std::fs::write(
         &config,
-        "[attribution]\nmetadata_labels = [\"team\"]\n[[budgets]]\nname = \"per-user\"\nlabel = \"user\"\nmonthly_usd = \"100\"\ndaily_usd = \"10\"\n[[budgets]]\nname = \"per-team\"\nlabel = \"team\"\nmonthly_usd = \"1000\"\n",
+        format!("[attribution]\nmetadata_labels = [\"team\"]\n[[budgets]]\nname = \"per-user\"\nlabel = \"user\"\nmonthly_usd = \"100\"\ndaily_usd = \"10\"\n[[budgets]]\nname = \"per-team\"\nlabel = \"team\"\nmonthly_usd = \"1000\"\n[reconcile]\ncur = [{:?}]\ninterval = \"2s\"\nskip_recent_days = 0\n", cur.to_str().unwrap()),
     )
     .unwrap();
     let keys = dir.path().join("keys");
