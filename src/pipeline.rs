@@ -394,7 +394,7 @@ impl Pipeline {
                 tally.new_keys.push(*k);
             }
             tally.newest = Some(tally.newest.map_or(rec.timestamp, |n| n.max(rec.timestamp)));
-            if let Outcome::Unpriced { model, reason } = &call.outcome {
+            if let Outcome::Unpriced { model, reason, .. } = &call.outcome {
                 tally.summary.unpriced += 1;
                 self.warn_unpriced(model, reason, input, line.line);
             } else {
