@@ -16,6 +16,7 @@
 //! - [`pricelist`]: AWS Price List offer files → rate-card rows, card diff and check (`ratecard` command)
 //! - [`attribution`]: user, feature and extra labels from metadata, ARN and rules (pure)
 //! - [`account`]: the priced call, and how one adds to the ledger's counters
+//! - [`daily`]: totals by UTC day per model line and per principal, accumulated per batch (pure)
 //! - [`ledger`]: exact totals per series, per-dimension caps and folding (pure)
 //! - [`store`]: one atomic commit per batch of totals, dedupe keys and checkpoints
 //! - [`batch`]: the contract between sources and the pipeline (batch, checkpoint, acknowledgement)
@@ -40,6 +41,7 @@ pub mod budgets;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod daily;
 pub mod http;
 pub mod ledger;
 pub mod metrics;
