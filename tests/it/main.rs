@@ -6,6 +6,7 @@ mod cli;
 mod cloudwatch;
 mod crash;
 mod daemon;
+mod daily;
 mod diskfull;
 mod export;
 mod exposition;
