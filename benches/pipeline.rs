@@ -46,6 +46,8 @@ fn startup() {
                 checkpoints: &[],
                 now: 0,
                 purge_before: None,
+                daily: &Default::default(),
+                daily_before: None,
             })
             .unwrap();
     }
@@ -71,6 +73,7 @@ fn context() -> Context {
         dedupe_window: Duration::from_secs(48 * 3600),
         export: false,
         budget_periods: Vec::new(),
+        daily_retention_days: bedrock_cost_exporter::config::DEFAULT_DAILY_RETENTION_DAYS,
         clock: Clock::system(),
     }
 }

@@ -89,6 +89,7 @@ pub async fn run(
         dedupe_window: config.dedupe_window,
         export: config.export_jsonl.is_some() || config.export_firehose.is_some(),
         budget_periods: config.budgets.tracked(),
+        daily_retention_days: config.daily_retention_days,
         clock: clock.clone(),
     });
     let started = std::time::Instant::now();

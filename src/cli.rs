@@ -1,5 +1,5 @@
 //! The one-shot commands: `price` (a Unix filter), `check` (validate config and cards) and
-//! `state` (inspect, export, compact the store).
+//! `state` (inspect, export, compact the store; read the daily totals, even beside the daemon).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -162,8 +162,8 @@ pub fn check(config_path: Option<&Path>, ratecards: Vec<PathBuf>) -> anyhow::Res
     Ok(())
 }
 
-/// Opens an existing store only: a mistyped directory must not become a new, empty store.
-fn open_existing(dir: &Path) -> anyhow::Result<SqliteStore> {
+/// Refuses a directory without a store: a mistyped one must not become a new, empty store.
+fn require_store(dir: &Path) -> anyhow::Result<()> {
     if !dir.join(crate::store::DB_FILE).is_file() {
         anyhow::bail!(
             "there is no state store in {} (expected {}); check --state-dir",
@@ -171,6 +171,12 @@ fn open_existing(dir: &Path) -> anyhow::Result<SqliteStore> {
             crate::store::DB_FILE
         );
     }
+    Ok(())
+}
+
+/// Opens an existing store only, taking its lock.
+fn open_existing(dir: &Path) -> anyhow::Result<SqliteStore> {
+    require_store(dir)?;
     Ok(SqliteStore::open(dir)?)
 }
 
@@ -244,5 +250,126 @@ pub fn state_compact(dir: &Path, window: &str) -> anyhow::Result<()> {
     let purged = store.compact(now - w.as_secs() as i64)?;
     let after = store.stats()?.file_bytes;
     println!("purged {purged} expired dedupe keys; {before} -> {after} bytes");
+    Ok(())
+}
+
+/// Checks a `--since`/`--until` day (clap value parser).
+pub fn parse_day(s: &str) -> Result<String, String> {
+    match timefmt::parse_date(s) {
+        Some(_) => Ok(s.to_string()),
+        None => Err(format!("{s:?} is not a day like 2026-11-30")),
+    }
+}
+
+/// Prints the daily totals of `[since, until]`: per model line, then per principal. Reads
+/// without the lock, so it runs while the daemon does.
+pub fn state_daily(
+    dir: &Path,
+    since: Option<&str>,
+    until: Option<&str>,
+    format: &str,
+) -> anyhow::Result<()> {
+    require_store(dir)?;
+    let t = crate::store::read_daily(dir, since, until)?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    if format == "json" {
+        let usage: Vec<_> = (t.usage.iter())
+            .map(|(k, v)| {
+                json!({"day": k.day, "model": k.model, "region": k.region,
+                    "scope": k.scope.as_str(), "tier": k.tier.as_str(),
+                    "long_context": k.long_context, "token_type": k.class.as_str(),
+                    "tokens": v.tokens, "cost_usd": v.cost.normalize().to_string()})
+            })
+            .collect();
+        let principals: Vec<_> = (t.principals.iter())
+            .map(|(k, v)| {
+                json!({"day": k.day, "principal": k.principal, "calls": v.calls,
+                    "cost_usd": v.cost.normalize().to_string()})
+            })
+            .collect();
+        let doc = json!({"usage": usage, "principals": principals});
+        writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+    } else {
+        let usage: Vec<Vec<String>> = (t.usage.iter())
+            .map(|(k, v)| {
+                let lc = if k.long_context { "yes" } else { "no" };
+                vec![
+                    k.day.clone(),
+                    k.model.clone(),
+                    k.region.clone(),
+                    k.scope.as_str().into(),
+                    k.tier.as_str().into(),
+                    lc.into(),
+                    k.class.as_str().into(),
+                    v.tokens.to_string(),
+                    v.cost.normalize().to_string(),
+                ]
+            })
+            .collect();
+        let head = [
+            "day",
+            "model",
+            "region",
+            "scope",
+            "tier",
+            "long_context",
+            "token_type",
+            "tokens",
+            "cost_usd",
+        ];
+        writeln!(out, "Usage by UTC day (unpriced calls: cost 0)")?;
+        table(&mut out, &head, &usage, 7)?;
+        let principals: Vec<Vec<String>> = (t.principals.iter())
+            .map(|(k, v)| {
+                let p = if k.principal.is_empty() {
+                    "-"
+                } else {
+                    &k.principal
+                };
+                vec![
+                    k.day.clone(),
+                    p.to_string(),
+                    v.calls.to_string(),
+                    v.cost.normalize().to_string(),
+                ]
+            })
+            .collect();
+        writeln!(out, "\nCalls and cost by UTC day and principal")?;
+        table(
+            &mut out,
+            &["day", "principal", "calls", "cost_usd"],
+            &principals,
+            2,
+        )?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// A plain-text table: columns padded to their widest cell, those from `numeric` on aligned
+/// right.
+fn table(
+    out: &mut impl Write,
+    head: &[&str],
+    rows: &[Vec<String>],
+    numeric: usize,
+) -> std::io::Result<()> {
+    let mut widths: Vec<usize> = head.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let head: Vec<String> = head.iter().map(|h| h.to_string()).collect();
+    for r in std::iter::once(&head).chain(rows) {
+        let cells: Vec<String> = (r.iter().zip(&widths).enumerate())
+            .map(|(i, (c, &w))| match i >= numeric {
+                true => format!("{c:>w$}"),
+                false => format!("{c:<w$}"),
+            })
+            .collect();
+        writeln!(out, "{}", cells.join("  ").trim_end())?;
+    }
     Ok(())
 }

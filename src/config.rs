@@ -26,6 +26,9 @@ pub const DEFAULT_MAX_VALUES: usize = 10_000;
 /// covers both with room for a long outage and restart.
 pub const DEFAULT_DEDUPE_WINDOW: &str = "48h";
 pub const DEFAULT_POLL: &str = "1s";
+/// Days of daily totals kept before today: a year of bills plus a month's margin, so last
+/// year's same month can still be reconciled.
+pub const DEFAULT_DAILY_RETENTION_DAYS: u32 = 400;
 /// Environment variable that can hold the user-hashing key instead of a file.
 pub const HASH_KEY_ENV: &str = "BEDROCK_COST_USER_HASH_KEY";
 /// Environment variable that can hold the Firehose access keys (comma-separated) instead of a file.
@@ -78,6 +81,8 @@ pub struct RawConfig {
     pub limits: RawLimits,
     #[serde(default)]
     pub dedupe: RawDedupe,
+    #[serde(default)]
+    pub store: RawStore,
     #[serde(default)]
     pub firehose: RawFirehose,
     #[serde(default)]
@@ -277,6 +282,11 @@ pub struct RawDedupe {
     pub window: Option<String>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+pub struct RawStore {
+    pub daily_retention_days: Option<u32>,
+}
+
 /// Settings given as flags or environment variables; they win over the file.
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
@@ -359,6 +369,8 @@ pub struct Config {
     pub max_features: usize,
     pub max_values_per_label: usize,
     pub dedupe_window: Duration,
+    /// Days of daily totals kept before today (UTC).
+    pub daily_retention_days: u32,
     /// `Some` when the Firehose endpoint is enabled (an access key source is given).
     pub firehose: Option<FirehoseConfig>,
     pub tls: Option<Tls>,
@@ -517,6 +529,13 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
         o.dedupe_window.or(raw.dedupe.window),
         DEFAULT_DEDUPE_WINDOW,
     );
+    let daily_retention_days = raw
+        .store
+        .daily_retention_days
+        .unwrap_or(DEFAULT_DAILY_RETENTION_DAYS);
+    if daily_retention_days == 0 {
+        errors.push("store.daily_retention_days must be at least 1".into());
+    }
     let max_series = o
         .max_series
         .or(raw.limits.max_series_per_metric)
@@ -669,6 +688,7 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
             max_features,
             max_values_per_label,
             dedupe_window,
+            daily_retention_days,
             firehose,
             tls,
             http,
@@ -1062,6 +1082,8 @@ max_series_per_metric = 500
 max_users = 100000
 [dedupe]
 window = "72h"
+[store]
+daily_retention_days = 800
 "#,
             "c.toml",
         )
@@ -1080,6 +1102,7 @@ window = "72h"
         assert_eq!(c.files, ["/logs/*.jsonl", "/more/*.gz"]);
         assert_eq!(c.poll_interval, Duration::from_millis(250));
         assert_eq!(c.dedupe_window, Duration::from_secs(72 * 3600));
+        assert_eq!(c.daily_retention_days, 800);
         assert_eq!(c.max_series, 500);
         assert_eq!((c.max_users, c.max_features), (100_000, DEFAULT_MAX_VALUES));
         let dims: Vec<(String, usize)> = c.ledger_limits().dims;
@@ -1102,6 +1125,7 @@ window = "72h"
         )
         .unwrap();
         assert_eq!((c.listen.port(), c.state), (2, StateMode::Dir("/b".into())));
+        assert_eq!(c.daily_retention_days, DEFAULT_DAILY_RETENTION_DAYS);
     }
 
     #[test]
@@ -1137,6 +1161,8 @@ principal_regex = "b"
 [limits]
 max_series_per_metric = 0
 max_features = 0
+[store]
+daily_retention_days = 0
 "#,
             "c.toml",
         )
@@ -1157,6 +1183,7 @@ max_features = 0
             "`labels` is empty",
             "max_series_per_metric must be at least 1",
             "limits.max_features must be at least 1",
+            "store.daily_retention_days must be at least 1",
             "hash_users needs a key",
         ] {
             assert!(all.contains(want), "missing {want:?} in:\n{all}");

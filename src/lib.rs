@@ -17,6 +17,7 @@
 //! - [`cur`]: AWS Cost and Usage Report 2.0 files (CSV, gzip, Parquet) → Bedrock bill lines, classified
 //! - [`attribution`]: user, feature and extra labels from metadata, ARN and rules (pure)
 //! - [`account`]: the priced call, and how one adds to the ledger's counters
+//! - [`daily`]: totals by UTC day per model line and per principal, accumulated per batch (pure)
 //! - [`ledger`]: exact totals per series, per-dimension caps and folding (pure)
 //! - [`store`]: one atomic commit per batch of totals, dedupe keys and checkpoints
 //! - [`batch`]: the contract between sources and the pipeline (batch, checkpoint, acknowledgement)
@@ -44,6 +45,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod cur;
+pub mod daily;
 pub mod http;
 pub mod ledger;
 pub mod metrics;

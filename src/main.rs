@@ -59,7 +59,7 @@ enum Command {
         #[command(flatten)]
         pricing: PricingArgs,
     },
-    /// Inspect or maintain the state store (stop the daemon first).
+    /// Inspect or maintain the state store (stop the daemon first; `daily` runs beside it).
     State {
         /// The daemon's state directory.
         #[arg(long, env = "BEDROCK_COST_STATE_DIR")]
@@ -91,6 +91,19 @@ enum StateAction {
     /// Print every total (metric, labels, exact value).
     Export {
         #[arg(long, value_parser = ["csv", "json"], default_value = "csv")]
+        format: String,
+    },
+    /// Print the daily totals by UTC day, for reconciling with the AWS bill: tokens and cost
+    /// per model, region, scope, tier and token type, and calls and cost per principal ARN.
+    /// Reads without the lock: safe while the daemon runs.
+    Daily {
+        /// First day to print (YYYY-MM-DD, UTC, inclusive).
+        #[arg(long, value_parser = cli::parse_day)]
+        since: Option<String>,
+        /// Last day to print (YYYY-MM-DD, UTC, inclusive).
+        #[arg(long, value_parser = cli::parse_day)]
+        until: Option<String>,
+        #[arg(long, value_parser = ["table", "json"], default_value = "table")]
         format: String,
     },
     /// Delete dedupe keys older than the window and shrink the file.
@@ -265,6 +278,11 @@ fn main() -> ExitCode {
         Command::State { state_dir, action } => match action {
             StateAction::Show { json } => cli::state_show(&state_dir, json),
             StateAction::Export { format } => cli::state_export(&state_dir, &format),
+            StateAction::Daily {
+                since,
+                until,
+                format,
+            } => cli::state_daily(&state_dir, since.as_deref(), until.as_deref(), &format),
             StateAction::Compact { dedupe_window } => {
                 cli::state_compact(&state_dir, &dedupe_window)
             }

@@ -86,6 +86,32 @@ pub fn format_units(units: i128, scale: u32) -> String {
     }
 }
 
+/// The inverse of [`format_units`]: a plain decimal string (optionally negative) as a count of
+/// `10^-scale` units, exactly; `None` if it is not one, has finer digits than the scale, or
+/// does not fit an `i128`.
+pub fn parse_units(s: &str, scale: u32) -> Option<i128> {
+    let (negative, body) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+    let dangling_point = body.contains('.') && frac.is_empty();
+    if int.is_empty() || !digits(int) || !digits(frac) || dangling_point {
+        return None;
+    }
+    let pad = (scale as usize).checked_sub(frac.len())?;
+    let mut units: i128 = 0;
+    for b in int
+        .bytes()
+        .chain(frac.bytes())
+        .chain(std::iter::repeat_n(b'0', pad))
+    {
+        units = units.checked_mul(10)?.checked_add(i128::from(b - b'0'))?;
+    }
+    Some(if negative { -units } else { units })
+}
+
 /// `units × 10^-scale` as a `Decimal` when it fits its 96-bit mantissa (always, for real
 /// totals), else the nearest `Decimal`.
 pub fn units_to_decimal(units: i128, scale: u32) -> Decimal {
@@ -168,6 +194,21 @@ mod tests {
         );
         assert_eq!(format_units(-15, 1), "-1.5");
         assert_eq!(format_units(7, 0), "7");
+    }
+
+    #[test]
+    fn unit_strings_parse_back_exactly() {
+        for units in [0, 1, 35_000_000_000_000, -15, i128::MAX, i128::MIN + 1] {
+            let s = format_units(units, USD_SCALE);
+            assert_eq!(parse_units(&s, USD_SCALE), Some(units), "{s}");
+        }
+        assert_eq!(parse_units("12", 0), Some(12));
+        assert_eq!(parse_units("0.5", 0), None, "finer than the scale");
+        for bad in ["", "-", ".5", "1.", "1e3", " 1", "1.2.3", "+1", "--1"] {
+            assert_eq!(parse_units(bad, USD_SCALE), None, "{bad:?}");
+        }
+        let too_big = format!("{}0", i128::MAX);
+        assert_eq!(parse_units(&too_big, 0), None);
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The pipeline: the one task that owns the ledger. For each batch a source sends it
 //! decodes every line, drops what a committed batch already counted, prices and attributes
-//! the rest ([`PricedCall`]), adds them to the ledger ([`Accounting`]), commits totals +
-//! dedupe keys + the source's checkpoint in one transaction, and only then publishes a
-//! snapshot and acknowledges the batch. A failed commit rolls the batch back.
+//! the rest ([`PricedCall`]), adds them to the ledger ([`Accounting`]) and to the batch's
+//! daily totals ([`daily::Batch`]), commits totals + daily totals + dedupe keys + the source's
+//! checkpoint in one transaction, and only then publishes a snapshot and acknowledges the
+//! batch. A failed commit rolls the batch back.
 //!
 //! `process` is synchronous (SQLite is); `run` drives it on a blocking thread.
 
@@ -19,6 +20,7 @@ use crate::account::{Accounting, PricedCall};
 use crate::attribution::Attribution;
 use crate::bedrock::{self, DecodeError};
 use crate::clock::Clock;
+use crate::daily::{self, DailyTotals};
 use crate::ledger::{Ledger, Limits};
 use crate::pricing::{Aliases, Outcome, RateCards};
 use crate::record::Record;
@@ -38,6 +40,8 @@ pub struct Context {
     pub export: bool,
     /// (label, period) pairs whose spend budgets need, accumulated per record timestamp.
     pub budget_periods: Vec<(String, crate::budgets::Period)>,
+    /// Days of daily totals kept before today (UTC); older ones are pruned.
+    pub daily_retention_days: u32,
     pub clock: Clock,
 }
 
@@ -155,6 +159,8 @@ struct Tally {
     new_keys: Vec<DedupeKey>,
     batch_keys: rustc_hash::FxHashSet<DedupeKey>,
     newest: Option<i64>,
+    /// What the batch adds to the daily totals.
+    daily: DailyTotals,
 }
 
 impl Pipeline {
@@ -219,9 +225,10 @@ impl Pipeline {
         self.accounting.set_now(now_unix);
         self.export_rows.clear();
         let mut tally = Tally::default();
+        let first_day = daily::first_kept_day(now_unix, self.ctx.daily_retention_days);
         let committed = self
-            .account(&mut ledger, input, &mut tally)
-            .and_then(|()| self.commit(&mut ledger, input, &tally.new_keys, now_unix));
+            .account(&mut ledger, input, &mut tally, first_day)
+            .and_then(|()| self.commit(&mut ledger, input, &tally, now_unix));
         if let Err(e) = committed {
             ledger.rollback();
             self.export_rows.clear();
@@ -234,19 +241,26 @@ impl Pipeline {
         Ok(tally.summary)
     }
 
-    /// Commits what the open batch changed, with its dedupe keys and the source's checkpoint
-    /// (and, every few minutes, the purge of expired keys and past budget periods).
+    /// Commits what the open batch changed, with its daily totals, dedupe keys and the
+    /// source's checkpoint (and, every few minutes, the purge of expired keys, past budget
+    /// periods and daily totals past the retention).
     fn commit(
         &mut self,
         ledger: &mut Ledger,
         input: &Input,
-        keys: &[DedupeKey],
+        tally: &Tally,
         now_unix: i64,
     ) -> Result<(), StoreError> {
         let purge_before = match self.last_purge {
             Some(t) if t.elapsed() < PURGE_EVERY => None,
             _ => Some(now_unix - self.ctx.dedupe_window.as_secs() as i64),
         };
+        let daily_before = purge_before.map(|_| {
+            daily::format_day(daily::first_kept_day(
+                now_unix,
+                self.ctx.daily_retention_days,
+            ))
+        });
         if purge_before.is_some() {
             crate::budgets::prune_past_periods(ledger, now_unix);
         }
@@ -256,10 +270,12 @@ impl Pipeline {
             values: &changes.values,
             all: &*ledger,
             removed: &changes.removed,
-            dedupe: keys,
+            dedupe: &tally.new_keys,
             checkpoints: &input.checkpoints,
             now: now_unix,
             purge_before,
+            daily: &tally.daily,
+            daily_before: daily_before.as_deref(),
         })?;
         if purge_before.is_some() {
             self.last_purge = Some(Instant::now());
@@ -267,13 +283,15 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Adds the batch's new records to the ledger. Records are decoded on a second thread,
-    /// a chunk of lines at a time, while this one accounts the chunk before.
+    /// Adds the batch's new records to the ledger and its daily totals (those of days from
+    /// `first_day`). Records are decoded on a second thread, a chunk of lines at a time, while
+    /// this one accounts the chunk before.
     fn account(
         &mut self,
         ledger: &mut Ledger,
         input: &Input,
         tally: &mut Tally,
+        first_day: i32,
     ) -> Result<(), StoreError> {
         let source = ledger.intern(&input.source);
         let (buf, lines) = (&input.buf[..], &input.lines[..]);
@@ -296,10 +314,15 @@ impl Pipeline {
         }
         let ctx = self.ctx.clone();
         let (ctx, attributes) = (&*ctx, &input.attributes[..]);
+        // The daily totals borrow the batch's strings, so each path declares them after what
+        // they borrow from, and turns them into owned rows before that goes.
         if lines.len() <= CHUNK_LINES {
             let decoded = decode(buf, lines, 0..lines.len());
             let calls = price_all(ctx, attributes, &decoded);
-            return self.account_records(ledger, input, source, &decoded, calls, tally);
+            let mut days = daily::Batch::default();
+            self.account_records(ledger, input, source, &decoded, calls, tally, &mut days)?;
+            tally.daily = days.finish(first_day);
+            return Ok(());
         }
         // Decoded chunks live here, outside the decoding thread, so the priced calls it
         // sends along can borrow from them.
@@ -307,6 +330,7 @@ impl Pipeline {
             (0..lines.len().div_ceil(CHUNK_LINES))
                 .map(|_| std::sync::OnceLock::new())
                 .collect();
+        let mut days = daily::Batch::default();
         std::thread::scope(|scope| {
             let (tx, rx) = std::sync::mpsc::sync_channel(4);
             let chunks = &chunks;
@@ -322,22 +346,26 @@ impl Pipeline {
                 }
             });
             for (decoded, calls) in rx {
-                self.account_records(ledger, input, source, decoded, calls, tally)?;
+                self.account_records(ledger, input, source, decoded, calls, tally, &mut days)?;
             }
-            Ok(())
-        })
+            Ok::<(), StoreError>(())
+        })?;
+        tally.daily = days.finish(first_day);
+        Ok(())
     }
 
     /// Accounts decoded records: drops what a committed batch (or this one) already counted,
     /// prices, attributes and adds the rest.
-    fn account_records(
+    #[allow(clippy::too_many_arguments)]
+    fn account_records<'d>(
         &mut self,
         ledger: &mut Ledger,
         input: &Input,
         source: crate::ledger::Sym,
         decoded: &[Decoded<'_>],
-        calls: Vec<Option<PricedCall<'_>>>,
+        calls: Vec<Option<PricedCall<'d>>>,
         tally: &mut Tally,
+        days: &mut daily::Batch<'d>,
     ) -> Result<(), StoreError> {
         let ctx = self.ctx.clone();
         let keys: Vec<DedupeKey> = decoded
@@ -394,13 +422,14 @@ impl Pipeline {
                 tally.new_keys.push(*k);
             }
             tally.newest = Some(tally.newest.map_or(rec.timestamp, |n| n.max(rec.timestamp)));
-            if let Outcome::Unpriced { model, reason } = &call.outcome {
+            if let Outcome::Unpriced { model, reason, .. } = &call.outcome {
                 tally.summary.unpriced += 1;
                 self.warn_unpriced(model, reason, input, line.line);
             } else {
                 tally.summary.accepted += 1;
             }
             self.accounting.call(ledger, source, &call);
+            days.add(&call);
             if ctx.export {
                 let row = crate::sinks::row(&call, &ctx.attribution);
                 self.export_rows

@@ -65,7 +65,7 @@ impl Tokens {
 }
 
 /// The service tier a call was billed in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub enum Tier {
     #[default]
     Standard,

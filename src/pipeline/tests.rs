@@ -23,6 +23,8 @@ fn ctx(max_series: usize) -> Arc<Context> {
         dedupe_window: Duration::from_secs(3600),
         export: false,
         budget_periods: Vec::new(),
+        // The records are of 2026, the clock is in 2033: keep every day.
+        daily_retention_days: 100_000,
         clock: Clock::fixed(2_000_000_000),
     })
 }
@@ -354,4 +356,155 @@ fn a_backfill_of_old_months_leaves_current_budget_spend_exact() {
         "no current subject folded"
     );
     assert_eq!(l.sum(Metric::Cost, &[]), d("0.035") * Decimal::from(362));
+}
+
+mod daily {
+    use super::*;
+    use crate::daily::DailyTotals;
+    use crate::store::{read_daily, DedupeKey, SeriesRow};
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// Sums of the daily totals: (tokens, cost per model line, calls, cost per principal).
+    fn sums(t: &DailyTotals) -> (u64, Decimal, u64, Decimal) {
+        (
+            t.usage.values().map(|u| u.tokens).sum(),
+            t.usage.values().map(|u| u.cost).sum(),
+            t.principals.values().map(|p| p.calls).sum(),
+            t.principals.values().map(|p| p.cost).sum(),
+        )
+    }
+
+    #[test]
+    fn daily_totals_agree_with_the_ledger_and_duplicates_add_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Box::new(SqliteStore::open(dir.path()).unwrap());
+        let (mut p, _) = Pipeline::open(ctx(100), store).unwrap();
+        let mut batch = input(SHAPES);
+        batch.batch_key = Some(crate::store::dedupe_key("test", b"batch-1"));
+        p.process(&batch, 2_000_000_000).unwrap();
+        let t = read_daily(dir.path(), None, None).unwrap();
+        let l = p.ledger();
+        let (tokens, usage_cost, calls, principal_cost) = sums(&t);
+        assert_eq!(Decimal::from(tokens), l.sum(Metric::Tokens, &[]));
+        assert_eq!(usage_cost, l.sum(Metric::ModelCost, &[]));
+        assert_eq!(principal_cost, l.sum(Metric::Cost, &[]));
+        assert_eq!(Decimal::from(calls), l.sum(Metric::Invocations, &[]));
+        assert!(usage_cost > Decimal::ZERO);
+        let unpriced = t
+            .usage
+            .iter()
+            .find(|(k, _)| k.model == "acme.mystery-model-v9:0")
+            .expect("an unpriced call has its line");
+        assert!(unpriced.1.cost.is_zero() && unpriced.1.tokens > 0);
+        drop(l);
+        // the same batch again (a retried delivery), and its records in a new batch
+        p.process(&batch, 2_000_000_000).unwrap();
+        let s = p.process(&input(SHAPES), 2_000_000_000).unwrap();
+        assert_eq!(s.duplicates, SHAPES.lines().count() as u64);
+        assert_eq!(read_daily(dir.path(), None, None).unwrap(), t);
+    }
+
+    /// A store whose commits fail while `fail` is set.
+    struct Flaky {
+        inner: SqliteStore,
+        fail: Arc<AtomicBool>,
+    }
+
+    impl Store for Flaky {
+        fn load(
+            &mut self,
+            series: &mut dyn FnMut(SeriesRow<'_>),
+        ) -> Result<HashMap<String, String>, StoreError> {
+            self.inner.load(series)
+        }
+        fn seen(&mut self, keys: &[DedupeKey]) -> Result<Vec<bool>, StoreError> {
+            self.inner.seen(keys)
+        }
+        fn commit(&mut self, c: &Commit<'_>) -> Result<(), StoreError> {
+            if self.fail.load(Ordering::SeqCst) {
+                return Err(StoreError::Io("injected".into()));
+            }
+            self.inner.commit(c)
+        }
+    }
+
+    #[test]
+    fn a_batch_whose_commit_failed_adds_nothing_and_counts_once_when_retried() {
+        let dir = tempfile::tempdir().unwrap();
+        let fail = Arc::new(AtomicBool::new(true));
+        let inner = SqliteStore::open(dir.path()).unwrap();
+        let store = Box::new(Flaky {
+            inner,
+            fail: fail.clone(),
+        });
+        let (mut p, _) = Pipeline::open(ctx(100), store).unwrap();
+        assert!(p.process(&input(SHAPES), 2_000_000_000).is_err());
+        assert!(read_daily(dir.path(), None, None).unwrap().is_empty());
+        fail.store(false, Ordering::SeqCst);
+        let one = "{\"timestamp\":\"2026-11-03T00:00:00Z\",\"region\":\"us-east-1\",\"requestId\":\"x\",\"modelId\":\"amazon.nova-micro-v1:0\",\"input\":{\"inputTokenCount\":1}}\n";
+        p.process(&input(one), 2_000_000_000).unwrap();
+        let t = read_daily(dir.path(), None, None).unwrap();
+        assert_eq!(sums(&t).2, 1, "only the later batch: {t:?}");
+        p.process(&input(SHAPES), 2_000_000_000).unwrap();
+        let t = read_daily(dir.path(), None, None).unwrap();
+        assert_eq!(sums(&t).2, 1 + SHAPES.lines().count() as u64);
+        assert_eq!(sums(&t).3, p.ledger().sum(Metric::Cost, &[]));
+    }
+
+    #[test]
+    fn a_batch_of_many_chunks_splits_its_calls_by_utc_day() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Box::new(SqliteStore::open(dir.path()).unwrap());
+        let (mut p, _) = Pipeline::open(ctx(100), store).unwrap();
+        let mut text = String::new();
+        let n = 3 * CHUNK_LINES;
+        for i in 0..n {
+            // one call a minute from 2026-11-01T00:00:00Z: the first 1440 on the first day
+            let ts = crate::timefmt::format_rfc3339(1_793_491_200 + 60 * i as i64);
+            text.push_str(&format!(
+                r#"{{"timestamp":"{ts}","region":"us-east-1","requestId":"chunk-{i}","modelId":"amazon.nova-micro-v1:0","identity":{{"arn":"arn:aws:iam::1:user/u{}"}},"input":{{"inputTokenCount":1000}}}}"#,
+                i % 7
+            ));
+            text.push('\n');
+        }
+        p.process(&input(&text), 2_000_000_000).unwrap();
+        let t = read_daily(dir.path(), None, None).unwrap();
+        let day = |d: &str| read_daily(dir.path(), Some(d), Some(d)).unwrap();
+        assert_eq!(sums(&day("2026-11-01")).2, 1440);
+        assert_eq!(sums(&day("2026-11-02")).2, n as u64 - 1440);
+        assert_eq!(
+            sums(&day("2026-11-01")).1,
+            d("0.0504"),
+            "1440 x 1000 x 0.035/1M"
+        );
+        assert_eq!(t.principals.len(), 14, "7 principals on each day");
+    }
+
+    #[test]
+    fn days_past_the_retention_are_neither_added_nor_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = (*ctx(100)).clone();
+        c.daily_retention_days = 1;
+        let store = Box::new(SqliteStore::open(dir.path()).unwrap());
+        let (mut p, _) = Pipeline::open(Arc::new(c), store).unwrap();
+        let at = |id: &str, ts: &str| {
+            format!("{{\"timestamp\":\"{ts}\",\"region\":\"us-east-1\",\"requestId\":\"{id}\",\"modelId\":\"amazon.nova-micro-v1:0\",\"input\":{{\"inputTokenCount\":1}}}}\n")
+        };
+        // now is 2026-11-03T01:00:00Z: 2026-11-02 is kept, 2026-11-01 is not
+        let now = 1_793_664_000 + 3600;
+        let text = at("a", "2026-11-01T12:00:00Z") + &at("b", "2026-11-02T12:00:00Z");
+        p.process(&input(&text), now).unwrap();
+        let t = read_daily(dir.path(), None, None).unwrap();
+        let days: Vec<&str> = t.principals.keys().map(|k| k.day.as_str()).collect();
+        assert_eq!(days, ["2026-11-02"]);
+        // a day later the purge (the pipeline's first commit purged; this one is too soon,
+        // so a new pipeline on the same store does it) drops 2026-11-02 as well
+        drop(p);
+        let mut c = (*ctx(100)).clone();
+        c.daily_retention_days = 1;
+        let store = Box::new(SqliteStore::open(dir.path()).unwrap());
+        let (mut p, _) = Pipeline::open(Arc::new(c), store).unwrap();
+        p.process(&input(""), now + 86_400).unwrap();
+        assert!(read_daily(dir.path(), None, None).unwrap().is_empty());
+    }
 }

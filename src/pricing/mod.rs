@@ -99,6 +99,8 @@ pub enum Outcome<'a> {
     Unpriced {
         model: &'a str,
         reason: UnpricedReason,
+        /// How the call was routed, when the model id resolved (daily totals keep it).
+        scope: Option<Scope>,
     },
 }
 
@@ -109,6 +111,7 @@ pub fn price<'a>(cards: &'a RateCards, aliases: &'a Aliases, rec: &'a Record<'_>
             return Outcome::Unpriced {
                 model: &rec.model_id,
                 reason,
+                scope: None,
             }
         }
     };
@@ -117,7 +120,12 @@ pub fn price<'a>(cards: &'a RateCards, aliases: &'a Aliases, rec: &'a Record<'_>
     if rec.error_code.is_some() && billed_tokens == 0 {
         return Outcome::NotBilled { model };
     }
-    let unpriced = |reason| Outcome::Unpriced { model, reason };
+    let scope = Some(resolved.scope);
+    let unpriced = |reason| Outcome::Unpriced {
+        model,
+        reason,
+        scope,
+    };
     if !rec.has_token_counts {
         return unpriced(UnpricedReason::NoTokenCounts);
     }

@@ -231,3 +231,17 @@ fn zero_token_guardrail_blocks_cost_nothing_but_are_priced() {
     let l = line("amazon.nova-micro-v1:0", "2026-11-02T00:00:00Z", 0, 0, "");
     assert_eq!(priced(&l).total, Decimal::ZERO);
 }
+
+#[test]
+fn an_unpriced_call_keeps_its_scope_when_the_model_id_resolved() {
+    let ts = "2026-11-20T00:00:00Z";
+    let scope = |model: &str| match outcome(&line(model, ts, 1, 1, "")) {
+        Outcome::Unpriced { scope, .. } => scope,
+        other => panic!("priced: {other:?}"),
+    };
+    assert_eq!(scope("eu.acme.unknown-v1:0"), Some(Scope::Geo));
+    assert_eq!(scope("global.acme.unknown-v1:0"), Some(Scope::Global));
+    assert_eq!(scope("acme.unknown-v1:0"), Some(Scope::InRegion));
+    let unmapped = "arn:aws:bedrock:us-east-1:1:application-inference-profile/x";
+    assert_eq!(scope(unmapped), None, "nothing says how it was routed");
+}

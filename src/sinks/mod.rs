@@ -61,7 +61,7 @@ pub fn row(call: &PricedCall<'_>, attribution: &Attribution) -> Value {
             row["cost_usd"] = json!("0");
             row["error_code"] = json!(rec.error_code);
         }
-        Outcome::Unpriced { model, reason } => {
+        Outcome::Unpriced { model, reason, .. } => {
             row["model"] = json!(model);
             row["cost_usd"] = Value::Null;
             row["unpriced_reason"] = json!(reason.as_str());

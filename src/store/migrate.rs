@@ -5,7 +5,8 @@
 //! string, and one row per dedupe key. Schema 2 (see `sqlite.rs`) keeps labels once per
 //! series id, values in chunks and a journal, and one dedupe row per batch. Schema 1 had no
 //! per-dimension metrics: their totals are derived from the cross-product series (a value that
-//! had folded into `__other__` there stays in `__other__`).
+//! had folded into `__other__` there stays in `__other__`). Schema 3 adds the daily totals'
+//! tables, nothing else: an upgrade chains 1 -> 2 -> 3 in the one transaction.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -116,6 +117,18 @@ pub fn from_v1(tx: &Transaction<'_>, path: &Path) -> Result<(), StoreError> {
         series = series.len(),
         derived = derived.len(),
         "upgraded the state store from schema 1 to {}; per-user and per-feature totals were derived from the cross-product series",
+        super::SCHEMA_VERSION
+    );
+    Ok(())
+}
+
+/// Schema 2 -> 3: the daily totals' tables, empty. Schema 2 kept no per-day figures, so daily
+/// history starts at the upgrade; every total kept so far stays as it was.
+pub fn from_v2(tx: &Transaction<'_>, path: &Path) -> Result<(), StoreError> {
+    tx.execute_batch(super::daily::SCHEMA)
+        .map_err(|e| classify(e, path))?;
+    tracing::info!(
+        "upgraded the state store to schema {}: daily totals by UTC day start empty now (days before the upgrade are not in them)",
         super::SCHEMA_VERSION
     );
     Ok(())

@@ -1,11 +1,12 @@
-//! The durable state: totals, dedupe keys and source checkpoints, written in one atomic
-//! transaction per batch, so a crash loses nothing acknowledged and counts nothing twice.
+//! The durable state: totals, dedupe keys, source checkpoints and daily totals, written in one
+//! atomic transaction per batch, so a crash loses nothing acknowledged and counts nothing twice.
 //!
 //! The pipeline sees only the narrow [`Store`] trait (load, look up keys, commit a batch);
 //! [`SqliteStore`] is the embedded implementation (see `sqlite.rs` for its layout). A shared
 //! backend (e.g. PostgreSQL for replicas behind one Firehose stream) implements the same trait.
 
 pub(crate) mod codec;
+mod daily;
 mod migrate;
 mod sqlite;
 #[cfg(test)]
@@ -14,10 +15,11 @@ mod tests;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use crate::daily::DailyTotals;
 use crate::ledger::Metric;
 
 use sqlite::schema as sqlite_schema;
-pub use sqlite::{SqliteStore, DB_FILE, SCHEMA_VERSION};
+pub use sqlite::{read_daily, SqliteStore, DB_FILE, SCHEMA_VERSION};
 
 /// 128 bits of SHA-256 over a namespaced id: `req:<requestId>`, `cwl:<eventId>`, `line:<bytes>`.
 pub type DedupeKey = [u8; 16];
@@ -106,6 +108,11 @@ pub struct Commit<'a> {
     pub now: i64,
     /// Dedupe keys first seen before this are deleted in the same transaction.
     pub purge_before: Option<i64>,
+    /// The batch's daily totals, added to the stored ones in the same transaction.
+    pub daily: &'a DailyTotals,
+    /// Daily totals of days before this (`YYYY-MM-DD`, UTC) are deleted in the same
+    /// transaction (the retention; given with the periodic purge).
+    pub daily_before: Option<&'a str>,
 }
 
 /// Every series by id, as a store folding its journal reads them.

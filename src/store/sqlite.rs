@@ -3,7 +3,7 @@
 //! Chosen because it is one file, needs no server, reports a full disk as its own error code
 //! and ships its own integrity check.
 //!
-//! Layout (schema 2), shaped so a batch costs a handful of row writes whatever its size:
+//! Layout (schema 3), shaped so a batch costs a handful of row writes whatever its size:
 //! - `journal`: one row per batch: the series it created (metric and labels, written once),
 //!   the series it deleted, and the new value of every series it changed;
 //! - `defs` and `chunk`: series definitions and values by id, 1,024 ids per row; the journal
@@ -11,21 +11,26 @@
 //!   replays at most that much;
 //! - `dedupe`: one row per batch holding all its dedupe keys, deleted by age; the keys of
 //!   the window are held in memory, so looking one up never touches the disk;
-//! - `checkpoints`, `meta`.
+//! - `checkpoints`, `meta`;
+//! - the daily totals by UTC day and their journal (schema 3, see `daily.rs`).
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use rustc_hash::FxHashSet;
 
 use super::codec::{self, CHUNK};
+use super::daily::{self, Failed};
 use super::{classify, AllSeries, Commit, DedupeKey, SeriesRow, Stats, Store, StoreError};
+use crate::daily::DailyTotals;
 use crate::ledger::Metric;
 
 /// Bump when the table layout changes; an older daemon refuses a newer store.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
+/// The first schema with daily totals.
+const DAILY_SINCE: i64 = 3;
 pub const DB_FILE: &str = "state.db";
 const LOCK_FILE: &str = "lock";
 /// Journal bytes past which a commit also folds the journal into the value chunks.
@@ -56,6 +61,7 @@ pub struct SqliteStore {
     /// Value chunks and definition chunks the journal has touched since the last fold.
     dirty_chunks: BTreeSet<usize>,
     dirty_defs: BTreeSet<usize>,
+    daily_journal_bytes: usize,
 }
 
 /// Where a loaded series' definition lies: in which blob, at which bytes.
@@ -163,6 +169,7 @@ impl SqliteStore {
             journal_bytes: 0,
             dirty_chunks: BTreeSet::new(),
             dirty_defs: BTreeSet::new(),
+            daily_journal_bytes: 0,
         }
     }
 
@@ -219,7 +226,12 @@ impl SqliteStore {
         if version == Some(1) {
             super::migrate::from_v1(&tx, &path)?;
         }
+        if version.is_some_and(|v| v < DAILY_SINCE) {
+            super::migrate::from_v2(&tx, &path)?;
+        }
         tx.execute_batch(schema()).map_err(|e| classify(e, &path))?;
+        tx.execute_batch(daily::SCHEMA)
+            .map_err(|e| classify(e, &path))?;
         if version != Some(SCHEMA_VERSION) {
             tx.execute(
                 "INSERT INTO meta (key, value) VALUES ('schema_version', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -232,6 +244,14 @@ impl SqliteStore {
             .conn
             .query_row(
                 "SELECT COALESCE(SUM(LENGTH(created) + LENGTH(vals)), 0) FROM journal",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(self.err())? as usize;
+        self.daily_journal_bytes = self
+            .conn
+            .query_row(
+                "SELECT COALESCE(SUM(LENGTH(data)), 0) FROM daily_journal",
                 [],
                 |r| r.get::<_, i64>(0),
             )
@@ -370,8 +390,8 @@ impl SqliteStore {
         })
     }
 
-    /// Deletes expired dedupe keys, folds the journal into the chunks and rewrites the file
-    /// to its minimum size. Returns how many dedupe keys were deleted.
+    /// Deletes expired dedupe keys, folds the journals into the chunks and the daily tables,
+    /// and rewrites the file to its minimum size. Returns how many dedupe keys were deleted.
     pub fn compact(&mut self, purge_before: i64) -> Result<u64, StoreError> {
         let img = self.image()?;
         let path = self.path.clone();
@@ -391,8 +411,10 @@ impl SqliteStore {
         .map_err(err)?;
         let chunks: BTreeSet<usize> = (0..img.ids().div_ceil(CHUNK)).collect();
         write_chunks(&tx, &img, chunks.clone(), chunks).map_err(err)?;
+        daily::fold(&tx).map_err(|f| failed(f, &path))?;
         tx.commit().map_err(err)?;
         self.journal_bytes = 0;
+        self.daily_journal_bytes = 0;
         self.dirty_chunks.clear();
         self.dirty_defs.clear();
         self.keys = None;
@@ -419,6 +441,55 @@ impl SqliteStore {
     pub(super) fn conn(&self) -> &Connection {
         &self.conn
     }
+}
+
+fn failed(f: Failed, path: &Path) -> StoreError {
+    match f {
+        Failed::Sql(e) => classify(e, path),
+        Failed::Corrupt(detail) => StoreError::Corrupt {
+            path: path.to_path_buf(),
+            detail,
+        },
+    }
+}
+
+/// The daily totals of the days in `[since, until]` (inclusive, `YYYY-MM-DD`, UTC; `None`:
+/// unbounded) stored in `state_dir`. Opens the file read-only and takes no lock, so it runs
+/// beside the daemon: SQLite's WAL gives it every batch committed so far, in one consistent
+/// snapshot. A store from before schema 3 holds no daily totals: empty.
+pub fn read_daily(
+    state_dir: &Path,
+    since: Option<&str>,
+    until: Option<&str>,
+) -> Result<DailyTotals, StoreError> {
+    let path = state_dir.join(DB_FILE);
+    let err = |e| classify(e, &path);
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut conn = Connection::open_with_flags(&path, flags).map_err(err)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(err)?;
+    let tx = conn.transaction().map_err(err)?;
+    let version: Option<String> = tx
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(err)?;
+    match version.and_then(|v| v.parse::<i64>().ok()) {
+        Some(found) if found > SCHEMA_VERSION => return Err(StoreError::TooNew { path, found }),
+        Some(v) if v >= DAILY_SINCE => {}
+        Some(_) => return Ok(DailyTotals::default()),
+        None => {
+            return Err(StoreError::Corrupt {
+                path,
+                detail: "no schema version".into(),
+            })
+        }
+    }
+    let (since, until) = (since.unwrap_or(""), until.unwrap_or("\u{10FFFF}"));
+    daily::read(&tx, since, until).map_err(|f| failed(f, &path))
 }
 
 impl AllSeries for Image {
@@ -515,6 +586,12 @@ impl Store for SqliteStore {
         dirty_defs.extend(c.removed.iter().map(|id| *id as usize / CHUNK));
         let bytes = created.len() + vals.len();
         let fold_now = self.journal_bytes + bytes > FOLD_BYTES;
+        let daily_row = match c.daily.is_empty() {
+            true => None,
+            false => Some(daily::encode(c.daily).map_err(StoreError::Io)?),
+        };
+        let daily_bytes = self.daily_journal_bytes + daily_row.as_ref().map_or(0, Vec::len);
+        let fold_daily = c.daily_before.is_some() || daily_bytes > daily::FOLD_BYTES;
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -546,12 +623,25 @@ impl Store for SqliteStore {
             tx.execute("DELETE FROM dedupe WHERE seen_at < ?1", params![before])
                 .map_err(err)?;
         }
+        if let Some(row) = &daily_row {
+            tx.prepare_cached("INSERT INTO daily_journal (data) VALUES (?1)")
+                .map_err(err)?
+                .execute([row])
+                .map_err(err)?;
+        }
+        if fold_daily {
+            daily::fold(&tx).map_err(|f| failed(f, &path))?;
+        }
+        if let Some(day) = c.daily_before {
+            daily::prune(&tx, day).map_err(err)?;
+        }
         tx.commit().map_err(err)?;
         self.journal_bytes = if fold_now {
             0
         } else {
             self.journal_bytes + bytes
         };
+        self.daily_journal_bytes = if fold_daily { 0 } else { daily_bytes };
         self.dirty_chunks = dirty;
         self.dirty_defs = dirty_defs;
         if c.purge_before.is_some() {

@@ -1,4 +1,5 @@
 use super::*;
+use crate::daily::DailyTotals;
 use crate::ledger::{Ledger, Limits};
 use crate::store::NoSeries;
 
@@ -22,6 +23,8 @@ fn commit_one(store: &mut SqliteStore, l: &mut Ledger, user: &str, keys: &[Dedup
             checkpoints: &cps,
             now,
             purge_before: Some(now - 100),
+            daily: &DailyTotals::default(),
+            daily_before: None,
         })
         .unwrap();
     l.keep();
@@ -167,6 +170,8 @@ fn a_full_disk_is_reported_as_such_and_nothing_is_kept() {
             checkpoints: &[],
             now: 1,
             purge_before: None,
+            daily: &DailyTotals::default(),
+            daily_before: None,
         })
         .unwrap_err();
     assert_eq!(err.kind(), "disk_full", "{err}");
@@ -217,7 +222,299 @@ fn a_schema_1_store_is_upgraded_without_losing_a_cent() {
     assert_eq!(find(Metric::Records, ("result", "accepted")), 2);
     assert_eq!(s.seen(&[dedupe_key("req", b"x")]).unwrap(), [true]);
     drop(s);
-    // and it opens again as schema 2 without migrating twice
+    // and it opens again as the current schema without migrating twice, daily tables and all
     let mut s = SqliteStore::open(dir.path()).unwrap();
     assert_eq!(load(&mut s).0, rows);
+    assert!(read_daily(dir.path(), None, None).unwrap().is_empty());
+}
+
+mod daily {
+    use super::*;
+    use crate::daily::{PrincipalKey, PrincipalTotal, UsageKey, UsageTotal};
+    use crate::pricing::Scope;
+    use crate::record::{Tier, TokenClass};
+    use rust_decimal::Decimal;
+    use std::str::FromStr;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    fn key(day: &str, class: TokenClass) -> UsageKey {
+        UsageKey {
+            day: day.into(),
+            model: "amazon.nova-micro-v1:0".into(),
+            region: "us-east-1".into(),
+            scope: Scope::Geo,
+            tier: Tier::Priority,
+            long_context: false,
+            class,
+        }
+    }
+
+    fn who(day: &str, principal: &str) -> PrincipalKey {
+        PrincipalKey {
+            day: day.into(),
+            principal: principal.into(),
+        }
+    }
+
+    /// A batch's daily totals: `tokens` input tokens costing `cost`, by one call of `principal`.
+    fn batch(day: &str, tokens: u64, cost: &str, principal: &str) -> DailyTotals {
+        let mut t = DailyTotals::default();
+        let cost = d(cost);
+        t.usage
+            .insert(key(day, TokenClass::Input), UsageTotal { tokens, cost });
+        t.principals
+            .insert(who(day, principal), PrincipalTotal { calls: 1, cost });
+        t
+    }
+
+    fn commit(
+        s: &mut SqliteStore,
+        daily: &DailyTotals,
+        keys: &[DedupeKey],
+        before: Option<&str>,
+    ) -> Result<(), StoreError> {
+        s.commit(&Commit {
+            created: vec![],
+            values: &[],
+            all: &NoSeries,
+            removed: &[],
+            dedupe: keys,
+            checkpoints: &[],
+            now: 1,
+            purge_before: None,
+            daily,
+            daily_before: before,
+        })
+    }
+
+    fn journal_rows(s: &SqliteStore) -> i64 {
+        s.conn()
+            .query_row("SELECT COUNT(*) FROM daily_journal", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn daily_totals_read_back_exactly_while_the_store_is_open_and_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStore::open(dir.path()).unwrap();
+        let alice = "arn:aws:iam::1:user/alice";
+        commit(
+            &mut s,
+            &batch("2026-11-01", 1000, "0.000035", alice),
+            &[],
+            None,
+        )
+        .unwrap();
+        commit(
+            &mut s,
+            &batch("2026-11-01", 7, "0.00000006125", ""),
+            &[],
+            None,
+        )
+        .unwrap();
+        commit(
+            &mut s,
+            &batch("2026-11-02", 1, "0.000000035", alice),
+            &[],
+            None,
+        )
+        .unwrap();
+        assert_eq!(journal_rows(&s), 3, "not folded yet: read from the journal");
+        let check = |t: &DailyTotals| {
+            let u = t.usage[&key("2026-11-01", TokenClass::Input)];
+            assert_eq!((u.tokens, u.cost), (1007, d("0.00003506125")));
+            let p = t.principals[&who("2026-11-01", alice)];
+            assert_eq!((p.calls, p.cost), (1, d("0.000035")));
+            assert_eq!(t.principals[&who("2026-11-01", "")].calls, 1);
+            assert_eq!(t.usage.len(), 2);
+            assert_eq!(t.principals.len(), 3);
+        };
+        // the daemon holds the lock; the reader does not need it
+        check(&read_daily(dir.path(), None, None).unwrap());
+        // a purge commit folds the journal into the tables: the same totals
+        commit(&mut s, &DailyTotals::default(), &[], Some("2000-01-01")).unwrap();
+        assert_eq!(journal_rows(&s), 0);
+        check(&read_daily(dir.path(), None, None).unwrap());
+        // folded rows and new journal rows add up
+        commit(
+            &mut s,
+            &batch("2026-11-01", 3, "0.000000105", alice),
+            &[],
+            None,
+        )
+        .unwrap();
+        let t = read_daily(dir.path(), None, None).unwrap();
+        let u = t.usage[&key("2026-11-01", TokenClass::Input)];
+        assert_eq!((u.tokens, u.cost), (1010, d("0.00003516625")));
+        let stored: String = s
+            .conn()
+            .query_row(
+                "SELECT cost_usd FROM daily_usage WHERE day = '2026-11-01'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(
+            stored, "0.00003506125",
+            "an exact decimal, readable in sqlite3"
+        );
+        drop(s);
+        let after = read_daily(dir.path(), None, None).unwrap();
+        assert_eq!(after, t, "and with no daemon running");
+        // days are inclusive at both ends
+        let one = read_daily(dir.path(), Some("2026-11-02"), Some("2026-11-02")).unwrap();
+        assert_eq!(one.usage.len(), 1);
+        assert!(one.principals.keys().all(|k| k.day == "2026-11-02"));
+        let none = read_daily(dir.path(), Some("2026-11-03"), None).unwrap();
+        assert!(none.is_empty());
+    }
+
+    #[test]
+    fn a_failed_commit_adds_no_daily_totals() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStore::open(dir.path()).unwrap();
+        commit(&mut s, &batch("2026-11-01", 1, "0.5", "a"), &[], None).unwrap();
+        let page_count: i64 = s
+            .conn()
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap();
+        s.conn()
+            .pragma_update(None, "max_page_count", page_count)
+            .unwrap();
+        let keys: Vec<DedupeKey> = (0..50_000u32)
+            .map(|n| dedupe_key("req", &n.to_be_bytes()))
+            .collect();
+        let err = commit(&mut s, &batch("2026-11-01", 2, "1", "a"), &keys, None).unwrap_err();
+        assert_eq!(err.kind(), "disk_full", "{err}");
+        s.conn()
+            .pragma_update(None, "max_page_count", 1 << 30)
+            .unwrap();
+        let t = read_daily(dir.path(), None, None).unwrap();
+        assert_eq!(t.usage[&key("2026-11-01", TokenClass::Input)].tokens, 1);
+        assert_eq!(t.principals[&who("2026-11-01", "a")].cost, d("0.5"));
+        // the batch, retried, counts once
+        commit(
+            &mut s,
+            &batch("2026-11-01", 2, "1", "a"),
+            &keys,
+            Some("2000-01-01"),
+        )
+        .unwrap();
+        let t = read_daily(dir.path(), None, None).unwrap();
+        assert_eq!(t.principals[&who("2026-11-01", "a")].cost, d("1.5"));
+        assert_eq!(t.principals[&who("2026-11-01", "a")].calls, 2);
+    }
+
+    #[test]
+    fn a_journal_past_its_size_is_folded_without_waiting_for_the_purge() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStore::open(dir.path()).unwrap();
+        let mut t = DailyTotals::default();
+        // 80,000 callers of 64-character ARNs: about 8.5 MB of journal
+        for n in 0..80_000 {
+            let p = format!("arn:aws:sts::111122223333:assumed-role/SomeService/session-{n:06}");
+            let total = PrincipalTotal {
+                calls: 1,
+                cost: d("0.000001"),
+            };
+            t.principals.insert(who("2026-11-01", &p), total);
+        }
+        commit(&mut s, &t, &[], None).unwrap();
+        assert_eq!(journal_rows(&s), 0, "folded in the same commit");
+        assert_eq!(read_daily(dir.path(), None, None).unwrap(), t);
+    }
+
+    #[test]
+    fn retention_prunes_folded_and_journaled_days_alike() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStore::open(dir.path()).unwrap();
+        commit(&mut s, &batch("2025-12-31", 1, "1", "a"), &[], None).unwrap();
+        commit(&mut s, &DailyTotals::default(), &[], Some("2000-01-01")).unwrap();
+        commit(&mut s, &batch("2026-01-01", 2, "2", "a"), &[], None).unwrap();
+        commit(&mut s, &batch("2026-01-02", 3, "3", "a"), &[], None).unwrap();
+        commit(&mut s, &DailyTotals::default(), &[], Some("2026-01-02")).unwrap();
+        let t = read_daily(dir.path(), None, None).unwrap();
+        let days: Vec<&str> = t.principals.keys().map(|k| k.day.as_str()).collect();
+        assert_eq!(days, ["2026-01-02"]);
+        assert_eq!(t.usage.len(), 1);
+    }
+
+    #[test]
+    fn costs_beyond_an_i64_of_units_add_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStore::open(dir.path()).unwrap();
+        // 20 USD is 2 * 10^19 units: more than an i64 holds
+        for _ in 0..3 {
+            let b = batch("2026-11-01", 1, "20.000000000000000001", "a");
+            commit(&mut s, &b, &[], Some("2000-01-01")).unwrap();
+        }
+        let t = read_daily(dir.path(), None, None).unwrap();
+        assert_eq!(
+            t.principals[&who("2026-11-01", "a")].cost,
+            d("60.000000000000000003")
+        );
+    }
+
+    /// A schema 2 store (this layout without the daily tables) upgrades in place: its totals,
+    /// keys and checkpoints are kept, and the daily totals start empty.
+    #[test]
+    fn a_schema_2_store_is_upgraded_and_keeps_its_totals() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = ledger();
+        {
+            let mut s = SqliteStore::open(dir.path()).unwrap();
+            commit_one(&mut s, &mut l, "a", &[dedupe_key("req", b"1")], 1000);
+            commit_one(&mut s, &mut l, "b", &[], 1000);
+        }
+        let before = {
+            let c = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+            c.execute_batch(
+                "DROP TABLE daily_usage; DROP TABLE daily_principal; DROP TABLE daily_journal;
+                 UPDATE meta SET value = '2' WHERE key = 'schema_version';",
+            )
+            .unwrap();
+            drop(c);
+            assert!(
+                read_daily(dir.path(), None, None).unwrap().is_empty(),
+                "a schema 2 store holds no daily totals"
+            );
+            let mut s = SqliteStore::open(dir.path()).unwrap();
+            load(&mut s)
+        };
+        let mut s = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(load(&mut s), before);
+        assert_eq!(before.0[0].3, 5);
+        assert_eq!(before.1["file:/x"], "{\"offset\":10}");
+        assert_eq!(s.seen(&[dedupe_key("req", b"1")]).unwrap(), [true]);
+        let version: String = s
+            .conn()
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION.to_string());
+        assert!(read_daily(dir.path(), None, None).unwrap().is_empty());
+        commit(&mut s, &batch("2026-11-01", 1, "1", "a"), &[], None).unwrap();
+        assert_eq!(read_daily(dir.path(), None, None).unwrap().usage.len(), 1);
+    }
+
+    #[test]
+    fn a_newer_store_is_refused_by_the_reader() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(SqliteStore::open(dir.path()).unwrap());
+        let c = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+        c.execute(
+            "UPDATE meta SET value = '99' WHERE key = 'schema_version'",
+            [],
+        )
+        .unwrap();
+        drop(c);
+        let err = read_daily(dir.path(), None, None).unwrap_err();
+        assert!(matches!(err, StoreError::TooNew { found: 99, .. }), "{err}");
+    }
 }

@@ -7,6 +7,7 @@ mod cloudwatch;
 mod crash;
 mod cur;
 mod daemon;
+mod daily;
 mod diskfull;
 mod export;
 mod exposition;
