@@ -109,7 +109,13 @@ pub fn reconcile(
             Billed::OtherLineType(t) => BillItem::OtherLineType(t),
         };
         let principal = line.principal.as_deref();
-        rec.bill(&line.day, &line.usage_type, principal, line.unblended_cost, item);
+        rec.bill(
+            &line.day,
+            &line.usage_type,
+            principal,
+            line.unblended_cost,
+            item,
+        );
     })
     .with_context(|| "cannot read the bill")?;
     for p in stats.problems {
@@ -148,7 +154,7 @@ pub fn run(a: ReconcileArgs) -> anyhow::Result<bool> {
     if !over.is_empty() {
         eprintln!(
             "drift past {}% in {} place(s): {}",
-            max_drift * Decimal::ONE_HUNDRED,
+            (max_drift * Decimal::ONE_HUNDRED).normalize(),
             over.len(),
             over.join("; ")
         );
@@ -187,10 +193,11 @@ pub async fn every(
         );
         let tolerance = config.tolerance;
         let started = std::time::Instant::now();
-        let result = tokio::task::spawn_blocking(move || reconcile(&paths, &dir, &m, &w, tolerance))
-            .await
-            .map_err(|e| anyhow::anyhow!("the reconciliation task failed: {e}"))
-            .and_then(|r| r);
+        let result =
+            tokio::task::spawn_blocking(move || reconcile(&paths, &dir, &m, &w, tolerance))
+                .await
+                .map_err(|e| anyhow::anyhow!("the reconciliation task failed: {e}"))
+                .and_then(|r| r);
         let now = clock.now();
         match result {
             Ok(report) => {

@@ -47,7 +47,7 @@ fn opt(d: Option<Decimal>) -> String {
 /// A ratio as a signed percentage with two decimals; "n/a" when nothing was billed.
 fn pct(d: Option<Decimal>) -> String {
     match d {
-        Some(d) => format!("{:+.2}%", d * Decimal::ONE_HUNDRED),
+        Some(d) => format!("{:+.2}%", (d * Decimal::ONE_HUNDRED).round_dp(2)),
         None => "n/a".into(),
     }
 }
@@ -129,7 +129,7 @@ fn table(r: &Report) -> String {
             "token_type",
             "est_tokens",
             "billed_tokens",
-            "tokens",
+            "token_drift",
             "est_usd",
             "billed_usd",
             "drift_usd",
