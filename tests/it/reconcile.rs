@@ -215,6 +215,9 @@ fn reconcile(cur: &Path, state: &str, extra: &[&str]) -> (i32, Value, String) {
     (code, json, err)
 }
 
+/// Writes a bill in one of the three formats.
+type WriteBill = fn(&Path, &[CurRow]);
+
 fn model_row<'a>(r: &'a Value, day: &str, model: &str, class: &str) -> &'a Value {
     r["models"]
         .as_array()
@@ -237,7 +240,7 @@ fn principal_row<'a>(r: &'a Value, day: &str, arn: &str) -> &'a Value {
 fn a_bill_that_matches_shows_zero_drift_in_csv_gzip_and_parquet() {
     let dir = tempfile::tempdir().unwrap();
     let (state, _) = count(dir.path());
-    let writers: [(&str, fn(&Path, &[CurRow])); 3] = [
+    let writers: [(&str, WriteBill); 3] = [
         ("bill.csv", |p, r| write_csv(p, r)),
         ("bill.csv.gz", |p, r| write_csv_gz(p, r)),
         ("bill.parquet", |p, r| write_parquet(p, r)),
