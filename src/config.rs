@@ -1112,6 +1112,42 @@ daily_retention_days = 800
     }
 
     #[test]
+    fn reconcile_defaults_and_every_problem_at_once() {
+        let text = "state_dir = \"/s\"\n[reconcile]\ncur = [\"/cur\"]\n";
+        let c = resolve(
+            parse(text, "c.toml").unwrap(),
+            Overrides::default(),
+            Env::default(),
+        )
+        .unwrap();
+        let r = c.reconcile.unwrap();
+        assert_eq!(r.cur, [PathBuf::from("/cur")]);
+        assert_eq!(r.interval, Duration::from_secs(6 * 3600));
+        assert_eq!(r.tolerance, rust_decimal::Decimal::new(1, 2));
+        assert_eq!((r.skip_recent_days, r.mapping), (1, None));
+
+        let text = "[reconcile]\ncur = [\"/cur\"]\ninterval = \"often\"\ntolerance = \"-1\"\n";
+        let o = Overrides {
+            in_memory: true,
+            ..Default::default()
+        };
+        let e = resolve(parse(text, "c.toml").unwrap(), o, Env::default()).unwrap_err();
+        let all = e.0.join("\n");
+        assert!(all.contains("reconcile needs a state directory"), "{all}");
+        assert!(all.contains("reconcile.interval \"often\""), "{all}");
+        assert!(all.contains("reconcile.tolerance \"-1\""), "{all}");
+
+        let text = "state_dir = \"/s\"\n[reconcile]\ninterval = \"1h\"\n";
+        let e = resolve(
+            parse(text, "c.toml").unwrap(),
+            Overrides::default(),
+            Env::default(),
+        )
+        .unwrap_err();
+        assert!(e.0[0].contains("without reconcile.cur"), "{:?}", e.0);
+    }
+
+    #[test]
     fn flags_win_over_the_file() {
         let raw = parse("listen = \"127.0.0.1:1\"\nstate_dir = \"/a\"", "c.toml").unwrap();
         let c = resolve(

@@ -336,10 +336,12 @@ impl Reconciler {
             problems: self.problems,
             ..Report::default()
         };
-        let Some((first, last)) = days(&self.bill_models, window) else {
-            return report;
+        let days = days(&self.bill_models, window);
+        // With no day to compare, every line left out is still listed: it may be why.
+        let within = |day: &str| {
+            days.as_ref()
+                .is_none_or(|(f, l)| day >= f.as_str() && day <= l.as_str())
         };
-        let within = |day: &str| day >= first.as_str() && day <= last.as_str();
         for ((kind, name, day), a) in self.asides {
             if !within(&day) {
                 continue;
@@ -354,6 +356,10 @@ impl Reconciler {
             e.lines += a.lines;
             e.usd += a.usd;
         }
+        let Some((first, last)) = days else {
+            return report;
+        };
+        let within = |day: &str| day >= first.as_str() && day <= last.as_str();
         report.models = join(
             self.est_models,
             self.bill_models,

@@ -240,6 +240,22 @@ fn formats_keep_money_exact() {
 }
 
 #[test]
+fn a_bill_with_nothing_to_compare_still_lists_what_was_left_out() {
+    let mut r = Reconciler::new();
+    r.bill(
+        "2026-11-02",
+        "USE1-NovaMicro-input-tokens",
+        None,
+        d("1"),
+        BillItem::UnmappedModel("usagetype name \"NovaMicro\"".into()),
+    );
+    let rep = r.report(&Window::default(), d("0.01"));
+    assert!(rep.days.is_none());
+    assert_eq!(rep.unmapped_models.len(), 1);
+    assert!(render(&rep, Format::Table).contains("NovaMicro"));
+}
+
+#[test]
 fn an_empty_bill_says_so() {
     let rep = Reconciler::new().report(&Window::default(), d("0.01"));
     assert!(rep.days.is_none());

@@ -129,9 +129,16 @@ fn every_dashboard_panel_returns_data_and_every_rule_evaluates() {
         "0.001575",
     );
     crate::support::cur::write_csv(cur.join("bill.csv"), &[usage]);
+    // The bundled mapping table has NovaMicro unreviewed (so its lines are not compared).
+    let mapping = dir.path().join("mapping.toml");
+    std::fs::write(
+        &mapping,
+        "[[models]]\nusagetype_name = \"NovaMicro\"\nid = \"amazon.nova-micro-v1:0\"\nname = \"Nova Micro\"\nreviewed = true\nevidence = \"test\"\n",
+    )
+    .unwrap();
     std::fs::write(
         &config,
-        format!("[attribution]\nmetadata_labels = [\"team\"]\n[[budgets]]\nname = \"per-user\"\nlabel = \"user\"\nmonthly_usd = \"100\"\ndaily_usd = \"10\"\n[[budgets]]\nname = \"per-team\"\nlabel = \"team\"\nmonthly_usd = \"1000\"\n[reconcile]\ncur = [{:?}]\ninterval = \"2s\"\nskip_recent_days = 0\n", cur.to_str().unwrap()),
+        format!("[attribution]\nmetadata_labels = [\"team\"]\n[[budgets]]\nname = \"per-user\"\nlabel = \"user\"\nmonthly_usd = \"100\"\ndaily_usd = \"10\"\n[[budgets]]\nname = \"per-team\"\nlabel = \"team\"\nmonthly_usd = \"1000\"\n[reconcile]\ncur = [{:?}]\nmapping = {:?}\ninterval = \"2s\"\nskip_recent_days = 0\n", cur.to_str().unwrap(), mapping.to_str().unwrap()),
     )
     .unwrap();
     let keys = dir.path().join("keys");
