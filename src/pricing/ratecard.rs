@@ -21,6 +21,11 @@ pub const UNIT: &str = "per_1m_tokens";
 pub const CURRENCY: &str = "USD";
 /// More decimals than any published price (Nova Micro cache read: 0.00875 per 1M).
 const MAX_PRICE_DECIMALS: usize = 10;
+/// The highest price a card may state, in USD per 1M tokens: 1,000 times the dearest
+/// published one (about 75). Higher is a unit slip, and it bounds a call's cost (at most
+/// 10M tokens per class, 5 classes: $5M) far inside what the ledger counts exactly.
+/// Found by fuzzing `ratecard_parse`: a 22-digit price made a cost the ledger cannot hold.
+pub const MAX_PRICE: u32 = 100_000;
 /// Decimals a price may have once discounted: a cost (price x tokens / 1M) then has at most
 /// `USD_SCALE`, which the ledger counts exactly. A discount adds decimals to a price.
 const MAX_DISCOUNTED_DECIMALS: u32 = money::USD_SCALE - 6;
@@ -382,7 +387,15 @@ impl Reader<'_> {
     fn class_prices(&mut self, t: &Table, loc: &str) -> ClassPrices {
         let mut out = ClassPrices::default();
         for class in TokenClass::ALL {
-            out.0[class as usize] = self.decimal(t, loc, class.as_str(), MAX_PRICE_DECIMALS);
+            let key = class.as_str();
+            let price = self.decimal(t, loc, key, MAX_PRICE_DECIMALS);
+            out.0[class as usize] = match price {
+                Some(p) if p > Decimal::from(MAX_PRICE) => {
+                    self.err(loc, format!("`{key}` = {p} is above {MAX_PRICE} USD per 1M tokens: a price in another unit? (the card's unit is {UNIT})"));
+                    None
+                }
+                p => p,
+            };
         }
         out
     }
