@@ -386,7 +386,7 @@ pub async fn run(
     }
     if let (Some(r), StateMode::Dir(dir), false) = (&config.reconcile, &config.state, config.once) {
         tracing::info!(
-            cur = ?r.cur,
+            cur = %r.cur.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
             interval = ?r.interval,
             "reconciling with the bill at start and every {:?}",
             r.interval

@@ -100,7 +100,7 @@ pub struct RawConfig {
 #[derive(Debug, Default, Deserialize)]
 pub struct RawReconcile {
     #[serde(default)]
-    pub cur: Vec<PathBuf>,
+    pub cur: Vec<String>,
     pub interval: Option<String>,
     pub mapping: Option<PathBuf>,
     pub tolerance: Option<String>,
@@ -110,8 +110,9 @@ pub struct RawReconcile {
 /// Comparing the estimate with the bill's CUR 2.0 files at an interval (`[reconcile]`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReconcileConfig {
-    /// CUR files or directories (walked for .csv, .csv.gz, .parquet).
-    pub cur: Vec<PathBuf>,
+    /// CUR files, directories (walked for .csv, .csv.gz, .parquet) or S3 prefixes (synced to
+    /// `<state_dir>/cur-cache/` first).
+    pub cur: Vec<crate::cur::Location>,
     pub interval: Duration,
     /// `None`: the bundled mapping table.
     pub mapping: Option<PathBuf>,
@@ -712,7 +713,7 @@ fn resolve_reconcile(
     if raw.cur.is_empty() {
         if raw.interval.is_some() || raw.mapping.is_some() || raw.tolerance.is_some() {
             errors.push(
-                "reconcile: settings without reconcile.cur (the CUR files or directories to read)"
+                "reconcile: settings without reconcile.cur (the CUR files, directories or s3:// prefixes to read)"
                     .into(),
             );
         }
@@ -741,8 +742,17 @@ fn resolve_reconcile(
         ));
         rust_decimal::Decimal::ZERO
     });
+    let cur = raw
+        .cur
+        .iter()
+        .filter_map(|c| {
+            c.parse()
+                .map_err(|e| errors.push(format!("reconcile.cur: {e}")))
+                .ok()
+        })
+        .collect();
     Some(ReconcileConfig {
-        cur: raw.cur,
+        cur,
         interval,
         mapping: raw.mapping,
         tolerance,
@@ -1121,12 +1131,27 @@ daily_retention_days = 800
         )
         .unwrap();
         let r = c.reconcile.unwrap();
-        assert_eq!(r.cur, [PathBuf::from("/cur")]);
+        assert_eq!(r.cur, [crate::cur::Location::Local("/cur".into())]);
         assert_eq!(r.interval, Duration::from_secs(6 * 3600));
         assert_eq!(r.tolerance, rust_decimal::Decimal::new(1, 2));
         assert_eq!((r.skip_recent_days, r.mapping), (1, None));
 
-        let text = "[reconcile]\ncur = [\"/cur\"]\ninterval = \"often\"\ntolerance = \"-1\"\n";
+        let text = "state_dir = \"/s\"\n[reconcile]\ncur = [\"s3://bill/cur\"]\n";
+        let c = resolve(
+            parse(text, "c.toml").unwrap(),
+            Overrides::default(),
+            Env::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            c.reconcile.unwrap().cur,
+            [crate::cur::Location::S3(crate::cur::S3Prefix {
+                bucket: "bill".into(),
+                prefix: "cur/".into()
+            })]
+        );
+
+        let text = "[reconcile]\ncur = [\"/cur\", \"s3://Bad_Bucket/\"]\ninterval = \"often\"\ntolerance = \"-1\"\n";
         let o = Overrides {
             in_memory: true,
             ..Default::default()
@@ -1136,6 +1161,7 @@ daily_retention_days = 800
         assert!(all.contains("reconcile needs a state directory"), "{all}");
         assert!(all.contains("reconcile.interval \"often\""), "{all}");
         assert!(all.contains("reconcile.tolerance \"-1\""), "{all}");
+        assert!(all.contains("reconcile.cur: \"s3://Bad_Bucket/\""), "{all}");
 
         let text = "state_dir = \"/s\"\n[reconcile]\ninterval = \"1h\"\n";
         let e = resolve(

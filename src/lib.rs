@@ -14,7 +14,7 @@
 //! - [`record`]: the normalised invocation, token classes, principal ARNs
 //! - [`pricing`]: rate cards, model-id normalisation, `price(&cards, &record)` (pure)
 //! - [`pricelist`]: AWS Price List offer files → rate-card rows, card diff and check (`ratecard` command)
-//! - [`cur`]: AWS Cost and Usage Report 2.0 files (CSV, gzip, Parquet) → Bedrock bill lines, classified
+//! - [`cur`]: AWS Cost and Usage Report 2.0 files (CSV, gzip, Parquet; local or an S3 prefix synced to a cache) → Bedrock bill lines, classified
 //! - [`attribution`]: user, feature and extra labels from metadata, ARN and rules (pure)
 //! - [`account`]: the priced call, and how one adds to the ledger's counters
 //! - [`daily`]: totals by UTC day per model line and per principal, accumulated per batch (pure)

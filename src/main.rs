@@ -77,6 +77,9 @@ enum Command {
     ///
     /// Example: bedrock-cost-exporter reconcile --cur /data/cur/bedrock-export/ --state-dir
     /// /var/lib/bedrock-cost-exporter --skip-recent-days 1
+    ///
+    /// From S3: bedrock-cost-exporter reconcile --cur s3://my-billing-bucket/cur/bedrock-export/
+    /// --state-dir /var/lib/bedrock-cost-exporter --skip-recent-days 1
     Reconcile(Box<reconcile_cmd::ReconcileArgs>),
 }
 

@@ -1,5 +1,12 @@
 //! The `reconcile` command and the daemon's reconciliation task: read the bill's CUR files
 //! and the store's daily totals, and hand both to [`crate::reconcile`]. Flags and I/O only.
+//!
+//! An S3 prefix among the CUR locations is synced to a local cache first ([`cur::s3`]), in
+//! async code: the daemon's task does it before its blocking read; the command makes a
+//! current-thread runtime for it. The command's cache is a temporary directory removed at
+//! exit unless `--cache-dir` names one to keep (then only changed objects are downloaded on
+//! the next run). It is not the state directory's `cur-cache/`, which is the daemon's: the
+//! command only reads the state directory, often as another user.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -9,19 +16,28 @@ use anyhow::Context as _;
 use clap::Args;
 use rust_decimal::Decimal;
 
-use crate::cur::{self, Billed};
+use crate::cur::{self, Billed, Location};
 use crate::pricelist::mapping::{self, Mapping};
 use crate::reconcile::{self, BillItem, Reconciler, Report, Window};
+
+/// The daemon's cache of S3 CUR files, under its state directory: one directory per prefix.
+pub const CACHE_DIR: &str = "cur-cache";
 
 /// Exit status when drift passes `--max-drift` (1 is an error, 2 a usage error).
 pub const EXIT_DRIFT: u8 = 3;
 
 #[derive(Args)]
 pub struct ReconcileArgs {
-    /// CUR 2.0 (Data Exports) files or directories to read: CSV, gzip CSV or Parquet.
-    /// Directories are walked; manifests and other files are skipped.
-    #[arg(long, value_name = "PATH", num_args = 1.., required = true)]
-    cur: Vec<PathBuf>,
+    /// CUR 2.0 (Data Exports) files, directories or S3 prefixes to read: CSV, gzip CSV or
+    /// Parquet. Directories and prefixes (s3://BUCKET/PREFIX/) are walked; manifests and other
+    /// files are skipped. S3 needs s3:ListBucket on the bucket and s3:GetObject on the prefix,
+    /// with credentials and region from the AWS default chain (AWS_ENDPOINT_URL is honoured).
+    #[arg(long, value_name = "PATH|S3_URL", num_args = 1.., required = true)]
+    cur: Vec<Location>,
+    /// Where S3 objects are downloaded to, kept for the next run (only changed objects are
+    /// downloaded again). Default: a temporary directory removed at exit.
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
     /// The daemon's state directory, whose daily totals are the estimate. Read while the
     /// daemon runs (no lock is taken).
     #[arg(long, env = "BEDROCK_COST_STATE_DIR")]
@@ -148,7 +164,8 @@ pub fn run(a: ReconcileArgs) -> anyhow::Result<bool> {
         until: a.until,
         skip_recent_days: a.skip_recent_days,
     };
-    let report = reconcile(&a.cur, &a.state_dir, &mapping, &window, tolerance)?;
+    let paths = local_paths(&a.cur, a.cache_dir)?;
+    let report = reconcile(&paths.paths, &a.state_dir, &mapping, &window, tolerance)?;
     print!("{}", reconcile::render(&report, format));
     let over = report.over(max_drift, min_usd);
     if !over.is_empty() {
@@ -160,6 +177,61 @@ pub fn run(a: ReconcileArgs) -> anyhow::Result<bool> {
         );
     }
     Ok(over.is_empty())
+}
+
+/// Local paths to read, and the temporary cache to remove once read.
+struct LocalPaths {
+    paths: Vec<PathBuf>,
+    _temp: Option<TempDir>,
+}
+
+/// Syncs the S3 prefixes among `cur` (in a runtime of its own: the command has none).
+fn local_paths(cur: &[Location], cache_dir: Option<PathBuf>) -> anyhow::Result<LocalPaths> {
+    if !cur.iter().any(|l| matches!(l, Location::S3(_))) {
+        let paths = cur.iter().map(|l| match l {
+            Location::Local(p) => p.clone(),
+            Location::S3(_) => unreachable!("none"),
+        });
+        return Ok(LocalPaths {
+            paths: paths.collect(),
+            _temp: None,
+        });
+    }
+    let (root, temp) = match cache_dir {
+        Some(dir) => (dir, None),
+        None => {
+            let t = TempDir::new()?;
+            (t.0.clone(), Some(t))
+        }
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime for S3")?;
+    let paths = rt.block_on(cur::s3::local_paths(cur, &root))?;
+    Ok(LocalPaths { paths, _temp: temp })
+}
+
+/// A directory removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> anyhow::Result<TempDir> {
+        let dir = std::env::temp_dir().join(format!(
+            "bedrock-cost-exporter-cur-{}-{:08x}",
+            std::process::id(),
+            fastrand::u32(..)
+        ));
+        std::fs::create_dir(&dir)
+            .with_context(|| format!("cannot create {} for the S3 downloads", dir.display()))?;
+        Ok(TempDir(dir))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// The daemon's task: reconcile at start and every `interval`, publishing the gauges.
@@ -184,20 +256,26 @@ pub async fn every(
         skip_recent_days: config.skip_recent_days,
         ..Window::default()
     };
+    let cache = state_dir.join(CACHE_DIR);
     loop {
-        let (paths, dir, m, w) = (
-            config.cur.clone(),
-            state_dir.clone(),
-            mapping.clone(),
-            window.clone(),
-        );
-        let tolerance = config.tolerance;
         let started = std::time::Instant::now();
-        let result =
-            tokio::task::spawn_blocking(move || reconcile(&paths, &dir, &m, &w, tolerance))
-                .await
-                .map_err(|e| anyhow::anyhow!("the reconciliation task failed: {e}"))
-                .and_then(|r| r);
+        // Dropping a sync cut short by shutdown leaves at most a `.partial` file, which the
+        // next sync deletes.
+        let synced = tokio::select! {
+            _ = stop.cancelled() => return,
+            r = cur::s3::local_paths(&config.cur, &cache) => r,
+        };
+        let (dir, m, w) = (state_dir.clone(), mapping.clone(), window.clone());
+        let tolerance = config.tolerance;
+        let result = match synced {
+            Ok(paths) => {
+                tokio::task::spawn_blocking(move || reconcile(&paths, &dir, &m, &w, tolerance))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("the reconciliation task failed: {e}"))
+                    .and_then(|r| r)
+            }
+            Err(e) => Err(e.into()),
+        };
         let now = clock.now();
         match result {
             Ok(report) => {

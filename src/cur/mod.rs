@@ -3,9 +3,13 @@
 //! logs priced.
 //!
 //! ```text
+//! s3://bucket/prefix/ --s3 (I/O: sync to a local cache)--> dir
 //! files/dirs --read (I/O: CSV, gzip CSV, Parquet)--> BillLine --classify (pure, + mapping)--> Billed
 //! ```
 //!
+//! - `location`: a `--cur` value, a local path or an S3 prefix, and how an S3 prefix's keys
+//!   map into its cache directory
+//! - `s3`: lists an S3 prefix and keeps a local copy of its data files
 //! - `read`: walks the paths, reads each file as a stream, hands over the Bedrock lines
 //! - `classify`: a line's usage type, region, unit and model, through the pricelist
 //!   usage-type grammars and the reviewed model mapping
@@ -24,9 +28,11 @@
 pub mod classify;
 mod csv;
 mod csv_file;
+pub mod location;
 mod parquet_file;
 pub mod read;
 pub mod region;
+pub mod s3;
 mod values;
 
 use std::path::PathBuf;
@@ -35,6 +41,7 @@ use std::sync::Arc;
 use rust_decimal::Decimal;
 
 pub use classify::{classify, Billed};
+pub use location::{Location, S3Prefix};
 pub use read::read;
 
 /// One Bedrock line of a CUR file, as written (no unit conversion, no model resolution).

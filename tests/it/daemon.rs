@@ -233,8 +233,18 @@ pub fn sum(metrics: &str, name: &str, parts: &[&str]) -> f64 {
 }
 
 pub fn run_cli(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+    run_cli_with_env(args, stdin, &[])
+}
+
+/// [`run_cli`] with extra environment variables.
+pub fn run_cli_with_env(
+    args: &[&str],
+    stdin: Option<&str>,
+    env: &[(&str, &str)],
+) -> (i32, String, String) {
     let mut child = Command::new(BIN)
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

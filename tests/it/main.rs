@@ -20,6 +20,7 @@ mod moto;
 mod prometheus;
 mod ratecard;
 mod reconcile;
+mod reconcile_s3;
 mod reload;
 mod restart;
 mod secrets;

@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::daemon::{run_cli, sum, Daemon};
 use crate::support::cur::{write_csv, write_csv_gz, write_parquet, CurRow};
 
-const CARD: &str = r#"version = "reconcile-test-1"
+pub(crate) const CARD: &str = r#"version = "reconcile-test-1"
 effective_from = 2024-01-01
 review_by = 2030-01-01
 currency = "USD"
@@ -38,8 +38,8 @@ input = "3.00"
 output = "15.00"
 "#;
 
-const ALICE: &str = "arn:aws:iam::123456789012:user/alice";
-const BOB: &str = "arn:aws:sts::123456789012:assumed-role/App/bob";
+pub(crate) const ALICE: &str = "arn:aws:iam::123456789012:user/alice";
+pub(crate) const BOB: &str = "arn:aws:sts::123456789012:assumed-role/App/bob";
 const SONNET_LISTING: &str = "Claude Sonnet 4.6 (Amazon Bedrock Edition)";
 
 fn call(
@@ -59,7 +59,7 @@ fn call(
 /// Alice: Nova Pro in Tokyo on 2 November (4,000 input, 1,000 output tokens).
 /// Bob: Sonnet 4.6 through the global profile, 2 November (10,000 / 2,000) and 3 November
 /// (20,000 / 5,000).
-fn records() -> String {
+pub(crate) fn records() -> String {
     [
         call(
             "r1",
@@ -124,7 +124,7 @@ fn sonnet(day: &str, usage_type: &str, millions: &str, cost: &str) -> CurRow {
 
 /// The bill for the records at the card's prices: native lines in thousands of tokens,
 /// Marketplace lines in millions; plus an unknown usage type and a credit.
-fn bill() -> Vec<CurRow> {
+pub(crate) fn bill() -> Vec<CurRow> {
     let nova = |ut: &str, thousands: &str, cost: &str| {
         principal(
             CurRow::usage("2026-11-02T00:00:00Z", "AmazonBedrock", ut, thousands, cost),
@@ -173,7 +173,7 @@ fn bill() -> Vec<CurRow> {
 }
 
 /// Counts the records into a fresh state directory, as the daemon does.
-fn count(dir: &Path) -> (String, String) {
+pub(crate) fn count(dir: &Path) -> (String, String) {
     let card = dir.join("card.toml");
     std::fs::write(&card, CARD).unwrap();
     let log = dir.join("calls.jsonl");
@@ -218,7 +218,7 @@ fn reconcile(cur: &Path, state: &str, extra: &[&str]) -> (i32, Value, String) {
 /// Writes a bill in one of the three formats.
 type WriteBill = fn(&Path, &[CurRow]);
 
-fn model_row<'a>(r: &'a Value, day: &str, model: &str, class: &str) -> &'a Value {
+pub(crate) fn model_row<'a>(r: &'a Value, day: &str, model: &str, class: &str) -> &'a Value {
     r["models"]
         .as_array()
         .unwrap()
@@ -227,7 +227,7 @@ fn model_row<'a>(r: &'a Value, day: &str, model: &str, class: &str) -> &'a Value
         .unwrap_or_else(|| panic!("no row {day} {model} {class} in {r:#}"))
 }
 
-fn principal_row<'a>(r: &'a Value, day: &str, arn: &str) -> &'a Value {
+pub(crate) fn principal_row<'a>(r: &'a Value, day: &str, arn: &str) -> &'a Value {
     r["principals"]
         .as_array()
         .unwrap()
