@@ -677,7 +677,12 @@ fn a_price_past_the_cap_is_a_card_error() {
     );
     let errs = parse(&huge, "huge.toml").unwrap_err().0;
     assert_eq!(errs.len(), 1, "{errs:?}");
-    assert!(errs[0].contains("`cache_write_5m` = 4666666666666666666666.125 is above 100000 USD per 1M tokens"), "{errs:?}");
+    assert!(
+        errs[0].contains(
+            "`cache_write_5m` = 4666666666666666666666.125 is above 100000 USD per 1M tokens"
+        ),
+        "{errs:?}"
+    );
     let at_cap = CARD.replace("cache_write_5m = \"4.125\"", "cache_write_5m = \"100000\"");
     assert!(parse(&at_cap, "cap.toml").is_ok());
 }
