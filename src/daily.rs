@@ -3,19 +3,22 @@
 //! calls and cost per (day, calling principal ARN).
 //!
 //! [`Batch`] accumulates one batch's newly counted calls on the hot path, keyed by the day
-//! number and strings borrowed from the batch; [`Batch::finish`] turns the handful of keys a
-//! batch touches into owned [`DailyTotals`], which the store adds to the stored ones in the
-//! batch's own commit (so a duplicate or rolled-back batch adds nothing). The day is the
-//! record's `timestamp`, never the wall clock. Pure: no I/O, no clock.
+//! number and strings borrowed from the batch. [`Batch::finish`] copies the keys the batch
+//! touched into [`Deltas`], which the store adds to the stored totals in the batch's own
+//! commit (so a duplicate or rolled-back batch adds nothing). [`DailyTotals`] is what a read
+//! returns. The day is the record's `timestamp`, never the wall clock. Pure: no I/O, no clock.
+
+mod batch;
 
 use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
 
-use crate::account::PricedCall;
+pub use batch::Batch;
+
 use crate::money::{self, USD_SCALE};
-use crate::pricing::{Outcome, Scope};
+use crate::pricing::Scope;
 use crate::record::{Tier, TokenClass};
 
 const SECS_PER_DAY: i64 = 86_400;
@@ -60,7 +63,7 @@ pub struct PrincipalTotal {
     pub cost: Decimal,
 }
 
-/// Daily totals: one batch's (what a commit adds) or the stored ones (what a read returns).
+/// Daily totals by key, as a read returns them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DailyTotals {
     pub usage: BTreeMap<UsageKey, UsageTotal>,
@@ -84,6 +87,12 @@ pub fn format_day(day: i32) -> String {
     crate::timefmt::format_date(i64::from(day))
 }
 
+/// The day number of a `YYYY-MM-DD` date.
+pub fn parse_day(s: &str) -> Option<i32> {
+    let d = crate::timefmt::parse_date(s)?;
+    (MIN_DAY..=MAX_DAY).contains(&d).then_some(d as i32)
+}
+
 /// The first day kept when `retention_days` are kept before today (UTC): older rows are
 /// pruned and no longer added to.
 pub fn first_kept_day(now_unix: i64, retention_days: u32) -> i32 {
@@ -91,134 +100,203 @@ pub fn first_kept_day(now_unix: i64, retention_days: u32) -> i32 {
     (today - i64::from(retention_days)).clamp(MIN_DAY, MAX_DAY) as i32
 }
 
-/// A per-model row as the hot path keys it: nothing is copied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct UsageSlot<'a> {
+/// Ledger units (10^-18 USD) as an exact `Decimal`.
+pub fn cost_of(units: i128) -> Decimal {
+    money::units_to_decimal(units, USD_SCALE)
+}
+
+/// One per-model row of a batch's deltas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UsageDelta<'a> {
+    pub day: i32,
+    pub model: &'a str,
+    pub region: &'a str,
+    pub scope: Scope,
+    pub tier: Tier,
+    pub long_context: bool,
+    pub class: TokenClass,
+    pub tokens: u64,
+    /// 10^-18 USD.
+    pub units: i128,
+}
+
+/// One per-principal row of a batch's deltas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrincipalDelta<'a> {
+    pub day: i32,
+    pub principal: &'a str,
+    pub calls: u64,
+    /// 10^-18 USD.
+    pub units: i128,
+}
+
+/// A string of [`Deltas::text`]: start and length.
+type Span = (u32, u32);
+
+#[derive(Debug, Clone)]
+struct UsageRow {
     day: i32,
-    model: &'a str,
-    region: &'a str,
+    model: Span,
+    region: Span,
     scope: Scope,
     tier: Tier,
     long_context: bool,
+    class: TokenClass,
+    tokens: u64,
+    units: i128,
 }
 
-/// Tokens and cost (ledger units of 10^-18 USD: exact, and an add is one instruction).
-type Sum = (u64, i128);
-
-fn add(sum: &mut Sum, tokens: u64, units: i128) {
-    sum.0 = sum.0.saturating_add(tokens);
-    sum.1 = sum.1.saturating_add(units);
+#[derive(Debug, Clone)]
+struct PrincipalRow {
+    day: i32,
+    principal: Span,
+    calls: u64,
+    units: i128,
 }
 
-/// One batch's daily totals as they accumulate. A batch touches a handful of days, models and
-/// regions, so the maps stay small; each call costs two hash lookups.
-#[derive(Default)]
-pub struct Batch<'a> {
-    /// All five token classes of a slot in one entry: one lookup per call, not five.
-    usage: FxHashMap<UsageSlot<'a>, [Sum; 5]>,
-    /// (day, principal ARN) -> (calls, cost).
-    principals: FxHashMap<(i32, &'a str), Sum>,
+/// What one batch adds to the daily totals, as its commit carries it: day numbers, money in
+/// ledger units, and the key strings copied into one buffer, in no particular order. A
+/// batch may touch thousands of callers; this costs a copy of each key, where owned maps
+/// (`DailyTotals`) cost two allocations and a sorted insert per row.
+#[derive(Debug, Clone, Default)]
+pub struct Deltas {
+    text: String,
+    usage: Vec<UsageRow>,
+    principals: Vec<PrincipalRow>,
 }
 
-impl<'a> Batch<'a> {
-    /// Adds one newly counted call.
-    pub fn add(&mut self, call: &PricedCall<'a>) {
-        let rec = call.record;
-        let day = day_of(rec.timestamp);
-        let principal = rec.principal_arn.as_deref().unwrap_or("");
-        let (slot, costs, total) = match &call.outcome {
-            Outcome::Priced(p) => {
-                // As the ledger does, a call whose cost does not fit the ledger's units adds no
-                // money (the ledger counts it as an overflow); its tokens still count.
-                let units = |d| money::to_units(d, USD_SCALE);
-                let costs = TokenClass::ALL.map(|c| units(p.cost[c as usize]).unwrap_or(0));
-                let slot = UsageSlot {
-                    day,
-                    model: p.model,
-                    region: &rec.region,
-                    scope: p.scope,
-                    tier: p.tier,
-                    long_context: p.long_context,
-                };
-                (slot, costs, units(p.total).unwrap_or(0))
-            }
-            Outcome::Unpriced { scope, .. } => {
-                let slot = UsageSlot {
-                    day,
-                    model: &rec.model_id,
-                    region: &rec.region,
-                    scope: scope.unwrap_or(Scope::InRegion),
-                    tier: rec.tier,
-                    long_context: false,
-                };
-                (slot, [0; 5], 0)
-            }
-            // A failed call AWS does not bill: no tokens, no cost, but still a call.
-            Outcome::NotBilled { .. } => {
-                add(self.principals.entry((day, principal)).or_default(), 1, 0);
-                return;
-            }
-        };
-        add(
-            self.principals.entry((day, principal)).or_default(),
-            1,
-            total,
-        );
-        let sums = self.usage.entry(slot).or_default();
-        for class in TokenClass::ALL {
-            let i = class as usize;
-            add(&mut sums[i], rec.tokens.get(class), costs[i]);
+impl Deltas {
+    /// Room for `usage` and `principals` rows and `text` bytes of keys, so that filling it
+    /// does not reallocate.
+    pub fn with_capacity(usage: usize, principals: usize, text: usize) -> Deltas {
+        Deltas {
+            text: String::with_capacity(text),
+            usage: Vec::with_capacity(usage),
+            principals: Vec::with_capacity(principals),
         }
     }
 
-    /// The batch's totals with owned keys, leaving out days before `first_day` (past the
-    /// retention: a backfill of older logs adds nothing there) and rows of no tokens and no
-    /// cost.
-    pub fn finish(self, first_day: i32) -> DailyTotals {
+    /// Bytes of key text held.
+    pub fn text_len(&self) -> usize {
+        self.text.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.usage.is_empty() && self.principals.is_empty()
+    }
+
+    fn keep(&mut self, s: &str) -> Span {
+        let start = self.text.len() as u32;
+        self.text.push_str(s);
+        (start, s.len() as u32)
+    }
+
+    fn text(&self, (start, len): Span) -> &str {
+        &self.text[start as usize..(start + len) as usize]
+    }
+
+    pub fn push_usage(&mut self, d: UsageDelta<'_>) {
+        let (model, region) = (self.keep(d.model), self.keep(d.region));
+        self.usage.push(UsageRow {
+            day: d.day,
+            model,
+            region,
+            scope: d.scope,
+            tier: d.tier,
+            long_context: d.long_context,
+            class: d.class,
+            tokens: d.tokens,
+            units: d.units,
+        });
+    }
+
+    pub fn push_principal(&mut self, d: PrincipalDelta<'_>) {
+        let principal = self.keep(d.principal);
+        self.principals.push(PrincipalRow {
+            day: d.day,
+            principal,
+            calls: d.calls,
+            units: d.units,
+        });
+    }
+
+    pub fn usage(&self) -> impl ExactSizeIterator<Item = UsageDelta<'_>> {
+        self.usage.iter().map(|r| UsageDelta {
+            day: r.day,
+            model: self.text(r.model),
+            region: self.text(r.region),
+            scope: r.scope,
+            tier: r.tier,
+            long_context: r.long_context,
+            class: r.class,
+            tokens: r.tokens,
+            units: r.units,
+        })
+    }
+
+    pub fn principals(&self) -> impl ExactSizeIterator<Item = PrincipalDelta<'_>> {
+        self.principals.iter().map(|r| PrincipalDelta {
+            day: r.day,
+            principal: self.text(r.principal),
+            calls: r.calls,
+            units: r.units,
+        })
+    }
+
+    /// The same rows by key, added up (tests and small callers; the store does not need it).
+    pub fn to_totals(&self) -> DailyTotals {
         let mut days: FxHashMap<i32, String> = FxHashMap::default();
         let mut day = |d: i32| days.entry(d).or_insert_with(|| format_day(d)).clone();
-        let cost = |units| money::units_to_decimal(units, USD_SCALE);
-        let mut out = DailyTotals::default();
-        for (s, sums) in self.usage {
-            if s.day < first_day {
-                continue;
-            }
-            for class in TokenClass::ALL {
-                let (tokens, units) = sums[class as usize];
-                if tokens == 0 && units == 0 {
-                    continue;
-                }
-                let key = UsageKey {
-                    day: day(s.day),
-                    model: s.model.to_string(),
-                    region: s.region.to_string(),
-                    scope: s.scope,
-                    tier: s.tier,
-                    long_context: s.long_context,
-                    class,
-                };
-                let t = UsageTotal {
-                    tokens,
-                    cost: cost(units),
-                };
-                out.usage.insert(key, t);
-            }
+        let mut usage: BTreeMap<UsageKey, (u64, i128)> = BTreeMap::new();
+        for d in self.usage() {
+            let key = UsageKey {
+                day: day(d.day),
+                model: d.model.to_string(),
+                region: d.region.to_string(),
+                scope: d.scope,
+                tier: d.tier,
+                long_context: d.long_context,
+                class: d.class,
+            };
+            let sum = usage.entry(key).or_default();
+            *sum = (
+                sum.0.saturating_add(d.tokens),
+                sum.1.saturating_add(d.units),
+            );
         }
-        for ((d, principal), (calls, units)) in self.principals {
-            if d < first_day {
-                continue;
-            }
+        let mut principals: BTreeMap<PrincipalKey, (u64, i128)> = BTreeMap::new();
+        for d in self.principals() {
             let key = PrincipalKey {
-                day: day(d),
-                principal: principal.to_string(),
+                day: day(d.day),
+                principal: d.principal.to_string(),
             };
-            let t = PrincipalTotal {
-                calls,
-                cost: cost(units),
-            };
-            out.principals.insert(key, t);
+            let sum = principals.entry(key).or_default();
+            *sum = (sum.0.saturating_add(d.calls), sum.1.saturating_add(d.units));
         }
-        out
+        DailyTotals {
+            usage: (usage.into_iter())
+                .map(|(k, (tokens, u))| {
+                    (
+                        k,
+                        UsageTotal {
+                            tokens,
+                            cost: cost_of(u),
+                        },
+                    )
+                })
+                .collect(),
+            principals: (principals.into_iter())
+                .map(|(k, (calls, u))| {
+                    (
+                        k,
+                        PrincipalTotal {
+                            calls,
+                            cost: cost_of(u),
+                        },
+                    )
+                })
+                .collect(),
+        }
     }
 }
 

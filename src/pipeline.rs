@@ -20,7 +20,7 @@ use crate::account::{Accounting, PricedCall};
 use crate::attribution::Attribution;
 use crate::bedrock::{self, DecodeError};
 use crate::clock::Clock;
-use crate::daily::{self, DailyTotals};
+use crate::daily::{self, Deltas};
 use crate::ledger::{Ledger, Limits};
 use crate::pricing::{Aliases, Outcome, RateCards};
 use crate::record::Record;
@@ -160,7 +160,7 @@ struct Tally {
     batch_keys: rustc_hash::FxHashSet<DedupeKey>,
     newest: Option<i64>,
     /// What the batch adds to the daily totals.
-    daily: DailyTotals,
+    daily: Deltas,
 }
 
 impl Pipeline {

@@ -1,6 +1,7 @@
 use std::str::FromStr;
 
 use super::*;
+use crate::account::PricedCall;
 use crate::attribution::Attribution;
 use crate::bedrock;
 use crate::pricing::{ratecard, Aliases, RateCards};
@@ -31,7 +32,7 @@ fn totals(records: &[Record<'_>]) -> DailyTotals {
     for c in &calls {
         batch.add(c);
     }
-    batch.finish(i32::MIN)
+    batch.finish(i32::MIN).to_totals()
 }
 
 fn parse(lines: &[String]) -> Vec<Record<'_>> {
@@ -202,8 +203,35 @@ fn days_before_the_retention_are_left_out() {
     // now is 2026-11-03; one day of retention keeps 2026-11-02 onwards
     let first = first_kept_day(1_793_664_000 + 3600, 1);
     assert_eq!(format_day(first), "2026-11-02");
-    let t = batch.finish(first);
+    let t = batch.finish(first).to_totals();
     assert!(t.usage.keys().all(|k| k.day == "2026-11-02"));
     assert_eq!(t.principals.len(), 1);
     assert_eq!(t.principals.keys().next().unwrap().day, "2026-11-02");
+}
+
+#[test]
+fn deltas_keep_their_rows_and_add_them_up_by_key() {
+    let mut deltas = Deltas::default();
+    let day = parse_day("2026-11-02").unwrap();
+    for (principal, units) in [("a", 1), ("", 2), ("a", 40)] {
+        let calls = 1;
+        deltas.push_principal(PrincipalDelta {
+            day,
+            principal,
+            calls,
+            units,
+        });
+    }
+    assert_eq!(deltas.principals().len(), 3, "rows as pushed");
+    assert_eq!(deltas.principals().nth(2).unwrap().units, 40);
+    let t = deltas.to_totals();
+    let a = t.principals[&PrincipalKey {
+        day: "2026-11-02".into(),
+        principal: "a".into(),
+    }];
+    assert_eq!((a.calls, a.cost), (2, d("0.000000000000000041")));
+    assert_eq!(t.principals.len(), 2);
+    assert!(!deltas.is_empty() && Deltas::default().is_empty());
+    assert_eq!(parse_day("9999-12-31"), Some(MAX_DAY as i32));
+    assert_eq!(parse_day("2026-02-30"), None);
 }

@@ -1,6 +1,7 @@
 //! Byte layouts of the store's blobs: label pairs (written once per series), values by id
 //! (journal rows and value chunks) and dedupe keys. Little-endian, length-prefixed, no
-//! parsing library: loading a million series must take well under a second.
+//! parsing library: loading a million series must take well under a second. Also the
+//! primitives of the daily journal's rows (see `daily.rs`): varints and front-coded strings.
 
 use super::DedupeKey;
 
@@ -131,6 +132,88 @@ pub fn decode_keys(blob: &[u8]) -> impl Iterator<Item = DedupeKey> + '_ {
         .map(|c| c.try_into().expect("16 bytes"))
 }
 
+/// Appends `v` as a LEB128 varint (7 bits a byte, low first).
+pub fn put_varint(out: &mut Vec<u8>, mut v: u128) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// A signed value zigzag-encoded, so small magnitudes of either sign stay short.
+pub fn put_signed(out: &mut Vec<u8>, v: i128) {
+    put_varint(out, ((v << 1) ^ (v >> 127)) as u128);
+}
+
+/// Appends `s` front-coded against `prev` (the same field's previous value, which becomes
+/// `s`): the length of their common prefix, then the rest. Strings of one field share long
+/// prefixes (`arn:aws:sts::<account>:assumed-role/`, a model id's vendor), so most of a
+/// string is not repeated.
+pub fn put_front<'a>(out: &mut Vec<u8>, prev: &mut &'a str, s: &'a str) {
+    let shared = common_prefix(prev.as_bytes(), s.as_bytes());
+    put_varint(out, shared as u128);
+    put_varint(out, (s.len() - shared) as u128);
+    out.extend_from_slice(&s.as_bytes()[shared..]);
+    *prev = s;
+}
+
+/// Bytes `a` and `b` start with in common, compared 8 at a time.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i + 8 <= n && a[i..i + 8] == b[i..i + 8] {
+        i += 8;
+    }
+    while i < n && a[i] == b[i] {
+        i += 1;
+    }
+    i
+}
+
+/// Reads what the `put_*` functions wrote; every method is `None` past the end or on a
+/// malformed value.
+pub struct Reader<'a>(pub &'a [u8]);
+
+impl<'a> Reader<'a> {
+    pub fn byte(&mut self) -> Option<u8> {
+        let (&b, rest) = self.0.split_first()?;
+        self.0 = rest;
+        Some(b)
+    }
+
+    pub fn varint(&mut self) -> Option<u128> {
+        let mut v: u128 = 0;
+        for shift in (0..128).step_by(7) {
+            let b = self.byte()?;
+            v |= u128::from(b & 0x7f).checked_shl(shift)?;
+            if b & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    pub fn signed(&mut self) -> Option<i128> {
+        let z = self.varint()?;
+        Some((z >> 1) as i128 ^ -((z & 1) as i128))
+    }
+
+    /// The next front-coded string, rebuilt in `prev` (which must hold the field's previous
+    /// value).
+    pub fn front<'p>(&mut self, prev: &'p mut Vec<u8>) -> Option<&'p str> {
+        let shared = usize::try_from(self.varint()?).ok()?;
+        let len = usize::try_from(self.varint()?).ok()?;
+        if shared > prev.len() || len > self.0.len() {
+            return None;
+        }
+        prev.truncate(shared);
+        prev.extend_from_slice(&self.0[..len]);
+        self.0 = &self.0[len..];
+        std::str::from_utf8(prev).ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,5 +248,35 @@ mod tests {
         let all: Vec<i128> = (0..3000).collect();
         let chunk = encode_chunk(all.len(), |i| all[i as usize], 2);
         assert_eq!(decode_chunk(&chunk).collect::<Vec<_>>(), all[2048..]);
+    }
+
+    #[test]
+    fn varints_and_front_coded_strings_round_trip() {
+        let mut out = Vec::new();
+        let nums = [0, 1, 127, 128, u128::from(u64::MAX), u128::MAX];
+        nums.iter().for_each(|&n| put_varint(&mut out, n));
+        let signed = [0, -1, 1, i128::MIN, i128::MAX];
+        signed.iter().for_each(|&n| put_signed(&mut out, n));
+        let mut prev = "";
+        let words = [
+            "arn:aws:iam::1:user/a",
+            "arn:aws:iam::1:user/ab",
+            "arn:aws:iam::1:user/ab",
+            "",
+            "é",
+            "éa",
+        ];
+        words.iter().for_each(|w| put_front(&mut out, &mut prev, w));
+        let mut r = Reader(&out);
+        assert_eq!(nums.map(|_| r.varint().unwrap()), nums);
+        assert_eq!(signed.map(|_| r.signed().unwrap()), signed);
+        let mut buf = Vec::new();
+        for w in words {
+            assert_eq!(r.front(&mut buf), Some(w));
+        }
+        assert!(r.0.is_empty() && r.byte().is_none());
+        // a varint that never ends, a prefix longer than what came before
+        assert_eq!(Reader(&[0xff; 20]).varint(), None);
+        assert_eq!(Reader(&[5, 0]).front(&mut Vec::new()), None);
     }
 }

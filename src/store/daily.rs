@@ -3,10 +3,10 @@
 //!
 //! - `daily_usage`: one row per (day, model, region, scope, tier, long_context, token_type);
 //! - `daily_principal`: one row per (day, principal);
-//! - `daily_journal`: one row per committed batch holding its daily deltas. A batch of many
-//!   callers touches a row per caller; writing those rows one by one cost more than the rest
-//!   of the commit, so they are folded into the tables at the periodic purge and when the
-//!   journal passes [`FOLD_BYTES`]. Readers add the journal to the tables in one snapshot.
+//! - `daily_journal`: one row per committed batch holding its deltas. A batch of many callers
+//!   touches a row per caller; writing those rows one by one cost more than the rest of the
+//!   commit, so they are folded into the tables at the periodic purge and when the journal
+//!   passes [`FOLD_BYTES`]. Readers add the journal to the tables in one snapshot.
 //!
 //! Costs are stored as exact decimal strings of USD (`cost_usd`, e.g. "0.000245"): an `i128`
 //! of ledger units does not fit SQLite's 64-bit INTEGER, a REAL would round, and a string
@@ -16,8 +16,11 @@
 use std::collections::BTreeMap;
 
 use rusqlite::{params, Connection, OptionalExtension};
+use rustc_hash::FxHashMap;
 
-use crate::daily::{DailyTotals, PrincipalKey, PrincipalTotal, UsageKey, UsageTotal};
+use super::codec;
+use crate::daily::{self, DailyTotals, Deltas, PrincipalKey, PrincipalTotal, UsageKey};
+use crate::daily::{UsageDelta, UsageTotal};
 use crate::money::{self, USD_SCALE};
 use crate::pricing::Scope;
 use crate::record::{Tier, TokenClass};
@@ -29,147 +32,206 @@ CREATE TABLE IF NOT EXISTS daily_journal (seq INTEGER PRIMARY KEY, data BLOB NOT
 ";
 
 /// Journal bytes past which a commit folds the journal into the tables (it is also folded at
-/// every purge). Bounds what a fold and a reader hold in memory.
+/// every purge). Bounds what a fold and a reader hold in memory. Small in unit tests, so that
+/// they fold often.
+#[cfg(not(test))]
 pub const FOLD_BYTES: usize = 8 << 20;
+#[cfg(test)]
+pub const FOLD_BYTES: usize = 4 << 10;
 
-/// Counts and costs (in 10^-18 USD) by key, as they are added up.
-#[derive(Default)]
-pub struct Deltas {
-    usage: BTreeMap<UsageKey, (u64, i128)>,
-    principals: BTreeMap<PrincipalKey, (u64, i128)>,
-}
+type Sum = (u64, i128);
 
-fn add(sum: &mut (u64, i128), n: u64, units: i128) {
+fn add(sum: &mut Sum, n: u64, units: i128) {
     sum.0 = sum.0.saturating_add(n);
     sum.1 = sum.1.saturating_add(units);
 }
 
-impl Deltas {
-    pub fn into_totals(self) -> DailyTotals {
-        let cost = |u| money::units_to_decimal(u, USD_SCALE);
-        DailyTotals {
-            usage: (self.usage.into_iter())
-                .map(|(k, (tokens, u))| {
+/// A per-model row's key by day number (which sorts as its date does).
+type UsageAt = (i32, String, String, Scope, Tier, bool, TokenClass);
+
+/// Rows of days in a range, added up as they are read.
+struct Pending {
+    since: String,
+    until: String,
+    usage: BTreeMap<UsageAt, Sum>,
+    /// By day, then principal, looked up by `&str`: a journal holds a row per caller and
+    /// batch, and adding one to a key already seen allocates nothing.
+    principals: FxHashMap<i32, FxHashMap<String, Sum>>,
+    /// The last day number asked about, and whether it is in the range.
+    last: Option<(i32, bool)>,
+}
+
+impl Pending {
+    fn new(since: &str, until: &str) -> Pending {
+        Pending {
+            since: since.to_string(),
+            until: until.to_string(),
+            usage: BTreeMap::new(),
+            principals: FxHashMap::default(),
+            last: None,
+        }
+    }
+
+    /// Whether `day` is in `[since, until]`, comparing dates as text (the range is given as
+    /// text); a journal row holds a day or two, so the answer is kept.
+    fn wants(&mut self, day: i32) -> bool {
+        match self.last {
+            Some((d, yes)) if d == day => yes,
+            _ => {
+                let s = daily::format_day(day);
+                let yes = *self.since <= *s && *s <= *self.until;
+                self.last = Some((day, yes));
+                yes
+            }
+        }
+    }
+
+    fn add_usage(&mut self, d: UsageDelta<'_>) {
+        let key = (
+            d.day,
+            d.model.to_string(),
+            d.region.to_string(),
+            d.scope,
+            d.tier,
+            d.long_context,
+            d.class,
+        );
+        add(self.usage.entry(key).or_default(), d.tokens, d.units);
+    }
+
+    fn add_principal(&mut self, day: i32, principal: &str, calls: u64, units: i128) {
+        let by_day = self.principals.entry(day).or_default();
+        match by_day.get_mut(principal) {
+            Some(sum) => add(sum, calls, units),
+            None => {
+                by_day.insert(principal.to_string(), (calls, units));
+            }
+        }
+    }
+
+    fn into_totals(self) -> DailyTotals {
+        let cost = daily::cost_of;
+        let usage = (self.usage.into_iter())
+            .map(
+                |((day, model, region, scope, tier, long_context, class), (tokens, u))| {
+                    let key = UsageKey {
+                        day: daily::format_day(day),
+                        model,
+                        region,
+                        scope,
+                        tier,
+                        long_context,
+                        class,
+                    };
                     (
-                        k,
+                        key,
                         UsageTotal {
                             tokens,
                             cost: cost(u),
                         },
                     )
-                })
-                .collect(),
-            principals: (self.principals.into_iter())
-                .map(|(k, (calls, u))| {
-                    (
-                        k,
-                        PrincipalTotal {
-                            calls,
-                            cost: cost(u),
-                        },
-                    )
-                })
-                .collect(),
-        }
+                },
+            )
+            .collect();
+        let principals = (self.principals.into_iter())
+            .flat_map(|(day, by)| {
+                let day = daily::format_day(day);
+                by.into_iter().map(move |(p, sum)| (day.clone(), p, sum))
+            })
+            .map(|(day, principal, (calls, u))| {
+                let t = PrincipalTotal {
+                    calls,
+                    cost: cost(u),
+                };
+                (PrincipalKey { day, principal }, t)
+            })
+            .collect();
+        DailyTotals { usage, principals }
     }
 }
 
-/// A cost as ledger units; `Err` for one finer than 10^-18 USD (no commit of the pipeline
-/// makes one).
-fn units(d: rust_decimal::Decimal) -> Result<i128, String> {
-    money::to_units(d, USD_SCALE)
-        .ok_or_else(|| format!("a daily cost of {d} USD does not fit the ledger's units"))
-}
+/// The journal row layout's version, its first byte.
+const ROW_FORMAT: u8 = 1;
 
-// Journal row layout: [u32 usage rows] then per row: day, model, region (each [u32 len][utf-8]),
-// [u8 scope][u8 tier][u8 long_context][u8 token class][u64 tokens][i128 units]; then
-// [u32 principal rows] and per row: day, principal, [u64 calls][i128 units]. Little-endian.
-
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
-    out.extend_from_slice(s.as_bytes());
-}
+// A journal row: [u8 ROW_FORMAT], [varint usage rows], each: [zigzag day number], model and
+// region (front-coded against the previous row's), [u8 scope][u8 tier][u8 long_context]
+// [u8 token class] (indexes into Scope::ALL, Tier::ALL, TokenClass::ALL), [varint tokens]
+// [zigzag units]; then [varint principal rows], each: [zigzag day number], principal
+// (front-coded), [varint calls][zigzag units]. See codec.rs for varints and front coding.
 
 fn index<T: PartialEq>(all: &[T], v: &T) -> u8 {
     all.iter().position(|x| x == v).unwrap_or(0) as u8
 }
 
-/// One batch's totals as a journal row.
-pub fn encode(t: &DailyTotals) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    out.extend_from_slice(&(t.usage.len() as u32).to_le_bytes());
-    for (k, v) in &t.usage {
-        for s in [&k.day, &k.model, &k.region] {
-            put_str(&mut out, s);
-        }
-        out.push(index(&Scope::ALL, &k.scope));
-        out.push(index(&Tier::ALL, &k.tier));
-        out.push(u8::from(k.long_context));
-        out.push(k.class as u8);
-        out.extend_from_slice(&v.tokens.to_le_bytes());
-        out.extend_from_slice(&units(v.cost)?.to_le_bytes());
+/// One batch's deltas as a journal row.
+pub fn encode(d: &Deltas) -> Vec<u8> {
+    // At most the key text and 40 bytes of numbers a row: one allocation.
+    let rows = d.usage().len() + d.principals().len();
+    let mut out = Vec::with_capacity(1 + 2 * 19 + d.text_len() + 40 * rows);
+    out.push(ROW_FORMAT);
+    let (mut model, mut region) = ("", "");
+    codec::put_varint(&mut out, d.usage().len() as u128);
+    for u in d.usage() {
+        codec::put_signed(&mut out, u.day.into());
+        codec::put_front(&mut out, &mut model, u.model);
+        codec::put_front(&mut out, &mut region, u.region);
+        out.push(index(&Scope::ALL, &u.scope));
+        out.push(index(&Tier::ALL, &u.tier));
+        out.push(u8::from(u.long_context));
+        out.push(u.class as u8);
+        codec::put_varint(&mut out, u.tokens.into());
+        codec::put_signed(&mut out, u.units);
     }
-    out.extend_from_slice(&(t.principals.len() as u32).to_le_bytes());
-    for (k, v) in &t.principals {
-        put_str(&mut out, &k.day);
-        put_str(&mut out, &k.principal);
-        out.extend_from_slice(&v.calls.to_le_bytes());
-        out.extend_from_slice(&units(v.cost)?.to_le_bytes());
+    let mut principal = "";
+    codec::put_varint(&mut out, d.principals().len() as u128);
+    for p in d.principals() {
+        codec::put_signed(&mut out, p.day.into());
+        codec::put_front(&mut out, &mut principal, p.principal);
+        codec::put_varint(&mut out, p.calls.into());
+        codec::put_signed(&mut out, p.units);
     }
-    Ok(out)
+    out
 }
 
-/// Reads a journal row and adds it to `into` (rows outside `[since, until]` are skipped);
-/// `None` if the row is not well formed.
-fn decode(mut b: &[u8], into: &mut Deltas, since: &str, until: &str) -> Option<()> {
-    fn take<'a>(b: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
-        let (head, rest) = (b.get(..n)?, b.get(n..)?);
-        *b = rest;
-        Some(head)
+/// Reads a journal row into `into` (rows of days it does not want are skipped); `None` if the
+/// row is not well formed.
+fn decode(blob: &[u8], into: &mut Pending) -> Option<()> {
+    let mut r = codec::Reader(blob);
+    if r.byte()? != ROW_FORMAT {
+        return None;
     }
-    fn u32_(b: &mut &[u8]) -> Option<u32> {
-        Some(u32::from_le_bytes(take(b, 4)?.try_into().ok()?))
-    }
-    fn u64_(b: &mut &[u8]) -> Option<u64> {
-        Some(u64::from_le_bytes(take(b, 8)?.try_into().ok()?))
-    }
-    fn i128_(b: &mut &[u8]) -> Option<i128> {
-        Some(i128::from_le_bytes(take(b, 16)?.try_into().ok()?))
-    }
-    fn str_<'a>(b: &mut &'a [u8]) -> Option<&'a str> {
-        let n = u32_(b)? as usize;
-        std::str::from_utf8(take(b, n)?).ok()
-    }
-    let in_range = |day: &str| since <= day && day <= until;
-    for _ in 0..u32_(&mut b)? {
-        let (day, model, region) = (str_(&mut b)?, str_(&mut b)?, str_(&mut b)?);
-        let f = take(&mut b, 4)?;
-        let key = UsageKey {
-            day: day.to_string(),
-            model: model.to_string(),
-            region: region.to_string(),
-            scope: *Scope::ALL.get(f[0] as usize)?,
-            tier: *Tier::ALL.get(f[1] as usize)?,
-            long_context: f[2] != 0,
-            class: *TokenClass::ALL.get(f[3] as usize)?,
-        };
-        let (tokens, u) = (u64_(&mut b)?, i128_(&mut b)?);
-        if in_range(day) {
-            add(into.usage.entry(key).or_default(), tokens, u);
+    let day = |r: &mut codec::Reader<'_>| i32::try_from(r.signed()?).ok();
+    let count = |r: &mut codec::Reader<'_>| u64::try_from(r.varint()?).ok();
+    let [m, g] = &mut <[Vec<u8>; 2]>::default();
+    for _ in 0..r.varint()? {
+        let d = day(&mut r)?;
+        let (model, region) = (r.front(m)?, r.front(g)?);
+        let (scope, tier, lc, class) = (r.byte()?, r.byte()?, r.byte()?, r.byte()?);
+        let (tokens, units) = (count(&mut r)?, r.signed()?);
+        if into.wants(d) {
+            into.add_usage(UsageDelta {
+                day: d,
+                model,
+                region,
+                scope: *Scope::ALL.get(scope as usize)?,
+                tier: *Tier::ALL.get(tier as usize)?,
+                long_context: lc != 0,
+                class: *TokenClass::ALL.get(class as usize)?,
+                tokens,
+                units,
+            });
         }
     }
-    for _ in 0..u32_(&mut b)? {
-        let (day, principal) = (str_(&mut b)?, str_(&mut b)?);
-        let (calls, u) = (u64_(&mut b)?, i128_(&mut b)?);
-        if in_range(day) {
-            let key = PrincipalKey {
-                day: day.to_string(),
-                principal: principal.to_string(),
-            };
-            add(into.principals.entry(key).or_default(), calls, u);
+    let p = &mut Vec::new();
+    for _ in 0..r.varint()? {
+        let d = day(&mut r)?;
+        let principal = r.front(p)?;
+        let (calls, units) = (count(&mut r)?, r.signed()?);
+        if into.wants(d) {
+            into.add_principal(d, principal, calls, units);
         }
     }
-    b.is_empty().then_some(())
+    r.0.is_empty().then_some(())
 }
 
 /// What can go wrong reading or folding: SQLite's error, or a row that does not read back.
@@ -184,17 +246,16 @@ impl From<rusqlite::Error> for Failed {
     }
 }
 
-/// The whole journal, added up.
-fn journal(c: &Connection, since: &str, until: &str) -> Result<Deltas, Failed> {
-    let mut d = Deltas::default();
+/// Adds the whole journal to `into`.
+fn journal(c: &Connection, into: &mut Pending) -> Result<(), Failed> {
     let mut stmt = c.prepare_cached("SELECT data FROM daily_journal ORDER BY seq")?;
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
         let blob = row.get_ref(0)?.as_blob().unwrap_or_default();
-        decode(blob, &mut d, since, until)
+        decode(blob, into)
             .ok_or_else(|| Failed::Corrupt("a malformed daily journal row".into()))?;
     }
-    Ok(d)
+    Ok(())
 }
 
 fn stored_count(v: i64, what: &str) -> Result<u64, Failed> {
@@ -206,32 +267,38 @@ fn stored_cost(s: &str) -> Result<i128, Failed> {
         .ok_or_else(|| Failed::Corrupt(format!("daily cost {s:?} is not a decimal")))
 }
 
+fn stored_day(s: &str) -> Result<i32, Failed> {
+    daily::parse_day(s).ok_or_else(|| Failed::Corrupt(format!("daily row of day {s:?}")))
+}
+
 /// Counts are stored as SQLite's signed 64-bit INTEGER: one past 2^63 - 1 tokens in a day
 /// is a corrupt record, not a bill, and stays at the maximum.
 fn count_to_store(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// Every day, as text.
+const ALL_DAYS: (&str, &str) = ("", "\u{10FFFF}");
+
 /// Adds the journal to the tables (read, add in Rust, write back: only the rows it touched)
 /// and empties it. Run inside the commit's transaction.
 pub fn fold(c: &Connection) -> Result<(), Failed> {
-    let d = journal(c, "", "\u{10FFFF}")?;
+    let mut d = Pending::new(ALL_DAYS.0, ALL_DAYS.1);
+    journal(c, &mut d)?;
     let mut get = c.prepare_cached(
         "SELECT tokens, cost_usd FROM daily_usage WHERE day = ?1 AND model = ?2 AND region = ?3 AND scope = ?4 AND tier = ?5 AND long_context = ?6 AND token_type = ?7",
     )?;
     let mut put = c.prepare_cached(
         "INSERT INTO daily_usage (day, model, region, scope, tier, long_context, token_type, tokens, cost_usd) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (day, model, region, scope, tier, long_context, token_type) DO UPDATE SET tokens = excluded.tokens, cost_usd = excluded.cost_usd",
     )?;
-    for (k, (tokens, u)) in d.usage {
-        let key = params![
-            k.day,
-            k.model,
-            k.region,
-            k.scope.as_str(),
-            k.tier.as_str(),
-            k.long_context,
-            k.class.as_str()
-        ];
+    for ((day, model, region, scope, tier, lc, class), (tokens, u)) in d.usage {
+        let (day, scope, tier, class) = (
+            daily::format_day(day),
+            scope.as_str(),
+            tier.as_str(),
+            class.as_str(),
+        );
+        let key = params![day, model, region, scope, tier, lc, class];
         let old: Option<(i64, String)> = get
             .query_row(key, |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
@@ -243,18 +310,8 @@ pub fn fold(c: &Connection) -> Result<(), Failed> {
                 stored_cost(&cost)?,
             );
         }
-        let cost = money::format_units(sum.1, USD_SCALE);
-        put.execute(params![
-            k.day,
-            k.model,
-            k.region,
-            k.scope.as_str(),
-            k.tier.as_str(),
-            k.long_context,
-            k.class.as_str(),
-            count_to_store(sum.0),
-            cost
-        ])?;
+        let (n, cost) = (count_to_store(sum.0), money::format_units(sum.1, USD_SCALE));
+        put.execute(params![day, model, region, scope, tier, lc, class, n, cost])?;
     }
     let mut get = c.prepare_cached(
         "SELECT calls, cost_usd FROM daily_principal WHERE day = ?1 AND principal = ?2",
@@ -262,20 +319,23 @@ pub fn fold(c: &Connection) -> Result<(), Failed> {
     let mut put = c.prepare_cached(
         "INSERT INTO daily_principal (day, principal, calls, cost_usd) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (day, principal) DO UPDATE SET calls = excluded.calls, cost_usd = excluded.cost_usd",
     )?;
-    for (k, (calls, u)) in d.principals {
-        let old: Option<(i64, String)> = get
-            .query_row(params![k.day, k.principal], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        let mut sum = (calls, u);
-        if let Some((n, cost)) = old {
-            add(
-                &mut sum,
-                stored_count(n, "call count")?,
-                stored_cost(&cost)?,
-            );
+    for (day, by_principal) in &d.principals {
+        let day = daily::format_day(*day);
+        for (principal, &(calls, u)) in by_principal {
+            let old: Option<(i64, String)> = get
+                .query_row(params![day, principal], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let mut sum = (calls, u);
+            if let Some((n, cost)) = old {
+                add(
+                    &mut sum,
+                    stored_count(n, "call count")?,
+                    stored_cost(&cost)?,
+                );
+            }
+            let (n, cost) = (count_to_store(sum.0), money::format_units(sum.1, USD_SCALE));
+            put.execute(params![day, principal, n, cost])?;
         }
-        let cost = money::format_units(sum.1, USD_SCALE);
-        put.execute(params![k.day, k.principal, count_to_store(sum.0), cost])?;
     }
     c.execute("DELETE FROM daily_journal", [])?;
     Ok(())
@@ -291,11 +351,17 @@ pub fn prune(c: &Connection, day: &str) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// The stored totals of days in `[since, until]` (inclusive, `YYYY-MM-DD`), journal included.
-/// Call it inside one read transaction, so that a fold in between cannot count a batch twice
-/// or not at all.
-pub fn read(c: &Connection, since: &str, until: &str) -> Result<DailyTotals, Failed> {
-    let mut d = journal(c, since, until)?;
+/// The stored totals of days in `[since, until]` (inclusive, `YYYY-MM-DD`, compared as
+/// text; `None`: unbounded), journal included. Call it inside one read transaction, so that
+/// a fold in between cannot count a batch twice or not at all.
+pub fn read(
+    c: &Connection,
+    since: Option<&str>,
+    until: Option<&str>,
+) -> Result<DailyTotals, Failed> {
+    let (since, until) = (since.unwrap_or(ALL_DAYS.0), until.unwrap_or(ALL_DAYS.1));
+    let mut d = Pending::new(since, until);
+    journal(c, &mut d)?;
     let mut stmt = c.prepare(
         "SELECT day, model, region, scope, tier, long_context, token_type, tokens, cost_usd FROM daily_usage WHERE day >= ?1 AND day <= ?2",
     )?;
@@ -304,33 +370,29 @@ pub fn read(c: &Connection, since: &str, until: &str) -> Result<DailyTotals, Fai
         let text = |i| -> Result<String, Failed> { Ok(r.get::<_, String>(i)?) };
         let (scope, tier, class) = (text(3)?, text(4)?, text(6)?);
         let bad = |what: &str, v: &str| Failed::Corrupt(format!("daily_usage: bad {what} {v:?}"));
-        let key = UsageKey {
-            day: text(0)?,
-            model: text(1)?,
-            region: text(2)?,
+        d.add_usage(UsageDelta {
+            day: stored_day(&text(0)?)?,
+            model: &text(1)?,
+            region: &text(2)?,
             scope: Scope::parse(&scope).ok_or_else(|| bad("scope", &scope))?,
             tier: Tier::parse(&tier).ok_or_else(|| bad("tier", &tier))?,
             long_context: r.get(5)?,
             class: (TokenClass::ALL.into_iter())
                 .find(|c| c.as_str() == class)
                 .ok_or_else(|| bad("token_type", &class))?,
-        };
-        let tokens = stored_count(r.get(7)?, "token count")?;
-        let u = stored_cost(&text(8)?)?;
-        add(d.usage.entry(key).or_default(), tokens, u);
+            tokens: stored_count(r.get(7)?, "token count")?,
+            units: stored_cost(&text(8)?)?,
+        });
     }
     let mut stmt = c.prepare(
         "SELECT day, principal, calls, cost_usd FROM daily_principal WHERE day >= ?1 AND day <= ?2",
     )?;
     let mut rows = stmt.query([since, until])?;
     while let Some(r) = rows.next()? {
-        let key = PrincipalKey {
-            day: r.get(0)?,
-            principal: r.get(1)?,
-        };
+        let (day, principal): (String, String) = (r.get(0)?, r.get(1)?);
         let calls = stored_count(r.get(2)?, "call count")?;
-        let u = stored_cost(&r.get::<_, String>(3)?)?;
-        add(d.principals.entry(key).or_default(), calls, u);
+        let units = stored_cost(&r.get::<_, String>(3)?)?;
+        d.add_principal(stored_day(&day)?, &principal, calls, units);
     }
     Ok(d.into_totals())
 }

@@ -15,7 +15,7 @@ mod tests;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::daily::DailyTotals;
+use crate::daily::Deltas;
 use crate::ledger::Metric;
 
 use sqlite::schema as sqlite_schema;
@@ -108,8 +108,8 @@ pub struct Commit<'a> {
     pub now: i64,
     /// Dedupe keys first seen before this are deleted in the same transaction.
     pub purge_before: Option<i64>,
-    /// The batch's daily totals, added to the stored ones in the same transaction.
-    pub daily: &'a DailyTotals,
+    /// What the batch adds to the daily totals, in the same transaction.
+    pub daily: &'a Deltas,
     /// Daily totals of days before this (`YYYY-MM-DD`, UTC) are deleted in the same
     /// transaction (the retention; given with the periodic purge).
     pub daily_before: Option<&'a str>,

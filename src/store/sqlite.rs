@@ -488,7 +488,6 @@ pub fn read_daily(
             })
         }
     }
-    let (since, until) = (since.unwrap_or(""), until.unwrap_or("\u{10FFFF}"));
     daily::read(&tx, since, until).map_err(|f| failed(f, &path))
 }
 
@@ -588,7 +587,7 @@ impl Store for SqliteStore {
         let fold_now = self.journal_bytes + bytes > FOLD_BYTES;
         let daily_row = match c.daily.is_empty() {
             true => None,
-            false => Some(daily::encode(c.daily).map_err(StoreError::Io)?),
+            false => Some(daily::encode(c.daily)),
         };
         let daily_bytes = self.daily_journal_bytes + daily_row.as_ref().map_or(0, Vec::len);
         let fold_daily = c.daily_before.is_some() || daily_bytes > daily::FOLD_BYTES;

@@ -1,5 +1,5 @@
 use super::*;
-use crate::daily::DailyTotals;
+use crate::daily::{DailyTotals, Deltas};
 use crate::ledger::{Ledger, Limits};
 use crate::store::NoSeries;
 
@@ -23,7 +23,7 @@ fn commit_one(store: &mut SqliteStore, l: &mut Ledger, user: &str, keys: &[Dedup
             checkpoints: &cps,
             now,
             purge_before: Some(now - 100),
-            daily: &DailyTotals::default(),
+            daily: &Deltas::default(),
             daily_before: None,
         })
         .unwrap();
@@ -170,7 +170,7 @@ fn a_full_disk_is_reported_as_such_and_nothing_is_kept() {
             checkpoints: &[],
             now: 1,
             purge_before: None,
-            daily: &DailyTotals::default(),
+            daily: &Deltas::default(),
             daily_before: None,
         })
         .unwrap_err();
@@ -230,7 +230,7 @@ fn a_schema_1_store_is_upgraded_without_losing_a_cent() {
 
 mod daily {
     use super::*;
-    use crate::daily::{PrincipalKey, PrincipalTotal, UsageKey, UsageTotal};
+    use crate::daily::{PrincipalDelta, PrincipalKey, UsageDelta, UsageKey};
     use crate::pricing::Scope;
     use crate::record::{Tier, TokenClass};
     use rust_decimal::Decimal;
@@ -259,20 +259,38 @@ mod daily {
         }
     }
 
-    /// A batch's daily totals: `tokens` input tokens costing `cost`, by one call of `principal`.
-    fn batch(day: &str, tokens: u64, cost: &str, principal: &str) -> DailyTotals {
-        let mut t = DailyTotals::default();
-        let cost = d(cost);
-        t.usage
-            .insert(key(day, TokenClass::Input), UsageTotal { tokens, cost });
-        t.principals
-            .insert(who(day, principal), PrincipalTotal { calls: 1, cost });
+    fn units(cost: &str) -> i128 {
+        crate::money::to_units(d(cost), crate::money::USD_SCALE).unwrap()
+    }
+
+    /// A batch's daily deltas: `tokens` input tokens costing `cost`, by one call of `principal`.
+    fn batch(day: &str, tokens: u64, cost: &str, principal: &str) -> Deltas {
+        let (day, units) = (crate::daily::parse_day(day).unwrap(), units(cost));
+        let mut t = Deltas::default();
+        t.push_usage(UsageDelta {
+            day,
+            model: "amazon.nova-micro-v1:0",
+            region: "us-east-1",
+            scope: Scope::Geo,
+            tier: Tier::Priority,
+            long_context: false,
+            class: TokenClass::Input,
+            tokens,
+            units,
+        });
+        let calls = 1;
+        t.push_principal(PrincipalDelta {
+            day,
+            principal,
+            calls,
+            units,
+        });
         t
     }
 
     fn commit(
         s: &mut SqliteStore,
-        daily: &DailyTotals,
+        daily: &Deltas,
         keys: &[DedupeKey],
         before: Option<&str>,
     ) -> Result<(), StoreError> {
@@ -335,7 +353,7 @@ mod daily {
         // the daemon holds the lock; the reader does not need it
         check(&read_daily(dir.path(), None, None).unwrap());
         // a purge commit folds the journal into the tables: the same totals
-        commit(&mut s, &DailyTotals::default(), &[], Some("2000-01-01")).unwrap();
+        commit(&mut s, &Deltas::default(), &[], Some("2000-01-01")).unwrap();
         assert_eq!(journal_rows(&s), 0);
         check(&read_daily(dir.path(), None, None).unwrap());
         // folded rows and new journal rows add up
@@ -412,19 +430,29 @@ mod daily {
     fn a_journal_past_its_size_is_folded_without_waiting_for_the_purge() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = SqliteStore::open(dir.path()).unwrap();
-        let mut t = DailyTotals::default();
-        // 80,000 callers of 64-character ARNs: about 8.5 MB of journal
-        for n in 0..80_000 {
-            let p = format!("arn:aws:sts::111122223333:assumed-role/SomeService/session-{n:06}");
-            let total = PrincipalTotal {
-                calls: 1,
-                cost: d("0.000001"),
-            };
-            t.principals.insert(who("2026-11-01", &p), total);
+        let mut all = Deltas::default();
+        let mut batches = 0;
+        while journal_rows(&s) == batches {
+            let mut t = Deltas::default();
+            for n in 0..100 {
+                let p = format!("arn:aws:sts::1:assumed-role/R/{batches}-{n}");
+                let day = crate::daily::parse_day("2026-11-01").unwrap();
+                let (calls, units) = (1, units("0.000001"));
+                let delta = PrincipalDelta {
+                    day,
+                    principal: &p,
+                    calls,
+                    units,
+                };
+                t.push_principal(delta);
+                all.push_principal(delta);
+            }
+            commit(&mut s, &t, &[], None).unwrap();
+            batches += 1;
         }
-        commit(&mut s, &t, &[], None).unwrap();
-        assert_eq!(journal_rows(&s), 0, "folded in the same commit");
-        assert_eq!(read_daily(dir.path(), None, None).unwrap(), t);
+        assert!(batches > 1, "not the first batch: {batches}");
+        assert_eq!(journal_rows(&s), 0, "folded in a commit");
+        assert_eq!(read_daily(dir.path(), None, None).unwrap(), all.to_totals());
     }
 
     #[test]
@@ -432,10 +460,10 @@ mod daily {
         let dir = tempfile::tempdir().unwrap();
         let mut s = SqliteStore::open(dir.path()).unwrap();
         commit(&mut s, &batch("2025-12-31", 1, "1", "a"), &[], None).unwrap();
-        commit(&mut s, &DailyTotals::default(), &[], Some("2000-01-01")).unwrap();
+        commit(&mut s, &Deltas::default(), &[], Some("2000-01-01")).unwrap();
         commit(&mut s, &batch("2026-01-01", 2, "2", "a"), &[], None).unwrap();
         commit(&mut s, &batch("2026-01-02", 3, "3", "a"), &[], None).unwrap();
-        commit(&mut s, &DailyTotals::default(), &[], Some("2026-01-02")).unwrap();
+        commit(&mut s, &Deltas::default(), &[], Some("2026-01-02")).unwrap();
         let t = read_daily(dir.path(), None, None).unwrap();
         let days: Vec<&str> = t.principals.keys().map(|k| k.day.as_str()).collect();
         assert_eq!(days, ["2026-01-02"]);
@@ -501,6 +529,20 @@ mod daily {
         assert!(read_daily(dir.path(), None, None).unwrap().is_empty());
         commit(&mut s, &batch("2026-11-01", 1, "1", "a"), &[], None).unwrap();
         assert_eq!(read_daily(dir.path(), None, None).unwrap().usage.len(), 1);
+    }
+
+    #[test]
+    fn a_malformed_daily_journal_row_is_reported_as_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStore::open(dir.path()).unwrap();
+        commit(&mut s, &batch("2026-11-01", 1, "1", "a"), &[], None).unwrap();
+        s.conn()
+            .execute("UPDATE daily_journal SET data = substr(data, 1, 9)", [])
+            .unwrap();
+        let err = read_daily(dir.path(), None, None).unwrap_err();
+        assert_eq!(err.kind(), "corrupt", "{err}");
+        let err = commit(&mut s, &Deltas::default(), &[], Some("2000-01-01")).unwrap_err();
+        assert_eq!(err.kind(), "corrupt", "the fold refuses it too: {err}");
     }
 
     #[test]
