@@ -21,7 +21,7 @@ pub const UNIT: &str = "per_1m_tokens";
 pub const CURRENCY: &str = "USD";
 /// More decimals than any published price (Nova Micro cache read: 0.00875 per 1M).
 const MAX_PRICE_DECIMALS: usize = 10;
-/// The highest price a card may state, in USD per 1M tokens: 1,000 times the dearest
+/// The highest price a card may state, in USD per 1M tokens: over 1,000 times the dearest
 /// published one (about 75). Higher is a unit slip, and it bounds a call's cost (at most
 /// 10M tokens per class, 5 classes: $5M) far inside what the ledger counts exactly.
 /// Found by fuzzing `ratecard_parse`: a 22-digit price made a cost the ledger cannot hold.
