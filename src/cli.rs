@@ -13,6 +13,7 @@ use crate::bedrock;
 use crate::config::{self, Config, Overrides};
 use crate::pricing;
 use crate::store::{SqliteStore, Store};
+use crate::texttable;
 use crate::timefmt;
 
 fn pricing_config(config_path: Option<&Path>, ratecards: Vec<PathBuf>) -> anyhow::Result<Config> {
@@ -319,7 +320,10 @@ pub fn state_daily(
             "cost_usd",
         ];
         writeln!(out, "Usage by UTC day (unpriced calls: cost 0)")?;
-        table(&mut out, &head, &usage, 7)?;
+        let rows: Vec<Vec<String>> = std::iter::once(texttable::head(&head))
+            .chain(usage)
+            .collect();
+        write!(out, "{}", texttable::table(&rows, 7..9))?;
         let principals: Vec<Vec<String>> = (t.principals.iter())
             .map(|(k, v)| {
                 let p = if k.principal.is_empty() {
@@ -336,40 +340,10 @@ pub fn state_daily(
             })
             .collect();
         writeln!(out, "\nCalls and cost by UTC day and principal")?;
-        table(
-            &mut out,
-            &["day", "principal", "calls", "cost_usd"],
-            &principals,
-            2,
-        )?;
+        let head = texttable::head(&["day", "principal", "calls", "cost_usd"]);
+        let rows: Vec<Vec<String>> = std::iter::once(head).chain(principals).collect();
+        write!(out, "{}", texttable::table(&rows, 2..4))?;
     }
     out.flush()?;
-    Ok(())
-}
-
-/// A plain-text table: columns padded to their widest cell, those from `numeric` on aligned
-/// right.
-fn table(
-    out: &mut impl Write,
-    head: &[&str],
-    rows: &[Vec<String>],
-    numeric: usize,
-) -> std::io::Result<()> {
-    let mut widths: Vec<usize> = head.iter().map(|h| h.len()).collect();
-    for r in rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let head: Vec<String> = head.iter().map(|h| h.to_string()).collect();
-    for r in std::iter::once(&head).chain(rows) {
-        let cells: Vec<String> = (r.iter().zip(&widths).enumerate())
-            .map(|(i, (c, &w))| match i >= numeric {
-                true => format!("{c:>w$}"),
-                false => format!("{c:<w$}"),
-            })
-            .collect();
-        writeln!(out, "{}", cells.join("  ").trim_end())?;
-    }
     Ok(())
 }

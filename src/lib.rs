@@ -34,7 +34,7 @@
 //! - [`reconcile_cmd`]: the `reconcile` command and the daemon's periodic reconciliation
 //! - [`supervise`]: a needed task that ends unexpectedly fails `/readyz` and restarts the daemon
 //! - [`secret`]: keys and tokens as digests compared in constant time, redacted in `Debug`
-//! - [`clock`], [`money`], [`timefmt`]: wall time, exact USD, time formats
+//! - [`clock`], [`money`], [`timefmt`], [`texttable`]: wall time, exact USD, time formats, text tables
 pub mod account;
 pub mod app;
 pub mod attribution;
@@ -65,4 +65,5 @@ pub mod sources;
 pub mod status;
 pub mod store;
 pub mod supervise;
+pub mod texttable;
 pub mod timefmt;

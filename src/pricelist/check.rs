@@ -14,10 +14,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use rust_decimal::Decimal;
 use serde_json::json;
 
-use super::expand::{each_class, row_assumptions, table, Band, KeyJson, PriceKey, COLUMNS};
+use super::expand::{each_class, row_assumptions, Band, KeyJson, PriceKey, COLUMNS};
 use super::import::Imported;
 use crate::pricing::ratecard::RateCard;
 use crate::pricing::Scope;
+use crate::texttable::table;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Kind {
@@ -247,7 +248,7 @@ pub fn render_text(c: &Check, card: &RateCard) -> String {
             }
             rows.push(r);
         }
-        out.push_str(&table(&rows));
+        out.push_str(&table(&rows, 0..0));
         out.push('\n');
     }
     if !c.card_models_not_in_price_list.is_empty() {

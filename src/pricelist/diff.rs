@@ -7,10 +7,9 @@
 use rust_decimal::Decimal;
 use serde_json::json;
 
-use super::expand::{
-    assumption_counts, expand_card, row_assumptions, table, KeyJson, PriceKey, COLUMNS,
-};
+use super::expand::{assumption_counts, expand_card, row_assumptions, KeyJson, PriceKey, COLUMNS};
 use crate::pricing::ratecard::RateCard;
+use crate::texttable::table;
 use crate::timefmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -140,7 +139,10 @@ fn assumptions_text(d: &Diff) -> String {
             a.definition.to_string(),
         ]);
     }
-    format!("\nprices resting on each assumption:\n{}", table(&rows))
+    format!(
+        "\nprices resting on each assumption:\n{}",
+        table(&rows, 0..0)
+    )
 }
 
 fn card_line(c: &RateCard) -> String {
@@ -204,7 +206,7 @@ pub fn render_text(d: &Diff, old: &RateCard, new: &RateCard) -> String {
         rows.push(r);
     }
     out.push('\n');
-    out.push_str(&table(&rows));
+    out.push_str(&table(&rows, 0..0));
     let count = |k| d.changes.iter().filter(|c| c.kind == k).count();
     out.push_str(&format!(
         "\n{} changed, {} added, {} removed, {} unchanged\n",

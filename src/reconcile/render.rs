@@ -8,6 +8,7 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 use super::{Amount, Aside, ModelKey, PrincipalKey, Report, Row};
+use crate::texttable::{self, head};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -65,33 +66,6 @@ fn principal(p: &str) -> &str {
     }
 }
 
-fn grid(out: &mut String, head: &[&str], rows: &[Vec<String>]) {
-    let mut width: Vec<usize> = head.iter().map(|h| h.len()).collect();
-    for r in rows {
-        for (w, c) in width.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let mut s = String::new();
-        for (i, (c, w)) in cells.iter().zip(&width).enumerate() {
-            // Text left, numbers right: the first columns name the row.
-            let numeric = c.starts_with(['+', '-', '$'])
-                || c.chars().next().is_some_and(|ch| ch.is_ascii_digit()) && i > 0;
-            if numeric {
-                let _ = write!(s, "{c:>w$}  ");
-            } else {
-                let _ = write!(s, "{c:<w$}  ");
-            }
-        }
-        s.trim_end().to_string() + "\n"
-    };
-    out.push_str(&line(head.to_vec()));
-    for r in rows {
-        out.push_str(&line(r.iter().map(String::as_str).collect()));
-    }
-}
-
 fn table(r: &Report) -> String {
     let mut out = String::new();
     let Some((first, last)) = &r.days else {
@@ -105,10 +79,21 @@ fn table(r: &Report) -> String {
         pct(Some(r.tolerance)).trim_start_matches('+')
     );
     out.push_str("by day, model and token class:\n");
-    let mut rows: Vec<Vec<String>> = r
-        .models
-        .iter()
-        .map(|m| {
+    let head_row = head(&[
+        "day",
+        "model",
+        "token_type",
+        "est_tokens",
+        "billed_tokens",
+        "token_drift",
+        "est_usd",
+        "billed_usd",
+        "drift_usd",
+        "drift",
+        "finding",
+    ]);
+    let mut rows: Vec<Vec<String>> = std::iter::once(head_row)
+        .chain(r.models.iter().map(|m| {
             let mut row = vec![
                 m.key.day.clone(),
                 m.key.model.clone(),
@@ -116,33 +101,25 @@ fn table(r: &Report) -> String {
             ];
             row.extend(numbers(m));
             row
-        })
+        }))
         .collect();
     let mut total = vec!["total".to_string(), String::new(), String::new()];
     total.extend(numbers(&r.total));
     rows.push(total);
-    grid(
-        &mut out,
-        &[
-            "day",
-            "model",
-            "token_type",
-            "est_tokens",
-            "billed_tokens",
-            "token_drift",
-            "est_usd",
-            "billed_usd",
-            "drift_usd",
-            "drift",
-            "finding",
-        ],
-        &rows,
-    );
+    out.push_str(&texttable::table(&rows, 3..10));
     out.push_str("\nby day and principal:\n");
-    let rows: Vec<Vec<String>> = r
-        .principals
-        .iter()
-        .map(|p| {
+    let head_row = head(&[
+        "day",
+        "principal",
+        "est_calls",
+        "est_usd",
+        "billed_usd",
+        "drift_usd",
+        "drift",
+        "finding",
+    ]);
+    let rows: Vec<Vec<String>> = std::iter::once(head_row)
+        .chain(r.principals.iter().map(|p| {
             vec![
                 p.key.day.clone(),
                 principal(&p.key.principal).to_string(),
@@ -153,22 +130,9 @@ fn table(r: &Report) -> String {
                 pct(p.drift_ratio),
                 p.finding.as_str().into(),
             ]
-        })
+        }))
         .collect();
-    grid(
-        &mut out,
-        &[
-            "day",
-            "principal",
-            "est_calls",
-            "est_usd",
-            "billed_usd",
-            "drift_usd",
-            "drift",
-            "finding",
-        ],
-        &rows,
-    );
+    out.push_str(&texttable::table(&rows, 2..7));
     aside_text(&mut out, r);
     out
 }
