@@ -1066,6 +1066,9 @@ fn resolve_attribution(
 }
 
 #[cfg(test)]
+mod keys;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -1382,17 +1385,64 @@ daily_retention_days = 0
 
     #[test]
     fn the_readme_example_config_uses_only_known_settings() {
-        let readme = include_str!("../README.md");
+        let readme = include_str!("../docs/configuration.md");
         let from = readme
-            .find("### Example with every key")
+            .find("## Example with every key")
             .expect("the section");
         let example = readme[from..]
             .split("```toml\n")
             .nth(1)
             .and_then(|b| b.split("\n```").next())
             .expect("a toml block");
-        let raw = parse(example, "README.md").unwrap();
+        let raw = parse(example, "docs/configuration.md").unwrap();
         assert!(raw.http.bearer_token_file.is_some() && raw.firehose.enabled == Some(true));
+    }
+
+    /// Every setting the serde types accept is in the reference: a key of the example with
+    /// every key, or named as `table.key` in the text.
+    #[test]
+    fn the_reference_names_every_setting() {
+        fn flatten(v: &toml::Value, prefix: &str, out: &mut std::collections::BTreeSet<String>) {
+            match v {
+                toml::Value::Table(t) => {
+                    for (k, v) in t {
+                        out.insert(format!("{prefix}{k}"));
+                        flatten(v, &format!("{prefix}{k}."), out);
+                    }
+                }
+                toml::Value::Array(a) => a.iter().for_each(|v| flatten(v, prefix, out)),
+                _ => {}
+            }
+        }
+        let doc = include_str!("../docs/configuration.md");
+        let from = doc.find("## Example with every key").expect("the section");
+        let example = doc[from..]
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|b| b.split("\n```").next())
+            .expect("a toml block");
+        let mut named = std::collections::BTreeSet::new();
+        flatten(&toml::from_str(example).unwrap(), "", &mut named);
+        let keys = keys::all_keys();
+        assert!(keys.contains("limits.max_users") && keys.contains("budgets.monthly_usd"));
+        let missing: Vec<_> = keys
+            .iter()
+            .filter(|k| !named.contains(*k) && !doc.contains(&format!("`{k}`")))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "settings docs/configuration.md does not name: {missing:?}"
+        );
+        // Each setting that is not a table has a row of its own in the Settings table.
+        let rows: Vec<_> = keys
+            .iter()
+            .filter(|k| !keys.iter().any(|o| o.starts_with(&format!("{k}."))))
+            .filter(|k| !doc.contains(&format!("\n| `{k}` |")))
+            .collect();
+        assert!(
+            rows.is_empty(),
+            "settings without a row in the Settings table: {rows:?}"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod cur;
 mod daemon;
 mod daily;
 mod diskfull;
+mod docs;
 mod export;
 mod exposition;
 mod firehose;

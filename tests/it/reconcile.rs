@@ -470,9 +470,12 @@ fn the_daemon_exposes_the_last_reconciliation_as_metrics() {
 #[test]
 fn the_readme_example_runs_as_documented() {
     let root = env!("CARGO_MANIFEST_DIR");
-    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let readme = std::fs::read_to_string(format!("{root}/docs/reconcile.md")).unwrap();
     let start = "$ bedrock-cost-exporter reconcile --cur examples/reconcile/cur/ --state-dir /tmp/reconcile-example\n";
-    let at = readme.find(start).expect("the README's reconcile example") + start.len();
+    let at = readme
+        .find(start)
+        .expect("the reconcile example in docs/reconcile.md")
+        + start.len();
     let documented = &readme[at..at + readme[at..].find("$ echo $?").unwrap()];
 
     let dir = tempfile::tempdir().unwrap();
