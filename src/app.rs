@@ -93,7 +93,10 @@ pub async fn run(
         clock: clock.clone(),
     });
     let started = std::time::Instant::now();
-    let (pipe, checkpoints) = Pipeline::open(ctx.clone(), store)?;
+    let (mut pipe, checkpoints) = Pipeline::open(ctx.clone(), store)?;
+    if let StateMode::Dir(dir) = &config.state {
+        restore_history(&mut pipe, dir, clock.now());
+    }
     let changed = identity::changed_in_place(&ctx.cards, &checkpoints);
     if !changed.is_empty() {
         anyhow::bail!(
@@ -453,6 +456,24 @@ pub async fn run(
     match sup.failure() {
         Some(why) => Err(anyhow::anyhow!("{why}; exiting after a clean shutdown")),
         None => Ok(total),
+    }
+}
+
+/// Rebuilds the status page's per-day spend history from the store's daily totals; without
+/// them (a store too old, unreadable) the history starts empty, which costs only the charts.
+fn restore_history(pipe: &mut Pipeline, dir: &std::path::Path, now: i64) {
+    use crate::daily;
+    use crate::history::Resolution;
+    let window = Resolution::Day.window() as i32;
+    let since = daily::format_day(daily::day_of(now) - window);
+    match store::read_daily(dir, Some(&since), None) {
+        Ok(totals) => {
+            pipe.restore_history(&totals, now);
+            tracing::debug!(rows = totals.usage.len(), "rebuilt the per-day spend history from the daily totals since {since}");
+        }
+        Err(e) => tracing::warn!(
+            "cannot rebuild the spend history from the daily totals ({e}); the status page's charts start empty"
+        ),
     }
 }
 

@@ -27,6 +27,7 @@
 //! - [`metrics`], [`http`]: exposition and the HTTP surface
 //! - [`budgets`]: monthly/daily budgets per label value, from period spend in the ledger
 //! - [`sinks`]: per-request export (JSON lines, Firehose PutRecordBatch)
+//! - [`history`]: spend over time in memory (per minute, hour, day), fed from committed batches (pure)
 //! - [`status`]: the HTML status page at `/`
 //! - [`config`], [`app`], [`reload`], [`cli`]: settings, wiring and shutdown, live reloads, one-shot commands
 //! - [`ratecard_cmd`]: the `ratecard import|diff|check` command
@@ -46,6 +47,7 @@ pub mod clock;
 pub mod config;
 pub mod cur;
 pub mod daily;
+pub mod history;
 pub mod http;
 pub mod ledger;
 pub mod metrics;

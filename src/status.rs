@@ -229,6 +229,7 @@ mod tests {
         );
         let snap = Snapshot {
             ledger: Arc::new(RwLock::new(b)),
+            history: Default::default(),
             store_writable: true,
             store_error: None,
             cards: Default::default(),
