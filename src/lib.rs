@@ -28,7 +28,7 @@
 //! - [`budgets`]: monthly/daily budgets per label value, from period spend in the ledger
 //! - [`sinks`]: per-request export (JSON lines, Firehose PutRecordBatch)
 //! - [`history`]: spend over time in memory (per minute, hour, day), fed from committed batches (pure)
-//! - [`status`]: the HTML status page at `/`
+//! - [`status`], [`chart`]: the HTML status page at `/`, its charts as inline SVG (pure)
 //! - [`config`], [`app`], [`reload`], [`cli`]: settings, wiring and shutdown, live reloads, one-shot commands
 //! - [`ratecard_cmd`]: the `ratecard import|diff|check` command
 //! - [`reconcile`]: the estimate against the bill, per day x model x token class and per principal (pure)
@@ -42,6 +42,7 @@ pub mod attribution;
 pub mod batch;
 pub mod bedrock;
 pub mod budgets;
+pub mod chart;
 pub mod cli;
 pub mod clock;
 pub mod config;

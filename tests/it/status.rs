@@ -6,7 +6,7 @@ use crate::daemon::{data, sum, Daemon};
 
 fn chromium(args: &[&str], profile: &std::path::Path) -> std::process::Output {
     Command::new("chromium")
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking", "--disable-component-update"])
         .args(["--no-first-run", "--disable-sync", "--hide-scrollbars"])
         .arg(format!("--user-data-dir={}", profile.display()))
         .args(args)
@@ -51,7 +51,10 @@ fn the_status_page_renders_its_tables_in_a_browser() {
         .nth(1)
         .and_then(|t| t.split("<tbody>").nth(1))
         .unwrap_or("");
-    assert!(first_row.starts_with("<tr><td>ivan</td>"), "{first_row}");
+    assert!(
+        first_row.starts_with("<tr><td><a href=\"/?user=ivan\">ivan</a></td>"),
+        "{first_row}"
+    );
     for id in ["top-feature", "budgets", "ratecards", "pipeline"] {
         assert!(
             dom.contains(&format!("<table id=\"{id}\">")),
@@ -96,6 +99,177 @@ fn the_status_page_renders_its_tables_in_a_browser() {
     assert!(ink > 5_000, "hardly any text rendered ({ink} dark pixels)");
     if let Ok(keep) = std::env::var("KEEP_SCREENSHOT") {
         std::fs::copy(&shot, keep).unwrap();
+    }
+    assert!(d.stop().success());
+}
+
+/// Records of the last ten hours, one every two minutes: alice ramping up, bob flat.
+fn recent_records(now: i64) -> String {
+    let mut out = String::new();
+    for k in 0..300i64 {
+        let at = now - 36_000 + k * 120;
+        let ts = bedrock_cost_exporter::timefmt::format_rfc3339(at);
+        for (user, feature, tokens) in [
+            ("alice", "chat", 2_000 + 400 * k),
+            ("bob@example.com", "search", 5_000),
+        ] {
+            out.push_str(&format!(
+                r#"{{"timestamp":"{ts}","requestId":"r-{user}-{k}","region":"us-east-1","operation":"Converse","modelId":"amazon.nova-lite-v1:0","input":{{"inputTokenCount":{tokens}}},"output":{{"outputTokenCount":500}},"requestMetadata":{{"user":"{user}","feature":"{feature}"}}}}"#
+            ));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The `d` attributes of the `<path>`s of the chart with this id.
+fn chart_paths(dom: &str, id: &str) -> Vec<String> {
+    let Some(svg) = dom.split(&format!("<svg id=\"{id}\"")).nth(1) else {
+        return Vec::new();
+    };
+    let svg = svg.split("</svg>").next().unwrap_or("");
+    (svg.split("<path d=\"").skip(1))
+        .map(|p| p.split('"').next().unwrap_or("").to_string())
+        .collect()
+}
+
+/// Commands (M, L) of a path.
+fn commands(d: &str) -> usize {
+    d.matches(['M', 'L']).count()
+}
+
+/// Takes a screenshot at `width` x `height` and checks it is a PNG with chart ink in it
+/// (the first line colour, #3572b0); returns the file.
+pub fn screenshot(
+    url: &str,
+    width: u32,
+    height: u32,
+    out: &std::path::Path,
+    profile: &std::path::Path,
+) -> std::path::PathBuf {
+    let result = chromium(
+        &[
+            &format!("--screenshot={}", out.display()),
+            &format!("--window-size={width},{height}"),
+            url,
+        ],
+        profile,
+    );
+    assert!(
+        out.exists(),
+        "no screenshot of {url}: {}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let bytes = std::fs::read(out).unwrap();
+    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+    let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    let mut reader = decoder.read_info().unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut pixels).unwrap();
+    assert_eq!((info.width, info.height), (width, height));
+    let channels = info.color_type.samples();
+    let blue = pixels[..info.buffer_size()]
+        .chunks(channels)
+        .filter(|p| {
+            (p[0] as i32 - 0x35).abs() < 16
+                && (p[1] as i32 - 0x72).abs() < 16
+                && (p[2] as i32 - 0xb0).abs() < 16
+        })
+        .count();
+    assert!(
+        blue > 100,
+        "no chart line painted in {} ({blue} pixels)",
+        out.display()
+    );
+    out.to_path_buf()
+}
+
+#[test]
+fn spend_over_time_draws_in_a_browser_for_the_overview_and_one_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let logs = dir.path().join("recent.jsonl");
+    std::fs::write(&logs, recent_records(now)).unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "[[budgets]]\nname = \"per-user\"\nlabel = \"user\"\nmonthly_usd = \"0.5\"\n",
+    )
+    .unwrap();
+    let d = Daemon::start(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--file",
+        logs.to_str().unwrap(),
+        "--in-memory",
+    ]);
+    d.wait_for("the records", |m| {
+        sum(m, "bedrock_records_total", &[]) == 600.0
+    });
+    let base = format!("http://{}/", d.addr);
+
+    let out = chromium(&["--dump-dom", &base], &dir.path().join("p1"));
+    let dom = String::from_utf8_lossy(&out.stdout);
+    for id in [
+        "chart-hour",
+        "chart-minute",
+        "chart-top-user",
+        "chart-top-feature",
+    ] {
+        let paths = chart_paths(&dom, id);
+        assert!(!paths.is_empty(), "no path in {id}:\n{dom}");
+        assert!(paths.iter().all(|p| commands(p) > 2), "{id}: {paths:?}");
+    }
+    let minutes = chart_paths(&dom, "chart-minute");
+    assert!(
+        commands(&minutes[0]) >= 500,
+        "a point a minute over ten hours"
+    );
+    assert_eq!(
+        chart_paths(&dom, "chart-top-user").len(),
+        2,
+        "alice and bob"
+    );
+    assert_eq!(
+        chart_paths(&dom, "chart-burn").len(),
+        3,
+        "spend, projection, budget"
+    );
+    assert!(dom.contains("<a href=\"/?user=bob%40example.com\">bob@example.com</a>"));
+
+    let alice = format!("{base}?user=alice");
+    let out = chromium(&["--dump-dom", &alice], &dir.path().join("p2"));
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        page.contains("<h1 id=\"subject\">user alice</h1>"),
+        "{page}"
+    );
+    let hours = chart_paths(&page, "chart-hour");
+    assert_eq!(hours.len(), 1);
+    assert!(commands(&chart_paths(&page, "chart-minute")[0]) >= 500);
+    assert_eq!(chart_paths(&page, "chart-burn").len(), 3, "alice's budget");
+
+    // An unknown subject, or a hostile one: a plain page saying so, never a 500.
+    let (status, body) = d.get("/?feature=%3Cscript%3Enope");
+    assert_eq!(status, 200);
+    assert!(body.contains("id=\"no-data\"") && body.contains("&lt;script&gt;nope"));
+    assert!(!body.contains("<script>"));
+    let (status, body) = d.get("/?user=%ZZ");
+    assert_eq!(status, 200, "a bad escape is taken as written");
+    assert!(body.contains("id=\"no-data\"") && body.contains("user %ZZ"));
+
+    // Screenshots of both views, desktop and phone width.
+    let shots = [
+        (base.as_str(), 1280, 2400, "status-overview.png"),
+        (alice.as_str(), 1280, 1600, "status-user.png"),
+        (base.as_str(), 390, 3000, "status-overview-phone.png"),
+    ];
+    for (i, (url, w, h, name)) in shots.into_iter().enumerate() {
+        let profile = dir.path().join(format!("shot-{i}"));
+        screenshot(url, w, h, &dir.path().join(name), &profile);
     }
     assert!(d.stop().success());
 }
