@@ -1,4 +1,4 @@
-//! The one-shot commands: `price` (a Unix filter), `check` (validate config and cards) and
+//! The one-shot commands: `price` (a Unix filter), `report` (a summary by label), `check` (validate config and cards) and
 //! `state` (inspect, export, compact the store; read the daily totals, even beside the daemon).
 
 use std::collections::BTreeMap;
@@ -37,14 +37,14 @@ fn open_input(path: &Path) -> anyhow::Result<Box<dyn BufRead>> {
     Ok(Box::new(BufReader::new(r)))
 }
 
-/// Prints one JSON line per call. Malformed lines are reported on stderr and skipped.
-pub fn price(
-    config_path: Option<&Path>,
-    ratecards: Vec<PathBuf>,
+/// Hands every priced and attributed call of `files` (standard input when none) to `each`,
+/// in order. Malformed records are reported on stderr and skipped; returns how many.
+fn each_call(
+    c: &Config,
     files: &[PathBuf],
-) -> anyhow::Result<()> {
-    let c = pricing_config(config_path, ratecards)?;
-    let cards = crate::app::load_cards(&c)?;
+    each: &mut dyn FnMut(&PricedCall<'_>) -> anyhow::Result<()>,
+) -> anyhow::Result<u64> {
+    let cards = crate::app::load_cards(c)?;
     let mut inputs: Vec<(String, Box<dyn BufRead>)> = Vec::new();
     if files.is_empty() {
         inputs.push(("stdin".into(), Box::new(BufReader::new(std::io::stdin()))));
@@ -52,8 +52,6 @@ pub fn price(
     for f in files {
         inputs.push((f.display().to_string(), open_input(f)?));
     }
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
     let mut bad = 0u64;
     for (name, reader) in inputs {
         for (n, line) in reader.split(b'\n').enumerate() {
@@ -75,16 +73,81 @@ pub fn price(
                     }
                 };
                 let call = PricedCall::new(&cards, &c.aliases, &c.attribution, &rec, &[]);
-                let row = crate::sinks::row(&call, &c.attribution);
-                serde_json::to_writer(&mut out, &row)?;
-                out.write_all(b"\n")?;
+                each(&call)?;
             }
         }
     }
-    out.flush()?;
     if bad > 0 {
         eprintln!("{bad} malformed record(s) skipped");
     }
+    Ok(bad)
+}
+
+/// Prints one JSON line per call. Malformed lines are reported on stderr and skipped.
+pub fn price(
+    config_path: Option<&Path>,
+    ratecards: Vec<PathBuf>,
+    files: &[PathBuf],
+) -> anyhow::Result<()> {
+    let c = pricing_config(config_path, ratecards)?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    each_call(&c, files, &mut |call| {
+        let row = crate::sinks::row(call, &c.attribution);
+        serde_json::to_writer(&mut out, &row)?;
+        out.write_all(b"\n")?;
+        Ok(())
+    })?;
+    out.flush()?;
+    Ok(())
+}
+
+/// What `report` is asked for.
+pub struct ReportArgs<'a> {
+    pub files: &'a [PathBuf],
+    pub group_by: &'a [String],
+    pub since: Option<&'a str>,
+    pub until: Option<&'a str>,
+    pub format: &'a str,
+}
+
+/// Prints the calls of `files` summed by the `group_by` labels (see [`crate::report`]).
+pub fn report(
+    config_path: Option<&Path>,
+    ratecards: Vec<PathBuf>,
+    a: &ReportArgs<'_>,
+) -> anyhow::Result<()> {
+    let c = pricing_config(config_path, ratecards)?;
+    let bound = |flag: &str, v: Option<&str>, end: bool| -> anyhow::Result<Option<i64>> {
+        v.map(|s| {
+            crate::report::parse_bound(s, end).with_context(|| {
+                format!("{flag} {s:?} is not a day like 2026-11-30 or an RFC 3339 time like 2026-11-30T12:00:00Z")
+            })
+        })
+        .transpose()
+    };
+    let since = bound("--since", a.since, false)?;
+    let until = bound("--until", a.until, true)?;
+    let mut r = crate::report::Report::new(a.group_by, &c.attribution, since, until)
+        .map_err(anyhow::Error::msg)?;
+    each_call(&c, a.files, &mut |call| {
+        r.add(call);
+        Ok(())
+    })?;
+    if r.duplicates > 0 {
+        eprintln!(
+            "{} record(s) of a request id already counted were skipped",
+            r.duplicates
+        );
+    }
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match a.format {
+        "json" => writeln!(out, "{}", serde_json::to_string_pretty(&r.json())?)?,
+        "csv" => write!(out, "{}", r.csv())?,
+        _ => write!(out, "{}", r.table())?,
+    }
+    out.flush()?;
     Ok(())
 }
 

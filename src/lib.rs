@@ -30,6 +30,7 @@
 //! - [`history`]: spend over time in memory (per minute, hour, day), fed from committed batches (pure)
 //! - [`status`], [`chart`]: the HTML status page at `/`, its charts as inline SVG (pure)
 //! - [`config`], [`app`], [`reload`], [`cli`]: settings, wiring and shutdown, live reloads, one-shot commands
+//! - [`report`]: the `report` command's summary of calls by any label, as a table, CSV or JSON (pure)
 //! - [`ratecard_cmd`]: the `ratecard import|diff|check` command
 //! - [`reconcile`]: the estimate against the bill, per day x model x token class and per principal (pure)
 //! - [`reconcile_cmd`]: the `reconcile` command and the daemon's periodic reconciliation
@@ -61,6 +62,7 @@ pub mod reconcile;
 pub mod reconcile_cmd;
 pub mod record;
 pub mod reload;
+pub mod report;
 pub mod secret;
 pub mod sinks;
 pub mod snapshot;

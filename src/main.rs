@@ -54,6 +54,29 @@ enum Command {
         #[command(flatten)]
         pricing: PricingArgs,
     },
+    /// Sum the calls of log files (or standard input) by any attribution label, over a time
+    /// range: calls, tokens and exact cost per group, as a table, CSV or JSON.
+    ///
+    /// Example: bedrock-cost-exporter report --group-by feature,experiment --since 2026-11-01
+    /// --format csv /var/log/bedrock/*.jsonl.gz
+    Report {
+        /// Files to read (plain NDJSON or .gz); standard input when none.
+        files: Vec<PathBuf>,
+        /// Labels to group by, comma-separated: user, feature, model, region, day, or an extra
+        /// label of the config (attribution.metadata_labels, attribution.arn_labels, rules).
+        #[arg(long, value_delimiter = ',', default_value = "user")]
+        group_by: Vec<String>,
+        /// First day (YYYY-MM-DD, UTC, inclusive) or time (RFC 3339) of the calls counted.
+        #[arg(long)]
+        since: Option<String>,
+        /// Last day (YYYY-MM-DD, UTC, inclusive) or time (RFC 3339, exclusive).
+        #[arg(long)]
+        until: Option<String>,
+        #[arg(long, value_parser = ["table", "csv", "json"], default_value = "table")]
+        format: String,
+        #[command(flatten)]
+        pricing: PricingArgs,
+    },
     /// Validate a configuration and rate cards, listing every problem.
     Check {
         #[command(flatten)]
@@ -277,6 +300,24 @@ fn main() -> ExitCode {
         Command::Price { files, pricing } => {
             cli::price(pricing.config.as_deref(), pricing.ratecards, &files)
         }
+        Command::Report {
+            files,
+            group_by,
+            since,
+            until,
+            format,
+            pricing,
+        } => cli::report(
+            pricing.config.as_deref(),
+            pricing.ratecards,
+            &cli::ReportArgs {
+                files: &files,
+                group_by: &group_by,
+                since: since.as_deref(),
+                until: until.as_deref(),
+                format: &format,
+            },
+        ),
         Command::Check { pricing } => cli::check(pricing.config.as_deref(), pricing.ratecards),
         Command::State { state_dir, action } => match action {
             StateAction::Show { json } => cli::state_show(&state_dir, json),

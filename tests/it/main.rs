@@ -22,6 +22,7 @@ mod ratecard;
 mod reconcile;
 mod reconcile_s3;
 mod reload;
+mod report;
 mod restart;
 mod secrets;
 mod status;
