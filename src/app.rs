@@ -24,6 +24,7 @@ use crate::sinks::{self, jsonl, Exporter};
 use crate::sources::{cloudwatch, demo, file, firehose, livetail};
 use crate::store::{self, SqliteStore, Store};
 use crate::supervise::{Fault, Supervisor};
+use crate::timefmt;
 
 /// Batches in flight between the sources and the pipeline; a full channel makes sources wait.
 const CHANNEL_DEPTH: usize = 16;
@@ -77,7 +78,12 @@ pub async fn run(
 ) -> anyhow::Result<Summary> {
     let cards = load_cards(&config)?;
     for c in cards.cards() {
-        tracing::info!(version = %c.version, models = c.models.len(), "rate card {} loaded from {}", c.version, c.path);
+        let from = timefmt::format_date(c.effective_from / 86_400);
+        if c.bundled {
+            tracing::info!(version = %c.version, sha256 = %c.sha256, models = c.models.len(), "rate card {} (bundled, sha256 {}) in force from {from}", c.version, c.sha256);
+        } else {
+            tracing::info!(version = %c.version, sha256 = %c.sha256, models = c.models.len(), "rate card {} loaded from {} (sha256 {}) in force from {from}", c.version, c.path, c.sha256);
+        }
     }
     let clock = Clock::system();
     let store = open_store(&config, extras.reset_state, &clock)?;

@@ -207,7 +207,7 @@ pub fn check(config_path: Option<&Path>, ratecards: Vec<PathBuf>) -> anyhow::Res
         println!(
             "rate card {} ({}): OK, effective from {}, {} models, {} price rows, sha256 {}",
             c.version,
-            c.path,
+            c.source(),
             timefmt::format_date(c.effective_from / 86_400),
             c.models.len(),
             rows,

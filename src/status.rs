@@ -214,7 +214,7 @@ th{{color:#5b6572;font-weight:600}}.n{{text-align:right;font-variant-numeric:tab
     h.push_str("</tbody></table></section>");
 
     let in_force = snap.cards.card_for(now).map(|c| c.version.clone());
-    h.push_str("<section><h2>Rate cards</h2><table id=\"ratecards\"><thead><tr><th>version</th><th>effective from</th><th>review by</th><th>sha256</th></tr></thead><tbody>");
+    h.push_str("<section><h2>Rate cards</h2><table id=\"ratecards\"><thead><tr><th>version</th><th>source</th><th>effective from</th><th>review by</th><th>sha256</th></tr></thead><tbody>");
     for c in snap.cards.cards() {
         let mark = if in_force.as_deref() == Some(c.version.as_str()) {
             " <b class=\"ok\">(in force)</b>"
@@ -223,12 +223,14 @@ th{{color:#5b6572;font-weight:600}}.n{{text-align:right;font-variant-numeric:tab
         };
         let _ = write!(
             h,
-            "<tr><td>{}{mark}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+            "<tr><td>{}{mark}</td><td>{}</td><td>{}</td><td>{}</td><td><code title=\"{}\">{}</code></td></tr>",
             esc(&c.version),
+            esc(c.source()),
             timefmt::format_date(c.effective_from / 86_400),
             c.review_by
                 .map_or("-".to_string(), |r| timefmt::format_date(r / 86_400)),
-            &c.sha256[..12]
+            esc(&c.sha256),
+            esc(c.sha256.get(..12).unwrap_or(&c.sha256))
         );
     }
     h.push_str("</tbody></table></section>");

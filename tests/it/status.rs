@@ -209,6 +209,14 @@ fn spend_over_time_draws_in_a_browser_for_the_overview_and_one_user() {
     d.wait_for("the records", |m| {
         sum(m, "bedrock_records_total", &[]) == 600.0
     });
+    // The bundled card is reported as bundled, with its digest, not as a path that exists
+    // only in the source tree.
+    let log = d.log.lock().unwrap().join("\n");
+    assert!(
+        log.contains("rate card 2026-11-30 (bundled, sha256 "),
+        "{log}"
+    );
+    assert!(!log.contains("loaded from ratecards/"), "{log}");
     let base = format!("http://{}/", d.addr);
 
     let out = chromium(&["--dump-dom", &base], &dir.path().join("p1"));
@@ -239,6 +247,8 @@ fn spend_over_time_draws_in_a_browser_for_the_overview_and_one_user() {
         "spend, projection, budget"
     );
     assert!(dom.contains("<a href=\"/?user=bob%40example.com\">bob@example.com</a>"));
+    let cards = dom.split("<table id=\"ratecards\">").nth(1).unwrap_or("");
+    assert!(cards.contains("<td>bundled</td>"), "{cards}");
 
     let alice = format!("{base}?user=alice");
     let out = chromium(&["--dump-dom", &alice], &dir.path().join("p2"));
