@@ -36,8 +36,9 @@ enum Command {
     ///
     /// Example: bedrock-cost-exporter run --file '/var/log/bedrock/*.jsonl' --state-dir /var/lib/bedrock-cost-exporter
     Run(Box<RunArgs>),
-    /// Run on the bundled rate card and example logs, with live synthetic traffic and
-    /// in-memory totals (no AWS account needed).
+    /// Run on the bundled rate card and example logs, with 35 days of synthetic history, live
+    /// synthetic traffic, budgets, team and experiment labels, and in-memory totals (no AWS
+    /// account needed).
     Demo {
         /// Address to serve /metrics on.
         #[arg(long, env = "BEDROCK_COST_LISTEN", default_value = config::DEFAULT_LISTEN)]
@@ -278,11 +279,11 @@ fn main() -> ExitCode {
                 in_memory: true,
                 ..Default::default()
             };
-            config::resolve(
-                config::RawConfig::default(),
-                overrides,
-                config::Env::default(),
+            config::parse(
+                bedrock_cost_exporter::sources::demo::CONFIG,
+                "the demo's config",
             )
+            .and_then(|raw| config::resolve(raw, overrides, config::Env::default()))
             .map_err(anyhow::Error::from)
             .and_then(|c| {
                 block_on(app::run(

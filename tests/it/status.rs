@@ -283,3 +283,70 @@ fn spend_over_time_draws_in_a_browser_for_the_overview_and_one_user() {
     }
     assert!(d.stop().success());
 }
+
+#[test]
+fn the_demo_page_has_budgets_history_and_labels_in_a_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::spawn(&["demo", "--listen", "127.0.0.1:0", "--rate", "5"]);
+    // the examples (60) and 35 days of history, one call every two minutes
+    let m = d.wait_for("the demo's history", |m| {
+        sum(m, "bedrock_records_total", &[]) > 25_200.0
+    });
+    for label in ["team", "experiment"] {
+        assert!(
+            sum(
+                &m,
+                "bedrock_label_cost_usd_total",
+                &[&format!("label=\"{label}\"")]
+            ) > 0.0,
+            "no {label} spend"
+        );
+    }
+    assert!(sum(&m, "bedrock_budget_usd", &[]) > 0.0, "no budget");
+    assert!(
+        sum(&m, "bedrock_folded_cost_usd_total", &[]) > 0.0,
+        "nothing folded"
+    );
+    assert!(sum(&m, "bedrock_records_total", &["result=\"duplicate\""]) >= 3.0);
+    assert!(sum(&m, "bedrock_unpriced_invocations_total", &[]) > 0.0);
+    let base = format!("http://{}/", d.addr);
+    let out = chromium(&["--dump-dom", &base], &dir.path().join("p1"));
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let budgets = dom.split("<table id=\"budgets\">").nth(1).unwrap_or("");
+    assert!(budgets.contains("<td>per-user</td>"), "{budgets}");
+    assert!(budgets.contains("<td>assistants-team</td>"), "{budgets}");
+    assert_eq!(
+        chart_paths(&dom, "chart-burn").len(),
+        3,
+        "spend, projection, budget"
+    );
+    // hours over 35 days, days rebuilt or not, the top users (alice ramping up) as lines
+    assert!(commands(&chart_paths(&dom, "chart-hour")[0]) > 800);
+    assert!(commands(&chart_paths(&dom, "chart-day")[0]) > 30);
+    assert!(chart_paths(&dom, "chart-top-user").len() >= 4);
+    assert!(chart_paths(&dom, "chart-top-feature").len() >= 4);
+    let alice = format!("{base}?user=alice");
+    let out = chromium(&["--dump-dom", &alice], &dir.path().join("p2"));
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        commands(&chart_paths(&page, "chart-hour")[0]) > 800,
+        "{page}"
+    );
+    assert_eq!(chart_paths(&page, "chart-burn").len(), 3, "alice's budget");
+
+    let shots = [
+        (base.as_str(), 1280, 2600, "status-overview.png"),
+        (alice.as_str(), 1280, 1500, "status-user.png"),
+        (base.as_str(), 390, 3600, "status-phone.png"),
+    ];
+    for (i, (url, w, h, name)) in shots.into_iter().enumerate() {
+        let profile = dir.path().join(format!("shot-{i}"));
+        let png = screenshot(url, w, h, &dir.path().join(name), &profile);
+        // scripts/screenshots keeps them for the README
+        if let Ok(keep) = std::env::var("SCREENSHOT_DIR") {
+            std::fs::create_dir_all(&keep).unwrap();
+            std::fs::copy(&png, std::path::Path::new(&keep).join(name)).unwrap();
+        }
+    }
+    assert!(d.stop().success());
+}
