@@ -307,7 +307,7 @@ pub fn state_export(dir: &Path, format: &str) -> anyhow::Result<()> {
 
 pub fn state_compact(dir: &Path, window: &str) -> anyhow::Result<()> {
     let w = config::parse_duration(window)
-        .with_context(|| format!("{window:?} is not a duration like 48h"))?;
+        .with_context(|| format!("--dedupe-window {window:?} is not a duration like 48h"))?;
     let mut store = open_existing(dir)?;
     let before = store.stats()?.file_bytes;
     let now = crate::clock::Clock::system().now();
