@@ -410,7 +410,8 @@ pub async fn run(
     }
     if let Some(rate) = extras.demo_rate {
         let (tx, stop) = (tx.clone(), token.clone());
-        let task = tracker.spawn(demo::run(tx, rate, clock.clone(), stop));
+        let errors = source_errors.clone();
+        let task = tracker.spawn(demo::run(tx, rate, clock.clone(), errors, stop));
         sup.watch("the demo source", false, task);
     }
     drop(tx);

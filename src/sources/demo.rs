@@ -137,12 +137,31 @@ pub fn history(rng: &mut fastrand::Rng, now: i64, per_second: f64) -> String {
 
 /// Feeds the examples and the history, then `per_second` synthetic calls a second until
 /// shutdown.
+/// Source name in `bedrock_source_errors_total` (and of the synthetic records).
+pub const SOURCE: &str = "demo";
+
+/// Counts a live batch the store refused as a commit error of the demo source (the calls are
+/// dropped: synthetic traffic needs no retry).
+fn count_refusal(input: &mut Input, errors: &prometheus::IntCounterVec) {
+    let (ack, refused) = tokio::sync::oneshot::channel();
+    input.ack = Some(ack);
+    let counter = errors.with_label_values(&[SOURCE, "commit"]);
+    tokio::spawn(async move {
+        if let Ok(Err(_)) = refused.await {
+            counter.inc();
+        }
+    });
+}
+
 pub async fn run(
     tx: mpsc::Sender<Input>,
     per_second: f64,
     clock: crate::clock::Clock,
+    errors: prometheus::IntCounterVec,
     shutdown: CancellationToken,
 ) {
+    // A series from the start, so the dashboard's source-error panel shows a zero rate.
+    errors.with_label_values(&[SOURCE, "commit"]);
     let examples = Input::from_ndjson(
         "example".into(),
         "examples/invocations.jsonl".into(),
@@ -155,7 +174,7 @@ pub async fn run(
     let mut rng = fastrand::Rng::new();
     let past = history(&mut rng, clock.now(), per_second);
     let past = Input::from_ndjson(
-        "demo".into(),
+        SOURCE.into(),
         Arc::from("synthetic history"),
         past.into_bytes(),
         1,
@@ -171,7 +190,8 @@ pub async fn run(
             _ = tick.tick() => {
                 let now = clock.now();
                 let line = synthetic_record(&mut rng, now, 1.0, 1);
-                let input = Input::from_ndjson("demo".into(), Arc::from("synthetic"), line.into_bytes(), 1);
+                let mut input = Input::from_ndjson(SOURCE.into(), Arc::from("synthetic"), line.into_bytes(), 1);
+                count_refusal(&mut input, &errors);
                 if tx.send(input).await.is_err() {
                     return;
                 }

@@ -350,3 +350,57 @@ fn the_demo_page_has_budgets_history_and_labels_in_a_browser() {
     }
     assert!(d.stop().success());
 }
+
+/// The y of a path's points (the second number of each command).
+fn ys(d: &str) -> Vec<f64> {
+    (d.split(['M', 'L']).filter(|p| !p.is_empty()))
+        .filter_map(|p| p.split(' ').nth(1)?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn after_a_restart_the_days_are_rebuilt_from_the_store_and_the_hours_start_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let logs = dir.path().join("recent.jsonl");
+    std::fs::write(&logs, recent_records(now)).unwrap();
+    let state = dir.path().join("state");
+    let state = state.to_str().unwrap();
+    let d = Daemon::start(&["--file", logs.to_str().unwrap(), "--state-dir", state]);
+    d.wait_for("the records", |m| {
+        sum(m, "bedrock_records_total", &[]) == 600.0
+    });
+    let (_, before) = d.get("/");
+    assert!(d.stop().success());
+    let empty = dir.path().join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    let d = Daemon::start(&["--file", empty.to_str().unwrap(), "--state-dir", state]);
+    let (_, after) = d.get("/");
+    let day = |page: &str| chart_paths(page, "chart-day");
+    let legend = |page: &str, id: &str| {
+        let rest = page
+            .split(&format!("<svg id=\"{id}\""))
+            .nth(1)
+            .unwrap_or("");
+        let rest = rest.split("<span class=\"n\">").nth(1).unwrap_or("");
+        rest.split('<').next().unwrap_or("").to_string()
+    };
+    // Per day: the same line and total as before the restart.
+    assert_eq!(day(&after), day(&before));
+    assert!(
+        ys(&day(&after)[0]).iter().any(|y| *y < 196.0),
+        "spend drawn"
+    );
+    assert_eq!(legend(&after, "chart-day"), legend(&before, "chart-day"));
+    assert!(
+        legend(&after, "chart-day").starts_with("$0.")
+            || legend(&after, "chart-day").starts_with("$1")
+    );
+    // Per hour: nothing yet (the store keeps no time of day).
+    let hours = chart_paths(&after, "chart-hour");
+    assert!(ys(&hours[0]).iter().all(|y| *y == 196.0), "{hours:?}");
+    assert!(d.stop().success());
+}
