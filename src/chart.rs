@@ -9,8 +9,9 @@ use rust_decimal::Decimal;
 /// The drawing's coordinate space; the browser scales it to the width available.
 const W: f64 = 640.0;
 const H: f64 = 220.0;
-/// Room for the y labels (left) and the x labels (bottom).
-const LEFT: f64 = 58.0;
+/// Room for the y labels (left) and the x labels (bottom); the page's phone layout sets a
+/// larger font, which still fits.
+const LEFT: f64 = 66.0;
 const RIGHT: f64 = 10.0;
 const TOP: f64 = 10.0;
 const BOTTOM: f64 = 24.0;
@@ -88,8 +89,15 @@ pub fn nice_max(v: f64) -> f64 {
         .unwrap_or(10.0 * p)
 }
 
-/// A y label: dollars with as many decimals as the scale needs.
+/// A y label: dollars with as many decimals as the scale needs, thousands as `k` and millions
+/// as `M` (short enough for a phone).
 fn usd_label(v: f64, top: f64) -> String {
+    if top >= 1e6 {
+        return format!("${}M", trim(v / 1e6));
+    }
+    if top >= 1e4 {
+        return format!("${}k", trim(v / 1e3));
+    }
     let places = if top >= 10.0 {
         0
     } else if top >= 0.1 {
@@ -98,6 +106,12 @@ fn usd_label(v: f64, top: f64) -> String {
         (-top.log10().floor() as usize) + 2
     };
     format!("${v:.places$}")
+}
+
+/// A number with up to two decimals, without trailing zeros.
+fn trim(v: f64) -> String {
+    let s = format!("{v:.2}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 fn time_label(unix: i64, kind: TimeLabel) -> String {
@@ -222,6 +236,15 @@ mod tests {
         assert_eq!(nice_max(7000.0), 10_000.0);
     }
 
+    #[test]
+    fn y_labels_are_short() {
+        assert_eq!(usd_label(0.005, 0.02), "$0.0050");
+        assert_eq!(usd_label(1.25, 5.0), "$1.25");
+        assert_eq!(usd_label(50.0, 200.0), "$50");
+        assert_eq!(usd_label(37_500.0, 50_000.0), "$37.5k");
+        assert_eq!(usd_label(1_500_000.0, 2_000_000.0), "$1.5M");
+    }
+
     fn chart(points: Vec<(i64, Decimal)>) -> Chart {
         Chart {
             id: "c<1>".into(),
@@ -257,7 +280,7 @@ mod tests {
         assert_eq!(d.matches('M').count(), 1);
         assert_eq!(d.matches('L').count(), 60);
         // the first point is at the plot's left edge and zero, the 6 (max) is under the top
-        assert!(d.starts_with("M58.0 196.0L"), "{d}");
+        assert!(d.starts_with("M66.0 196.0L"), "{d}");
         let ys: Vec<f64> = (d[1..].split('L'))
             .map(|p| p.split(' ').nth(1).unwrap().parse().unwrap())
             .collect();

@@ -197,7 +197,7 @@ fn burn(h: &History, g: &Gauge<'_>, now: i64) -> String {
     }
     // The history is in memory: after a restart it lacks the days before. The exact spend
     // (from the ledger) then draws as one straight stretch rather than a wrong shape.
-    let detailed = acc == g.spend && cumulative.len() > 2;
+    let detailed = acc == g.spend;
     let (actual, note) = if detailed {
         (cumulative, "")
     } else {
