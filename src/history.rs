@@ -341,11 +341,14 @@ pub struct Spent {
     pub units: i128,
 }
 
+/// (minute, user, feature, model) as the hot path keys a call.
+type Key<'a> = (i64, Cow<'a, str>, Cow<'a, str>, &'a str);
+
 /// One batch's spend as it accumulates on the hot path, by minute and labels, borrowing the
 /// batch's strings.
 #[derive(Default)]
 pub struct Batch<'a> {
-    sums: FxHashMap<(i64, Cow<'a, str>, Cow<'a, str>, &'a str), i128>,
+    sums: FxHashMap<Key<'a>, i128>,
 }
 
 impl<'a> Batch<'a> {

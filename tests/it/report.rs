@@ -145,3 +145,17 @@ fn report_names_a_bad_label_or_bound_as_written() {
         "{err}"
     );
 }
+
+/// The README's example: its output block is exactly what the command prints.
+#[test]
+fn the_readme_report_example_runs_as_documented() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let cmd = "bedrock-cost-exporter report --group-by feature examples/invocations.jsonl\n```\n\n```text\n";
+    let at = readme.find(cmd).expect("the README's report example") + cmd.len();
+    let documented = &readme[at..at + readme[at..].find("```").unwrap()];
+    let examples = format!("{root}/examples/invocations.jsonl");
+    let (code, out, err) = run_cli(&["report", "--group-by", "feature", &examples], None);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, documented);
+}
