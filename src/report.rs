@@ -361,7 +361,10 @@ mod tests {
         assert!(csv.starts_with(
             "user,calls,unpriced_calls,input_tokens,output_tokens,cache_tokens,cost_usd\n"
         ));
-        assert!(csv.contains("\"a,\"\"b\"\"\",1,0,1000000,0,0,"), "{csv}");
+        // attribution turned the quotes into _; the comma stays and is quoted
+        assert!(csv.contains("\"a,_b_\",1,0,1000000,0,0,"), "{csv}");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("plain"), "plain");
         let table = r.table();
         let last = table.lines().last().unwrap();
         assert!(last.starts_with("total") && last.contains(" 2 "), "{table}");

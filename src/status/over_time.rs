@@ -372,6 +372,7 @@ pub fn subject(
         );
         return s;
     }
+    s.push_str("<div class=\"grid\">");
     let charts = [
         (Resolution::Hour, 24, "chart-hour", "Spend per hour"),
         (
@@ -404,6 +405,7 @@ pub fn subject(
             }
         }
     }
+    s.push_str("</div>");
     s
 }
 
