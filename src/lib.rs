@@ -31,6 +31,7 @@
 //! - [`status`], [`chart`]: the HTML status page at `/`, its charts as inline SVG (pure)
 //! - [`config`], [`app`], [`reload`], [`cli`]: settings, wiring and shutdown, live reloads, one-shot commands
 //! - [`report`]: the `report` command's summary of calls by any label, as a table, CSV or JSON (pure)
+//! - [`top`]: the `top` command's live terminal view of a daemon's spend, from its `/metrics` (pure)
 //! - [`ratecard_cmd`]: the `ratecard import|diff|check` command
 //! - [`reconcile`]: the estimate against the bill, per day x model x token class and per principal (pure)
 //! - [`reconcile_cmd`]: the `reconcile` command and the daemon's periodic reconciliation
@@ -72,3 +73,4 @@ pub mod store;
 pub mod supervise;
 pub mod texttable;
 pub mod timefmt;
+pub mod top;

@@ -78,6 +78,32 @@ enum Command {
         #[command(flatten)]
         pricing: PricingArgs,
     },
+    /// Watch a running daemon in the terminal: total spend, the spend rate, and the users and
+    /// features spending most over the last interval (read from its /metrics).
+    ///
+    /// Example: bedrock-cost-exporter top --url http://127.0.0.1:9464 --interval 5s
+    Top {
+        /// The daemon's address or URL (its /metrics unless a path is given).
+        #[arg(
+            long,
+            env = "BEDROCK_COST_TOP_URL",
+            default_value = "http://127.0.0.1:9464"
+        )]
+        url: String,
+        /// Time between two samples (rates are over it), e.g. 5s.
+        #[arg(long, default_value = "5s")]
+        interval: String,
+        /// Users and features shown.
+        #[arg(long, default_value_t = 10)]
+        rows: usize,
+        /// Print one frame (two samples an interval apart) and exit.
+        #[arg(long)]
+        once: bool,
+        /// Send the first token of FILE as a bearer token (a daemon with
+        /// --http-bearer-token-file).
+        #[arg(long)]
+        bearer_token_file: Option<PathBuf>,
+    },
     /// Validate a configuration and rate cards, listing every problem.
     Check {
         #[command(flatten)]
@@ -319,6 +345,19 @@ fn main() -> ExitCode {
                 format: &format,
             },
         ),
+        Command::Top {
+            url,
+            interval,
+            rows,
+            once,
+            bearer_token_file,
+        } => cli::top(&cli::TopArgs {
+            url: &url,
+            interval: &interval,
+            rows,
+            once,
+            bearer_token_file: bearer_token_file.as_deref(),
+        }),
         Command::Check { pricing } => cli::check(pricing.config.as_deref(), pricing.ratecards),
         Command::State { state_dir, action } => match action {
             StateAction::Show { json } => cli::state_show(&state_dir, json),

@@ -29,3 +29,4 @@ mod status;
 mod supervise;
 mod support;
 mod tls;
+mod top;
