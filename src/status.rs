@@ -271,6 +271,29 @@ mod tests {
     use std::sync::{Arc, RwLock};
 
     #[test]
+    fn the_query_picks_the_view() {
+        let q = |pairs: &[(&str, &str)]| {
+            let map = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            View::from_query(&map)
+        };
+        assert_eq!(q(&[]), View::Overview);
+        assert_eq!(q(&[("refresh", "1")]), View::Overview);
+        assert_eq!(
+            q(&[("user", "a b")]),
+            View::Subject(Dim::User, "a b".into())
+        );
+        assert_eq!(
+            q(&[("feature", "chat"), ("user", "alice")]),
+            View::Subject(Dim::User, "alice".into()),
+            "user first"
+        );
+        assert_eq!(q(&[("model", "m")]), View::Subject(Dim::Model, "m".into()));
+    }
+
+    #[test]
     fn the_page_ranks_spenders_and_escapes_label_values() {
         let mut b = Ledger::new(&Limits::uniform(100, &["user", "feature"], 100));
         let usd = |s: &str| crate::money::to_units(s.parse().unwrap(), 18).unwrap();

@@ -103,11 +103,13 @@ fn the_status_page_renders_its_tables_in_a_browser() {
     assert!(d.stop().success());
 }
 
-/// Records of the last ten hours, one every two minutes: alice ramping up, bob flat.
+/// Records of the last ten hours up to `now`, one every two minutes: alice ramping up, bob
+/// flat.
 fn recent_records(now: i64) -> String {
     let mut out = String::new();
+    // up to `now` itself, so the current month (and its budget burn) always has spend
     for k in 0..300i64 {
-        let at = now - 36_000 + k * 120;
+        let at = now - 35_880 + k * 120;
         let ts = bedrock_cost_exporter::timefmt::format_rfc3339(at);
         for (user, feature, tokens) in [
             ("alice", "chat", 2_000 + 400 * k),
