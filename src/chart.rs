@@ -181,9 +181,11 @@ impl Chart {
                 X_TICKS => "end",
                 _ => "middle",
             };
+            // Every other label can be hidden where the larger phone font would overlap.
+            let class = if i % 2 == 1 { " class=\"xo\"" } else { "" };
             let _ = write!(
                 s,
-                r#"<text x="{x:.1}" y="{:.1}" text-anchor="{anchor}">{}</text>"#,
+                r#"<text x="{x:.1}" y="{:.1}" text-anchor="{anchor}"{class}>{}</text>"#,
                 H - 6.0,
                 time_label(t, self.labels)
             );

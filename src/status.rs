@@ -137,7 +137,7 @@ pub fn render_view(snap: &Snapshot, budgets: &Budgets, now: i64, view: &View) ->
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="15">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Bedrock cost</title><style>
 body{{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#1d232a;background:#f7f8fa}}
-@media (max-width:600px){{body{{margin:8px}}section{{padding:8px}}th,td{{padding:3px 4px}}svg.chart text{{font-size:20px}}}}
+@media (max-width:600px){{body{{margin:8px}}section{{padding:8px}}th,td{{padding:3px 4px}}svg.chart text{{font-size:20px}}svg.chart .xo{{display:none}}}}
 a{{color:#1f5a96}}section{{overflow-x:auto}}.wide{{grid-column:1/-1}}svg.chart{{display:block;max-width:100%;height:auto}}
 .legend{{list-style:none;padding:0;margin:4px 0 0;display:flex;flex-wrap:wrap;gap:4px 16px}}.legend i{{display:inline-block;width:12px;height:3px;margin-right:6px;vertical-align:middle}}
 .note{{color:#5b6572;font-size:12px;margin:4px 0 0}}
