@@ -45,11 +45,12 @@ pub struct Totals {
 
 impl Totals {
     fn add(&mut self, o: &Totals) {
-        self.calls += o.calls;
-        self.unpriced += o.unpriced;
-        self.input_tokens += o.input_tokens;
-        self.output_tokens += o.output_tokens;
-        self.cache_tokens += o.cache_tokens;
+        self.calls = self.calls.saturating_add(o.calls);
+        self.unpriced = self.unpriced.saturating_add(o.unpriced);
+        self.input_tokens = self.input_tokens.saturating_add(o.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(o.output_tokens);
+        self.cache_tokens = self.cache_tokens.saturating_add(o.cache_tokens);
+        // A call's cost is bounded by the card's price cap and the token sanity limit.
         self.cost += o.cost;
     }
 }

@@ -56,21 +56,30 @@ impl Sample {
                 continue;
             };
             if let (Some(k), Some(v)) = (label(line, name), value(line)) {
-                *map.entry(k).or_default() += v;
+                let e = map.entry(k).or_default();
+                // Values near Decimal's limit do not come from a real exporter: skip, not panic.
+                if let Some(sum) = e.checked_add(v) {
+                    *e = sum;
+                }
             }
         }
         s
     }
 
+    /// The sum of the users (which hold every dollar, `__other__` included).
     pub fn total(&self) -> Decimal {
-        self.users.values().sum()
+        (self.users.values()).fold(Decimal::ZERO, |a, v| a.checked_add(*v).unwrap_or(a))
     }
 }
 
 /// USD per hour of an increase over `seconds`.
 fn per_hour(delta: Decimal, seconds: f64) -> Decimal {
     let secs = Decimal::try_from(seconds.max(0.001)).unwrap_or(Decimal::ONE);
-    (delta * Decimal::from(3600) / secs).round_dp(4).normalize()
+    (delta.checked_mul(Decimal::from(3600)))
+        .and_then(|d| d.checked_div(secs))
+        .unwrap_or(Decimal::MAX)
+        .round_dp(4)
+        .normalize()
 }
 
 /// Rows of one dimension: name, USD/h over the interval, total; most spending first.
@@ -84,7 +93,8 @@ fn rows(
         .map(|(k, v)| {
             // A value new since `prev` spent all of it in the interval; a counter below its
             // previous value means the daemon restarted on a fresh store (no rate then).
-            let delta = (*v - prev.get(k).copied().unwrap_or_default()).max(Decimal::ZERO);
+            let before = prev.get(k).copied().unwrap_or_default();
+            let delta = v.checked_sub(before).unwrap_or_default().max(Decimal::ZERO);
             (k, per_hour(delta, seconds), *v)
         })
         .collect();
@@ -105,7 +115,8 @@ pub fn frame(
     n: usize,
 ) -> String {
     let mut s = String::new();
-    let rate = per_hour((cur.total() - prev.total()).max(Decimal::ZERO), seconds);
+    let delta = cur.total().checked_sub(prev.total()).unwrap_or_default();
+    let rate = per_hour(delta.max(Decimal::ZERO), seconds);
     let _ = writeln!(
         s,
         "bedrock-cost-exporter top: {source} at {at}, rates over the last {seconds:.0} s"
@@ -157,6 +168,15 @@ bedrock_user_cost_usd_total{user="broken
         assert_eq!(s.users.len(), 2, "NaN and a cut line are skipped");
         assert_eq!(s.features.get("chat"), Some(&d("12.501")));
         assert_eq!(s.total(), d("12.501"));
+    }
+
+    #[test]
+    fn values_at_decimal_s_limit_do_not_panic() {
+        let big = "bedrock_user_cost_usd_total{user=\"a\"} 70000000000000000000000000000\n";
+        let prev = Sample::default();
+        let cur = Sample::parse(&format!("{big}{big}{big}"));
+        let f = frame("u", "t", &prev, &cur, 0.0, 5);
+        assert!(f.contains("user "), "{f}");
     }
 
     #[test]

@@ -176,7 +176,10 @@ fn month(now: i64) -> (i64, i64) {
 /// The spend of a whole month at the pace so far (linear).
 pub fn projection(spend: Decimal, start: i64, end: i64, now: i64) -> Decimal {
     let elapsed = (now - start).max(1);
-    (spend * Decimal::from(end - start) / Decimal::from(elapsed)).round_dp(6)
+    (spend.checked_mul(Decimal::from(end - start)))
+        .and_then(|v| v.checked_div(Decimal::from(elapsed)))
+        .unwrap_or(Decimal::MAX)
+        .round_dp(6)
 }
 
 /// Budget burn of one monthly budget: spend so far (cumulative per day where the history
