@@ -24,6 +24,7 @@ use crate::sinks::{self, jsonl, Exporter};
 use crate::sources::{cloudwatch, demo, file, firehose, livetail};
 use crate::store::{self, SqliteStore, Store};
 use crate::supervise::{Fault, Supervisor};
+use crate::timefmt;
 
 /// Batches in flight between the sources and the pipeline; a full channel makes sources wait.
 const CHANNEL_DEPTH: usize = 16;
@@ -77,7 +78,12 @@ pub async fn run(
 ) -> anyhow::Result<Summary> {
     let cards = load_cards(&config)?;
     for c in cards.cards() {
-        tracing::info!(version = %c.version, models = c.models.len(), "rate card {} loaded from {}", c.version, c.path);
+        let from = timefmt::format_date(c.effective_from / 86_400);
+        if c.bundled {
+            tracing::info!(version = %c.version, sha256 = %c.sha256, models = c.models.len(), "rate card {} (bundled, sha256 {}) in force from {from}", c.version, c.sha256);
+        } else {
+            tracing::info!(version = %c.version, sha256 = %c.sha256, models = c.models.len(), "rate card {} loaded from {} (sha256 {}) in force from {from}", c.version, c.path, c.sha256);
+        }
     }
     let clock = Clock::system();
     let store = open_store(&config, extras.reset_state, &clock)?;
@@ -93,7 +99,10 @@ pub async fn run(
         clock: clock.clone(),
     });
     let started = std::time::Instant::now();
-    let (pipe, checkpoints) = Pipeline::open(ctx.clone(), store)?;
+    let (mut pipe, checkpoints) = Pipeline::open(ctx.clone(), store)?;
+    if let StateMode::Dir(dir) = &config.state {
+        restore_history(&mut pipe, dir, clock.now());
+    }
     let changed = identity::changed_in_place(&ctx.cards, &checkpoints);
     if !changed.is_empty() {
         anyhow::bail!(
@@ -401,7 +410,8 @@ pub async fn run(
     }
     if let Some(rate) = extras.demo_rate {
         let (tx, stop) = (tx.clone(), token.clone());
-        let task = tracker.spawn(demo::run(tx, rate, clock.clone(), stop));
+        let errors = source_errors.clone();
+        let task = tracker.spawn(demo::run(tx, rate, clock.clone(), errors, stop));
         sup.watch("the demo source", false, task);
     }
     drop(tx);
@@ -453,6 +463,24 @@ pub async fn run(
     match sup.failure() {
         Some(why) => Err(anyhow::anyhow!("{why}; exiting after a clean shutdown")),
         None => Ok(total),
+    }
+}
+
+/// Rebuilds the status page's per-day spend history from the store's daily totals; without
+/// them (a store too old, unreadable) the history starts empty, which costs only the charts.
+fn restore_history(pipe: &mut Pipeline, dir: &std::path::Path, now: i64) {
+    use crate::daily;
+    use crate::history::Resolution;
+    let window = Resolution::Day.window() as i32;
+    let since = daily::format_day(daily::day_of(now) - window);
+    match store::read_daily(dir, Some(&since), None) {
+        Ok(totals) => {
+            pipe.restore_history(&totals, now);
+            tracing::debug!(rows = totals.usage.len(), "rebuilt the per-day spend history from the daily totals since {since}");
+        }
+        Err(e) => tracing::warn!(
+            "cannot rebuild the spend history from the daily totals ({e}); the status page's charts start empty"
+        ),
     }
 }
 

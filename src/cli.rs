@@ -1,4 +1,5 @@
-//! The one-shot commands: `price` (a Unix filter), `check` (validate config and cards) and
+//! The one-shot commands: `price` (a Unix filter), `report` (a summary by label), `top` (a
+//! live view of a running daemon), `check` (validate config and cards) and
 //! `state` (inspect, export, compact the store; read the daily totals, even beside the daemon).
 
 use std::collections::BTreeMap;
@@ -37,14 +38,14 @@ fn open_input(path: &Path) -> anyhow::Result<Box<dyn BufRead>> {
     Ok(Box::new(BufReader::new(r)))
 }
 
-/// Prints one JSON line per call. Malformed lines are reported on stderr and skipped.
-pub fn price(
-    config_path: Option<&Path>,
-    ratecards: Vec<PathBuf>,
+/// Hands every priced and attributed call of `files` (standard input when none) to `each`,
+/// in order. Malformed records are reported on stderr and skipped; returns how many.
+fn each_call(
+    c: &Config,
     files: &[PathBuf],
-) -> anyhow::Result<()> {
-    let c = pricing_config(config_path, ratecards)?;
-    let cards = crate::app::load_cards(&c)?;
+    each: &mut dyn FnMut(&PricedCall<'_>) -> anyhow::Result<()>,
+) -> anyhow::Result<u64> {
+    let cards = crate::app::load_cards(c)?;
     let mut inputs: Vec<(String, Box<dyn BufRead>)> = Vec::new();
     if files.is_empty() {
         inputs.push(("stdin".into(), Box::new(BufReader::new(std::io::stdin()))));
@@ -52,8 +53,6 @@ pub fn price(
     for f in files {
         inputs.push((f.display().to_string(), open_input(f)?));
     }
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
     let mut bad = 0u64;
     for (name, reader) in inputs {
         for (n, line) in reader.split(b'\n').enumerate() {
@@ -75,16 +74,81 @@ pub fn price(
                     }
                 };
                 let call = PricedCall::new(&cards, &c.aliases, &c.attribution, &rec, &[]);
-                let row = crate::sinks::row(&call, &c.attribution);
-                serde_json::to_writer(&mut out, &row)?;
-                out.write_all(b"\n")?;
+                each(&call)?;
             }
         }
     }
-    out.flush()?;
     if bad > 0 {
         eprintln!("{bad} malformed record(s) skipped");
     }
+    Ok(bad)
+}
+
+/// Prints one JSON line per call. Malformed lines are reported on stderr and skipped.
+pub fn price(
+    config_path: Option<&Path>,
+    ratecards: Vec<PathBuf>,
+    files: &[PathBuf],
+) -> anyhow::Result<()> {
+    let c = pricing_config(config_path, ratecards)?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    each_call(&c, files, &mut |call| {
+        let row = crate::sinks::row(call, &c.attribution);
+        serde_json::to_writer(&mut out, &row)?;
+        out.write_all(b"\n")?;
+        Ok(())
+    })?;
+    out.flush()?;
+    Ok(())
+}
+
+/// What `report` is asked for.
+pub struct ReportArgs<'a> {
+    pub files: &'a [PathBuf],
+    pub group_by: &'a [String],
+    pub since: Option<&'a str>,
+    pub until: Option<&'a str>,
+    pub format: &'a str,
+}
+
+/// Prints the calls of `files` summed by the `group_by` labels (see [`crate::report`]).
+pub fn report(
+    config_path: Option<&Path>,
+    ratecards: Vec<PathBuf>,
+    a: &ReportArgs<'_>,
+) -> anyhow::Result<()> {
+    let c = pricing_config(config_path, ratecards)?;
+    let bound = |flag: &str, v: Option<&str>, end: bool| -> anyhow::Result<Option<i64>> {
+        v.map(|s| {
+            crate::report::parse_bound(s, end).with_context(|| {
+                format!("{flag} {s:?} is not a day like 2026-11-30 or an RFC 3339 time like 2026-11-30T12:00:00Z")
+            })
+        })
+        .transpose()
+    };
+    let since = bound("--since", a.since, false)?;
+    let until = bound("--until", a.until, true)?;
+    let mut r = crate::report::Report::new(a.group_by, &c.attribution, since, until)
+        .map_err(anyhow::Error::msg)?;
+    each_call(&c, a.files, &mut |call| {
+        r.add(call);
+        Ok(())
+    })?;
+    if r.duplicates > 0 {
+        eprintln!(
+            "{} record(s) of a request id already counted were skipped",
+            r.duplicates
+        );
+    }
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match a.format {
+        "json" => writeln!(out, "{}", serde_json::to_string_pretty(&r.json())?)?,
+        "csv" => write!(out, "{}", r.csv())?,
+        _ => write!(out, "{}", r.table())?,
+    }
+    out.flush()?;
     Ok(())
 }
 
@@ -144,7 +208,7 @@ pub fn check(config_path: Option<&Path>, ratecards: Vec<PathBuf>) -> anyhow::Res
         println!(
             "rate card {} ({}): OK, effective from {}, {} models, {} price rows, sha256 {}",
             c.version,
-            c.path,
+            c.source(),
             timefmt::format_date(c.effective_from / 86_400),
             c.models.len(),
             rows,
@@ -244,7 +308,7 @@ pub fn state_export(dir: &Path, format: &str) -> anyhow::Result<()> {
 
 pub fn state_compact(dir: &Path, window: &str) -> anyhow::Result<()> {
     let w = config::parse_duration(window)
-        .with_context(|| format!("{window:?} is not a duration like 48h"))?;
+        .with_context(|| format!("--dedupe-window {window:?} is not a duration like 48h"))?;
     let mut store = open_existing(dir)?;
     let before = store.stats()?.file_bytes;
     let now = crate::clock::Clock::system().now();
@@ -346,4 +410,149 @@ pub fn state_daily(
     }
     out.flush()?;
     Ok(())
+}
+
+/// What `top` is asked for.
+pub struct TopArgs<'a> {
+    pub url: &'a str,
+    pub interval: &'a str,
+    pub rows: usize,
+    pub once: bool,
+    pub bearer_token_file: Option<&'a Path>,
+}
+
+/// `http://host:port` (or a bare `host:port`) as the URL of its `/metrics`.
+pub fn metrics_url(url: &str) -> String {
+    let url = if url.contains("://") {
+        url.to_string()
+    } else {
+        format!("http://{url}")
+    };
+    let rest = url.split_once("://").map_or("", |(_, r)| r);
+    if rest.contains('/') && !rest.ends_with('/') {
+        url
+    } else {
+        format!("{}/metrics", url.trim_end_matches('/'))
+    }
+}
+
+/// GETs `url` (http or https, with an optional bearer token) and returns the body as text.
+async fn get_text(url: &str, bearer: Option<&str>) -> anyhow::Result<String> {
+    use http_body_util::{BodyExt, Empty, Limited};
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    /// Far above any exposition (10,000 series per metric is a few MB).
+    const MAX_BYTES: usize = 256 << 20;
+    let mut req = hyper::Request::get(url);
+    if let Some(t) = bearer {
+        req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    let req = req
+        .body(Empty::<bytes::Bytes>::new())
+        .with_context(|| format!("{url} is not a URL"))?;
+    let resp = if url.starts_with("https://") {
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
+            .context("no usable CA certificates on this machine")?
+            .https_only()
+            .enable_http1()
+            .build();
+        Client::builder(TokioExecutor::new())
+            .build(https)
+            .request(req)
+            .await
+    } else {
+        let http = hyper_util::client::legacy::connect::HttpConnector::new();
+        Client::builder(TokioExecutor::new())
+            .build(http)
+            .request(req)
+            .await
+    }
+    .with_context(|| format!("cannot reach {url}"))?;
+    let status = resp.status();
+    if !status.is_success() {
+        anyhow::bail!("{url} answered HTTP {status}");
+    }
+    let body = Limited::new(resp.into_body(), MAX_BYTES)
+        .collect()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot read {url}: {e}"))?;
+    Ok(String::from_utf8_lossy(&body.to_bytes()).into_owned())
+}
+
+/// Samples a daemon's `/metrics` every interval and redraws the top spenders (with `once`:
+/// prints one frame from two samples an interval apart, and exits).
+pub fn top(a: &TopArgs<'_>) -> anyhow::Result<()> {
+    use crate::top::{frame, Sample};
+    let interval = config::parse_duration(a.interval)
+        .filter(|d| !d.is_zero())
+        .with_context(|| format!("--interval {:?} is not a duration like 5s", a.interval))?;
+    let token =
+        match a.bearer_token_file {
+            None => None,
+            Some(f) => {
+                let text = std::fs::read_to_string(f)
+                    .with_context(|| format!("--bearer-token-file {}: cannot read", f.display()))?;
+                let first = crate::secret::lines(&text).next().map(str::to_string);
+                Some(first.with_context(|| {
+                    format!("--bearer-token-file {}: holds no token", f.display())
+                })?)
+            }
+        };
+    let url = metrics_url(a.url);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let sample = || {
+        rt.block_on(get_text(&url, token.as_deref()))
+            .map(|t| Sample::parse(&t))
+    };
+    let mut prev = sample()?;
+    let mut taken = std::time::Instant::now();
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    loop {
+        std::thread::sleep(interval);
+        let cur = match sample() {
+            Ok(s) => s,
+            Err(e) if !a.once => {
+                eprintln!("{e:#}; trying again in {interval:?}");
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let seconds = taken.elapsed().as_secs_f64();
+        taken = std::time::Instant::now();
+        let at = timefmt::format_rfc3339(crate::clock::Clock::system().now());
+        let text = frame(&url, &at, &prev, &cur, seconds, a.rows);
+        let mut out = std::io::stdout().lock();
+        if tty && !a.once {
+            // home and clear: redraw in place
+            write!(out, "\x1b[H\x1b[2J")?;
+        }
+        write!(out, "{text}")?;
+        out.flush()?;
+        if a.once {
+            return Ok(());
+        }
+        prev = cur;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_takes_an_address_or_a_url() {
+        assert_eq!(
+            metrics_url("127.0.0.1:9464"),
+            "http://127.0.0.1:9464/metrics"
+        );
+        assert_eq!(metrics_url("http://h:1/"), "http://h:1/metrics");
+        assert_eq!(metrics_url("https://h"), "https://h/metrics");
+        assert_eq!(
+            metrics_url("https://h/cost/metrics"),
+            "https://h/cost/metrics"
+        );
+    }
 }

@@ -471,15 +471,41 @@ fn valid_label_name(n: &str) -> bool {
 
 /// Merges flags over the file and validates everything, reporting every problem at once.
 /// `hash_key_env` is the value of [`HASH_KEY_ENV`], read by the caller.
+/// A setting's name as the user wrote it: the flag and its environment variable (one of the
+/// two: clap does not say which) when the value came from there, else the config key.
+fn named(from_flag: bool, flag: &str, env: &str, key: &str) -> String {
+    if from_flag {
+        format!("{flag} (or {env})")
+    } else {
+        key.to_string()
+    }
+}
+
+/// The environment variable of a flag, where it follows the usual rule (`--max-users` ->
+/// `BEDROCK_COST_MAX_USERS`).
+fn env_of(flag: &str) -> String {
+    let name = flag
+        .trim_start_matches('-')
+        .replace('-', "_")
+        .to_uppercase();
+    format!("BEDROCK_COST_{name}")
+}
+
 pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigErrors> {
     let mut errors = Vec::new();
+    let listen_name = named(
+        o.listen.is_some(),
+        "--listen",
+        "BEDROCK_COST_LISTEN",
+        "listen",
+    );
     let listen_text = o
         .listen
         .or(raw.listen)
         .unwrap_or_else(|| DEFAULT_LISTEN.into());
     let listen = listen_text.parse().unwrap_or_else(|_| {
         errors.push(format!(
-            "listen address {listen_text:?} is not HOST:PORT (e.g. 127.0.0.1:9464, 0.0.0.0:9464)"
+            "{listen_name}: address {listen_text:?} is not HOST:PORT (e.g. 127.0.0.1:9464, 0.0.0.0:9464)"
         ));
         DEFAULT_LISTEN.parse().expect("valid default")
     });
@@ -500,13 +526,16 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
     } else {
         Some(o.ratecards)
     };
-    let mut files = raw.files.paths;
-    files.extend(o.files);
-    for p in &files {
+    for (from_flag, p) in
+        (raw.files.paths.iter().map(|p| (false, p))).chain(o.files.iter().map(|p| (true, p)))
+    {
         if let Err(e) = glob::Pattern::new(p) {
-            errors.push(format!("file pattern {p:?} is not a valid glob: {e}"));
+            let name = named(from_flag, "--file", "BEDROCK_COST_FILES", "files.paths");
+            errors.push(format!("{name}: {p:?} is not a valid glob: {e}"));
         }
     }
+    let mut files = raw.files.paths;
+    files.extend(o.files);
     let duration = |errors: &mut Vec<String>, what: &str, v: Option<String>, default: &str| {
         let text = v.unwrap_or_else(|| default.into());
         parse_duration(&text)
@@ -520,13 +549,23 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
     };
     let poll_interval = duration(
         &mut errors,
-        "files.poll_interval",
+        &named(
+            o.poll_interval.is_some(),
+            "--poll-interval",
+            "BEDROCK_COST_POLL_INTERVAL",
+            "files.poll_interval",
+        ),
         o.poll_interval.or(raw.files.poll_interval),
         DEFAULT_POLL,
     );
     let dedupe_window = duration(
         &mut errors,
-        "dedupe.window",
+        &named(
+            o.dedupe_window.is_some(),
+            "--dedupe-window",
+            "BEDROCK_COST_DEDUPE_WINDOW",
+            "dedupe.window",
+        ),
         o.dedupe_window.or(raw.dedupe.window),
         DEFAULT_DEDUPE_WINDOW,
     );
@@ -537,25 +576,39 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
     if daily_retention_days == 0 {
         errors.push("store.daily_retention_days must be at least 1".into());
     }
+    let max_series_name = named(
+        o.max_series.is_some(),
+        "--max-series",
+        "BEDROCK_COST_MAX_SERIES",
+        "limits.max_series_per_metric",
+    );
     let max_series = o
         .max_series
         .or(raw.limits.max_series_per_metric)
         .unwrap_or(DEFAULT_MAX_SERIES);
     if max_series == 0 {
-        errors.push("limits.max_series_per_metric must be at least 1".into());
+        errors.push(format!("{max_series_name} must be at least 1"));
     }
-    let mut cap = |key: &str, v: Option<usize>| match v {
+    let mut cap = |key: &str, flag: Option<usize>, file: Option<usize>| match flag.or(file) {
         Some(0) => {
-            errors.push(format!("limits.{key} must be at least 1"));
+            let flag_name = format!("--{}", key.replace('_', "-"));
+            let name = named(
+                flag.is_some(),
+                &flag_name,
+                &env_of(&flag_name),
+                &format!("limits.{key}"),
+            );
+            errors.push(format!("{name} must be at least 1"));
             0
         }
         v => v.unwrap_or(DEFAULT_MAX_VALUES),
     };
-    let max_users = cap("max_users", o.max_users.or(raw.limits.max_users));
-    let max_features = cap("max_features", o.max_features.or(raw.limits.max_features));
+    let max_users = cap("max_users", o.max_users, raw.limits.max_users);
+    let max_features = cap("max_features", o.max_features, raw.limits.max_features);
     let max_values_per_label = cap(
         "max_values_per_label",
-        o.max_values_per_label.or(raw.limits.max_values_per_label),
+        o.max_values_per_label,
+        raw.limits.max_values_per_label,
     );
     let attribution = resolve_attribution(raw.attribution, env.hash_key, &mut errors);
     let firehose = resolve_firehose(
@@ -584,6 +637,12 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
             raw.cloudwatch.poll_interval,
             DEFAULT_CLOUDWATCH_POLL,
         );
+        let start_name = named(
+            o.start.is_some(),
+            "--start",
+            "BEDROCK_COST_START",
+            "cloudwatch.start",
+        );
         let start_text = o
             .start
             .or(raw.cloudwatch.start)
@@ -591,7 +650,7 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
         let now_ms = env.now_ms;
         let start_ms = crate::timefmt::parse_start(&start_text, now_ms).unwrap_or_else(|| {
             errors.push(format!(
-                "start {start_text:?} is not now, a relative time like -1h, or an RFC 3339 time"
+                "{start_name}: {start_text:?} is not now, a relative time like -1h, or an RFC 3339 time"
             ));
             now_ms
         });
@@ -660,6 +719,12 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
     {
         errors.push("export.jsonl: max_bytes and keep must be at least 1".into());
     }
+    let stream_name = named(
+        o.export_firehose_stream.is_some(),
+        "--export-firehose-stream",
+        "BEDROCK_COST_EXPORT_FIREHOSE_STREAM",
+        "export.firehose.delivery_stream",
+    );
     let export_firehose = o
         .export_firehose_stream
         .or(raw.export.firehose.and_then(|f| f.delivery_stream));
@@ -667,10 +732,9 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
         .as_deref()
         .is_some_and(|s| s.is_empty() || s.len() > 64)
     {
-        errors.push(
-            "export.firehose.delivery_stream must be a delivery stream name (1-64 characters)"
-                .into(),
-        );
+        errors.push(format!(
+            "{stream_name} must be a delivery stream name (1-64 characters)"
+        ));
     }
     let reconcile = resolve_reconcile(raw.reconcile, &state, &mut errors);
     if errors.is_empty() {
@@ -880,6 +944,12 @@ fn resolve_firehose(
     if raw.enabled == Some(false) {
         return None;
     }
+    let key_name = named(
+        key_file.is_some(),
+        "--firehose-access-key-file",
+        "BEDROCK_COST_FIREHOSE_ACCESS_KEY_FILE",
+        "firehose.access_key_file",
+    );
     let key_file = key_file.or(raw.access_key_file);
     let keys = match (&key_file, keys_env) {
         (Some(f), _) => match std::fs::read_to_string(f) {
@@ -888,17 +958,14 @@ fn resolve_firehose(
                 let keys: Vec<&str> = crate::secret::lines(&text).collect();
                 if keys.is_empty() {
                     errors.push(format!(
-                        "firehose access key file {}: holds no key; write one key per line (blank lines and # comments are ignored)",
+                        "{key_name} {}: holds no key; write one key per line (blank lines and # comments are ignored)",
                         f.display()
                     ));
                 }
                 KeySet::new(keys)
             }
             Err(e) => {
-                errors.push(format!(
-                    "firehose access key file {}: cannot read: {e}",
-                    f.display()
-                ));
+                errors.push(format!("{key_name} {}: cannot read: {e}", f.display()));
                 return None;
             }
         },
@@ -978,19 +1045,20 @@ fn resolve_attribution(
         a.feature_key = k;
     }
     let mut seen = BTreeSet::new();
-    let mut check = |name: &str, errors: &mut Vec<String>| {
+    // `key` is where the label is configured, so the message points at it.
+    let mut check = |key: &str, name: &str, errors: &mut Vec<String>| {
         if !valid_label_name(name) {
-            errors.push(format!("attribution: {name:?} is not a valid Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)"));
+            errors.push(format!("{key}: {name:?} is not a valid Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)"));
         } else if RESERVED_LABELS.contains(&name) {
             errors.push(format!(
-                "attribution: label {name:?} is reserved by the exporter; pick another name"
+                "{key}: label {name:?} is reserved by the exporter; pick another name"
             ));
         } else if !seen.insert(name.to_string()) {
-            errors.push(format!("attribution: label {name:?} is configured twice"));
+            errors.push(format!("{key}: label {name:?} is configured twice"));
         }
     };
     for k in raw.metadata_labels {
-        check(&k, errors);
+        check("attribution.metadata_labels", &k, errors);
         a.extra.push((k.clone(), Source::Metadata(k)));
     }
     for k in raw.arn_labels {
@@ -1001,7 +1069,7 @@ fn resolve_attribution(
             ));
             continue;
         }
-        check(&k, errors);
+        check("attribution.arn_labels", &k, errors);
         a.extra.push((k, Source::ArnRole));
     }
     for (i, r) in raw.rules.into_iter().enumerate() {
@@ -1024,7 +1092,7 @@ fn resolve_attribution(
         }
         for name in r.labels.keys() {
             if !a.extra.iter().any(|(n, _)| n == name) {
-                check(name, errors);
+                check(&format!("{loc}.labels"), name, errors);
                 a.extra.push((name.clone(), Source::Rules));
             }
         }
@@ -1237,7 +1305,7 @@ daily_retention_days = 0
             .0;
         let all = errs.join("\n");
         for want in [
-            "listen address \"nowhere\"",
+            "listen: address \"nowhere\"",
             "no state directory",
             "files.poll_interval \"soon\"",
             "label \"model\" is reserved",
@@ -1250,6 +1318,76 @@ daily_retention_days = 0
             "limits.max_features must be at least 1",
             "store.daily_retention_days must be at least 1",
             "hash_users needs a key",
+        ] {
+            assert!(all.contains(want), "missing {want:?} in:\n{all}");
+        }
+    }
+
+    #[test]
+    fn a_setting_given_as_a_flag_is_named_as_the_flag_and_its_variable() {
+        let o = Overrides {
+            listen: Some("nowhere".into()),
+            in_memory: true,
+            poll_interval: Some("soon".into()),
+            dedupe_window: Some("0s".into()),
+            max_series: Some(0),
+            max_users: Some(0),
+            files: vec!["[".into()],
+            start: Some("yesterday".into()),
+            cloudwatch_log_groups: vec!["g".into()],
+            export_firehose_stream: Some(String::new()),
+            firehose_access_key_file: Some("/nonexistent/keys".into()),
+            ..Default::default()
+        };
+        let errs = resolve(RawConfig::default(), o, Env::default())
+            .unwrap_err()
+            .0;
+        let all = errs.join("\n");
+        for want in [
+            "--listen (or BEDROCK_COST_LISTEN): address \"nowhere\"",
+            "--poll-interval (or BEDROCK_COST_POLL_INTERVAL) \"soon\" is not a duration",
+            "--dedupe-window (or BEDROCK_COST_DEDUPE_WINDOW) \"0s\"",
+            "--max-series (or BEDROCK_COST_MAX_SERIES) must be at least 1",
+            "--max-users (or BEDROCK_COST_MAX_USERS) must be at least 1",
+            "--file (or BEDROCK_COST_FILES): \"[\" is not a valid glob",
+            "--start (or BEDROCK_COST_START): \"yesterday\"",
+            "--export-firehose-stream (or BEDROCK_COST_EXPORT_FIREHOSE_STREAM) must be",
+            "--firehose-access-key-file (or BEDROCK_COST_FIREHOSE_ACCESS_KEY_FILE) /nonexistent/keys: cannot read",
+        ] {
+            assert!(all.contains(want), "missing {want:?} in:\n{all}");
+        }
+        for internal in [
+            "files.poll_interval",
+            "dedupe.window",
+            "limits.",
+            "cloudwatch.start",
+            "export.firehose",
+        ] {
+            assert!(
+                !all.contains(internal),
+                "{internal} named for a flag:\n{all}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_setting_from_the_file_is_named_by_its_key() {
+        let raw = parse(
+            "listen = \"nowhere\"\n[dedupe]\nwindow = \"x\"\n[limits]\nmax_users = 0\n[files]\npaths = [\"[\"]\n[attribution]\nmetadata_labels = [\"bad-name\"]\n",
+            "c.toml",
+        )
+        .unwrap();
+        let o = Overrides {
+            in_memory: true,
+            ..Default::default()
+        };
+        let all = resolve(raw, o, Env::default()).unwrap_err().0.join("\n");
+        for want in [
+            "listen: address \"nowhere\"",
+            "dedupe.window \"x\"",
+            "limits.max_users must be at least 1",
+            "files.paths: \"[\" is not a valid glob",
+            "attribution.metadata_labels: \"bad-name\" is not a valid Prometheus label name",
         ] {
             assert!(all.contains(want), "missing {want:?} in:\n{all}");
         }

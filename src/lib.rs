@@ -27,8 +27,11 @@
 //! - [`metrics`], [`http`]: exposition and the HTTP surface
 //! - [`budgets`]: monthly/daily budgets per label value, from period spend in the ledger
 //! - [`sinks`]: per-request export (JSON lines, Firehose PutRecordBatch)
-//! - [`status`]: the HTML status page at `/`
+//! - [`history`]: spend over time in memory (per minute, hour, day), fed from committed batches (pure)
+//! - [`status`], [`chart`]: the HTML status page at `/`, its charts as inline SVG (pure)
 //! - [`config`], [`app`], [`reload`], [`cli`]: settings, wiring and shutdown, live reloads, one-shot commands
+//! - [`report`]: the `report` command's summary of calls by any label, as a table, CSV or JSON (pure)
+//! - [`top`]: the `top` command's live terminal view of a daemon's spend, from its `/metrics` (pure)
 //! - [`ratecard_cmd`]: the `ratecard import|diff|check` command
 //! - [`reconcile`]: the estimate against the bill, per day x model x token class and per principal (pure)
 //! - [`reconcile_cmd`]: the `reconcile` command and the daemon's periodic reconciliation
@@ -41,11 +44,13 @@ pub mod attribution;
 pub mod batch;
 pub mod bedrock;
 pub mod budgets;
+pub mod chart;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod cur;
 pub mod daily;
+pub mod history;
 pub mod http;
 pub mod ledger;
 pub mod metrics;
@@ -58,6 +63,7 @@ pub mod reconcile;
 pub mod reconcile_cmd;
 pub mod record;
 pub mod reload;
+pub mod report;
 pub mod secret;
 pub mod sinks;
 pub mod snapshot;
@@ -67,3 +73,4 @@ pub mod store;
 pub mod supervise;
 pub mod texttable;
 pub mod timefmt;
+pub mod top;

@@ -36,8 +36,9 @@ enum Command {
     ///
     /// Example: bedrock-cost-exporter run --file '/var/log/bedrock/*.jsonl' --state-dir /var/lib/bedrock-cost-exporter
     Run(Box<RunArgs>),
-    /// Run on the bundled rate card and example logs, with live synthetic traffic and
-    /// in-memory totals (no AWS account needed).
+    /// Run on the bundled rate card and example logs, with 35 days of synthetic history, live
+    /// synthetic traffic, budgets, team and experiment labels, and in-memory totals (no AWS
+    /// account needed).
     Demo {
         /// Address to serve /metrics on.
         #[arg(long, env = "BEDROCK_COST_LISTEN", default_value = config::DEFAULT_LISTEN)]
@@ -53,6 +54,55 @@ enum Command {
         files: Vec<PathBuf>,
         #[command(flatten)]
         pricing: PricingArgs,
+    },
+    /// Sum the calls of log files (or standard input) by any attribution label, over a time
+    /// range: calls, tokens and exact cost per group, as a table, CSV or JSON.
+    ///
+    /// Example: bedrock-cost-exporter report --group-by feature,experiment --since 2026-11-01
+    /// --format csv /var/log/bedrock/*.jsonl.gz
+    Report {
+        /// Files to read (plain NDJSON or .gz); standard input when none.
+        files: Vec<PathBuf>,
+        /// Labels to group by, comma-separated: user, feature, model, region, day, or an extra
+        /// label of the config (attribution.metadata_labels, attribution.arn_labels, rules).
+        #[arg(long, value_delimiter = ',', default_value = "user")]
+        group_by: Vec<String>,
+        /// First day (YYYY-MM-DD, UTC, inclusive) or time (RFC 3339) of the calls counted.
+        #[arg(long)]
+        since: Option<String>,
+        /// Last day (YYYY-MM-DD, UTC, inclusive) or time (RFC 3339, exclusive).
+        #[arg(long)]
+        until: Option<String>,
+        #[arg(long, value_parser = ["table", "csv", "json"], default_value = "table")]
+        format: String,
+        #[command(flatten)]
+        pricing: PricingArgs,
+    },
+    /// Watch a running daemon in the terminal: total spend, the spend rate, and the users and
+    /// features spending most over the last interval (read from its /metrics).
+    ///
+    /// Example: bedrock-cost-exporter top --url http://127.0.0.1:9464 --interval 5s
+    Top {
+        /// The daemon's address or URL (its /metrics unless a path is given).
+        #[arg(
+            long,
+            env = "BEDROCK_COST_TOP_URL",
+            default_value = "http://127.0.0.1:9464"
+        )]
+        url: String,
+        /// Time between two samples (rates are over it), e.g. 5s.
+        #[arg(long, default_value = "5s")]
+        interval: String,
+        /// Users and features shown.
+        #[arg(long, default_value_t = 10)]
+        rows: usize,
+        /// Print one frame (two samples an interval apart) and exit.
+        #[arg(long)]
+        once: bool,
+        /// Send the first token of FILE as a bearer token (a daemon with
+        /// --http-bearer-token-file).
+        #[arg(long)]
+        bearer_token_file: Option<PathBuf>,
     },
     /// Validate a configuration and rate cards, listing every problem.
     Check {
@@ -255,11 +305,11 @@ fn main() -> ExitCode {
                 in_memory: true,
                 ..Default::default()
             };
-            config::resolve(
-                config::RawConfig::default(),
-                overrides,
-                config::Env::default(),
+            config::parse(
+                bedrock_cost_exporter::sources::demo::CONFIG,
+                "the demo's config",
             )
+            .and_then(|raw| config::resolve(raw, overrides, config::Env::default()))
             .map_err(anyhow::Error::from)
             .and_then(|c| {
                 block_on(app::run(
@@ -277,6 +327,37 @@ fn main() -> ExitCode {
         Command::Price { files, pricing } => {
             cli::price(pricing.config.as_deref(), pricing.ratecards, &files)
         }
+        Command::Report {
+            files,
+            group_by,
+            since,
+            until,
+            format,
+            pricing,
+        } => cli::report(
+            pricing.config.as_deref(),
+            pricing.ratecards,
+            &cli::ReportArgs {
+                files: &files,
+                group_by: &group_by,
+                since: since.as_deref(),
+                until: until.as_deref(),
+                format: &format,
+            },
+        ),
+        Command::Top {
+            url,
+            interval,
+            rows,
+            once,
+            bearer_token_file,
+        } => cli::top(&cli::TopArgs {
+            url: &url,
+            interval: &interval,
+            rows,
+            once,
+            bearer_token_file: bearer_token_file.as_deref(),
+        }),
         Command::Check { pricing } => cli::check(pricing.config.as_deref(), pricing.ratecards),
         Command::State { state_dir, action } => match action {
             StateAction::Show { json } => cli::state_show(&state_dir, json),

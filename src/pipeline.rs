@@ -2,8 +2,9 @@
 //! decodes every line, drops what a committed batch already counted, prices and attributes
 //! the rest ([`PricedCall`]), adds them to the ledger ([`Accounting`]) and to the batch's
 //! daily totals ([`daily::Batch`]), commits totals + daily totals + dedupe keys + the source's
-//! checkpoint in one transaction, and only then publishes a snapshot and acknowledges the
-//! batch. A failed commit rolls the batch back.
+//! checkpoint in one transaction, and only then adds the batch's spend to the history
+//! ([`History`]), publishes a snapshot and acknowledges the batch. A failed commit rolls the
+//! batch back (the history never sees it).
 //!
 //! `process` is synchronous (SQLite is); `run` drives it on a blocking thread.
 
@@ -21,6 +22,7 @@ use crate::attribution::Attribution;
 use crate::bedrock::{self, DecodeError};
 use crate::clock::Clock;
 use crate::daily::{self, Deltas};
+use crate::history::{self, History};
 use crate::ledger::{Ledger, Limits};
 use crate::pricing::{Aliases, Outcome, RateCards};
 use crate::record::Record;
@@ -87,6 +89,8 @@ pub struct Pipeline {
     ctx: Arc<Context>,
     store: Box<dyn Store>,
     ledger: Arc<RwLock<Ledger>>,
+    /// Spend over time for the status page; only committed batches add to it.
+    history: Arc<RwLock<History>>,
     accounting: Accounting,
     last_purge: Option<Instant>,
     throttle: Throttle,
@@ -161,6 +165,8 @@ struct Tally {
     newest: Option<i64>,
     /// What the batch adds to the daily totals.
     daily: Deltas,
+    /// What the batch adds to the spend history (after its commit).
+    spent: Vec<history::Spent>,
 }
 
 impl Pipeline {
@@ -179,6 +185,7 @@ impl Pipeline {
             ctx,
             store,
             ledger: Arc::new(RwLock::new(ledger)),
+            history: Default::default(),
             accounting,
             last_purge: None,
             throttle: Throttle {
@@ -194,10 +201,18 @@ impl Pipeline {
     pub fn snapshot(&self, store_error: Option<String>) -> Snapshot {
         Snapshot {
             ledger: self.ledger.clone(),
+            history: self.history.clone(),
             store_writable: store_error.is_none(),
             store_error,
             cards: self.ctx.cards.clone(),
         }
+    }
+
+    /// Rebuilds the per-day spend history from the store's daily totals (see
+    /// [`History::restore_days`]); before the first batch.
+    pub fn restore_history(&mut self, totals: &daily::DailyTotals, now_unix: i64) {
+        let mut h = self.history.write().unwrap_or_else(|e| e.into_inner());
+        h.restore_days(totals, now_unix);
     }
 
     /// Prices every later batch with `cards`.
@@ -237,6 +252,12 @@ impl Pipeline {
         ledger.keep();
         if let Some(ts) = tally.newest {
             ledger.note_record_time(&input.source, ts);
+        }
+        if !tally.spent.is_empty() {
+            let mut h = self.history.write().unwrap_or_else(|e| e.into_inner());
+            for s in &tally.spent {
+                h.add(s, now_unix);
+            }
         }
         Ok(tally.summary)
     }
@@ -319,9 +340,10 @@ impl Pipeline {
         if lines.len() <= CHUNK_LINES {
             let decoded = decode(buf, lines, 0..lines.len());
             let calls = price_all(ctx, attributes, &decoded);
-            let mut days = daily::Batch::default();
+            let mut days = (daily::Batch::default(), history::Batch::default());
             self.account_records(ledger, input, source, &decoded, calls, tally, &mut days)?;
-            tally.daily = days.finish(first_day);
+            tally.daily = days.0.finish(first_day);
+            tally.spent = days.1.finish();
             return Ok(());
         }
         // Decoded chunks live here, outside the decoding thread, so the priced calls it
@@ -330,7 +352,7 @@ impl Pipeline {
             (0..lines.len().div_ceil(CHUNK_LINES))
                 .map(|_| std::sync::OnceLock::new())
                 .collect();
-        let mut days = daily::Batch::default();
+        let mut days = (daily::Batch::default(), history::Batch::default());
         std::thread::scope(|scope| {
             let (tx, rx) = std::sync::mpsc::sync_channel(4);
             let chunks = &chunks;
@@ -350,12 +372,14 @@ impl Pipeline {
             }
             Ok::<(), StoreError>(())
         })?;
-        tally.daily = days.finish(first_day);
+        tally.daily = days.0.finish(first_day);
+        tally.spent = days.1.finish();
         Ok(())
     }
 
     /// Accounts decoded records: drops what a committed batch (or this one) already counted,
-    /// prices, attributes and adds the rest.
+    /// prices, attributes and adds the rest (to the ledger, and to the batch's daily totals
+    /// and spend history in `days`).
     #[allow(clippy::too_many_arguments)]
     fn account_records<'d>(
         &mut self,
@@ -365,7 +389,7 @@ impl Pipeline {
         decoded: &[Decoded<'_>],
         calls: Vec<Option<PricedCall<'d>>>,
         tally: &mut Tally,
-        days: &mut daily::Batch<'d>,
+        days: &mut (daily::Batch<'d>, history::Batch<'d>),
     ) -> Result<(), StoreError> {
         let ctx = self.ctx.clone();
         let keys: Vec<DedupeKey> = decoded
@@ -429,7 +453,8 @@ impl Pipeline {
                 tally.summary.accepted += 1;
             }
             self.accounting.call(ledger, source, &call);
-            days.add(&call);
+            days.0.add(&call);
+            days.1.add(&call);
             if ctx.export {
                 let row = crate::sinks::row(&call, &ctx.attribution);
                 self.export_rows

@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, RwLock};
 
+use crate::history::History;
 use crate::ledger::Ledger;
 use crate::pricing::RateCards;
 
@@ -12,6 +13,8 @@ use crate::pricing::RateCards;
 #[derive(Clone)]
 pub struct Snapshot {
     pub ledger: Arc<RwLock<Ledger>>,
+    /// Spend over time (the pipeline adds each committed batch after its commit).
+    pub history: Arc<RwLock<History>>,
     /// False after a failed commit, until one succeeds.
     pub store_writable: bool,
     pub store_error: Option<String>,
@@ -23,5 +26,10 @@ impl Snapshot {
     /// Read access to the committed totals.
     pub fn ledger(&self) -> std::sync::RwLockReadGuard<'_, Ledger> {
         self.ledger.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Read access to the spend history.
+    pub fn history(&self) -> std::sync::RwLockReadGuard<'_, History> {
+        self.history.read().unwrap_or_else(|e| e.into_inner())
     }
 }

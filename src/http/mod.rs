@@ -5,10 +5,11 @@
 pub mod auth;
 pub mod serve;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -65,10 +66,16 @@ async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], body)
 }
 
-async fn status(State(s): State<Arc<AppState>>) -> impl IntoResponse {
+/// `/`, or one subject's page with `?user=`, `?feature=` or `?model=` (any other query is
+/// the overview; bad escapes are taken as written, as form decoding does).
+async fn status(
+    State(s): State<Arc<AppState>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> impl IntoResponse {
+    let view = crate::status::View::from_query(&q);
     let body = tokio::task::spawn_blocking(move || {
         let snap = s.snapshots.borrow().clone();
-        crate::status::render(&snap, &s.budgets, s.clock.now())
+        crate::status::render_view(&snap, &s.budgets, s.clock.now(), &view)
     })
     .await
     .unwrap_or_default();

@@ -452,6 +452,65 @@ mod daily {
     }
 
     #[test]
+    fn only_committed_batches_add_to_the_history_and_a_restart_rebuilds_its_days() {
+        use crate::history::{Dim, Resolution};
+        let dir = tempfile::tempdir().unwrap();
+        let fail = Arc::new(AtomicBool::new(true));
+        let inner = SqliteStore::open(dir.path()).unwrap();
+        let store = Box::new(Flaky {
+            inner,
+            fail: fail.clone(),
+        });
+        let (mut p, _) = Pipeline::open(ctx(100), store).unwrap();
+        // the shapes are all of 2026-11-02T08:15:30Z
+        let now = crate::timefmt::parse_date("2026-11-02").unwrap() * 86_400 + 12 * 3600;
+        assert!(p.process(&input(SHAPES), now).is_err());
+        assert!(
+            p.snapshot(None).history().is_empty(),
+            "a failed commit adds nothing"
+        );
+        fail.store(false, Ordering::SeqCst);
+        p.process(&input(SHAPES), now).unwrap();
+        p.process(&input(SHAPES), now).unwrap(); // all duplicates
+        let cost = p.ledger().sum(Metric::Cost, &[]);
+        assert!(cost > Decimal::ZERO);
+        let total = |h: &History, res| -> Decimal {
+            let line = h.line(Dim::Total, "", res, 0, now).unwrap();
+            line.iter().map(|p| p.1).sum()
+        };
+        {
+            let snap = p.snapshot(None);
+            let h = snap.history();
+            for res in Resolution::ALL {
+                assert_eq!(total(&h, res), cost, "{res:?}");
+            }
+            let minute = h
+                .line(Dim::Total, "", Resolution::Minute, now - 4 * 3600, now)
+                .unwrap();
+            assert_eq!(
+                minute.iter().find(|p| !p.1.is_zero()).unwrap().0,
+                now - 4 * 3600 + 15 * 60
+            );
+            let users: Decimal = (h.ranked(Dim::User, Resolution::Hour, now).iter())
+                .map(|u| u.1)
+                .sum();
+            assert_eq!(users, cost);
+        }
+        drop(p);
+        let store = Box::new(SqliteStore::open(dir.path()).unwrap());
+        let (mut p, _) = Pipeline::open(ctx(100), store).unwrap();
+        p.restore_history(&read_daily(dir.path(), None, None).unwrap(), now);
+        let snap = p.snapshot(None);
+        let h = snap.history();
+        assert_eq!(total(&h, Resolution::Day), cost, "the days are rebuilt");
+        assert_eq!(
+            total(&h, Resolution::Hour),
+            Decimal::ZERO,
+            "the hours are not"
+        );
+    }
+
+    #[test]
     fn a_batch_of_many_chunks_splits_its_calls_by_utc_day() {
         let dir = tempfile::tempdir().unwrap();
         let store = Box::new(SqliteStore::open(dir.path()).unwrap());

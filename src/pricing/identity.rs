@@ -96,7 +96,8 @@ pub fn changed_in_place(cards: &RateCards, known: &HashMap<String, String>) -> V
                 "{}: version {:?} already priced counted calls with other content; a changed \
                  card needs a new version (and an effective_from for the prices it changes), \
                  so that every total stays traceable to the prices that made it",
-                c.path, c.version
+                c.source(),
+                c.version
             )
         })
         .collect()

@@ -116,7 +116,11 @@ pub struct RateCard {
     pub sha256: String,
     /// Digest of what the card says (see [`super::identity`]): fixed for a version.
     pub content: String,
+    /// The file it was read from; for a card bundled in the binary, its path in the source
+    /// tree (which does not exist where the binary runs: see [`RateCard::source`]).
     pub path: String,
+    /// Compiled into the binary ([`BUNDLED`]) rather than read from a file.
+    pub bundled: bool,
     pub models: HashMap<String, ModelEntry>,
     /// The card's `[[assumptions]]`, in file order.
     pub assumptions: Vec<Assumption>,
@@ -132,6 +136,15 @@ pub enum LookupMiss {
 }
 
 impl RateCard {
+    /// Where the card comes from, as logs and the status page say it: `bundled` or its file.
+    pub fn source(&self) -> &str {
+        if self.bundled {
+            "bundled"
+        } else {
+            &self.path
+        }
+    }
+
     /// The row that prices (model, source region, scope, tier): a row naming the region wins
     /// over the `"*"` row.
     pub fn lookup(
@@ -231,7 +244,12 @@ pub fn bundled() -> RateCards {
     let cards = BUNDLED
         .iter()
         .map(|(path, text)| {
-            parse(text, path).expect("the bundled rate cards are validated by a unit test")
+            let card =
+                parse(text, path).expect("the bundled rate cards are validated by a unit test");
+            RateCard {
+                bundled: true,
+                ..card
+            }
         })
         .collect();
     RateCards::new(cards).expect("the bundled cards have distinct versions and dates (unit test)")
@@ -874,6 +892,7 @@ pub fn parse(text: &str, file: &str) -> Result<RateCard, RateCardErrors> {
         sha256: hex::encode(Sha256::digest(text.as_bytes())),
         content: super::identity::content_digest(&table),
         path: file.to_string(),
+        bundled: false,
         models,
         assumptions,
     })

@@ -114,8 +114,15 @@ fn run_without_input_or_state_says_what_to_do() {
 fn help_explains_every_command() {
     let (code, out, _) = run_cli(&["--help"], None);
     assert_eq!(code, 0);
-    for cmd in ["run", "demo", "price", "check", "state"] {
+    for cmd in ["run", "demo", "price", "report", "top", "check", "state"] {
         assert!(out.contains(cmd), "{out}");
+    }
+    let (_, out, _) = run_cli(&["report", "--help"], None);
+    for flag in ["--group-by", "--since", "--until", "--format", "--config"] {
+        assert!(
+            out.contains(flag),
+            "{flag} missing from report --help:\n{out}"
+        );
     }
     let (_, out, _) = run_cli(&["run", "--help"], None);
     for flag in [

@@ -1453,7 +1453,7 @@ fn help_explains_the_ratecard_command() {
     }
 }
 
-/// The worked example of the README, on the files in examples/price-list/.
+/// The worked example of docs/ratecards.md, on the files in examples/price-list/.
 #[test]
 fn the_readme_example_runs_as_documented() {
     let dir = tempfile::tempdir().unwrap();

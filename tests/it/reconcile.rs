@@ -466,7 +466,7 @@ fn the_daemon_exposes_the_last_reconciliation_as_metrics() {
     assert!(d.stop().success());
 }
 
-/// The README's worked example: its console block is exactly what the commands print.
+/// The worked example of docs/reconcile.md: its console block is exactly what the commands print.
 #[test]
 fn the_readme_example_runs_as_documented() {
     let root = env!("CARGO_MANIFEST_DIR");

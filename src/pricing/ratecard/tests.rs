@@ -686,3 +686,15 @@ fn a_price_past_the_cap_is_a_card_error() {
     let at_cap = CARD.replace("cache_write_5m = \"4.125\"", "cache_write_5m = \"100000\"");
     assert!(parse(&at_cap, "cap.toml").is_ok());
 }
+
+#[test]
+fn a_bundled_card_says_it_is_bundled_not_a_path_that_does_not_exist_here() {
+    for c in bundled().cards() {
+        assert!(c.bundled);
+        assert_eq!(c.source(), "bundled");
+        assert_eq!(c.sha256.len(), 64);
+    }
+    let file = parse(CARD, "/etc/cards/a.toml").unwrap();
+    assert!(!file.bundled);
+    assert_eq!(file.source(), "/etc/cards/a.toml");
+}
