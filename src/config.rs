@@ -1381,6 +1381,70 @@ daily_retention_days = 800
     }
 
     #[test]
+    fn s3_settings_resolve_and_every_problem_is_listed_at_once() {
+        let raw = parse(
+            "state_dir = \"/s\"\n[s3]\nuris = [\"s3://logs-bucket/bedrock\"]\nlookback = \"90m\"\nstart = \"-7d\"\nsqs_queue_url = \"https://sqs.us-east-1.amazonaws.com/1/q\"\n",
+            "c.toml",
+        )
+        .unwrap();
+        let env = Env {
+            now_ms: 10 * 86_400_000,
+            ..Env::default()
+        };
+        let o = Overrides {
+            s3_uris: vec!["s3://other-bucket".into()],
+            s3_concurrency: Some(4),
+            ..Default::default()
+        };
+        let c = resolve(raw, o, env.clone()).unwrap().s3.unwrap();
+        let uris: Vec<String> = c.prefixes.iter().map(ToString::to_string).collect();
+        assert_eq!(uris, ["s3://logs-bucket/bedrock/", "s3://other-bucket/"]);
+        assert_eq!(c.lookback, Duration::from_secs(90 * 60));
+        assert_eq!(c.start_ms, 3 * 86_400_000);
+        assert_eq!(c.concurrency, 4);
+        assert_eq!(c.sqs_wait, Duration::from_secs(20));
+        assert_eq!(c.reconcile_interval, Duration::from_secs(600));
+
+        let raw = parse(
+            "state_dir = \"/s\"\n[s3]\nuris = [\"s3://B\", \"/local\", \"s3://bbb/x/AWSLogs/1/\", \"s3://okay/\", \"s3://okay\"]\nlookback = \"soon\"\nconcurrency = 0\nsqs_queue_url = \"q\"\nsqs_wait = \"60s\"\nstart = \"yesterday\"\n",
+            "c.toml",
+        )
+        .unwrap();
+        let o = Overrides {
+            once: true,
+            ..Default::default()
+        };
+        let all = resolve(raw, o, env.clone()).unwrap_err().0.join("\n");
+        for want in [
+            "\"B\" is not an S3 bucket name",
+            "\"/local\" is not s3://BUCKET/PREFIX/",
+            "reaches into AWSLogs/",
+            "\"s3://okay\" is given twice",
+            "s3.lookback \"soon\"",
+            "s3.concurrency 0",
+            "s3.sqs_queue_url must be a queue URL",
+            "s3.sqs_wait \"60s\" is not a duration from 1s to 20s",
+            "start \"yesterday\"",
+            "S3 prefixes are followed continuously",
+        ] {
+            assert!(all.contains(want), "missing {want:?} in:\n{all}");
+        }
+        let raw = parse(
+            "state_dir = \"/s\"\n[s3]\nsqs_queue_url = \"https://q\"\n",
+            "c.toml",
+        )
+        .unwrap();
+        let all = resolve(raw, Overrides::default(), env)
+            .unwrap_err()
+            .0
+            .join("\n");
+        assert!(
+            all.contains("needs the prefixes it notifies about"),
+            "{all}"
+        );
+    }
+
+    #[test]
     fn every_problem_is_listed_at_once() {
         let raw = parse(
             r#"

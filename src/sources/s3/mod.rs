@@ -610,3 +610,5 @@ impl Progress {
     }
 }
 
+#[cfg(test)]
+mod tests;
