@@ -23,6 +23,7 @@ mod reconcile;
 mod reconcile_s3;
 mod reload;
 mod restart;
+mod s3;
 mod secrets;
 mod status;
 mod supervise;
