@@ -796,6 +796,16 @@ fn resolve_s3(raw: RawS3, o: S3Flags, now_ms: i64, errors: &mut Vec<String>) -> 
             Ok(Location::S3(p)) if prefixes.contains(&p) => {
                 errors.push(format!("S3 URI {u:?} is given twice"))
             }
+            Ok(Location::S3(p))
+                if prefixes.iter().any(|q: &crate::cur::location::S3Prefix| {
+                    q.bucket == p.bucket
+                        && (q.prefix.starts_with(&p.prefix) || p.prefix.starts_with(&q.prefix))
+                }) =>
+            {
+                errors.push(format!(
+                    "S3 URI {u:?} overlaps another one in the same bucket: give each prefix once"
+                ))
+            }
             Ok(Location::S3(p)) => prefixes.push(p),
             Ok(Location::Local(_)) => errors.push(format!(
                 "S3 URI {u:?} is not s3://BUCKET/PREFIX/"
@@ -1406,7 +1416,7 @@ daily_retention_days = 800
         assert_eq!(c.reconcile_interval, Duration::from_secs(600));
 
         let raw = parse(
-            "state_dir = \"/s\"\n[s3]\nuris = [\"s3://B\", \"/local\", \"s3://bbb/x/AWSLogs/1/\", \"s3://okay/\", \"s3://okay\"]\nlookback = \"soon\"\nconcurrency = 0\nsqs_queue_url = \"q\"\nsqs_wait = \"60s\"\nstart = \"yesterday\"\n",
+            "state_dir = \"/s\"\n[s3]\nuris = [\"s3://B\", \"/local\", \"s3://bbb/x/AWSLogs/1/\", \"s3://okay/\", \"s3://okay\", \"s3://okay/sub/\"]\nlookback = \"soon\"\nconcurrency = 0\nsqs_queue_url = \"q\"\nsqs_wait = \"60s\"\nstart = \"yesterday\"\n",
             "c.toml",
         )
         .unwrap();
@@ -1420,6 +1430,7 @@ daily_retention_days = 800
             "\"/local\" is not s3://BUCKET/PREFIX/",
             "reaches into AWSLogs/",
             "\"s3://okay\" is given twice",
+            "\"s3://okay/sub/\" overlaps another one",
             "s3.lookback \"soon\"",
             "s3.concurrency 0",
             "s3.sqs_queue_url must be a queue URL",

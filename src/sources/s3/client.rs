@@ -92,16 +92,22 @@ fn fault<E: ProvideErrorMetadata + std::error::Error + 'static>(
         _ => DisplayErrorContext(&e).to_string(),
     };
     let status = e.raw_response().map(|r| r.status().as_u16());
-    match (&e, e.code(), status) {
-        (SdkError::DispatchFailure(_) | SdkError::TimeoutError(_), _, _) => Fault::Network(detail),
-        (_, Some("NoSuchKey"), _) | (_, _, Some(404)) => Fault::Gone,
-        (_, Some("AccessDenied" | "AllAccessDisabled" | "InvalidAccessKeyId"), _)
-        | (_, _, Some(403)) => Fault::Denied(detail),
-        (_, Some("SlowDown" | "Throttling" | "ThrottlingException"), _) | (_, _, Some(429)) => {
+    if let SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) = e {
+        return Fault::Network(detail);
+    }
+    match (e.code(), status) {
+        (Some("NoSuchBucket"), _) => Fault::Client(format!(
+            "{detail} (there is no such bucket: check the s3:// URI)"
+        )),
+        (Some("NoSuchKey"), _) | (None, Some(404)) => Fault::Gone,
+        (Some("AccessDenied" | "AllAccessDisabled" | "InvalidAccessKeyId"), _) | (_, Some(403)) => {
+            Fault::Denied(detail)
+        }
+        (Some("SlowDown" | "Throttling" | "ThrottlingException"), _) | (_, Some(429)) => {
             Fault::Throttled(detail)
         }
-        (_, _, Some(s)) if s >= 500 => Fault::Server(detail),
-        (SdkError::ResponseError(_), _, _) => Fault::Network(detail),
+        (_, Some(s)) if s >= 500 => Fault::Server(detail),
+        _ if matches!(e, SdkError::ResponseError(_)) => Fault::Network(detail),
         _ => Fault::Client(detail),
     }
 }

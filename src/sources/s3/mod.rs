@@ -8,7 +8,8 @@
 //! lookback has passed it; then the floor moves past it and its read keys are pruned. The
 //! names of the objects a batch holds are committed with the batch (the partition's row), so
 //! a crash or a refused commit reads them again and nothing is counted twice. Partitions are
-//! read concurrently within a budget of parallel requests (a backfill of days).
+//! read concurrently within a budget of parallel requests (a backfill of days); reading one
+//! partition is `read.rs`.
 //!
 //! With an SQS queue ([`sqs`]) objects also arrive as S3 event notifications; they are read
 //! here, between polls, against the same read keys, and the listing (at a slower pace)
