@@ -47,8 +47,11 @@ use state::ReadState;
 
 pub const SOURCE: &str = "s3";
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// How long past its lookback an hour with objects that cannot be read (denied, failing) is
+/// retried before the floor moves past it anyway: a day to fix a policy.
+const RETRY_FOR: Duration = Duration::from_secs(24 * 3600);
 /// Every `kind` of `bedrock_source_errors_total{source="s3"}`, created at zero.
-pub const ERROR_KINDS: [&str; 9] = [
+pub const ERROR_KINDS: [&str; 10] = [
     "not_gzip",
     "truncated",
     "gone",
@@ -58,6 +61,7 @@ pub const ERROR_KINDS: [&str; 9] = [
     "network",
     "client",
     "commit",
+    "abandoned",
 ];
 
 /// Objects named by S3 event notifications; `done` answers whether all were committed (or
@@ -215,9 +219,19 @@ impl<B: Bucket> S3Source<B> {
         if stopped {
             return Err(PollError::Stopped);
         }
-        let mut to = layout::final_before(now, self.lookback.as_millis() as i64);
+        let lookback = self.lookback.as_millis() as i64;
+        let mut to = layout::final_before(now, lookback);
         if let Some(f) = failed {
-            to = to.min(f);
+            // A partition that keeps failing (a KMS key the daemon may not use) would hold the
+            // floor for ever and make every poll list more hours: past RETRY_FOR it is given up.
+            let give_up = layout::final_before(now, lookback + RETRY_FOR.as_millis() as i64);
+            if f < give_up {
+                shared.problem("abandoned", &f.to_string(), || {
+                    format!("giving up on objects of {} that could not be read for {RETRY_FOR:?} after their hour's lookback (errors above); hours before {} are not listed again",
+                        shared.origin, crate::timefmt::format_rfc3339(give_up * 3600))
+                });
+            }
+            to = to.min(f.max(give_up));
         }
         if let Some((floor, drop)) = st.advance(to) {
             let mut input = Input::empty(SOURCE.into(), shared.origin.clone());

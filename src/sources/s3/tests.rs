@@ -141,6 +141,15 @@ fn source(
     tx: mpsc::Sender<Input>,
     checkpoints: HashMap<String, String>,
 ) -> S3Source<FakeBucket> {
+    source_at(bucket, tx, checkpoints, NOW_MS)
+}
+
+fn source_at(
+    bucket: FakeBucket,
+    tx: mpsc::Sender<Input>,
+    checkpoints: HashMap<String, String>,
+    now_ms: i64,
+) -> S3Source<FakeBucket> {
     let errors = IntCounterVec::new(prometheus::Opts::new("e", "e"), &["source", "kind"]).unwrap();
     let health = crate::metrics::S3Health::new(&prometheus::Registry::new());
     S3Source {
@@ -154,7 +163,7 @@ fn source(
         tx,
         errors,
         metrics: health.bucket("fake"),
-        clock: Clock::fixed(NOW_MS / 1000),
+        clock: Clock::fixed(now_ms / 1000),
         progress: false,
         notifications: None,
     }
@@ -322,4 +331,40 @@ async fn notified_objects_are_read_once_and_answer_whether_to_delete() {
     // The listing afterwards finds both read.
     s.poll_once(&shared, &mut st, &stop).await.unwrap();
     assert_eq!(got.lock().unwrap().lines, 2);
+}
+
+#[tokio::test]
+async fn an_hour_that_stays_unreadable_is_given_up_a_day_after_its_lookback() {
+    let b = FakeBucket::default();
+    let p = Partition {
+        hour: HOUR + 2,
+        account: "111".into(),
+        region: "us-east-1".into(),
+    };
+    b.objects
+        .lock()
+        .unwrap()
+        .insert(key("111", "us-east-1", HOUR + 2, "a.json.gz"), gz(REC));
+    b.denied.lock().unwrap().push(p.key_prefix("logs/"));
+    let (tx, _got) = pipeline(Arc::default());
+    let stop = CancellationToken::new();
+    let mut s = source(b.clone(), tx.clone(), HashMap::new());
+    let (mut st, shared) = s.begin();
+    s.poll_once(&shared, &mut st, &stop).await.unwrap();
+    assert_eq!(st.floor, HOUR + 2);
+    // 20 hours later: still retried.
+    let later = source_at(
+        b.clone(),
+        tx.clone(),
+        HashMap::new(),
+        NOW_MS + 20 * layout::HOUR_MS,
+    );
+    later.poll_once(&shared, &mut st, &stop).await.unwrap();
+    assert_eq!(st.floor, HOUR + 2);
+    assert_eq!(errors(&s, "abandoned"), 0);
+    // 30 hours later (lookback 2 h + a day passed): given up, counted and logged.
+    let much_later = source_at(b, tx, HashMap::new(), NOW_MS + 30 * layout::HOUR_MS);
+    much_later.poll_once(&shared, &mut st, &stop).await.unwrap();
+    assert!(st.floor > HOUR + 2, "{}", st.floor);
+    assert_eq!(errors(&s, "abandoned"), 1);
 }
