@@ -184,7 +184,7 @@ impl<B: Bucket> S3Source<B> {
         if hours.is_empty() {
             return Ok(());
         }
-        let parts = shared.partitions(hours).await.map_err(PollError::Api)?;
+        let (parts, incomplete) = shared.partitions(hours).await.map_err(PollError::Api)?;
         let progress = Progress::new(
             self.progress && parts.len() > 24,
             parts.len(),
@@ -192,7 +192,8 @@ impl<B: Bucket> S3Source<B> {
         );
         let mut todo = parts.into_iter();
         let mut running = JoinSet::new();
-        let mut failed: Option<i64> = None;
+        // An account whose regions could not be listed holds the floor where it is.
+        let mut failed: Option<i64> = incomplete.then_some(st.floor);
         let mut stopped = false;
         loop {
             while running.len() < self.concurrency.max(1) && !stopped {

@@ -87,17 +87,32 @@ impl<B: Bucket> Shared<B> {
         }
     }
 
-    /// The hour partitions under the prefix for `hours`: every account and region.
+    /// The hour partitions under the prefix for `hours`: every account and region, and
+    /// whether the regions of some account could not be listed (that account is left out of
+    /// this poll; the others go on).
     pub(super) async fn partitions(
         &self,
         hours: std::ops::RangeInclusive<i64>,
-    ) -> Result<Vec<Partition>, Fault> {
+    ) -> Result<(Vec<Partition>, bool), Fault> {
         let top = layout::accounts_prefix(&self.prefix);
         let (_, accounts) = self.list_all(&top, true).await?;
         let mut out = Vec::new();
+        let mut incomplete = false;
         for a in accounts.iter().filter_map(|p| layout::segment(p, &top)) {
             let under = layout::regions_prefix(&self.prefix, a);
-            let (_, regions) = self.list_all(&under, true).await?;
+            let regions = match self.list_all(&under, true).await {
+                Ok((_, regions)) => regions,
+                Err(f) => {
+                    self.problem(f.kind(), &under, || {
+                        format!(
+                            "cannot list the regions of account {a} (s3://{}/{under}): {f}; retrying on the next poll",
+                            self.bucket.name()
+                        )
+                    });
+                    incomplete = true;
+                    continue;
+                }
+            };
             for r in regions.iter().filter_map(|p| layout::segment(p, &under)) {
                 out.extend(hours.clone().map(|hour| Partition {
                     hour,
@@ -107,7 +122,7 @@ impl<B: Bucket> Shared<B> {
             }
         }
         out.sort();
-        Ok(out)
+        Ok((out, incomplete))
     }
 
     /// Lists one hour and reads what is new in it.

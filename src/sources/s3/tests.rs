@@ -267,6 +267,33 @@ async fn bad_objects_are_counted_by_kind_and_the_rest_is_read() {
 }
 
 #[tokio::test]
+async fn an_account_whose_regions_cannot_be_listed_holds_the_floor_and_the_rest_goes_on() {
+    let b = FakeBucket::default();
+    for a in ["111", "222"] {
+        b.objects
+            .lock()
+            .unwrap()
+            .insert(key(a, "us-east-1", HOUR + 1, "a.json.gz"), gz(REC));
+    }
+    b.denied
+        .lock()
+        .unwrap()
+        .push(layout::regions_prefix("logs/", "222"));
+    let (tx, got) = pipeline(Arc::default());
+    let mut s = source(b.clone(), tx, HashMap::new());
+    let (mut st, shared) = s.begin();
+    let stop = CancellationToken::new();
+    s.poll_once(&shared, &mut st, &stop).await.unwrap();
+    assert_eq!(got.lock().unwrap().lines, 1, "account 111 is read");
+    assert_eq!(errors(&s, "denied"), 1);
+    assert_eq!(st.floor, HOUR + 1, "the floor waits for account 222");
+    b.denied.lock().unwrap().clear();
+    s.poll_once(&shared, &mut st, &stop).await.unwrap();
+    assert_eq!(got.lock().unwrap().lines, 2);
+    assert_eq!(st.floor, HOUR + 3);
+}
+
+#[tokio::test]
 async fn a_refused_commit_reads_the_objects_again_and_a_restart_does_not() {
     let b = FakeBucket::default();
     b.objects.lock().unwrap().insert(
