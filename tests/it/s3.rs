@@ -208,8 +208,6 @@ fn s3_backlog_late_objects_restarts_and_a_sigkill_count_each_object_once() {
     ];
     let env = aws_env(&moto.url, &home);
     let d = Daemon::start_with_env(&args, &env);
-    let m = d.wait_for("the backlog", |m| accepted(m) == want.records as f64);
-    want.check(&m);
     let objects_read = |m: &str| {
         sum(
             m,
@@ -217,7 +215,11 @@ fn s3_backlog_late_objects_restarts_and_a_sigkill_count_each_object_once() {
             &[&format!("bucket=\"{BUCKET}\"")],
         )
     };
-    assert_eq!(objects_read(&m), 16.0);
+    // The source counts its objects once their commit is acknowledged, just after the totals.
+    let m = d.wait_for("the backlog", |m| {
+        accepted(m) == want.records as f64 && objects_read(m) == 16.0
+    });
+    want.check(&m);
     assert!(sum(&m, "bedrock_s3_read_bytes_total", &[]) > 0.0);
     assert!(sum(&m, "bedrock_s3_newest_object_timestamp_seconds", &[]) > 1.7e9);
     promtool_check(&m);
@@ -237,7 +239,9 @@ fn s3_backlog_late_objects_restarts_and_a_sigkill_count_each_object_once() {
             "gz",
         )],
     );
-    d.wait_for("the late object", |m| accepted(m) == want.records as f64);
+    d.wait_for("the late object", |m| {
+        accepted(m) == want.records as f64 && objects_read(m) == 17.0
+    });
     std::thread::sleep(Duration::from_millis(1000));
     want.check(&d.metrics());
     assert_eq!(objects_read(&d.metrics()), 17.0);
@@ -260,7 +264,7 @@ fn s3_backlog_late_objects_restarts_and_a_sigkill_count_each_object_once() {
     put(&moto, dir.path(), &while_down);
     let d = Daemon::start_with_env(&args, &env);
     d.wait_for("the objects written while down", |m| {
-        accepted(m) == want.records as f64
+        accepted(m) == want.records as f64 && objects_read(m) == 2.0
     });
     std::thread::sleep(Duration::from_millis(1000));
     let m = d.metrics();
@@ -475,7 +479,7 @@ fn s3_notifications_lost_repeated_and_refused_still_count_each_object_once() {
     );
     put(&moto, dir.path(), &[(lost_key, lost, "gz")]);
     d.wait_for("the object no notification named", |m| {
-        accepted(m) == want.records as f64
+        accepted(m) == want.records as f64 && sum(m, "bedrock_s3_objects_read_total", &[]) == 2.0
     });
 
     // Twice: the same event again. It is deleted, its object not read again.
