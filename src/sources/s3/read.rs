@@ -17,9 +17,10 @@ use crate::batch::{submit, Input, LineRef, SubmitError};
 use crate::clock::Clock;
 use crate::metrics::BucketMetrics;
 
-/// Decompressed bytes per batch: large enough that a backfill commits rarely, small enough
-/// that the concurrent partitions together hold tens of MiB.
-const BATCH_BYTES: usize = 8 << 20;
+/// Decompressed bytes after which a batch is committed (objects are never split, so one
+/// large object is one batch): the file source's size, where bigger batches replayed no
+/// faster, so that the concurrent partitions and the channel hold tens of MiB at most.
+const BATCH_BYTES: usize = 1 << 20;
 
 /// What the concurrent partition readers share.
 pub(super) struct Shared<B> {
