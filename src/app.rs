@@ -537,7 +537,7 @@ async fn start_s3(
     }
     if let Some(url) = &s3.sqs_queue_url {
         let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        for kind in ["denied", "client", "network", "delete"] {
+        for kind in ["denied", "server", "client", "network", "delete"] {
             errors.with_label_values(&[s3::sqs::SOURCE, kind]);
         }
         for result in ["objects", "retried", "test_event", "ignored"] {

@@ -94,10 +94,12 @@ impl SqsSource {
                     out.messages.unwrap_or_default()
                 }
                 Err(e) => {
-                    let kind = match e.code() {
-                        Some(c) if c.contains("AccessDenied") => "denied",
-                        Some(_) => "client",
-                        None => "network",
+                    let status = e.raw_response().map(|r| r.status().as_u16());
+                    let kind = match (e.code(), status) {
+                        (Some(c), _) if c.contains("AccessDenied") => "denied",
+                        (_, Some(s)) if s >= 500 => "server",
+                        (Some(_), _) | (_, Some(_)) => "client",
+                        (None, None) => "network",
                     };
                     self.errors.with_label_values(&[SOURCE, kind]).inc();
                     if !failing {
