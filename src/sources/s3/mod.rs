@@ -13,7 +13,9 @@
 //!
 //! With an SQS queue ([`sqs`]) objects also arrive as S3 event notifications; they are read
 //! here, between polls, against the same read keys, and the listing (at a slower pace)
-//! reconciles behind them, so a lost notification never loses an object.
+//! reconciles behind them, so a lost notification never loses an object that arrived within
+//! the lookback. The poll interval opens no gap: a poll lists every hour from the floor it
+//! found and moves the floor only past hours it has just listed.
 //!
 //! Bad objects (not gzip, cut short, deleted between list and get, access denied) are counted
 //! in `bedrock_source_errors_total{source="s3"}` by kind and logged once; damaged ones also as
