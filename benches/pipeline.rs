@@ -44,6 +44,7 @@ fn startup() {
                 removed: &[],
                 dedupe: &[],
                 checkpoints: &[],
+                drop_checkpoints: &[],
                 now: 0,
                 purge_before: None,
                 daily: &Default::default(),

@@ -127,6 +127,7 @@ pub async fn run(
         // A mapping table that does not load stops startup, like a bad card.
         crate::reconcile_cmd::load_mapping(r.mapping.as_deref())?;
     }
+    let metrics_s3 = metrics.health.s3.clone();
     let (livetail_sessions, livetail_sampled) = (
         metrics.health.livetail_sessions.clone(),
         metrics.health.livetail_sampled.clone(),
@@ -370,6 +371,20 @@ pub async fn run(
             sup.watch("the Live Tail source", false, task);
         }
     }
+    if let Some(s3) = &config.s3 {
+        start_s3(
+            s3,
+            &tracker,
+            &sup,
+            &tx,
+            &checkpoints,
+            &metrics_s3,
+            &source_errors,
+            &clock,
+            &token,
+        )
+        .await;
+    }
     match (&config.ratecards, config.once) {
         (Some(paths), false) => {
             let known = checkpoints
@@ -481,6 +496,92 @@ fn restore_history(pipe: &mut Pipeline, dir: &std::path::Path, now: i64) {
         Err(e) => tracing::warn!(
             "cannot rebuild the spend history from the daily totals ({e}); the status page's charts start empty"
         ),
+    }
+}
+
+/// Starts one supervised S3 source per prefix and, with a queue, the SQS receiver that feeds
+/// them notified objects.
+#[allow(clippy::too_many_arguments)]
+async fn start_s3(
+    s3: &crate::config::S3Config,
+    tracker: &TaskTracker,
+    sup: &Supervisor,
+    tx: &mpsc::Sender<Input>,
+    checkpoints: &std::collections::HashMap<String, String>,
+    metrics: &crate::metrics::S3Health,
+    errors: &prometheus::IntCounterVec,
+    clock: &Clock,
+    token: &CancellationToken,
+) {
+    use crate::sources::s3;
+    let client = crate::cur::s3::client().await;
+    for kind in s3::ERROR_KINDS {
+        errors.with_label_values(&[s3::SOURCE, kind]);
+    }
+    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut routes = Vec::new();
+    for p in &s3.prefixes {
+        let notifications = s3.sqs_queue_url.as_ref().map(|_| {
+            // One request per receive at a time: a small queue is enough.
+            let (ntx, nrx) = mpsc::channel(4);
+            routes.push(s3::sqs::Route {
+                bucket: p.bucket.clone(),
+                prefix: p.prefix.clone(),
+                tx: ntx,
+            });
+            nrx
+        });
+        let poll = match notifications {
+            Some(_) => s3.reconcile_interval,
+            None => s3.poll_interval,
+        };
+        tracing::info!(lookback = ?s3.lookback, "reading Bedrock invocation logs from {p}, listing every {poll:?}");
+        let src = s3::S3Source {
+            bucket: s3::client::SdkBucket {
+                client: client.clone(),
+                bucket: p.bucket.clone(),
+            },
+            prefix: p.prefix.clone(),
+            lookback: s3.lookback,
+            poll,
+            start_ms: s3.start_ms,
+            concurrency: s3.concurrency,
+            checkpoints: checkpoints
+                .iter()
+                .filter(|(k, _)| {
+                    k.starts_with(&s3::state::ReadState::key_for(&p.bucket, &p.prefix))
+                })
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            tx: tx.clone(),
+            errors: errors.clone(),
+            metrics: metrics.bucket(&p.bucket),
+            clock: clock.clone(),
+            progress,
+            notifications,
+        };
+        let task = tracker.spawn(src.run(token.clone()));
+        sup.watch(format!("the S3 source of {p}"), false, task);
+    }
+    if let Some(url) = &s3.sqs_queue_url {
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        for kind in ["denied", "server", "client", "network", "delete"] {
+            errors.with_label_values(&[s3::sqs::SOURCE, kind]);
+        }
+        for result in ["objects", "retried", "test_event", "ignored"] {
+            metrics.notifications.with_label_values(&[result]);
+        }
+        tracing::info!("receiving S3 event notifications from {url}");
+        let src = s3::sqs::SqsSource {
+            client: aws_sdk_sqs::Client::new(&sdk),
+            queue_url: url.clone(),
+            routes,
+            wait: s3.sqs_wait,
+            notifications: metrics.notifications.clone(),
+            errors: errors.clone(),
+        };
+        let task = tracker.spawn(src.run(token.clone()));
+        sup.watch("the S3 notification receiver", false, task);
     }
 }
 

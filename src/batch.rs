@@ -42,6 +42,9 @@ pub struct Input {
     pub buf: Vec<u8>,
     pub lines: Vec<LineRef>,
     pub checkpoints: Vec<(String, String)>,
+    /// Checkpoints to delete in the same transaction (state a source no longer needs, such as
+    /// the S3 source's read keys of hours its lookback has passed).
+    pub drop_checkpoints: Vec<String>,
     pub ack: Option<Ack>,
     /// The id of the whole delivery (a Firehose request id): a batch already committed under
     /// it is acknowledged again without being counted.
@@ -87,6 +90,7 @@ impl Input {
             buf,
             lines,
             checkpoints: Vec::new(),
+            drop_checkpoints: Vec::new(),
             ack: None,
             batch_key: None,
             attributes: Vec::new(),

@@ -92,6 +92,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub cloudwatch: RawCloudWatch,
     #[serde(default)]
+    pub s3: RawS3,
+    #[serde(default)]
     pub http: RawHttp,
     #[serde(default)]
     pub reconcile: RawReconcile,
@@ -171,6 +173,46 @@ pub struct CloudWatchConfig {
     /// Also stream new events with StartLiveTail (polling still reconciles).
     pub live_tail: bool,
 }
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawS3 {
+    #[serde(default)]
+    pub uris: Vec<String>,
+    pub lookback: Option<String>,
+    pub poll_interval: Option<String>,
+    pub reconcile_interval: Option<String>,
+    pub concurrency: Option<usize>,
+    pub start: Option<String>,
+    pub sqs_queue_url: Option<String>,
+    pub sqs_wait: Option<String>,
+}
+
+/// Reading invocation-log objects from S3 prefixes (and their event notifications).
+#[derive(Debug, Clone, PartialEq)]
+pub struct S3Config {
+    pub prefixes: Vec<crate::cur::location::S3Prefix>,
+    /// How long after an hour ends its partition is still listed (late objects).
+    pub lookback: Duration,
+    /// Between listings without a queue.
+    pub poll_interval: Duration,
+    /// Between listings with a queue (they reconcile behind the notifications).
+    pub reconcile_interval: Duration,
+    /// Parallel S3 requests per prefix.
+    pub concurrency: usize,
+    /// Where a prefix without a checkpoint starts (ms).
+    pub start_ms: i64,
+    pub sqs_queue_url: Option<String>,
+    pub sqs_wait: Duration,
+}
+
+/// Bedrock delivers a batch of records to S3 minutes after the calls, and the batch's hour is
+/// when it was written: three hours of lookback catches stragglers with a wide margin, at
+/// the cost of listing three or four prefixes per account and region on each poll.
+pub const DEFAULT_S3_LOOKBACK: &str = "3h";
+pub const DEFAULT_S3_POLL: &str = "60s";
+pub const DEFAULT_S3_RECONCILE: &str = "10m";
+/// Parallel requests per prefix: enough to keep a backfill busy on a small machine.
+pub const DEFAULT_S3_CONCURRENCY: usize = 16;
 
 /// Bedrock events reach CloudWatch 8-13 s after their timestamp, and a streaming call is
 /// logged at its start: ten minutes covers both with a wide margin.
@@ -312,6 +354,10 @@ pub struct Overrides {
     pub cloudwatch_log_groups: Vec<String>,
     pub start: Option<String>,
     pub cloudwatch_live_tail: bool,
+    pub s3_uris: Vec<String>,
+    pub s3_sqs_queue: Option<String>,
+    pub s3_lookback: Option<String>,
+    pub s3_concurrency: Option<usize>,
     pub http_bearer_token_file: Option<PathBuf>,
     pub http_basic_auth_file: Option<PathBuf>,
 }
@@ -377,6 +423,7 @@ pub struct Config {
     pub tls: Option<Tls>,
     pub http: HttpConfig,
     pub cloudwatch: Option<CloudWatchConfig>,
+    pub s3: Option<S3Config>,
     /// How often the rate-card files are checked for changes (they are also re-read on SIGHUP).
     pub ratecard_reload_interval: Duration,
     pub budgets: Budgets,
@@ -620,6 +667,19 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
     );
     let aliases = Aliases::new(raw.models.aliases);
     let budgets = resolve_budgets(raw.budgets, &attribution, &mut errors);
+    let s3 = resolve_s3(
+        raw.s3,
+        S3Flags {
+            uris: o.s3_uris,
+            queue: o.s3_sqs_queue,
+            lookback: o.s3_lookback,
+            concurrency: o.s3_concurrency,
+            start: o.start.clone(),
+            once: o.once,
+        },
+        env.now_ms,
+        &mut errors,
+    );
     let mut groups = raw.cloudwatch.log_groups;
     groups.extend(o.cloudwatch_log_groups);
     let cloudwatch = if groups.is_empty() {
@@ -758,6 +818,7 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
             tls,
             http,
             cloudwatch,
+            s3,
             ratecard_reload_interval,
             budgets,
             export_jsonl,
@@ -767,6 +828,129 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
     } else {
         Err(ConfigErrors(errors))
     }
+}
+
+/// The S3 settings given as flags (they win over `[s3]`).
+struct S3Flags {
+    uris: Vec<String>,
+    queue: Option<String>,
+    lookback: Option<String>,
+    concurrency: Option<usize>,
+    start: Option<String>,
+    once: bool,
+}
+
+fn resolve_s3(raw: RawS3, o: S3Flags, now_ms: i64, errors: &mut Vec<String>) -> Option<S3Config> {
+    use crate::cur::location::Location;
+    let mut uris = raw.uris;
+    uris.extend(o.uris);
+    let queue = o.queue.or(raw.sqs_queue_url);
+    if uris.is_empty() {
+        if queue.is_some() {
+            errors.push("an S3 event queue (s3.sqs_queue_url, --s3-sqs-queue) needs the prefixes it notifies about (s3.uris, --s3-uri)".into());
+        }
+        return None;
+    }
+    let mut prefixes = Vec::new();
+    for u in &uris {
+        match u.parse::<Location>() {
+            Ok(Location::S3(p)) if p.prefix.contains("AWSLogs/") => errors.push(format!(
+                "S3 URI {u:?} reaches into AWSLogs/: give the prefix Bedrock writes under (the part before AWSLogs/); every account and region below it is read"
+            )),
+            Ok(Location::S3(p)) if prefixes.contains(&p) => {
+                errors.push(format!("S3 URI {u:?} is given twice"))
+            }
+            Ok(Location::S3(p))
+                if prefixes.iter().any(|q: &crate::cur::location::S3Prefix| {
+                    q.bucket == p.bucket
+                        && (q.prefix.starts_with(&p.prefix) || p.prefix.starts_with(&q.prefix))
+                }) =>
+            {
+                errors.push(format!(
+                    "S3 URI {u:?} overlaps another one in the same bucket: give each prefix once"
+                ))
+            }
+            Ok(Location::S3(p)) => prefixes.push(p),
+            Ok(Location::Local(_)) => errors.push(format!(
+                "S3 URI {u:?} is not s3://BUCKET/PREFIX/"
+            )),
+            Err(e) => errors.push(format!("S3 URI {e}")),
+        }
+    }
+    let mut duration = |what: &str, v: Option<String>, default: &str, max: Option<Duration>| {
+        let text = v.unwrap_or_else(|| default.into());
+        match parse_duration(&text).filter(|d| !d.is_zero()) {
+            Some(d) if max.is_none_or(|m| d <= m) => d,
+            _ => {
+                errors.push(match max {
+                    None => format!("{what} {text:?} is not a duration like 30s, 5m, 3h or 1d"),
+                    Some(m) => format!(
+                        "{what} {text:?} is not a duration from 1s to {}s",
+                        m.as_secs()
+                    ),
+                });
+                parse_duration(default).expect("valid default")
+            }
+        }
+    };
+    let lookback = duration(
+        "s3.lookback",
+        o.lookback.or(raw.lookback),
+        DEFAULT_S3_LOOKBACK,
+        None,
+    );
+    let poll_interval = duration("s3.poll_interval", raw.poll_interval, DEFAULT_S3_POLL, None);
+    let reconcile_interval = duration(
+        "s3.reconcile_interval",
+        raw.reconcile_interval,
+        DEFAULT_S3_RECONCILE,
+        None,
+    );
+    // SQS long polling waits at most 20 s.
+    let sqs_wait = duration(
+        "s3.sqs_wait",
+        raw.sqs_wait,
+        "20s",
+        Some(Duration::from_secs(20)),
+    );
+    let concurrency = o
+        .concurrency
+        .or(raw.concurrency)
+        .unwrap_or(DEFAULT_S3_CONCURRENCY);
+    if !(1..=256).contains(&concurrency) {
+        errors.push(format!(
+            "s3.concurrency {concurrency} must be between 1 and 256"
+        ));
+    }
+    let start_text = o.start.or(raw.start).unwrap_or_else(|| "now".into());
+    let start_ms = crate::timefmt::parse_start(&start_text, now_ms).unwrap_or_else(|| {
+        errors.push(format!(
+            "start {start_text:?} is not now, a relative time like -1h, or an RFC 3339 time"
+        ));
+        now_ms
+    });
+    if queue
+        .as_deref()
+        .is_some_and(|q| !q.starts_with("https://") && !q.starts_with("http://"))
+    {
+        errors.push(
+            "s3.sqs_queue_url must be a queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)"
+                .into(),
+        );
+    }
+    if o.once {
+        errors.push("--once reads files to their end; S3 prefixes are followed continuously (use --start for a backfill)".into());
+    }
+    Some(S3Config {
+        prefixes,
+        lookback,
+        poll_interval,
+        reconcile_interval,
+        concurrency,
+        start_ms,
+        sqs_queue_url: queue,
+        sqs_wait,
+    })
 }
 
 fn resolve_reconcile(
@@ -1274,6 +1458,71 @@ daily_retention_days = 800
             errs.iter()
                 .any(|e| e.contains("unknown setting `files.path`")),
             "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn s3_settings_resolve_and_every_problem_is_listed_at_once() {
+        let raw = parse(
+            "state_dir = \"/s\"\n[s3]\nuris = [\"s3://logs-bucket/bedrock\"]\nlookback = \"90m\"\nstart = \"-7d\"\nsqs_queue_url = \"https://sqs.us-east-1.amazonaws.com/1/q\"\n",
+            "c.toml",
+        )
+        .unwrap();
+        let env = Env {
+            now_ms: 10 * 86_400_000,
+            ..Env::default()
+        };
+        let o = Overrides {
+            s3_uris: vec!["s3://other-bucket".into()],
+            s3_concurrency: Some(4),
+            ..Default::default()
+        };
+        let c = resolve(raw, o, env.clone()).unwrap().s3.unwrap();
+        let uris: Vec<String> = c.prefixes.iter().map(ToString::to_string).collect();
+        assert_eq!(uris, ["s3://logs-bucket/bedrock/", "s3://other-bucket/"]);
+        assert_eq!(c.lookback, Duration::from_secs(90 * 60));
+        assert_eq!(c.start_ms, 3 * 86_400_000);
+        assert_eq!(c.concurrency, 4);
+        assert_eq!(c.sqs_wait, Duration::from_secs(20));
+        assert_eq!(c.reconcile_interval, Duration::from_secs(600));
+
+        let raw = parse(
+            "state_dir = \"/s\"\n[s3]\nuris = [\"s3://B\", \"/local\", \"s3://bbb/x/AWSLogs/1/\", \"s3://okay/\", \"s3://okay\", \"s3://okay/sub/\"]\nlookback = \"soon\"\nconcurrency = 0\nsqs_queue_url = \"q\"\nsqs_wait = \"60s\"\nstart = \"yesterday\"\n",
+            "c.toml",
+        )
+        .unwrap();
+        let o = Overrides {
+            once: true,
+            ..Default::default()
+        };
+        let all = resolve(raw, o, env.clone()).unwrap_err().0.join("\n");
+        for want in [
+            "\"B\" is not an S3 bucket name",
+            "\"/local\" is not s3://BUCKET/PREFIX/",
+            "reaches into AWSLogs/",
+            "\"s3://okay\" is given twice",
+            "\"s3://okay/sub/\" overlaps another one",
+            "s3.lookback \"soon\"",
+            "s3.concurrency 0",
+            "s3.sqs_queue_url must be a queue URL",
+            "s3.sqs_wait \"60s\" is not a duration from 1s to 20s",
+            "start \"yesterday\"",
+            "S3 prefixes are followed continuously",
+        ] {
+            assert!(all.contains(want), "missing {want:?} in:\n{all}");
+        }
+        let raw = parse(
+            "state_dir = \"/s\"\n[s3]\nsqs_queue_url = \"https://q\"\n",
+            "c.toml",
+        )
+        .unwrap();
+        let all = resolve(raw, Overrides::default(), env)
+            .unwrap_err()
+            .0
+            .join("\n");
+        assert!(
+            all.contains("needs the prefixes it notifies about"),
+            "{all}"
         );
     }
 

@@ -5,7 +5,7 @@
 //! ```text
 //! sources/ --Input (batch)--> pipeline --Record--> pricing + attribution --PricedCall--> account
 //!   (files, stdin, Firehose,                                                               |
-//!    CloudWatch, demo)                         ledger (exact totals) <---------------------+
+//!    CloudWatch, S3, demo)                     ledger (exact totals) <---------------------+
 //!                                                 |  one commit per batch --> store
 //!                                                 +--> snapshot --> metrics, status, budgets --> http
 //! ```
@@ -23,7 +23,7 @@
 //! - [`batch`]: the contract between sources and the pipeline (batch, checkpoint, acknowledgement)
 //! - [`pipeline`]: the task that owns the ledger; acknowledges only after the commit
 //! - [`snapshot`]: what readers of the totals see
-//! - [`sources`]: files/globs/archives, stdin, Firehose HTTP endpoint, CloudWatch Logs polling and Live Tail, demo traffic
+//! - [`sources`]: files/globs/archives, stdin, Firehose HTTP endpoint, CloudWatch Logs polling and Live Tail, S3 delivery layout (listing + SQS event notifications), demo traffic
 //! - [`metrics`], [`http`]: exposition and the HTTP surface
 //! - [`budgets`]: monthly/daily budgets per label value, from period spend in the ledger
 //! - [`sinks`]: per-request export (JSON lines, Firehose PutRecordBatch)

@@ -259,7 +259,32 @@ struct RunArgs {
         value_delimiter = ','
     )]
     cloudwatch_log_groups: Vec<String>,
-    /// Where a log group without a checkpoint starts: now, -1h, -7d, or an RFC 3339 time.
+    /// Read Bedrock invocation logs from this S3 prefix, the keyPrefix Bedrock delivers under
+    /// (repeatable): every AWSLogs/<account>/BedrockModelInvocationLogs/<region>/ hour below
+    /// it, each object once. AWS credentials and region come from the default chain;
+    /// AWS_ENDPOINT_URL overrides the endpoint.
+    #[arg(
+        long = "s3-uri",
+        env = "BEDROCK_COST_S3_URIS",
+        value_delimiter = ',',
+        value_name = "s3://BUCKET/PREFIX/"
+    )]
+    s3_uris: Vec<String>,
+    /// Also receive S3 ObjectCreated event notifications from this SQS queue URL: objects are
+    /// read seconds after they are written, and each message is deleted once its objects are
+    /// committed. Listing still reconciles behind it (every s3.reconcile_interval, 10m).
+    #[arg(long, env = "BEDROCK_COST_S3_SQS_QUEUE", value_name = "URL")]
+    s3_sqs_queue: Option<String>,
+    /// How long after an hour ends its S3 partition is still listed for late objects
+    /// (default 3h). Objects that arrive later than that are found only by notifications.
+    #[arg(long, env = "BEDROCK_COST_S3_LOOKBACK")]
+    s3_lookback: Option<String>,
+    /// Parallel S3 requests per prefix (listing and downloads; default 16): a backfill of
+    /// days reads that many hour partitions at once.
+    #[arg(long, env = "BEDROCK_COST_S3_CONCURRENCY")]
+    s3_concurrency: Option<usize>,
+    /// Where a log group or S3 prefix without a checkpoint starts: now, -1h, -7d, or an
+    /// RFC 3339 time (S3: rounded down to the hour).
     // `-1h` must not be taken for a flag.
     #[arg(long, env = "BEDROCK_COST_START", allow_hyphen_values = true)]
     start: Option<String>,
@@ -426,6 +451,10 @@ fn run(a: RunArgs) -> anyhow::Result<()> {
         cloudwatch_log_groups: a.cloudwatch_log_groups,
         start: a.start,
         cloudwatch_live_tail: a.cloudwatch_live_tail,
+        s3_uris: a.s3_uris,
+        s3_sqs_queue: a.s3_sqs_queue,
+        s3_lookback: a.s3_lookback,
+        s3_concurrency: a.s3_concurrency,
         http_bearer_token_file: a.http_bearer_token_file,
         http_basic_auth_file: a.http_basic_auth_file,
     };
@@ -434,8 +463,9 @@ fn run(a: RunArgs) -> anyhow::Result<()> {
         && !config.stdin
         && config.firehose.is_none()
         && config.cloudwatch.is_none()
+        && config.s3.is_none()
     {
-        anyhow::bail!("nothing to read: give --file GLOB (repeatable), --stdin, --cloudwatch-log-group NAME, --firehose-access-key-file FILE, or sources in the config");
+        anyhow::bail!("nothing to read: give --file GLOB (repeatable), --stdin, --cloudwatch-log-group NAME, --s3-uri s3://BUCKET/PREFIX/, --firehose-access-key-file FILE, or sources in the config");
     }
     let once = config.once;
     let total = block_on(app::run(

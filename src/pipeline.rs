@@ -293,6 +293,7 @@ impl Pipeline {
             removed: &changes.removed,
             dedupe: &tally.new_keys,
             checkpoints: &input.checkpoints,
+            drop_checkpoints: &input.drop_checkpoints,
             now: now_unix,
             purge_before,
             daily: &tally.daily,

@@ -15,9 +15,11 @@ use crate::clock::Clock;
 use crate::snapshot::Snapshot;
 
 mod reconcile;
+mod s3;
 mod text;
 
 pub use reconcile::Reconciliation;
+pub use s3::{BucketMetrics, S3Health};
 
 /// Pipeline health that lives in the process (not the store: it must work when the store
 /// does not).
@@ -37,6 +39,7 @@ pub struct Health {
     pub livetail_sessions: IntCounterVec,
     pub livetail_sampled: prometheus::IntCounter,
     pub reconciliation: Reconciliation,
+    pub s3: S3Health,
 }
 
 impl Health {
@@ -164,6 +167,7 @@ impl Metrics {
             registry.register(c).expect("unique metric names");
         }
         let reconciliation = Reconciliation::new(&registry);
+        let s3 = S3Health::new(&registry);
         Metrics {
             registry,
             snapshots,
@@ -182,6 +186,7 @@ impl Metrics {
                 livetail_sessions,
                 livetail_sampled,
                 reconciliation,
+                s3,
             },
         }
     }

@@ -5,3 +5,4 @@ pub mod demo;
 pub mod file;
 pub mod firehose;
 pub mod livetail;
+pub mod s3;

@@ -104,6 +104,8 @@ pub struct Commit<'a> {
     pub removed: &'a [u32],
     pub dedupe: &'a [DedupeKey],
     pub checkpoints: &'a [(String, String)],
+    /// Checkpoints deleted in the same transaction.
+    pub drop_checkpoints: &'a [String],
     /// Unix seconds, stored with new dedupe keys.
     pub now: i64,
     /// Dedupe keys first seen before this are deleted in the same transaction.

@@ -617,6 +617,12 @@ impl Store for SqliteStore {
             for (source, value) in c.checkpoints {
                 cp.execute(params![source, value]).map_err(err)?;
             }
+            let mut drop = tx
+                .prepare_cached("DELETE FROM checkpoints WHERE source = ?1")
+                .map_err(err)?;
+            for source in c.drop_checkpoints {
+                drop.execute(params![source]).map_err(err)?;
+            }
         }
         if let Some(before) = c.purge_before {
             tx.execute("DELETE FROM dedupe WHERE seen_at < ?1", params![before])

@@ -21,6 +21,7 @@ fn commit_one(store: &mut SqliteStore, l: &mut Ledger, user: &str, keys: &[Dedup
             removed: &ch.removed,
             dedupe: keys,
             checkpoints: &cps,
+            drop_checkpoints: &[],
             now,
             purge_before: Some(now - 100),
             daily: &Deltas::default(),
@@ -168,6 +169,7 @@ fn a_full_disk_is_reported_as_such_and_nothing_is_kept() {
             removed: &[],
             dedupe: &keys,
             checkpoints: &[],
+            drop_checkpoints: &[],
             now: 1,
             purge_before: None,
             daily: &Deltas::default(),
@@ -301,6 +303,7 @@ mod daily {
             removed: &[],
             dedupe: keys,
             checkpoints: &[],
+            drop_checkpoints: &[],
             now: 1,
             purge_before: None,
             daily,
@@ -559,4 +562,45 @@ mod daily {
         let err = read_daily(dir.path(), None, None).unwrap_err();
         assert!(matches!(err, StoreError::TooNew { found: 99, .. }), "{err}");
     }
+}
+
+/// A batch can delete checkpoints (the S3 source's read keys of hours it no longer lists) in
+/// the same transaction that writes others; a reopened store sees only what is left.
+#[test]
+fn checkpoints_are_dropped_in_the_commit_that_writes_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |s: &mut SqliteStore, cps: &[(String, String)], drop: &[String]| {
+        s.commit(&Commit {
+            created: Vec::new(),
+            values: &[],
+            all: &NoSeries,
+            removed: &[],
+            dedupe: &[],
+            checkpoints: cps,
+            drop_checkpoints: drop,
+            now: 1000,
+            purge_before: None,
+            daily: &Deltas::default(),
+            daily_before: None,
+        })
+        .unwrap();
+    };
+    {
+        let mut s = SqliteStore::open(dir.path()).unwrap();
+        let cps: Vec<(String, String)> = ["s3:b/|h1", "s3:b/|h2", "s3:b/"]
+            .iter()
+            .map(|k| (k.to_string(), "1".to_string()))
+            .collect();
+        write(&mut s, &cps, &[]);
+        write(
+            &mut s,
+            &[("s3:b/".into(), "2".into())],
+            &["s3:b/|h1".into(), "s3:b/|absent".into()],
+        );
+    }
+    let mut s = SqliteStore::open(dir.path()).unwrap();
+    let (_, cps) = load(&mut s);
+    let mut keys: Vec<_> = cps.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    keys.sort();
+    assert_eq!(keys, [("s3:b/", "2"), ("s3:b/|h2", "1")]);
 }

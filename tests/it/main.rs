@@ -25,6 +25,7 @@ mod reconcile_s3;
 mod reload;
 mod report;
 mod restart;
+mod s3;
 mod secrets;
 mod status;
 mod supervise;

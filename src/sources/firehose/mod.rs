@@ -219,6 +219,7 @@ async fn accept(
         buf: decoded.buf,
         lines: decoded.lines,
         checkpoints: Vec::new(),
+        drop_checkpoints: Vec::new(),
         ack: None,
         batch_key: Some(store::dedupe_key("fh", request_id.as_bytes())),
         attributes,
