@@ -217,6 +217,7 @@ impl SqliteStore {
                 return Err(StoreError::TooNew {
                     path: self.path.clone(),
                     found,
+                    knows: SCHEMA_VERSION,
                 })
             }
             Some(Err(_)) => return Err(self.corrupt("bad schema_version")),
@@ -478,7 +479,13 @@ pub fn read_daily(
         .optional()
         .map_err(err)?;
     match version.and_then(|v| v.parse::<i64>().ok()) {
-        Some(found) if found > SCHEMA_VERSION => return Err(StoreError::TooNew { path, found }),
+        Some(found) if found > SCHEMA_VERSION => {
+            return Err(StoreError::TooNew {
+                path,
+                found,
+                knows: SCHEMA_VERSION,
+            })
+        }
         Some(v) if v >= DAILY_SINCE => {}
         Some(_) => return Ok(DailyTotals::default()),
         None => {
