@@ -286,6 +286,9 @@ pub struct RawDedupe {
 #[derive(Debug, Default, Deserialize)]
 pub struct RawStore {
     pub daily_retention_days: Option<u32>,
+    /// `postgres://user@host:port/db`: the shared PostgreSQL store instead of SQLite.
+    pub url: Option<String>,
+    pub password_file: Option<PathBuf>,
 }
 
 /// Settings given as flags or environment variables; they win over the file.
@@ -294,6 +297,9 @@ pub struct Overrides {
     pub listen: Option<String>,
     pub state_dir: Option<PathBuf>,
     pub in_memory: bool,
+    /// `--store postgres://...`.
+    pub store: Option<String>,
+    pub store_password_file: Option<PathBuf>,
     pub ratecards: Vec<PathBuf>,
     pub files: Vec<String>,
     pub stdin: bool,
@@ -350,7 +356,19 @@ pub struct FirehoseConfig {
 pub enum StateMode {
     Dir(PathBuf),
     InMemory,
+    /// A PostgreSQL database (`--store postgres://...`).
+    Postgres(PgTarget),
 }
+
+/// Where the PostgreSQL store is: its URL (without a password) and the password, if any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PgTarget {
+    pub url: String,
+    pub password: Option<Secret<String>>,
+}
+
+/// The PostgreSQL password from the environment, like libpq's `PGPASSWORD`.
+pub const STORE_PASSWORD_ENV: &str = "BEDROCK_COST_STORE_PASSWORD";
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -395,6 +413,7 @@ pub const DEFAULT_EXPORT_KEEP: usize = 5;
 pub struct Env {
     pub hash_key: Option<Secret<String>>,
     pub firehose_keys: Option<Secret<String>>,
+    pub store_password: Option<Secret<String>>,
     /// Wall time, for relative start positions (`--start -1h`).
     pub now_ms: i64,
 }
@@ -404,7 +423,36 @@ impl Env {
         Env {
             hash_key: std::env::var(HASH_KEY_ENV).ok().map(Secret::new),
             firehose_keys: std::env::var(FIREHOSE_KEYS_ENV).ok().map(Secret::new),
+            store_password: std::env::var(STORE_PASSWORD_ENV).ok().map(Secret::new),
             now_ms: crate::clock::Clock::system().now_ms(),
+        }
+    }
+}
+
+/// The PostgreSQL password: the first line of the file, else the environment variable.
+pub fn store_password(
+    file: Option<PathBuf>,
+    env: Option<Secret<String>>,
+    errors: &mut Vec<String>,
+) -> Option<Secret<String>> {
+    let Some(f) = file else { return env };
+    match std::fs::read_to_string(&f) {
+        Ok(text) => match crate::secret::lines(&text).next() {
+            Some(p) => Some(Secret::new(p.to_string())),
+            None => {
+                errors.push(format!(
+                    "store password file {}: holds no password",
+                    f.display()
+                ));
+                None
+            }
+        },
+        Err(e) => {
+            errors.push(format!(
+                "store password file {}: cannot read: {e}",
+                f.display()
+            ));
+            None
         }
     }
 }
@@ -509,10 +557,39 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
         ));
         DEFAULT_LISTEN.parse().expect("valid default")
     });
-    let state = match (o.in_memory, o.state_dir.or(raw.state_dir)) {
-        (true, _) => StateMode::InMemory,
-        (false, Some(d)) => StateMode::Dir(d),
-        (false, None) => {
+    let store_url =
+        (o.store.clone())
+            .map(|u| (true, u))
+            .or(raw.store.url.clone().map(|u| (false, u)));
+    let password_file = o
+        .store_password_file
+        .clone()
+        .or(raw.store.password_file.clone());
+    let state_dir = o.state_dir.or(raw.state_dir);
+    let state = match (o.in_memory, state_dir, store_url) {
+        (_, dir, Some((from_flag, url))) => {
+            let name = named(from_flag, "--store", "BEDROCK_COST_STORE", "store.url");
+            if o.in_memory {
+                errors.push(format!("{name} and --in-memory: give one of them"));
+            }
+            if dir.is_some() {
+                errors.push(format!(
+                    "{name} and a state directory (--state-dir or state_dir) are both given: the totals live in one store, PostgreSQL or SQLite; give one of them"
+                ));
+            }
+            if let Err(e) = crate::store::check_url(&url) {
+                errors.push(format!("{name}: {e}"));
+            }
+            let password = store_password(
+                password_file.clone(),
+                env.store_password.clone(),
+                &mut errors,
+            );
+            StateMode::Postgres(PgTarget { url, password })
+        }
+        (true, _, None) => StateMode::InMemory,
+        (false, Some(d), None) => StateMode::Dir(d),
+        (false, None, None) => {
             errors.push(
                 "no state directory: give --state-dir DIR (or state_dir in the config) so totals survive restarts, \
                  or --in-memory to keep them in memory only"
@@ -521,6 +598,11 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
             StateMode::InMemory
         }
     };
+    if !matches!(state, StateMode::Postgres(_)) && password_file.is_some() {
+        errors.push(
+            "a store password file (--store-password-file or store.password_file) without a store URL (--store or store.url)".into(),
+        );
+    }
     let ratecards = if o.ratecards.is_empty() {
         raw.ratecards
     } else {
@@ -783,8 +865,10 @@ fn resolve_reconcile(
         }
         return None;
     }
-    if *state == StateMode::InMemory {
-        errors.push("reconcile needs a state directory: the daily totals it compares with the bill live in the store".into());
+    match state {
+        StateMode::InMemory => errors.push("reconcile needs a state directory: the daily totals it compares with the bill live in the store".into()),
+        StateMode::Postgres(_) => errors.push("reconcile in the daemon reads the daily totals from a SQLite state directory; it does not read the PostgreSQL store yet (run `bedrock-cost-exporter state daily --store ...` and compare, or reconcile from a SQLite daemon)".into()),
+        StateMode::Dir(_) => {}
     }
     let text = raw
         .interval
@@ -1017,7 +1101,7 @@ fn resolve_firehose(
     }
     let dead_letter = raw.dead_letter_file.or_else(|| match state {
         StateMode::Dir(d) => Some(d.join("firehose-dead-letter.jsonl")),
-        StateMode::InMemory => None,
+        StateMode::InMemory | StateMode::Postgres(_) => None,
     });
     Some(FirehoseConfig {
         path,
@@ -1519,6 +1603,81 @@ daily_retention_days = 0
             .unwrap()
             .keys
             .contains(b"firehose-key-0123456789"));
+    }
+
+    #[test]
+    fn a_postgres_store_takes_its_password_from_a_file_or_the_environment_and_never_shows_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "\n  db-password-0123456789 \n").unwrap();
+        let toml =
+            format!("[store]\nurl = \"postgres://bce@db:5432/bce\"\npassword_file = {pw:?}\n");
+        let env = Env {
+            store_password: Some(Secret::new("env-password-9876543210".into())),
+            ..Default::default()
+        };
+        let c = resolve(
+            parse(&toml, "c.toml").unwrap(),
+            Overrides::default(),
+            env.clone(),
+        )
+        .unwrap();
+        let StateMode::Postgres(pg) = &c.state else {
+            panic!("{:?}", c.state)
+        };
+        assert_eq!(pg.url, "postgres://bce@db:5432/bce");
+        assert_eq!(
+            pg.password.as_ref().unwrap().expose(),
+            "db-password-0123456789"
+        );
+        let dump = format!("{c:?} {env:?}");
+        assert!(
+            !dump.contains("0123456789") && !dump.contains("9876543210"),
+            "{dump}"
+        );
+        // the flag wins over the file; without a password file, the environment's
+        let o = Overrides {
+            store: Some("postgres://other@db:5432/x".into()),
+            ..Default::default()
+        };
+        let c = resolve(Default::default(), o, env).unwrap();
+        let StateMode::Postgres(pg) = &c.state else {
+            panic!("{:?}", c.state)
+        };
+        assert_eq!(pg.url, "postgres://other@db:5432/x");
+        assert_eq!(
+            pg.password.as_ref().unwrap().expose(),
+            "env-password-9876543210"
+        );
+    }
+
+    #[test]
+    fn a_postgres_store_lists_every_problem_at_once() {
+        let toml = "state_dir = \"/s\"\n[store]\nurl = \"postgres://u:secret-in-url@db/x\"\npassword_file = \"/nonexistent/pw\"\n[reconcile]\ncur = [\"/cur\"]\n";
+        let o = Overrides {
+            in_memory: true,
+            ..Default::default()
+        };
+        let err = resolve(parse(toml, "c.toml").unwrap(), o, Env::default()).unwrap_err();
+        let text = err.to_string();
+        assert_eq!(err.0.len(), 5, "{text}");
+        for want in [
+            "store.url and --in-memory",
+            "store.url and a state directory",
+            "holds a password",
+            "/nonexistent/pw: cannot read",
+            "reconcile in the daemon",
+        ] {
+            assert!(text.contains(want), "{want}: {text}");
+        }
+        assert!(!text.contains("secret-in-url"), "{text}");
+        let o = Overrides {
+            in_memory: true,
+            store_password_file: Some("/pw".into()),
+            ..Default::default()
+        };
+        let err = resolve(Default::default(), o, Env::default()).unwrap_err();
+        assert!(err.to_string().contains("without a store URL"), "{err}");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! [`PgStore`] the shared one, a PostgreSQL database several replicas can write (`postgres.rs`).
 
 pub(crate) mod codec;
+mod copy;
 mod daily;
 mod migrate;
 mod postgres;
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 use crate::daily::Deltas;
 use crate::ledger::Metric;
 
+pub use copy::{sqlite_to_pg, Copied};
 pub use postgres::{check_url, Image, PgStore, PG_SCHEMA_VERSION};
 use sqlite::schema as sqlite_schema;
 pub use sqlite::{read_daily, SqliteStore, DB_FILE, SCHEMA_VERSION};

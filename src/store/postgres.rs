@@ -91,6 +91,13 @@ impl PgStore {
     /// the async threads (see the module doc).
     pub fn open(url: &str, password: Option<&Secret<String>>) -> Result<PgStore, StoreError> {
         check_url(url).map_err(StoreError::Io)?;
+        let mut store = PgStore::open_only(url, password)?;
+        store.init()?;
+        Ok(store)
+    }
+
+    /// The store's settings, not connected yet.
+    fn open_only(url: &str, password: Option<&Secret<String>>) -> Result<PgStore, StoreError> {
         let mut config: postgres::Config =
             url.parse().map_err(|e| StoreError::Io(format!("{e}")))?;
         if let Some(p) = password {
@@ -102,14 +109,49 @@ impl PgStore {
         if config.get_application_name().is_none() {
             config.application_name("bedrock-cost-exporter");
         }
-        let mut store = PgStore {
+        Ok(PgStore {
             config,
             url: url.to_string(),
             client: None,
             written: Vec::new(),
-        };
+        })
+    }
+
+    /// As [`PgStore::open`], refusing a database that holds no store (`state` commands: a
+    /// mistyped URL must not become a new, empty store).
+    pub fn open_existing(
+        url: &str,
+        password: Option<&Secret<String>>,
+    ) -> Result<PgStore, StoreError> {
+        check_url(url).map_err(StoreError::Io)?;
+        let mut store = PgStore::open_only(url, password)?;
+        let held = store.in_tx(|tx| {
+            let meta: Option<String> = tx
+                .query_one("SELECT to_regclass('meta')::text", &[])?
+                .get(0);
+            Ok(meta.is_some())
+        })?;
+        if !held {
+            return Err(StoreError::Io(format!(
+                "there is no bedrock-cost-exporter store in the database {url}; check --store"
+            )));
+        }
         store.init()?;
         Ok(store)
+    }
+
+    /// Every dedupe key and when it was first seen (`state copy` checks its copy with them).
+    pub fn dedupe_keys(&mut self) -> Result<Vec<(DedupeKey, i64)>, StoreError> {
+        let rows = self.in_tx(|tx| Ok(tx.query("SELECT key, first_seen FROM dedupe", &[])?))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let key: &[u8] = r.get(0);
+            let key = key
+                .try_into()
+                .map_err(|_| self.corrupt("a dedupe key that is not 16 bytes"))?;
+            out.push((key, r.get(1)));
+        }
+        Ok(out)
     }
 
     fn path(&self) -> PathBuf {
@@ -338,6 +380,19 @@ impl PgStore {
             d.write(tx)?;
             Ok(())
         })
+    }
+}
+
+impl Drop for PgStore {
+    /// The client's runtime may not be dropped on an async thread (tokio panics): if this
+    /// store is dropped inside a runtime (e.g. the daemon fails to start after opening it),
+    /// the client is dropped on a thread of its own.
+    fn drop(&mut self) {
+        if let Some(c) = self.client.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                std::thread::spawn(move || drop(c));
+            }
+        }
     }
 }
 

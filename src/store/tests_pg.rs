@@ -352,3 +352,114 @@ fn pg_a_url_with_a_password_is_refused_and_none_is_shown() {
     assert!(check_url("postgres://u@127.0.0.1:5432/db").is_ok());
     assert!(check_url("not a url").is_err());
 }
+
+/// `state copy`: a SQLite store with totals, keys, checkpoints and daily totals lands in
+/// PostgreSQL with every value as it was; a second copy into the same database is refused and
+/// changes nothing.
+#[test]
+fn pg_a_sqlite_store_is_copied_without_losing_or_doubling_a_cent() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut l = ledger();
+    let mut sqlite = SqliteStore::open(dir.path()).unwrap();
+    for n in 0..40u32 {
+        let key = dedupe_key("req", &n.to_be_bytes());
+        commit_one(
+            &mut sqlite,
+            &mut l,
+            &format!("u{}", n % 7),
+            &[key],
+            1000 + i64::from(n),
+        );
+    }
+    // a value no i64 holds, and daily totals (one folded, one in the journal)
+    l.begin();
+    l.add_named(
+        Metric::Cost,
+        &[("user", "big"), ("model", "m")],
+        i128::MAX / 3,
+    );
+    let ch = l.changes();
+    let cps = [("cwl:g".to_string(), "{\"t\":5}".to_string())];
+    let daily = batch("2026-11-01", 1000, "20.000000000000000001", "arn:a");
+    sqlite
+        .commit(&Commit {
+            created: l.new_series(&ch.created),
+            values: &ch.values,
+            all: &l,
+            removed: &ch.removed,
+            dedupe: &[],
+            checkpoints: &cps,
+            now: 2000,
+            purge_before: None,
+            daily: &daily,
+            daily_before: Some("2000-01-01"),
+        })
+        .unwrap();
+    l.keep();
+    let more = batch("2026-11-02", 3, "0.000000000000000003", "arn:b");
+    commit_daily_sqlite(&mut sqlite, &more);
+    let url = shared().database();
+    let mut pg = open(&url);
+    let copied = sqlite_to_pg(&mut sqlite, dir.path(), &mut pg).unwrap();
+    assert_eq!(
+        copied,
+        Copied {
+            series: 8,
+            dedupe_keys: 40,
+            checkpoints: 2,
+            daily_rows: 4
+        }
+    );
+    // compared independently of the copy's own check
+    let (mut from, _) = load(&mut sqlite);
+    let (mut to, cps) = load(&mut open(&url));
+    let strip = |rows: &mut Rows| {
+        rows.iter_mut().for_each(|r| r.0 = 0);
+        rows.sort();
+    };
+    strip(&mut from);
+    strip(&mut to);
+    assert_eq!(to, from);
+    assert!(to.iter().any(|r| r.3 == i128::MAX / 3));
+    assert_eq!(cps["cwl:g"], "{\"t\":5}");
+    assert_eq!(cps["file:/x"], "{\"offset\":10}");
+    let mut reopened = open(&url);
+    assert_eq!(reopened.stats().unwrap().dedupe_keys, 40);
+    assert_eq!(
+        reopened
+            .seen(&[dedupe_key("req", &7u32.to_be_bytes())])
+            .unwrap(),
+        [true]
+    );
+    assert_eq!(
+        reopened.daily(None, None).unwrap(),
+        read_daily(dir.path(), None, None).unwrap()
+    );
+    assert_eq!(
+        reopened.daily(None, None).unwrap().principals[&who("2026-11-01", "arn:a")].cost,
+        d("20.000000000000000001")
+    );
+    // a second copy is refused whole
+    let err = sqlite_to_pg(&mut sqlite, dir.path(), &mut open(&url)).unwrap_err();
+    assert!(err.to_string().contains("not empty"), "{err}");
+    let (mut again, _) = load(&mut open(&url));
+    strip(&mut again);
+    assert_eq!(again, from);
+    assert_eq!(open(&url).stats().unwrap().dedupe_keys, 40);
+}
+
+fn commit_daily_sqlite(s: &mut SqliteStore, daily: &Deltas) {
+    s.commit(&Commit {
+        created: vec![],
+        values: &[],
+        all: &NoSeries,
+        removed: &[],
+        dedupe: &[],
+        checkpoints: &[],
+        now: 1,
+        purge_before: None,
+        daily,
+        daily_before: None,
+    })
+    .unwrap();
+}
