@@ -43,6 +43,9 @@ const SCHEMA_LOCK: i64 = 0x62_63_65;
 /// How long a connection attempt may take before the commit fails (and is retried).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long sent data may go unacknowledged before the connection counts as lost.
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
+
 const SCHEMA: &str = "
 CREATE SEQUENCE IF NOT EXISTS series_version;
 CREATE TABLE IF NOT EXISTS series (metric text NOT NULL, labels bytea NOT NULL, value numeric(39,0) NOT NULL, version bigint NOT NULL DEFAULT nextval('series_version'), PRIMARY KEY (metric, labels));
@@ -105,6 +108,11 @@ impl PgStore {
         }
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        // A server that vanishes without closing the connection must fail the commit (and
+        // let it be retried) within seconds, not after the kernel's 15-minute retransmissions.
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(TCP_USER_TIMEOUT);
         }
         if config.get_application_name().is_none() {
             config.application_name("bedrock-cost-exporter");

@@ -4,7 +4,7 @@
 
 use rust_decimal::Decimal;
 
-use crate::daemon::{append, data, run_cli, run_cli_with_env, sum, Daemon};
+use crate::daemon::{append, data, get, run_cli, run_cli_with_env, sum, Daemon};
 use crate::follow::call;
 use crate::support::postgres::Server;
 
@@ -168,4 +168,46 @@ fn a_state_directory_copied_into_postgres_continues_there() {
         "the copied checkpoint skips what was read"
     );
     assert!(d.stop().success());
+}
+
+/// The database goes away while records arrive: no batch is acknowledged (the store's commit
+/// errors count, readiness fails), and once it is back every record is counted, once.
+#[test]
+fn records_read_while_the_database_is_down_are_counted_once_it_is_back() {
+    let server = Server::start();
+    let url = server.database();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("a.jsonl");
+    append(&log, &call("r1", "u", 1000));
+    let args = [
+        "--file",
+        log.to_str().unwrap(),
+        "--ratecard",
+        &data("ratecard.toml"),
+        "--store",
+        &url,
+    ];
+    let d = Daemon::start(&args);
+    d.wait_for("r1", |m| tokens(m) == 1000.0);
+    server.ctl("stop");
+    append(&log, &(call("r2", "u", 2000) + &call("r1", "u", 1000)));
+    let m = d.wait_for("a failed commit", |m| {
+        sum(m, "bedrock_store_commit_errors_total", &["kind=\"io\""]) >= 1.0
+    });
+    assert_eq!(tokens(&m), 1000.0, "nothing of a failed batch is counted");
+    assert_ne!(
+        get(&d.addr, "/readyz").0,
+        200,
+        "not ready while commits fail"
+    );
+    server.ctl("restart");
+    let m = d.wait_for("r2 once the database is back", |m| tokens(m) == 3000.0);
+    assert_eq!(
+        sum(&m, "bedrock_records_total", &["result=\"duplicate\""]),
+        1.0
+    );
+    assert!(d.stop().success());
+    let (code, out, err) = run_cli(&["state", "--store", &url, "export"], None);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(exported(&out, "bedrock_tokens_total"), Decimal::from(3000));
 }

@@ -3,7 +3,8 @@
 # authentication, loopback only), starts it on a free port of 127.0.0.1 with its socket in DIR,
 # and prints the port; with PID, a watcher stops the server once that process is gone and
 # deletes DIR (a test binary that exits or is killed leaves no server or files behind).
-# `stop DIR` stops it; `restart DIR` stops it at once and starts it again on the same port.
+# `stop DIR` stops it; `restart DIR` stops it at once (if it runs) and starts it again on the
+# same port.
 # Root cannot run initdb: as root, the server runs as the `postgres` user (or $PG_USER).
 # The binaries are Debian's (/usr/lib/postgresql/*/bin; scripts/install-peers.sh installs the
 # `postgresql` package) or the first pg_ctl on PATH. Fails, never skips, when they are missing.
@@ -48,8 +49,11 @@ stop)
     "${as_user[@]}" "$bin/pg_ctl" -D "$data" -m fast -w stop >/dev/null
     ;;
 restart)
-    # Same port: a client sees its connection dropped, then the server back.
-    "${as_user[@]}" "$bin/pg_ctl" -D "$data" -m immediate -w stop >/dev/null
+    # Same port: a client sees its connection dropped, then the server back. A stopped
+    # server is just started.
+    if "${as_user[@]}" "$bin/pg_ctl" -D "$data" status >/dev/null; then
+        "${as_user[@]}" "$bin/pg_ctl" -D "$data" -m immediate -w stop >/dev/null
+    fi
     port="$(cat "$dir/port")"
     "${as_user[@]}" "$bin/pg_ctl" -D "$data" -l "$dir/server.log" -w -t 60 \
         -o "-p $port -c listen_addresses=127.0.0.1 -k $dir -c fsync=off -c full_page_writes=off" start >/dev/null

@@ -38,6 +38,18 @@ impl Server {
         Server { dir, port }
     }
 
+    /// `stop` or `restart` (same port) through the script.
+    pub fn ctl(&self, action: &str) {
+        let ok = Command::new("bash")
+            .arg(script())
+            .arg(action)
+            .arg(&self.dir)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "postgres.sh {action} failed");
+    }
+
     /// A new, empty database's URL.
     pub fn database(&self) -> String {
         static N: AtomicU32 = AtomicU32::new(0);
