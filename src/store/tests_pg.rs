@@ -463,3 +463,18 @@ fn commit_daily_sqlite(s: &mut SqliteStore, daily: &Deltas) {
     })
     .unwrap();
 }
+
+/// The client runs a runtime of its own, which tokio refuses to drop on an async thread: a
+/// store dropped there (a daemon failing to start after opening it) must not panic.
+#[test]
+fn pg_a_store_dropped_inside_the_daemons_runtime_does_not_panic() {
+    let url = shared().database();
+    let mut s = open(&url);
+    load(&mut s);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move { drop(s) });
+    assert_eq!(load(&mut open(&url)).0.len(), 0);
+}
