@@ -27,8 +27,7 @@ use std::time::Duration;
 use postgres::{Client, NoTls, Transaction};
 
 use super::{Commit, DedupeKey, SeriesRow, Stats, Store, StoreError};
-use crate::daily::UsageTotal;
-use crate::daily::{self, DailyTotals, Deltas, PrincipalKey, PrincipalTotal, UsageKey};
+use crate::daily::{self, DailyTotals, Deltas, PrincipalKey, PrincipalTotal, UsageKey, UsageTotal};
 use crate::ledger::Metric;
 use crate::money::{self, USD_SCALE};
 use crate::pricing::Scope;
