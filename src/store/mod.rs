@@ -9,6 +9,7 @@ pub(crate) mod codec;
 mod copy;
 mod daily;
 mod migrate;
+mod pg_daily;
 mod postgres;
 mod sqlite;
 #[cfg(test)]

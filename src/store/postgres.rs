@@ -26,12 +26,11 @@ use std::time::Duration;
 
 use postgres::{Client, NoTls, Transaction};
 
+use super::pg_daily::{self, DailySums};
 use super::{Commit, DedupeKey, SeriesRow, Stats, Store, StoreError};
-use crate::daily::{self, DailyTotals, Deltas, PrincipalKey, PrincipalTotal, UsageKey, UsageTotal};
+use crate::daily::{self, DailyTotals};
 use crate::ledger::Metric;
 use crate::money::{self, USD_SCALE};
-use crate::pricing::Scope;
-use crate::record::{Tier, TokenClass};
 use crate::secret::Secret;
 
 /// Bump when the table layout changes; an older daemon refuses a newer database.
@@ -55,9 +54,6 @@ CREATE TABLE IF NOT EXISTS checkpoints (source text PRIMARY KEY, value text NOT 
 CREATE TABLE IF NOT EXISTS daily_usage (day text NOT NULL, model text NOT NULL, region text NOT NULL, scope text NOT NULL, tier text NOT NULL, long_context boolean NOT NULL, token_type text NOT NULL, tokens bigint NOT NULL, cost_usd numeric NOT NULL, PRIMARY KEY (day, model, region, scope, tier, long_context, token_type));
 CREATE TABLE IF NOT EXISTS daily_principal (day text NOT NULL, principal text NOT NULL, calls bigint NOT NULL, cost_usd numeric NOT NULL, PRIMARY KEY (day, principal));
 ";
-
-/// Counts above this stay at it (PostgreSQL's bigint), as in the SQLite store.
-const SATURATE: &str = "9223372036854775807";
 
 pub struct PgStore {
     config: postgres::Config,
@@ -290,52 +286,8 @@ impl PgStore {
         since: Option<&str>,
         until: Option<&str>,
     ) -> Result<DailyTotals, StoreError> {
-        let (since, until) = (since.unwrap_or(""), until.unwrap_or("\u{10FFFF}"));
         let url = self.url.clone();
-        let bad = |detail: String| {
-            Failed::Store(StoreError::Corrupt {
-                path: PathBuf::from(&url),
-                detail,
-            })
-        };
-        self.in_tx(|tx| {
-            let mut out = DailyTotals::default();
-            let rows = tx.query(
-                "SELECT day, model, region, scope, tier, long_context, token_type, tokens, cost_usd::text FROM daily_usage WHERE day >= $1 AND day <= $2",
-                &[&since, &until],
-            )?;
-            for r in rows {
-                let (scope, tier, class): (String, String, String) = (r.get(3), r.get(4), r.get(6));
-                let key = UsageKey {
-                    day: r.get(0),
-                    model: r.get(1),
-                    region: r.get(2),
-                    scope: Scope::parse(&scope).ok_or_else(|| bad(format!("daily_usage: bad scope {scope:?}")))?,
-                    tier: Tier::parse(&tier).ok_or_else(|| bad(format!("daily_usage: bad tier {tier:?}")))?,
-                    long_context: r.get(5),
-                    class: (TokenClass::ALL.into_iter())
-                        .find(|c| c.as_str() == class)
-                        .ok_or_else(|| bad(format!("daily_usage: bad token_type {class:?}")))?,
-                };
-                let cost = cost_of(&r.get::<_, String>(8)).ok_or_else(|| bad("daily_usage: bad cost".into()))?;
-                let tokens = u64::try_from(r.get::<_, i64>(7)).map_err(|_| bad("daily_usage: negative tokens".into()))?;
-                out.usage.insert(key, UsageTotal { tokens, cost });
-            }
-            let rows = tx.query(
-                "SELECT day, principal, calls, cost_usd::text FROM daily_principal WHERE day >= $1 AND day <= $2",
-                &[&since, &until],
-            )?;
-            for r in rows {
-                let key = PrincipalKey {
-                    day: r.get(0),
-                    principal: r.get(1),
-                };
-                let cost = cost_of(&r.get::<_, String>(3)).ok_or_else(|| bad("daily_principal: bad cost".into()))?;
-                let calls = u64::try_from(r.get::<_, i64>(2)).map_err(|_| bad("daily_principal: negative calls".into()))?;
-                out.principals.insert(key, PrincipalTotal { calls, cost });
-            }
-            Ok(out)
-        })
+        self.in_tx(|tx| pg_daily::read(tx, since, until, &url))
     }
 
     /// Writes a whole store's content into this empty database in one transaction (`state
@@ -415,10 +367,10 @@ pub struct Image {
 }
 
 /// Rows sent in one statement (as arrays): bounds a statement's size, keeps round trips few.
-const ROWS_PER_STATEMENT: usize = 10_000;
+pub(super) const ROWS_PER_STATEMENT: usize = 10_000;
 
 /// A failure inside a transaction: the server's (classified once, outside), or one of ours.
-enum Failed {
+pub(super) enum Failed {
     Pg(postgres::Error),
     Store(StoreError),
 }
@@ -444,10 +396,6 @@ fn classify(e: &postgres::Error, url: &str) -> StoreError {
         }
         _ => StoreError::Io(format!("PostgreSQL at {url}: {detail}")),
     }
-}
-
-fn cost_of(text: &str) -> Option<rust_decimal::Decimal> {
-    money::parse_units(text, USD_SCALE).map(daily::cost_of)
 }
 
 fn checkpoints(tx: &mut Transaction<'_>) -> Result<BTreeMap<String, String>, postgres::Error> {
@@ -478,86 +426,6 @@ fn write_checkpoints(
         &[&sources, &values],
     )?;
     Ok(())
-}
-
-type UsageAt = (i32, String, String, Scope, Tier, bool, TokenClass);
-
-/// A batch's daily deltas added up by row (a batch may hold several deltas of one row, and one
-/// upsert statement may touch a row once).
-#[derive(Default)]
-struct DailySums {
-    usage: BTreeMap<UsageAt, (u64, i128)>,
-    principals: BTreeMap<(i32, String), (u64, i128)>,
-}
-
-impl DailySums {
-    fn of(d: &Deltas) -> DailySums {
-        let mut s = DailySums::default();
-        for u in d.usage() {
-            let key = (
-                u.day,
-                u.model.into(),
-                u.region.into(),
-                u.scope,
-                u.tier,
-                u.long_context,
-                u.class,
-            );
-            s.add_usage(key, u.tokens, u.units);
-        }
-        for p in d.principals() {
-            s.add_principal((p.day, p.principal.into()), p.calls, p.units);
-        }
-        s
-    }
-
-    fn add_usage(&mut self, key: UsageAt, n: u64, units: i128) {
-        let e = self.usage.entry(key).or_default();
-        *e = (e.0.saturating_add(n), e.1.saturating_add(units));
-    }
-
-    fn add_principal(&mut self, key: (i32, String), n: u64, units: i128) {
-        let e = self.principals.entry(key).or_default();
-        *e = (e.0.saturating_add(n), e.1.saturating_add(units));
-    }
-
-    /// Adds the sums to the tables (`x = x + EXCLUDED.x`): exact, whoever else adds too.
-    fn write(&self, tx: &mut Transaction<'_>) -> Result<(), postgres::Error> {
-        let count = |n: u64| n.to_string();
-        let cost = |u: i128| money::format_units(u, USD_SCALE);
-        let rows: Vec<_> = self.usage.iter().collect();
-        for part in rows.chunks(ROWS_PER_STATEMENT) {
-            let day: Vec<String> = part.iter().map(|(k, _)| daily::format_day(k.0)).collect();
-            let model: Vec<&str> = part.iter().map(|(k, _)| k.1.as_str()).collect();
-            let region: Vec<&str> = part.iter().map(|(k, _)| k.2.as_str()).collect();
-            let scope: Vec<&str> = part.iter().map(|(k, _)| k.3.as_str()).collect();
-            let tier: Vec<&str> = part.iter().map(|(k, _)| k.4.as_str()).collect();
-            let lc: Vec<bool> = part.iter().map(|(k, _)| k.5).collect();
-            let class: Vec<&str> = part.iter().map(|(k, _)| k.6.as_str()).collect();
-            let tokens: Vec<String> = part.iter().map(|(_, v)| count(v.0)).collect();
-            let costs: Vec<String> = part.iter().map(|(_, v)| cost(v.1)).collect();
-            tx.execute(
-                &format!("INSERT INTO daily_usage (day, model, region, scope, tier, long_context, token_type, tokens, cost_usd) \
-                 SELECT d, m, r, s, t, l, c, least(n::numeric, {SATURATE})::bigint, u::numeric FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::text[], $8::text[], $9::text[]) AS x(d, m, r, s, t, l, c, n, u) \
-                 ON CONFLICT (day, model, region, scope, tier, long_context, token_type) DO UPDATE SET tokens = least(daily_usage.tokens::numeric + EXCLUDED.tokens, {SATURATE})::bigint, cost_usd = daily_usage.cost_usd + EXCLUDED.cost_usd"),
-                &[&day, &model, &region, &scope, &tier, &lc, &class, &tokens, &costs],
-            )?;
-        }
-        let rows: Vec<_> = self.principals.iter().collect();
-        for part in rows.chunks(ROWS_PER_STATEMENT) {
-            let day: Vec<String> = part.iter().map(|(k, _)| daily::format_day(k.0)).collect();
-            let principal: Vec<&str> = part.iter().map(|(k, _)| k.1.as_str()).collect();
-            let calls: Vec<String> = part.iter().map(|(_, v)| count(v.0)).collect();
-            let costs: Vec<String> = part.iter().map(|(_, v)| cost(v.1)).collect();
-            tx.execute(
-                &format!("INSERT INTO daily_principal (day, principal, calls, cost_usd) \
-                 SELECT d, p, least(n::numeric, {SATURATE})::bigint, u::numeric FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS x(d, p, n, u) \
-                 ON CONFLICT (day, principal) DO UPDATE SET calls = least(daily_principal.calls::numeric + EXCLUDED.calls, {SATURATE})::bigint, cost_usd = daily_principal.cost_usd + EXCLUDED.cost_usd"),
-                &[&day, &principal, &calls, &costs],
-            )?;
-        }
-        Ok(())
-    }
 }
 
 impl Store for PgStore {
