@@ -13,7 +13,7 @@
 //!   acknowledged; on its retry [`Store::seen`] knows the key): a unique key, not a
 //!   read-then-write;
 //! - `checkpoints`, `daily_usage`, `daily_principal` (the daily totals as SQLite keeps them,
-//!   cost as an exact `numeric` of USD), `meta` (the schema version).
+//!   cost as an exact `numeric` of USD; see `pg_daily.rs`), `meta` (the schema version).
 //!
 //! The client is the synchronous `postgres` crate: it runs its own single-thread runtime, so
 //! it must be created, used and dropped off the daemon's async threads (the pipeline runs on

@@ -478,3 +478,29 @@ fn pg_a_store_dropped_inside_the_daemons_runtime_does_not_panic() {
     rt.block_on(async move { drop(s) });
     assert_eq!(load(&mut open(&url)).0.len(), 0);
 }
+
+/// A commit the server refuses part-way (here a full disk, `53100`, raised by a trigger on
+/// a table the commit writes after the totals and keys) adds nothing: no total, no key. It is
+/// reported as a full disk, and the retried batch counts once.
+#[test]
+fn pg_a_refused_commit_adds_nothing_and_a_full_disk_is_reported_as_such() {
+    let url = shared().database();
+    let mut s = open(&url);
+    let mut l = ledger();
+    load(&mut s);
+    commit_one(&mut s, &mut l, "a", &[dedupe_key("req", b"1")], 1000);
+    sql(
+        &url,
+        "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'no space left' USING ERRCODE = '53100'; END $$ LANGUAGE plpgsql;
+         CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON checkpoints FOR EACH ROW EXECUTE FUNCTION refuse();",
+    );
+    let key = dedupe_key("req", b"2");
+    let err = try_commit_one(&mut s, &mut l, "a", &[key], 1000).unwrap_err();
+    assert_eq!(err.kind(), "disk_full", "{err}");
+    assert_eq!(s.seen(&[key]).unwrap(), [false]);
+    assert_eq!(load(&mut open(&url)).0[0].3, 5);
+    sql(&url, "DROP TRIGGER refuse ON checkpoints");
+    commit_one(&mut s, &mut l, "a", &[key], 1000);
+    assert_eq!(load(&mut open(&url)).0[0].3, 10);
+    assert_eq!(s.seen(&[key]).unwrap(), [true]);
+}
