@@ -566,12 +566,21 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
         .clone()
         .or(raw.store.password_file.clone());
     let state_dir = o.state_dir.or(raw.state_dir);
+    if store_url.is_none() && password_file.is_some() {
+        errors.push(
+            "a store password file (--store-password-file or store.password_file) without a store URL (--store or store.url)".into(),
+        );
+    }
+    // --in-memory wins over a store in the file, as over a state_dir there (commands that
+    // need no state, like `check`, run with it), not over a --store flag.
     let state = match (o.in_memory, state_dir, store_url) {
-        (_, dir, Some((from_flag, url))) => {
+        (true, _, Some((true, _))) => {
+            errors.push("--store and --in-memory: give one of them".into());
+            StateMode::InMemory
+        }
+        (true, _, _) => StateMode::InMemory,
+        (false, dir, Some((from_flag, url))) => {
             let name = named(from_flag, "--store", "BEDROCK_COST_STORE", "store.url");
-            if o.in_memory {
-                errors.push(format!("{name} and --in-memory: give one of them"));
-            }
             if dir.is_some() {
                 errors.push(format!(
                     "{name} and a state directory (--state-dir or state_dir) are both given: the totals live in one store, PostgreSQL or SQLite; give one of them"
@@ -580,14 +589,9 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
             if let Err(e) = crate::store::check_url(&url) {
                 errors.push(format!("{name}: {e}"));
             }
-            let password = store_password(
-                password_file.clone(),
-                env.store_password.clone(),
-                &mut errors,
-            );
+            let password = store_password(password_file, env.store_password.clone(), &mut errors);
             StateMode::Postgres(PgTarget { url, password })
         }
-        (true, _, None) => StateMode::InMemory,
         (false, Some(d), None) => StateMode::Dir(d),
         (false, None, None) => {
             errors.push(
@@ -598,11 +602,6 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
             StateMode::InMemory
         }
     };
-    if !matches!(state, StateMode::Postgres(_)) && password_file.is_some() {
-        errors.push(
-            "a store password file (--store-password-file or store.password_file) without a store URL (--store or store.url)".into(),
-        );
-    }
     let ratecards = if o.ratecards.is_empty() {
         raw.ratecards
     } else {
@@ -1654,15 +1653,15 @@ daily_retention_days = 0
     #[test]
     fn a_postgres_store_lists_every_problem_at_once() {
         let toml = "state_dir = \"/s\"\n[store]\nurl = \"postgres://u:secret-in-url@db/x\"\npassword_file = \"/nonexistent/pw\"\n[reconcile]\ncur = [\"/cur\"]\n";
-        let o = Overrides {
-            in_memory: true,
-            ..Default::default()
-        };
-        let err = resolve(parse(toml, "c.toml").unwrap(), o, Env::default()).unwrap_err();
+        let err = resolve(
+            parse(toml, "c.toml").unwrap(),
+            Overrides::default(),
+            Env::default(),
+        )
+        .unwrap_err();
         let text = err.to_string();
-        assert_eq!(err.0.len(), 5, "{text}");
+        assert_eq!(err.0.len(), 4, "{text}");
         for want in [
-            "store.url and --in-memory",
             "store.url and a state directory",
             "holds a password",
             "/nonexistent/pw: cannot read",
@@ -1671,10 +1670,23 @@ daily_retention_days = 0
             assert!(text.contains(want), "{want}: {text}");
         }
         assert!(!text.contains("secret-in-url"), "{text}");
-        let o = Overrides {
+        // --in-memory (as `check` runs) wins over a store in the file, not over the flag
+        let toml = "[store]\nurl = \"postgres://u@db/x\"\npassword_file = \"/nonexistent/pw\"\n";
+        let memory = || Overrides {
             in_memory: true,
-            store_password_file: Some("/pw".into()),
             ..Default::default()
+        };
+        let c = resolve(parse(toml, "c.toml").unwrap(), memory(), Env::default()).unwrap();
+        assert_eq!(c.state, StateMode::InMemory);
+        let o = Overrides {
+            store: Some("postgres://u@db/x".into()),
+            ..memory()
+        };
+        let err = resolve(Default::default(), o, Env::default()).unwrap_err();
+        assert!(err.to_string().contains("--store and --in-memory"), "{err}");
+        let o = Overrides {
+            store_password_file: Some("/pw".into()),
+            ..memory()
         };
         let err = resolve(Default::default(), o, Env::default()).unwrap_err();
         assert!(err.to_string().contains("without a store URL"), "{err}");
