@@ -17,11 +17,11 @@ fn script() -> PathBuf {
 
 impl Server {
     pub fn start() -> Server {
-        let parent = tempfile::tempdir().unwrap().keep();
+        // Kept: the script's watcher deletes it when this process exits.
+        let dir = tempfile::tempdir().unwrap().keep();
         // The server may run as another user (root cannot): it must reach its directory.
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let dir = parent.join("pg");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         let out = Command::new("bash")
             .arg(script())
             .arg("start")
