@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real test peers: Prometheus + promtool (Debian package `prometheus`), headless
-# Chromium for the status page (Debian `chromium`), and moto (a local AWS endpoint, PyPI
+# Chromium for the status page (Debian `chromium`), PostgreSQL's server binaries for the
+# PostgreSQL store (Debian `postgresql`, when no initdb is found; tests/peers/postgres.sh
+# runs throwaway servers with them), and moto (a local AWS endpoint, PyPI
 # `moto[server]`). Idempotent and quiet: what is already
 # installed is skipped. Needs root (or sudo) for apt on Debian-based machines.
 # Env: PYTHON (default python3), MOTO_VERSION (default 5.2.5, the version the tests were checked with).
@@ -14,6 +16,9 @@ missing=()
 for pkg in prometheus chromium; do
   [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" = "install ok installed" ] || missing+=("$pkg")
 done
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then
+  missing+=(postgresql)
+fi
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing ${missing[*]} (Debian packages)..." >&2
   out="$(mktemp)"
@@ -33,4 +38,5 @@ if ! "$py" -c "import sys, moto, boto3; sys.exit(0 if moto.__version__ == '$moto
     "$py" -m pip install -q "moto[server]==$moto_version" boto3
 fi
 
-echo "peers: $(promtool --version 2>&1 | head -n1 | awk '{print $1, $3}'), $(chromium --version 2>/dev/null | head -n1), moto $("$py" -c 'import moto; print(moto.__version__)')"
+pg="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | tail -n1)"
+echo "peers: $(promtool --version 2>&1 | head -n1 | awk '{print $1, $3}'), $(chromium --version 2>/dev/null | head -n1), $("${pg:-/usr/bin}/postgres" --version 2>/dev/null || echo 'postgres: MISSING'), moto $("$py" -c 'import moto; print(moto.__version__)')"

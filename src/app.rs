@@ -51,12 +51,21 @@ pub fn load_cards(config: &Config) -> anyhow::Result<RateCards> {
     })
 }
 
-fn open_store(config: &Config, reset: bool, clock: &Clock) -> anyhow::Result<Box<dyn Store>> {
-    Ok(match &config.state {
-        StateMode::InMemory => Box::new(SqliteStore::in_memory()?),
+/// Opens the store and the pipeline over it, and rebuilds the spend history from the stored
+/// daily totals. Blocking (the PostgreSQL client runs its own runtime, which must not start
+/// or stop on an async thread): run it with `spawn_blocking`.
+fn open_pipeline(
+    ctx: Arc<Context>,
+    state: &StateMode,
+    reset: bool,
+) -> anyhow::Result<(Pipeline, std::collections::HashMap<String, String>)> {
+    let now = ctx.clock.now();
+    let since = history_since(now);
+    let (store, daily): (Box<dyn Store>, _) = match state {
+        StateMode::InMemory => (Box::new(SqliteStore::in_memory()?), None),
         StateMode::Dir(dir) => {
             if reset {
-                if let Some(kept) = store::reset(dir, clock.now()).with_context(|| {
+                if let Some(kept) = store::reset(dir, now).with_context(|| {
                     format!("cannot move the old store in {} aside", dir.display())
                 })? {
                     tracing::warn!(
@@ -65,9 +74,27 @@ fn open_store(config: &Config, reset: bool, clock: &Clock) -> anyhow::Result<Box
                     );
                 }
             }
-            Box::new(SqliteStore::open(dir)?)
+            let s = SqliteStore::open(dir)?;
+            (
+                Box::new(s),
+                Some(store::read_daily(dir, Some(&since), None)),
+            )
         }
-    })
+        StateMode::Postgres(pg) => {
+            if reset {
+                anyhow::bail!("--reset-state moves a state directory aside; to start a PostgreSQL store from zero, point --store at a new, empty database");
+            }
+            let mut s = store::PgStore::open(&pg.url, pg.password.as_ref())?;
+            tracing::info!("the state store is PostgreSQL at {}", pg.url);
+            let daily = s.daily(Some(&since), None);
+            (Box::new(s), Some(daily))
+        }
+    };
+    let (mut pipe, checkpoints) = Pipeline::open(ctx, store)?;
+    if let Some(daily) = daily {
+        restore_history(&mut pipe, daily, &since, now);
+    }
+    Ok((pipe, checkpoints))
 }
 
 /// Runs until `shutdown` resolves, or (with `--once`) until every source has read its input.
@@ -86,7 +113,6 @@ pub async fn run(
         }
     }
     let clock = Clock::system();
-    let store = open_store(&config, extras.reset_state, &clock)?;
     let ctx = Arc::new(Context {
         cards: Arc::new(cards),
         aliases: config.aliases.clone(),
@@ -99,10 +125,10 @@ pub async fn run(
         clock: clock.clone(),
     });
     let started = std::time::Instant::now();
-    let (mut pipe, checkpoints) = Pipeline::open(ctx.clone(), store)?;
-    if let StateMode::Dir(dir) = &config.state {
-        restore_history(&mut pipe, dir, clock.now());
-    }
+    let (state, reset) = (config.state.clone(), extras.reset_state);
+    let opening = ctx.clone();
+    let (pipe, checkpoints) =
+        tokio::task::spawn_blocking(move || open_pipeline(opening, &state, reset)).await??;
     let changed = identity::changed_in_place(&ctx.cards, &checkpoints);
     if !changed.is_empty() {
         anyhow::bail!(
@@ -481,14 +507,21 @@ pub async fn run(
     }
 }
 
+/// The first day of the status page's per-day spend history.
+fn history_since(now: i64) -> String {
+    let window = crate::history::Resolution::Day.window() as i32;
+    crate::daily::format_day(crate::daily::day_of(now) - window)
+}
+
 /// Rebuilds the status page's per-day spend history from the store's daily totals; without
 /// them (a store too old, unreadable) the history starts empty, which costs only the charts.
-fn restore_history(pipe: &mut Pipeline, dir: &std::path::Path, now: i64) {
-    use crate::daily;
-    use crate::history::Resolution;
-    let window = Resolution::Day.window() as i32;
-    let since = daily::format_day(daily::day_of(now) - window);
-    match store::read_daily(dir, Some(&since), None) {
+fn restore_history(
+    pipe: &mut Pipeline,
+    daily: Result<crate::daily::DailyTotals, store::StoreError>,
+    since: &str,
+    now: i64,
+) {
+    match daily {
         Ok(totals) => {
             pipe.restore_history(&totals, now);
             tracing::debug!(rows = totals.usage.len(), "rebuilt the per-day spend history from the daily totals since {since}");

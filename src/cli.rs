@@ -13,7 +13,8 @@ use crate::account::PricedCall;
 use crate::bedrock;
 use crate::config::{self, Config, Overrides};
 use crate::pricing;
-use crate::store::{SqliteStore, Store};
+use crate::secret::Secret;
+use crate::store::{PgStore, SqliteStore, Store};
 use crate::texttable;
 use crate::timefmt;
 
@@ -227,6 +228,52 @@ pub fn check(config_path: Option<&Path>, ratecards: Vec<PathBuf>) -> anyhow::Res
     Ok(())
 }
 
+/// The store a `state` command works on: a state directory or a PostgreSQL database.
+pub enum StateTarget {
+    Dir(PathBuf),
+    Postgres {
+        url: String,
+        password: Option<Secret<String>>,
+    },
+}
+
+impl StateTarget {
+    /// From `--state-dir` or `--store` (clap requires exactly one).
+    pub fn new(
+        dir: Option<PathBuf>,
+        store: Option<String>,
+        password_file: Option<PathBuf>,
+    ) -> anyhow::Result<StateTarget> {
+        let password = pg_password(password_file)?;
+        match (dir, store) {
+            (Some(d), _) => Ok(StateTarget::Dir(d)),
+            (None, Some(url)) => {
+                crate::store::check_url(&url).map_err(|e| anyhow::anyhow!("--store: {e}"))?;
+                Ok(StateTarget::Postgres { url, password })
+            }
+            (None, None) => anyhow::bail!("give --state-dir DIR or --store postgres://..."),
+        }
+    }
+}
+
+/// The PostgreSQL store, opened only if it exists.
+fn open_pg(url: &str, password: &Option<Secret<String>>) -> anyhow::Result<PgStore> {
+    Ok(PgStore::open_existing(url, password.as_ref())?)
+}
+
+/// The password from its file, else from BEDROCK_COST_STORE_PASSWORD.
+fn pg_password(file: Option<PathBuf>) -> anyhow::Result<Option<Secret<String>>> {
+    let env = std::env::var(config::STORE_PASSWORD_ENV)
+        .ok()
+        .map(Secret::new);
+    let mut errors = Vec::new();
+    let p = config::store_password(file, env, &mut errors);
+    match errors.is_empty() {
+        true => Ok(p),
+        false => Err(config::ConfigErrors(errors).into()),
+    }
+}
+
 /// Refuses a directory without a store: a mistyped one must not become a new, empty store.
 fn require_store(dir: &Path) -> anyhow::Result<()> {
     if !dir.join(crate::store::DB_FILE).is_file() {
@@ -245,8 +292,11 @@ fn open_existing(dir: &Path) -> anyhow::Result<SqliteStore> {
     Ok(SqliteStore::open(dir)?)
 }
 
-pub fn state_show(dir: &Path, as_json: bool) -> anyhow::Result<()> {
-    let stats = open_existing(dir)?.stats()?;
+pub fn state_show(target: &StateTarget, as_json: bool) -> anyhow::Result<()> {
+    let stats = match target {
+        StateTarget::Postgres { url, password } => open_pg(url, password)?.stats()?,
+        StateTarget::Dir(dir) => open_existing(dir)?.stats()?,
+    };
     let mut out = std::io::stdout().lock();
     if as_json {
         writeln!(out, "{}", serde_json::to_string_pretty(&stats)?)?;
@@ -270,14 +320,18 @@ pub fn state_show(dir: &Path, as_json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn state_export(dir: &Path, format: &str) -> anyhow::Result<()> {
+pub fn state_export(target: &StateTarget, format: &str) -> anyhow::Result<()> {
+    let mut store: Box<dyn Store> = match target {
+        StateTarget::Postgres { url, password } => Box::new(open_pg(url, password)?),
+        StateTarget::Dir(dir) => Box::new(open_existing(dir)?),
+    };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     if format == "csv" {
         writeln!(out, "metric,labels,value")?;
     }
     let mut failed: Option<std::io::Error> = None;
-    open_existing(dir)?.load(&mut |row| {
+    store.load(&mut |row| {
         if failed.is_some() {
             return;
         }
@@ -306,7 +360,10 @@ pub fn state_export(dir: &Path, format: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn state_compact(dir: &Path, window: &str) -> anyhow::Result<()> {
+pub fn state_compact(target: &StateTarget, window: &str) -> anyhow::Result<()> {
+    let StateTarget::Dir(dir) = target else {
+        anyhow::bail!("compact is for a SQLite state directory: the PostgreSQL store deletes expired dedupe keys in the daemon's commits, and PostgreSQL's autovacuum reclaims the space");
+    };
     let w = config::parse_duration(window)
         .with_context(|| format!("--dedupe-window {window:?} is not a duration like 48h"))?;
     let mut store = open_existing(dir)?;
@@ -315,6 +372,32 @@ pub fn state_compact(dir: &Path, window: &str) -> anyhow::Result<()> {
     let purged = store.compact(now - w.as_secs() as i64)?;
     let after = store.stats()?.file_bytes;
     println!("purged {purged} expired dedupe keys; {before} -> {after} bytes");
+    Ok(())
+}
+
+/// `state --state-dir DIR copy --to URL`: the SQLite store into an empty PostgreSQL one.
+/// The target's password: `--store-password-file` or BEDROCK_COST_STORE_PASSWORD.
+pub fn state_copy(
+    from: &StateTarget,
+    to: &str,
+    password_file: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let StateTarget::Dir(dir) = from else {
+        anyhow::bail!("copy reads a SQLite state directory: give --state-dir DIR (and the target as --to postgres://...)");
+    };
+    crate::store::check_url(to).map_err(|e| anyhow::anyhow!("--to: {e}"))?;
+    let password = pg_password(password_file)?;
+    let mut source = open_existing(dir)?;
+    let mut target = PgStore::open(to, password.as_ref())?;
+    let c = crate::store::sqlite_to_pg(&mut source, dir, &mut target)?;
+    println!(
+        "copied {} series, {} dedupe keys, {} checkpoints and {} daily rows from {} to {to}; the copy reads back the same",
+        c.series,
+        c.dedupe_keys,
+        c.checkpoints,
+        c.daily_rows,
+        dir.display()
+    );
     Ok(())
 }
 
@@ -329,13 +412,18 @@ pub fn parse_day(s: &str) -> Result<String, String> {
 /// Prints the daily totals of `[since, until]`: per model line, then per principal. Reads
 /// without the lock, so it runs while the daemon does.
 pub fn state_daily(
-    dir: &Path,
+    target: &StateTarget,
     since: Option<&str>,
     until: Option<&str>,
     format: &str,
 ) -> anyhow::Result<()> {
-    require_store(dir)?;
-    let t = crate::store::read_daily(dir, since, until)?;
+    let t = match target {
+        StateTarget::Postgres { url, password } => open_pg(url, password)?.daily(since, until)?,
+        StateTarget::Dir(dir) => {
+            require_store(dir)?;
+            crate::store::read_daily(dir, since, until)?
+        }
+    };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     if format == "json" {

@@ -328,6 +328,9 @@ pub struct RawDedupe {
 #[derive(Debug, Default, Deserialize)]
 pub struct RawStore {
     pub daily_retention_days: Option<u32>,
+    /// `postgres://user@host:port/db`: the shared PostgreSQL store instead of SQLite.
+    pub url: Option<String>,
+    pub password_file: Option<PathBuf>,
 }
 
 /// Settings given as flags or environment variables; they win over the file.
@@ -336,6 +339,9 @@ pub struct Overrides {
     pub listen: Option<String>,
     pub state_dir: Option<PathBuf>,
     pub in_memory: bool,
+    /// `--store postgres://...`.
+    pub store: Option<String>,
+    pub store_password_file: Option<PathBuf>,
     pub ratecards: Vec<PathBuf>,
     pub files: Vec<String>,
     pub stdin: bool,
@@ -396,7 +402,19 @@ pub struct FirehoseConfig {
 pub enum StateMode {
     Dir(PathBuf),
     InMemory,
+    /// A PostgreSQL database (`--store postgres://...`).
+    Postgres(PgTarget),
 }
+
+/// Where the PostgreSQL store is: its URL (without a password) and the password, if any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PgTarget {
+    pub url: String,
+    pub password: Option<Secret<String>>,
+}
+
+/// The PostgreSQL password from the environment, like libpq's `PGPASSWORD`.
+pub const STORE_PASSWORD_ENV: &str = "BEDROCK_COST_STORE_PASSWORD";
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -442,6 +460,7 @@ pub const DEFAULT_EXPORT_KEEP: usize = 5;
 pub struct Env {
     pub hash_key: Option<Secret<String>>,
     pub firehose_keys: Option<Secret<String>>,
+    pub store_password: Option<Secret<String>>,
     /// Wall time, for relative start positions (`--start -1h`).
     pub now_ms: i64,
 }
@@ -451,7 +470,36 @@ impl Env {
         Env {
             hash_key: std::env::var(HASH_KEY_ENV).ok().map(Secret::new),
             firehose_keys: std::env::var(FIREHOSE_KEYS_ENV).ok().map(Secret::new),
+            store_password: std::env::var(STORE_PASSWORD_ENV).ok().map(Secret::new),
             now_ms: crate::clock::Clock::system().now_ms(),
+        }
+    }
+}
+
+/// The PostgreSQL password: the first line of the file, else the environment variable.
+pub fn store_password(
+    file: Option<PathBuf>,
+    env: Option<Secret<String>>,
+    errors: &mut Vec<String>,
+) -> Option<Secret<String>> {
+    let Some(f) = file else { return env };
+    match std::fs::read_to_string(&f) {
+        Ok(text) => match crate::secret::lines(&text).next() {
+            Some(p) => Some(Secret::new(p.to_string())),
+            None => {
+                errors.push(format!(
+                    "store password file {}: holds no password",
+                    f.display()
+                ));
+                None
+            }
+        },
+        Err(e) => {
+            errors.push(format!(
+                "store password file {}: cannot read: {e}",
+                f.display()
+            ));
+            None
         }
     }
 }
@@ -556,10 +604,43 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
         ));
         DEFAULT_LISTEN.parse().expect("valid default")
     });
-    let state = match (o.in_memory, o.state_dir.or(raw.state_dir)) {
-        (true, _) => StateMode::InMemory,
-        (false, Some(d)) => StateMode::Dir(d),
-        (false, None) => {
+    let store_url =
+        (o.store.clone())
+            .map(|u| (true, u))
+            .or(raw.store.url.clone().map(|u| (false, u)));
+    let password_file = o
+        .store_password_file
+        .clone()
+        .or(raw.store.password_file.clone());
+    let state_dir = o.state_dir.or(raw.state_dir);
+    if store_url.is_none() && password_file.is_some() {
+        errors.push(
+            "a store password file (--store-password-file or store.password_file) without a store URL (--store or store.url)".into(),
+        );
+    }
+    // --in-memory wins over a store in the file, as over a state_dir there (commands that
+    // need no state, like `check`, run with it), not over a --store flag.
+    let state = match (o.in_memory, state_dir, store_url) {
+        (true, _, Some((true, _))) => {
+            errors.push("--store and --in-memory: give one of them".into());
+            StateMode::InMemory
+        }
+        (true, _, _) => StateMode::InMemory,
+        (false, dir, Some((from_flag, url))) => {
+            let name = named(from_flag, "--store", "BEDROCK_COST_STORE", "store.url");
+            if dir.is_some() {
+                errors.push(format!(
+                    "{name} and a state directory (--state-dir or state_dir) are both given: the totals live in one store, PostgreSQL or SQLite; give one of them"
+                ));
+            }
+            if let Err(e) = crate::store::check_url(&url) {
+                errors.push(format!("{name}: {e}"));
+            }
+            let password = store_password(password_file, env.store_password.clone(), &mut errors);
+            StateMode::Postgres(PgTarget { url, password })
+        }
+        (false, Some(d), None) => StateMode::Dir(d),
+        (false, None, None) => {
             errors.push(
                 "no state directory: give --state-dir DIR (or state_dir in the config) so totals survive restarts, \
                  or --in-memory to keep them in memory only"
@@ -967,8 +1048,10 @@ fn resolve_reconcile(
         }
         return None;
     }
-    if *state == StateMode::InMemory {
-        errors.push("reconcile needs a state directory: the daily totals it compares with the bill live in the store".into());
+    match state {
+        StateMode::InMemory => errors.push("reconcile needs a state directory: the daily totals it compares with the bill live in the store".into()),
+        StateMode::Postgres(_) => errors.push("reconcile in the daemon reads the daily totals from a SQLite state directory; it does not read the PostgreSQL store yet (run `bedrock-cost-exporter state daily --store ...` and compare, or reconcile from a SQLite daemon)".into()),
+        StateMode::Dir(_) => {}
     }
     let text = raw
         .interval
@@ -1201,7 +1284,7 @@ fn resolve_firehose(
     }
     let dead_letter = raw.dead_letter_file.or_else(|| match state {
         StateMode::Dir(d) => Some(d.join("firehose-dead-letter.jsonl")),
-        StateMode::InMemory => None,
+        StateMode::InMemory | StateMode::Postgres(_) => None,
     });
     Some(FirehoseConfig {
         path,
@@ -1768,6 +1851,94 @@ daily_retention_days = 0
             .unwrap()
             .keys
             .contains(b"firehose-key-0123456789"));
+    }
+
+    #[test]
+    fn a_postgres_store_takes_its_password_from_a_file_or_the_environment_and_never_shows_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "\n  db-password-0123456789 \n").unwrap();
+        let toml =
+            format!("[store]\nurl = \"postgres://bce@db:5432/bce\"\npassword_file = {pw:?}\n");
+        let env = Env {
+            store_password: Some(Secret::new("env-password-9876543210".into())),
+            ..Default::default()
+        };
+        let c = resolve(
+            parse(&toml, "c.toml").unwrap(),
+            Overrides::default(),
+            env.clone(),
+        )
+        .unwrap();
+        let StateMode::Postgres(pg) = &c.state else {
+            panic!("{:?}", c.state)
+        };
+        assert_eq!(pg.url, "postgres://bce@db:5432/bce");
+        assert_eq!(
+            pg.password.as_ref().unwrap().expose(),
+            "db-password-0123456789"
+        );
+        let dump = format!("{c:?} {env:?}");
+        assert!(
+            !dump.contains("0123456789") && !dump.contains("9876543210"),
+            "{dump}"
+        );
+        // the flag wins over the file; without a password file, the environment's
+        let o = Overrides {
+            store: Some("postgres://other@db:5432/x".into()),
+            ..Default::default()
+        };
+        let c = resolve(Default::default(), o, env).unwrap();
+        let StateMode::Postgres(pg) = &c.state else {
+            panic!("{:?}", c.state)
+        };
+        assert_eq!(pg.url, "postgres://other@db:5432/x");
+        assert_eq!(
+            pg.password.as_ref().unwrap().expose(),
+            "env-password-9876543210"
+        );
+    }
+
+    #[test]
+    fn a_postgres_store_lists_every_problem_at_once() {
+        let toml = "state_dir = \"/s\"\n[store]\nurl = \"postgres://u:secret-in-url@db/x\"\npassword_file = \"/nonexistent/pw\"\n[reconcile]\ncur = [\"/cur\"]\n";
+        let err = resolve(
+            parse(toml, "c.toml").unwrap(),
+            Overrides::default(),
+            Env::default(),
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert_eq!(err.0.len(), 4, "{text}");
+        for want in [
+            "store.url and a state directory",
+            "holds a password",
+            "/nonexistent/pw: cannot read",
+            "reconcile in the daemon",
+        ] {
+            assert!(text.contains(want), "{want}: {text}");
+        }
+        assert!(!text.contains("secret-in-url"), "{text}");
+        // --in-memory (as `check` runs) wins over a store in the file, not over the flag
+        let toml = "[store]\nurl = \"postgres://u@db/x\"\npassword_file = \"/nonexistent/pw\"\n";
+        let memory = || Overrides {
+            in_memory: true,
+            ..Default::default()
+        };
+        let c = resolve(parse(toml, "c.toml").unwrap(), memory(), Env::default()).unwrap();
+        assert_eq!(c.state, StateMode::InMemory);
+        let o = Overrides {
+            store: Some("postgres://u@db/x".into()),
+            ..memory()
+        };
+        let err = resolve(Default::default(), o, Env::default()).unwrap_err();
+        assert!(err.to_string().contains("--store and --in-memory"), "{err}");
+        let o = Overrides {
+            store_password_file: Some("/pw".into()),
+            ..memory()
+        };
+        let err = resolve(Default::default(), o, Env::default()).unwrap_err();
+        assert!(err.to_string().contains("without a store URL"), "{err}");
     }
 
     #[test]

@@ -19,7 +19,8 @@
 //! - [`account`]: the priced call, and how one adds to the ledger's counters
 //! - [`daily`]: totals by UTC day per model line and per principal, accumulated per batch (pure)
 //! - [`ledger`]: exact totals per series, per-dimension caps and folding (pure)
-//! - [`store`]: one atomic commit per batch of totals, dedupe keys and checkpoints
+//! - [`store`]: one atomic commit per batch of totals, dedupe keys and checkpoints (SQLite,
+//!   or a PostgreSQL database)
 //! - [`batch`]: the contract between sources and the pipeline (batch, checkpoint, acknowledgement)
 //! - [`pipeline`]: the task that owns the ledger; acknowledges only after the commit
 //! - [`snapshot`]: what readers of the totals see

@@ -111,9 +111,20 @@ enum Command {
     },
     /// Inspect or maintain the state store (stop the daemon first; `daily` runs beside it).
     State {
-        /// The daemon's state directory.
-        #[arg(long, env = "BEDROCK_COST_STATE_DIR")]
-        state_dir: PathBuf,
+        /// The daemon's state directory (SQLite).
+        #[arg(
+            long,
+            env = "BEDROCK_COST_STATE_DIR",
+            required_unless_present = "store",
+            conflicts_with = "store"
+        )]
+        state_dir: Option<PathBuf>,
+        /// The daemon's PostgreSQL store instead: postgres://user@host:port/db.
+        #[arg(long, env = "BEDROCK_COST_STORE")]
+        store: Option<String>,
+        /// File whose first line is the PostgreSQL password (or set BEDROCK_COST_STORE_PASSWORD).
+        #[arg(long, env = "BEDROCK_COST_STORE_PASSWORD_FILE")]
+        store_password_file: Option<PathBuf>,
         #[command(subcommand)]
         action: StateAction,
     },
@@ -159,6 +170,18 @@ enum StateAction {
         #[arg(long, value_parser = ["table", "json"], default_value = "table")]
         format: String,
     },
+    /// Copy the SQLite store of --state-dir into an empty PostgreSQL database (stop the
+    /// daemon first), in one transaction, and check the copy: every series value, dedupe key,
+    /// checkpoint and daily total. The password: --store-password-file or
+    /// BEDROCK_COST_STORE_PASSWORD.
+    ///
+    /// Example: bedrock-cost-exporter state --state-dir /var/lib/bedrock-cost-exporter copy
+    /// --to postgres://bce@db:5432/bce
+    Copy {
+        /// The PostgreSQL store to create: postgres://user@host:port/db.
+        #[arg(long)]
+        to: String,
+    },
     /// Delete dedupe keys older than the window and shrink the file.
     Compact {
         /// Dedupe window to keep.
@@ -200,6 +223,13 @@ struct RunArgs {
     /// Keep totals in memory only: they reset when the process exits.
     #[arg(long, conflicts_with = "state_dir")]
     in_memory: bool,
+    /// Keep the state in PostgreSQL instead of a state directory: postgres://user@host:port/db
+    /// (no password in it: see --store-password-file).
+    #[arg(long, env = "BEDROCK_COST_STORE")]
+    store: Option<String>,
+    /// File whose first line is the PostgreSQL password (or set BEDROCK_COST_STORE_PASSWORD).
+    #[arg(long, env = "BEDROCK_COST_STORE_PASSWORD_FILE")]
+    store_password_file: Option<PathBuf>,
     /// Move the existing store aside (it is kept, renamed) and start from zero.
     #[arg(long)]
     reset_state: bool,
@@ -384,18 +414,24 @@ fn main() -> ExitCode {
             bearer_token_file: bearer_token_file.as_deref(),
         }),
         Command::Check { pricing } => cli::check(pricing.config.as_deref(), pricing.ratecards),
-        Command::State { state_dir, action } => match action {
-            StateAction::Show { json } => cli::state_show(&state_dir, json),
-            StateAction::Export { format } => cli::state_export(&state_dir, &format),
-            StateAction::Daily {
-                since,
-                until,
-                format,
-            } => cli::state_daily(&state_dir, since.as_deref(), until.as_deref(), &format),
-            StateAction::Compact { dedupe_window } => {
-                cli::state_compact(&state_dir, &dedupe_window)
+        Command::State {
+            state_dir,
+            store,
+            store_password_file,
+            action,
+        } => cli::StateTarget::new(state_dir, store, store_password_file.clone()).and_then(|t| {
+            match action {
+                StateAction::Show { json } => cli::state_show(&t, json),
+                StateAction::Export { format } => cli::state_export(&t, &format),
+                StateAction::Daily {
+                    since,
+                    until,
+                    format,
+                } => cli::state_daily(&t, since.as_deref(), until.as_deref(), &format),
+                StateAction::Copy { to } => cli::state_copy(&t, &to, store_password_file),
+                StateAction::Compact { dedupe_window } => cli::state_compact(&t, &dedupe_window),
             }
-        },
+        }),
         Command::Ratecard { action } => ratecard_cmd::run(action),
         Command::Reconcile(a) => match reconcile_cmd::run(*a) {
             Ok(true) => Ok(()),
@@ -433,6 +469,8 @@ fn run(a: RunArgs) -> anyhow::Result<()> {
         listen: a.listen,
         state_dir: a.state_dir,
         in_memory: a.in_memory,
+        store: a.store,
+        store_password_file: a.store_password_file,
         ratecards: a.pricing.ratecards,
         files: a.files,
         stdin: a.stdin,

@@ -2,12 +2,15 @@
 //! atomic transaction per batch, so a crash loses nothing acknowledged and counts nothing twice.
 //!
 //! The pipeline sees only the narrow [`Store`] trait (load, look up keys, commit a batch);
-//! [`SqliteStore`] is the embedded implementation (see `sqlite.rs` for its layout). A shared
-//! backend (e.g. PostgreSQL for replicas behind one Firehose stream) implements the same trait.
+//! [`SqliteStore`] is the embedded implementation (see `sqlite.rs` for its layout);
+//! [`PgStore`] the shared one, a PostgreSQL database several replicas can write (`postgres.rs`).
 
 pub(crate) mod codec;
+mod copy;
 mod daily;
 mod migrate;
+mod pg_daily;
+mod postgres;
 mod sqlite;
 #[cfg(test)]
 mod tests;
@@ -18,6 +21,8 @@ use std::path::{Path, PathBuf};
 use crate::daily::Deltas;
 use crate::ledger::Metric;
 
+pub use copy::{sqlite_to_pg, Copied};
+pub use postgres::{check_url, Image, PgStore, PG_SCHEMA_VERSION};
 use sqlite::schema as sqlite_schema;
 pub use sqlite::{read_daily, SqliteStore, DB_FILE, SCHEMA_VERSION};
 
@@ -43,8 +48,13 @@ pub enum StoreError {
          (it keeps the old file beside the new one)"
     )]
     Corrupt { path: PathBuf, detail: String },
-    #[error("the state store {path} was written by a newer version (schema {found}, this build knows {SCHEMA_VERSION}); run the newer version or restore a backup")]
-    TooNew { path: PathBuf, found: i64 },
+    #[error("the state store {path} was written by a newer version (schema {found}, this build knows {knows}); run the newer version or restore a backup")]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        /// The newest schema this build reads (SQLite's and PostgreSQL's are numbered apart).
+        knows: i64,
+    },
     #[error("another process is using the state directory {0} (its lock file is held); run one daemon per state directory")]
     Locked(PathBuf),
     #[error("the disk holding the state store is full ({0}); nothing is acknowledged until space returns")]

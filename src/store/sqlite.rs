@@ -217,6 +217,7 @@ impl SqliteStore {
                 return Err(StoreError::TooNew {
                     path: self.path.clone(),
                     found,
+                    knows: SCHEMA_VERSION,
                 })
             }
             Some(Err(_)) => return Err(self.corrupt("bad schema_version")),
@@ -424,6 +425,20 @@ impl SqliteStore {
         Ok(n as u64)
     }
 
+    /// Every dedupe key of the window and when its batch was committed (unix seconds): what
+    /// `state copy` carries over.
+    pub fn dedupe_keys(&self) -> Result<Vec<(DedupeKey, i64)>, StoreError> {
+        let mut out = Vec::new();
+        self.each_row("SELECT seen_at, keys FROM dedupe ORDER BY batch", |row| {
+            let err = |e| classify(e, &self.path);
+            let at: i64 = row.get(0).map_err(err)?;
+            let blob = row.get_ref(1).map_err(err)?;
+            out.extend(codec::decode_keys(blob.as_blob().unwrap_or_default()).map(|k| (k, at)));
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
     /// Every source's checkpoint, by source.
     fn checkpoints(&self) -> Result<std::collections::BTreeMap<String, String>, StoreError> {
         let err = |e| classify(e, &self.path);
@@ -478,7 +493,13 @@ pub fn read_daily(
         .optional()
         .map_err(err)?;
     match version.and_then(|v| v.parse::<i64>().ok()) {
-        Some(found) if found > SCHEMA_VERSION => return Err(StoreError::TooNew { path, found }),
+        Some(found) if found > SCHEMA_VERSION => {
+            return Err(StoreError::TooNew {
+                path,
+                found,
+                knows: SCHEMA_VERSION,
+            })
+        }
         Some(v) if v >= DAILY_SINCE => {}
         Some(_) => return Ok(DailyTotals::default()),
         None => {

@@ -7,34 +7,50 @@ fn ledger() -> Ledger {
     Ledger::new(&Limits::uniform(100, &["user"], 100))
 }
 
+#[path = "tests_pg.rs"]
+mod pg;
+
 /// Adds to one series in a batch and commits it, as the pipeline does.
-fn commit_one(store: &mut SqliteStore, l: &mut Ledger, user: &str, keys: &[DedupeKey], now: i64) {
+fn commit_one(store: &mut dyn Store, l: &mut Ledger, user: &str, keys: &[DedupeKey], now: i64) {
+    try_commit_one(store, l, user, keys, now).unwrap();
+}
+
+/// As [`commit_one`], returning the store's answer (the ledger keeps the batch only if Ok).
+fn try_commit_one(
+    store: &mut dyn Store,
+    l: &mut Ledger,
+    user: &str,
+    keys: &[DedupeKey],
+    now: i64,
+) -> Result<(), StoreError> {
     l.begin();
     l.add_named(Metric::Cost, &[("user", user), ("model", "m")], 5);
     let ch = l.changes();
     let cps = [("file:/x".to_string(), "{\"offset\":10}".to_string())];
-    store
-        .commit(&Commit {
-            created: l.new_series(&ch.created),
-            values: &ch.values,
-            all: &*l,
-            removed: &ch.removed,
-            dedupe: keys,
-            checkpoints: &cps,
-            drop_checkpoints: &[],
-            now,
-            purge_before: Some(now - 100),
-            daily: &Deltas::default(),
-            daily_before: None,
-        })
-        .unwrap();
-    l.keep();
+    let done = store.commit(&Commit {
+        created: l.new_series(&ch.created),
+        values: &ch.values,
+        all: &*l,
+        removed: &ch.removed,
+        dedupe: keys,
+        checkpoints: &cps,
+        drop_checkpoints: &[],
+        now,
+        purge_before: Some(now - 100),
+        daily: &Deltas::default(),
+        daily_before: None,
+    });
+    match done {
+        Ok(()) => l.keep(),
+        Err(_) => l.rollback(),
+    }
+    done
 }
 
 /// Stored series as (id, metric, labels, value).
 type Rows = Vec<(u32, Metric, Vec<(String, String)>, i128)>;
 
-fn load(store: &mut SqliteStore) -> (Rows, HashMap<String, String>) {
+fn load(store: &mut dyn Store) -> (Rows, HashMap<String, String>) {
     let mut rows = Vec::new();
     let cps = store
         .load(&mut |r| {
@@ -238,11 +254,11 @@ mod daily {
     use rust_decimal::Decimal;
     use std::str::FromStr;
 
-    fn d(s: &str) -> Decimal {
+    pub(super) fn d(s: &str) -> Decimal {
         Decimal::from_str(s).unwrap()
     }
 
-    fn key(day: &str, class: TokenClass) -> UsageKey {
+    pub(super) fn key(day: &str, class: TokenClass) -> UsageKey {
         UsageKey {
             day: day.into(),
             model: "amazon.nova-micro-v1:0".into(),
@@ -254,19 +270,19 @@ mod daily {
         }
     }
 
-    fn who(day: &str, principal: &str) -> PrincipalKey {
+    pub(super) fn who(day: &str, principal: &str) -> PrincipalKey {
         PrincipalKey {
             day: day.into(),
             principal: principal.into(),
         }
     }
 
-    fn units(cost: &str) -> i128 {
+    pub(super) fn units(cost: &str) -> i128 {
         crate::money::to_units(d(cost), crate::money::USD_SCALE).unwrap()
     }
 
     /// A batch's daily deltas: `tokens` input tokens costing `cost`, by one call of `principal`.
-    fn batch(day: &str, tokens: u64, cost: &str, principal: &str) -> Deltas {
+    pub(super) fn batch(day: &str, tokens: u64, cost: &str, principal: &str) -> Deltas {
         let (day, units) = (crate::daily::parse_day(day).unwrap(), units(cost));
         let mut t = Deltas::default();
         t.push_usage(UsageDelta {
@@ -566,10 +582,8 @@ mod daily {
 
 /// A batch can delete checkpoints (the S3 source's read keys of hours it no longer lists) in
 /// the same transaction that writes others; a reopened store sees only what is left.
-#[test]
-fn checkpoints_are_dropped_in_the_commit_that_writes_others() {
-    let dir = tempfile::tempdir().unwrap();
-    let write = |s: &mut SqliteStore, cps: &[(String, String)], drop: &[String]| {
+pub(super) fn checkpoints_dropped(open: &dyn Fn() -> Box<dyn Store>) {
+    let write = |s: &mut dyn Store, cps: &[(String, String)], drop: &[String]| {
         s.commit(&Commit {
             created: Vec::new(),
             values: &[],
@@ -586,21 +600,28 @@ fn checkpoints_are_dropped_in_the_commit_that_writes_others() {
         .unwrap();
     };
     {
-        let mut s = SqliteStore::open(dir.path()).unwrap();
+        let mut s = open();
         let cps: Vec<(String, String)> = ["s3:b/|h1", "s3:b/|h2", "s3:b/"]
             .iter()
             .map(|k| (k.to_string(), "1".to_string()))
             .collect();
-        write(&mut s, &cps, &[]);
+        write(&mut *s, &cps, &[]);
         write(
-            &mut s,
+            &mut *s,
             &[("s3:b/".into(), "2".into())],
             &["s3:b/|h1".into(), "s3:b/|absent".into()],
         );
     }
-    let mut s = SqliteStore::open(dir.path()).unwrap();
-    let (_, cps) = load(&mut s);
+    let mut s = open();
+    let (_, cps) = load(&mut *s);
     let mut keys: Vec<_> = cps.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     keys.sort();
     assert_eq!(keys, [("s3:b/", "2"), ("s3:b/|h2", "1")]);
+}
+
+#[test]
+fn checkpoints_are_dropped_in_the_commit_that_writes_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    checkpoints_dropped(&|| Box::new(SqliteStore::open(&path).unwrap()));
 }

@@ -18,6 +18,7 @@ mod follow;
 mod intake;
 mod limits;
 mod moto;
+mod pg_store;
 mod prometheus;
 mod ratecard;
 mod reconcile;

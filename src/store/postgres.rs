@@ -1,0 +1,595 @@
+//! The shared store: a PostgreSQL database (`--store postgres://...`), for daemons that run
+//! beside a database their team already operates, and shaped from the start for several
+//! replicas writing one set of totals.
+//!
+//! Layout (schema [`PG_SCHEMA_VERSION`], created and migrated by the daemon, see `SCHEMA`):
+//! - `series`: one row per (metric, encoded labels) with its exact value (`numeric(39,0)`, in
+//!   the metric's units, as the ledger's `i128`) and a `version` from a sequence, bumped on
+//!   every write. Rows are keyed by what they are, not by this process's ledger ids: a commit
+//!   adds the DELTA of each series since this store last wrote or loaded it, so replicas that
+//!   count different requests into the same series add up instead of overwriting each other;
+//! - `dedupe`: one row per key, `INSERT ... ON CONFLICT DO NOTHING` inside the commit. A key
+//!   another replica committed first makes the commit fail and roll back (the batch is not
+//!   acknowledged; on its retry [`Store::seen`] knows the key): a unique key, not a
+//!   read-then-write;
+//! - `checkpoints`, `daily_usage`, `daily_principal` (the daily totals as SQLite keeps them,
+//!   cost as an exact `numeric` of USD; see `pg_daily.rs`), `meta` (the schema version).
+//!
+//! The client is the synchronous `postgres` crate: it runs its own single-thread runtime, so
+//! it must be created, used and dropped off the daemon's async threads (the pipeline runs on
+//! a blocking thread; `app.rs` opens the store on one too). A lost connection fails the commit
+//! (`Io`: nothing acknowledged, the batch is retried) and the next call connects again.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use postgres::{Client, NoTls, Transaction};
+
+use super::pg_daily::{self, DailySums};
+use super::{Commit, DedupeKey, SeriesRow, Stats, Store, StoreError};
+use crate::daily::{self, DailyTotals};
+use crate::ledger::Metric;
+use crate::money::{self, USD_SCALE};
+use crate::secret::Secret;
+
+/// Bump when the table layout changes; an older daemon refuses a newer database.
+pub const PG_SCHEMA_VERSION: i64 = 1;
+/// Taken for the schema check and creation, so replicas starting together do not race on
+/// `CREATE TABLE IF NOT EXISTS` (an arbitrary constant: "bce" in ASCII).
+const SCHEMA_LOCK: i64 = 0x62_63_65;
+/// How long a connection attempt may take before the commit fails (and is retried).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long sent data may go unacknowledged before the connection counts as lost.
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
+
+const SCHEMA: &str = "
+CREATE SEQUENCE IF NOT EXISTS series_version;
+CREATE TABLE IF NOT EXISTS series (metric text NOT NULL, labels bytea NOT NULL, value numeric(39,0) NOT NULL, version bigint NOT NULL DEFAULT nextval('series_version'), PRIMARY KEY (metric, labels));
+CREATE INDEX IF NOT EXISTS series_by_version ON series (version);
+CREATE TABLE IF NOT EXISTS dedupe (key bytea PRIMARY KEY, first_seen bigint NOT NULL);
+CREATE INDEX IF NOT EXISTS dedupe_by_first_seen ON dedupe (first_seen);
+CREATE TABLE IF NOT EXISTS checkpoints (source text PRIMARY KEY, value text NOT NULL);
+CREATE TABLE IF NOT EXISTS daily_usage (day text NOT NULL, model text NOT NULL, region text NOT NULL, scope text NOT NULL, tier text NOT NULL, long_context boolean NOT NULL, token_type text NOT NULL, tokens bigint NOT NULL, cost_usd numeric NOT NULL, PRIMARY KEY (day, model, region, scope, tier, long_context, token_type));
+CREATE TABLE IF NOT EXISTS daily_principal (day text NOT NULL, principal text NOT NULL, calls bigint NOT NULL, cost_usd numeric NOT NULL, PRIMARY KEY (day, principal));
+";
+
+pub struct PgStore {
+    config: postgres::Config,
+    /// The URL as given (it never holds the password), for messages.
+    url: String,
+    client: Option<Client>,
+    /// What this store last wrote or loaded for each ledger id: the base of the next delta.
+    written: Vec<Option<Written>>,
+}
+
+struct Written {
+    metric: &'static str,
+    labels: Vec<u8>,
+    value: i128,
+}
+
+/// Why a URL cannot be used, found without connecting (config validation lists these).
+pub fn check_url(url: &str) -> Result<(), String> {
+    let config: postgres::Config = url.parse().map_err(|e| {
+        format!("{url:?} is not a PostgreSQL URL like postgres://user@host:5432/db ({e})")
+    })?;
+    if config.get_password().is_some() {
+        return Err(
+            "the URL holds a password; give it in a file (--store-password-file) or BEDROCK_COST_STORE_PASSWORD instead"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+impl PgStore {
+    /// Connects, creates the schema in an empty database and refuses a newer one. Call it off
+    /// the async threads (see the module doc).
+    pub fn open(url: &str, password: Option<&Secret<String>>) -> Result<PgStore, StoreError> {
+        check_url(url).map_err(StoreError::Io)?;
+        let mut store = PgStore::open_only(url, password)?;
+        store.init()?;
+        Ok(store)
+    }
+
+    /// The store's settings, not connected yet.
+    fn open_only(url: &str, password: Option<&Secret<String>>) -> Result<PgStore, StoreError> {
+        let mut config: postgres::Config =
+            url.parse().map_err(|e| StoreError::Io(format!("{e}")))?;
+        if let Some(p) = password {
+            config.password(p.expose());
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        // A server that vanishes without closing the connection must fail the commit (and
+        // let it be retried) within seconds, not after the kernel's 15-minute retransmissions.
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(TCP_USER_TIMEOUT);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("bedrock-cost-exporter");
+        }
+        Ok(PgStore {
+            config,
+            url: url.to_string(),
+            client: None,
+            written: Vec::new(),
+        })
+    }
+
+    /// As [`PgStore::open`], refusing a database that holds no store (`state` commands: a
+    /// mistyped URL must not become a new, empty store).
+    pub fn open_existing(
+        url: &str,
+        password: Option<&Secret<String>>,
+    ) -> Result<PgStore, StoreError> {
+        check_url(url).map_err(StoreError::Io)?;
+        let mut store = PgStore::open_only(url, password)?;
+        let held = store.in_tx(|tx| {
+            let meta: Option<String> = tx
+                .query_one("SELECT to_regclass('meta')::text", &[])?
+                .get(0);
+            Ok(meta.is_some())
+        })?;
+        if !held {
+            return Err(StoreError::Io(format!(
+                "there is no bedrock-cost-exporter store in the database {url}; check --store"
+            )));
+        }
+        store.init()?;
+        Ok(store)
+    }
+
+    /// Every dedupe key and when it was first seen (`state copy` checks its copy with them).
+    pub fn dedupe_keys(&mut self) -> Result<Vec<(DedupeKey, i64)>, StoreError> {
+        let rows = self.in_tx(|tx| Ok(tx.query("SELECT key, first_seen FROM dedupe", &[])?))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let key: &[u8] = r.get(0);
+            let key = key
+                .try_into()
+                .map_err(|_| self.corrupt("a dedupe key that is not 16 bytes"))?;
+            out.push((key, r.get(1)));
+        }
+        Ok(out)
+    }
+
+    fn path(&self) -> PathBuf {
+        PathBuf::from(&self.url)
+    }
+
+    fn corrupt(&self, detail: impl Into<String>) -> StoreError {
+        StoreError::Corrupt {
+            path: self.path(),
+            detail: detail.into(),
+        }
+    }
+
+    /// The open connection, or a new one when there is none or the server closed it.
+    fn client(&mut self) -> Result<&mut Client, StoreError> {
+        if self.client.as_ref().is_some_and(Client::is_closed) {
+            self.client = None;
+        }
+        if self.client.is_none() {
+            let c = self.config.connect(NoTls).map_err(|e| {
+                StoreError::Io(format!("cannot connect to PostgreSQL at {}: {e}", self.url))
+            })?;
+            self.client = Some(c);
+        }
+        Ok(self.client.as_mut().expect("just connected"))
+    }
+
+    /// Runs `f` in one transaction. On a failure without a server error (the connection is
+    /// gone) the client is dropped, so the next call connects again.
+    fn in_tx<T>(
+        &mut self,
+        f: impl FnOnce(&mut Transaction<'_>) -> Result<T, Failed>,
+    ) -> Result<T, StoreError> {
+        let url = self.url.clone();
+        let done = (|| {
+            let client = self.client().map_err(Failed::Store)?;
+            let mut tx = client.transaction()?;
+            let t = f(&mut tx)?;
+            tx.commit()?;
+            Ok(t)
+        })();
+        match done {
+            Ok(t) => Ok(t),
+            Err(Failed::Store(e)) => Err(e),
+            Err(Failed::Pg(e)) => {
+                if e.code().is_none() {
+                    self.client = None;
+                }
+                Err(classify(&e, &url))
+            }
+        }
+    }
+
+    fn init(&mut self) -> Result<(), StoreError> {
+        let url = self.url.clone();
+        let found = self.in_tx(|tx| {
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])?;
+            tx.batch_execute(
+                "CREATE TABLE IF NOT EXISTS meta (key text PRIMARY KEY, value text NOT NULL)",
+            )?;
+            let row = tx.query_opt("SELECT value FROM meta WHERE key = 'schema_version'", &[])?;
+            let version = match row.map(|r| r.get::<_, String>(0)) {
+                None => None,
+                Some(v) => match v.parse::<i64>() {
+                    Ok(v) => Some(v),
+                    Err(_) => {
+                        return Err(Failed::Store(StoreError::Corrupt {
+                            path: PathBuf::from(&url),
+                            detail: format!("bad schema_version {v:?}"),
+                        }))
+                    }
+                },
+            };
+            match version {
+                Some(found) if found > PG_SCHEMA_VERSION => return Ok(Some(found)),
+                Some(_) => {}
+                None => {
+                    tx.batch_execute(SCHEMA)?;
+                    tx.execute(
+                        "INSERT INTO meta (key, value) VALUES ('schema_version', $1)",
+                        &[&PG_SCHEMA_VERSION.to_string()],
+                    )?;
+                }
+            }
+            Ok(None)
+        })?;
+        match found {
+            Some(found) => Err(StoreError::TooNew {
+                path: self.path(),
+                found,
+                knows: PG_SCHEMA_VERSION,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// What `state show` prints.
+    pub fn stats(&mut self) -> Result<Stats, StoreError> {
+        let (bytes, by_metric, keys, oldest, cps) = self.in_tx(|tx| {
+            let bytes: i64 = tx
+                .query_one("SELECT pg_database_size(current_database())", &[])?
+                .get(0);
+            let by_metric: Vec<(String, u64)> = tx
+                .query(
+                    "SELECT metric, count(*) FROM series GROUP BY metric ORDER BY metric",
+                    &[],
+                )?
+                .iter()
+                .map(|r| (r.get(0), r.get::<_, i64>(1) as u64))
+                .collect();
+            let row = tx.query_one("SELECT count(*), min(first_seen) FROM dedupe", &[])?;
+            let (keys, oldest): (i64, Option<i64>) = (row.get(0), row.get(1));
+            Ok((bytes, by_metric, keys, oldest, checkpoints(tx)?))
+        })?;
+        Ok(Stats {
+            path: self.url.clone(),
+            file_bytes: bytes.max(0) as u64,
+            series_by_metric: by_metric,
+            dedupe_keys: keys.max(0) as u64,
+            oldest_dedupe_key: oldest.map(crate::timefmt::format_rfc3339),
+            checkpoints: cps.into_iter().collect(),
+        })
+    }
+
+    /// The daily totals of the days in `[since, until]` (inclusive, `YYYY-MM-DD`; `None`:
+    /// unbounded), as [`super::read_daily`] reads them from SQLite.
+    pub fn daily(
+        &mut self,
+        since: Option<&str>,
+        until: Option<&str>,
+    ) -> Result<DailyTotals, StoreError> {
+        let url = self.url.clone();
+        self.in_tx(|tx| pg_daily::read(tx, since, until, &url))
+    }
+
+    /// Writes a whole store's content into this empty database in one transaction (`state
+    /// copy`); refuses a database that holds any series, key, checkpoint or daily total.
+    pub fn import(&mut self, image: &Image) -> Result<(), StoreError> {
+        let url = self.url.clone();
+        self.in_tx(|tx| {
+            let held: i64 = tx
+                .query_one(
+                    "SELECT (SELECT count(*) FROM series) + (SELECT count(*) FROM dedupe) + (SELECT count(*) FROM checkpoints) + (SELECT count(*) FROM daily_usage) + (SELECT count(*) FROM daily_principal)",
+                    &[],
+                )?
+                .get(0);
+            if held > 0 {
+                return Err(Failed::Store(StoreError::Io(format!(
+                    "the target database {url} is not empty ({held} rows of totals, keys, checkpoints or daily totals); copy into a new database"
+                ))));
+            }
+            for part in image.series.chunks(ROWS_PER_STATEMENT) {
+                let metrics: Vec<&str> = part.iter().map(|s| s.0).collect();
+                let labels: Vec<&[u8]> = part.iter().map(|s| &s.1[..]).collect();
+                let values: Vec<String> = part.iter().map(|s| s.2.to_string()).collect();
+                tx.execute(
+                    "INSERT INTO series (metric, labels, value) SELECT m, l, v::numeric FROM unnest($1::text[], $2::bytea[], $3::text[]) AS t(m, l, v)",
+                    &[&metrics, &labels, &values],
+                )?;
+            }
+            for part in image.keys.chunks(ROWS_PER_STATEMENT) {
+                let keys: Vec<&[u8]> = part.iter().map(|k| &k.0[..]).collect();
+                let at: Vec<i64> = part.iter().map(|k| k.1).collect();
+                tx.execute(
+                    "INSERT INTO dedupe (key, first_seen) SELECT * FROM unnest($1::bytea[], $2::bigint[]) ON CONFLICT (key) DO NOTHING",
+                    &[&keys, &at],
+                )?;
+            }
+            write_checkpoints(tx, &image.checkpoints)?;
+            let mut d = DailySums::default();
+            for (k, t) in &image.daily.usage {
+                let day = daily::parse_day(&k.day).ok_or_else(|| Failed::Store(StoreError::Io(format!("bad day {:?}", k.day))))?;
+                let units = money::to_units(t.cost, USD_SCALE).ok_or_else(|| Failed::Store(StoreError::Io(format!("bad cost {}", t.cost))))?;
+                let key = (day, k.model.clone(), k.region.clone(), k.scope, k.tier, k.long_context, k.class);
+                d.add_usage(key, t.tokens, units);
+            }
+            for (k, t) in &image.daily.principals {
+                let day = daily::parse_day(&k.day).ok_or_else(|| Failed::Store(StoreError::Io(format!("bad day {:?}", k.day))))?;
+                let units = money::to_units(t.cost, USD_SCALE).ok_or_else(|| Failed::Store(StoreError::Io(format!("bad cost {}", t.cost))))?;
+                d.add_principal((day, k.principal.clone()), t.calls, units);
+            }
+            d.write(tx)?;
+            Ok(())
+        })
+    }
+}
+
+impl Drop for PgStore {
+    /// The client's runtime may not be dropped on an async thread (tokio panics): if this
+    /// store is dropped inside a runtime (e.g. the daemon fails to start after opening it),
+    /// the client is dropped on a thread of its own.
+    fn drop(&mut self) {
+        if let Some(c) = self.client.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                std::thread::spawn(move || drop(c));
+            }
+        }
+    }
+}
+
+/// A whole store's content, for [`PgStore::import`].
+#[derive(Debug, Default, PartialEq)]
+pub struct Image {
+    /// (metric name, encoded labels, value in the metric's units).
+    pub series: Vec<(&'static str, Vec<u8>, i128)>,
+    /// Dedupe keys and when each was first seen (unix seconds).
+    pub keys: Vec<(DedupeKey, i64)>,
+    pub checkpoints: Vec<(String, String)>,
+    pub daily: DailyTotals,
+}
+
+/// Rows sent in one statement (as arrays): bounds a statement's size, keeps round trips few.
+pub(super) const ROWS_PER_STATEMENT: usize = 10_000;
+
+/// A failure inside a transaction: the server's (classified once, outside), or one of ours.
+pub(super) enum Failed {
+    Pg(postgres::Error),
+    Store(StoreError),
+}
+
+impl From<postgres::Error> for Failed {
+    fn from(e: postgres::Error) -> Failed {
+        Failed::Pg(e)
+    }
+}
+
+/// PostgreSQL's errors as the store's kinds: no server error code means the connection is
+/// gone or unusable (`Io`: retried); `53100` (disk full) and other out-of-resource codes are
+/// `Full`; anything else the server refused is `Io` with its message.
+fn classify(e: &postgres::Error, url: &str) -> StoreError {
+    use postgres::error::SqlState;
+    let detail = match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    };
+    match e.code() {
+        Some(c) if *c == SqlState::DISK_FULL || *c == SqlState::OUT_OF_MEMORY => {
+            StoreError::Full(format!("PostgreSQL at {url}: {detail}"))
+        }
+        _ => StoreError::Io(format!("PostgreSQL at {url}: {detail}")),
+    }
+}
+
+fn checkpoints(tx: &mut Transaction<'_>) -> Result<BTreeMap<String, String>, postgres::Error> {
+    Ok(tx
+        .query("SELECT source, value FROM checkpoints", &[])?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect())
+}
+
+fn write_checkpoints(
+    tx: &mut Transaction<'_>,
+    cps: &[(String, String)],
+) -> Result<(), postgres::Error> {
+    if cps.is_empty() {
+        return Ok(());
+    }
+    let (sources, values): (Vec<&str>, Vec<&str>) =
+        cps.iter().map(|(s, v)| (s.as_str(), v.as_str())).unzip();
+    // Later entries of a source win, as with one upsert each (ON CONFLICT cannot touch a row twice).
+    let mut last: BTreeMap<&str, &str> = BTreeMap::new();
+    for (s, v) in sources.into_iter().zip(values) {
+        last.insert(s, v);
+    }
+    let (sources, values): (Vec<&str>, Vec<&str>) = last.into_iter().unzip();
+    tx.execute(
+        "INSERT INTO checkpoints (source, value) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT (source) DO UPDATE SET value = EXCLUDED.value",
+        &[&sources, &values],
+    )?;
+    Ok(())
+}
+
+impl Store for PgStore {
+    fn load(
+        &mut self,
+        sink: &mut dyn FnMut(SeriesRow<'_>),
+    ) -> Result<HashMap<String, String>, StoreError> {
+        let (rows, cps) = self.in_tx(|tx| {
+            let rows = tx.query(
+                "SELECT metric, labels, value::text FROM series ORDER BY metric, labels",
+                &[],
+            )?;
+            Ok((rows, checkpoints(tx)?))
+        })?;
+        self.written.clear();
+        let mut labels = Vec::with_capacity(crate::ledger::MAX_LABELS);
+        for r in &rows {
+            let (name, blob, value): (&str, &[u8], &str) = (r.get(0), r.get(1), r.get(2));
+            // A metric this build no longer exports is kept in the database but not loaded.
+            let Some(metric) = Metric::from_name(name) else {
+                continue;
+            };
+            let value: i128 = value.parse().map_err(|_| {
+                self.corrupt(format!("series {name}: value {value} is not an i128"))
+            })?;
+            if super::codec::decode_labels(blob, &mut labels).is_none() {
+                return Err(self.corrupt(format!("bad labels in a series of {name}")));
+            }
+            let id = self.written.len() as u32;
+            sink(SeriesRow {
+                id,
+                metric,
+                labels: &labels,
+                value,
+            });
+            self.written.push(Some(Written {
+                metric: metric.name(),
+                labels: blob.to_vec(),
+                value,
+            }));
+        }
+        Ok(cps.into_iter().collect())
+    }
+
+    fn seen(&mut self, keys: &[DedupeKey]) -> Result<Vec<bool>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let found: HashSet<Vec<u8>> = self.in_tx(|tx| {
+            let mut found = HashSet::new();
+            for part in keys.chunks(ROWS_PER_STATEMENT) {
+                let arr: Vec<&[u8]> = part.iter().map(|k| &k[..]).collect();
+                for r in tx.query("SELECT key FROM dedupe WHERE key = ANY($1)", &[&arr])? {
+                    found.insert(r.get::<_, Vec<u8>>(0));
+                }
+            }
+            Ok(found)
+        })?;
+        Ok(keys.iter().map(|k| found.contains(&k[..])).collect())
+    }
+
+    fn commit(&mut self, c: &Commit<'_>) -> Result<(), StoreError> {
+        // The definitions this batch creates, by id, and each changed series' delta.
+        let mut defs: HashMap<u32, (&'static str, Vec<u8>)> = c
+            .created
+            .iter()
+            .map(|s| {
+                (
+                    s.id,
+                    (s.metric.name(), super::codec::encode_labels(&s.labels)),
+                )
+            })
+            .collect();
+        let mut changes: Vec<(u32, &'static str, Vec<u8>, i128, i128)> =
+            Vec::with_capacity(c.values.len());
+        for &(id, value) in c.values {
+            let (metric, labels, before) = match (defs.remove(&id), self.written.get(id as usize)) {
+                (Some((m, l)), _) => (m, l, 0),
+                (None, Some(Some(w))) => (w.metric, w.labels.clone(), w.value),
+                (None, _) => match c.all.definition(id) {
+                    // A series this store has not seen defined (not expected): its whole value.
+                    Some((m, l)) => (m, l, 0),
+                    None => continue,
+                },
+            };
+            changes.push((id, metric, labels, before, value));
+        }
+        // A series created at zero is stored too: that it exists (was admitted under the
+        // cardinality caps) is part of the state.
+        changes.extend(defs.into_iter().map(|(id, (m, l))| (id, m, l, 0, 0)));
+        let removed: Vec<(&'static str, Vec<u8>)> = c
+            .removed
+            .iter()
+            .filter_map(|id| self.written.get(*id as usize)?.as_ref())
+            .map(|w| (w.metric, w.labels.clone()))
+            .collect();
+        let mut keys: Vec<&[u8]> = c.dedupe.iter().map(|k| &k[..]).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let sums = DailySums::of(c.daily);
+        let url = self.url.clone();
+        self.in_tx(|tx| {
+            // Keys first: a key another replica committed fails the batch before it adds a cent.
+            for part in keys.chunks(ROWS_PER_STATEMENT) {
+                let n = tx.execute(
+                    "INSERT INTO dedupe (key, first_seen) SELECT unnest($1::bytea[]), $2 ON CONFLICT (key) DO NOTHING",
+                    &[&part, &c.now],
+                )?;
+                if n as usize != part.len() {
+                    return Err(Failed::Store(StoreError::Io(format!(
+                        "PostgreSQL at {url}: {} of the batch's requests were committed meanwhile by another writer; the batch is not acknowledged and is retried without them",
+                        part.len() - n as usize
+                    ))));
+                }
+            }
+            for part in changes.chunks(ROWS_PER_STATEMENT) {
+                let metrics: Vec<&str> = part.iter().map(|s| s.1).collect();
+                let labels: Vec<&[u8]> = part.iter().map(|s| &s.2[..]).collect();
+                let before: Vec<String> = part.iter().map(|s| s.3.to_string()).collect();
+                let after: Vec<String> = part.iter().map(|s| s.4.to_string()).collect();
+                // The delta is computed in numeric: new - old cannot overflow there.
+                tx.execute(
+                    "INSERT INTO series (metric, labels, value) SELECT m, l, a::numeric - b::numeric FROM unnest($1::text[], $2::bytea[], $3::text[], $4::text[]) AS t(m, l, b, a) \
+                     ON CONFLICT (metric, labels) DO UPDATE SET value = series.value + EXCLUDED.value, version = nextval('series_version')",
+                    &[&metrics, &labels, &before, &after],
+                )?;
+            }
+            for (metric, labels) in &removed {
+                tx.execute("DELETE FROM series WHERE metric = $1 AND labels = $2", &[metric, labels])?;
+            }
+            write_checkpoints(tx, c.checkpoints)?;
+            if !c.drop_checkpoints.is_empty() {
+                tx.execute(
+                    "DELETE FROM checkpoints WHERE source = ANY($1)",
+                    &[&c.drop_checkpoints],
+                )?;
+            }
+            if let Some(before) = c.purge_before {
+                tx.execute("DELETE FROM dedupe WHERE first_seen < $1", &[&before])?;
+            }
+            sums.write(tx)?;
+            if let Some(day) = c.daily_before {
+                tx.execute("DELETE FROM daily_usage WHERE day < $1", &[&day])?;
+                tx.execute("DELETE FROM daily_principal WHERE day < $1", &[&day])?;
+            }
+            Ok(())
+        })?;
+        // Committed: the new bases of the next deltas.
+        for (id, metric, labels, _, value) in changes {
+            let id = id as usize;
+            if self.written.len() <= id {
+                self.written.resize_with(id + 1, || None);
+            }
+            self.written[id] = Some(Written {
+                metric,
+                labels,
+                value,
+            });
+        }
+        for id in c.removed {
+            if let Some(w) = self.written.get_mut(*id as usize) {
+                *w = None;
+            }
+        }
+        Ok(())
+    }
+}
