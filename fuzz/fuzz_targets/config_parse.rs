@@ -29,6 +29,9 @@ fn defuse(raw: &mut RawConfig) {
     };
     nowhere(&mut raw.attribution.hash_key_file);
     nowhere(&mut raw.firehose.access_key_file);
+    nowhere(&mut raw.store.password_file);
+    nowhere(&mut raw.http.bearer_token_file);
+    nowhere(&mut raw.http.basic_auth_file);
 }
 
 fn check(c: &config::Config) {
@@ -79,6 +82,7 @@ fuzz_target!(|data: &[u8]| {
     let env = Env {
         hash_key: Some(Secret::new("0123456789abcdef0123456789abcdef".into())),
         firehose_keys: Some(Secret::new("key-1, key-2".into())),
+        store_password: Some(Secret::new("store-password".into())),
         now_ms: 1_795_000_000_000,
     };
     if let Ok(c) = config::resolve(raw, o, env) {
