@@ -17,8 +17,11 @@ pub struct Copied {
     pub daily_rows: usize,
 }
 
-/// Everything a SQLite store holds, as [`PgStore::import`] takes it.
-pub fn read_sqlite(store: &mut SqliteStore, dir: &Path) -> Result<Image, StoreError> {
+/// Every series (metric name, encoded labels, value) and checkpoint of a store, sorted, so
+/// two stores' images compare equal exactly when they hold the same.
+type Loaded = (Vec<(&'static str, Vec<u8>, i128)>, Vec<(String, String)>);
+
+fn load_sorted(store: &mut dyn Store) -> Result<Loaded, StoreError> {
     let mut series = Vec::new();
     let checkpoints = store.load(&mut |r| {
         series.push((r.metric.name(), codec::encode_labels(r.labels), r.value));
@@ -26,6 +29,12 @@ pub fn read_sqlite(store: &mut SqliteStore, dir: &Path) -> Result<Image, StoreEr
     let mut checkpoints: Vec<(String, String)> = checkpoints.into_iter().collect();
     checkpoints.sort();
     series.sort();
+    Ok((series, checkpoints))
+}
+
+/// Everything a SQLite store holds, as [`PgStore::import`] takes it.
+pub fn read_sqlite(store: &mut SqliteStore, dir: &Path) -> Result<Image, StoreError> {
+    let (series, checkpoints) = load_sorted(store)?;
     Ok(Image {
         series,
         keys: store.dedupe_keys()?,
@@ -36,13 +45,7 @@ pub fn read_sqlite(store: &mut SqliteStore, dir: &Path) -> Result<Image, StoreEr
 
 /// Everything a PostgreSQL store holds, in the same order as [`read_sqlite`].
 pub fn read_pg(store: &mut PgStore) -> Result<Image, StoreError> {
-    let mut series = Vec::new();
-    let checkpoints = store.load(&mut |r| {
-        series.push((r.metric.name(), codec::encode_labels(r.labels), r.value));
-    })?;
-    let mut checkpoints: Vec<(String, String)> = checkpoints.into_iter().collect();
-    checkpoints.sort();
-    series.sort();
+    let (series, checkpoints) = load_sorted(store)?;
     Ok(Image {
         series,
         keys: store.dedupe_keys()?,
