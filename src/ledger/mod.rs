@@ -16,7 +16,8 @@
 //! Batches: [`Ledger::begin`] opens one, adds change values in place while remembering the
 //! old ones, and [`Ledger::keep`] or [`Ledger::rollback`] closes it once the store commit
 //! succeeded or failed. Readers hold the lock the pipeline commits under, so they only ever
-//! see committed totals.
+//! see committed totals. Between batches, [`Ledger::adopt`] takes the values other replicas
+//! committed to a shared store.
 
 mod metric;
 mod symbols;
@@ -157,6 +158,8 @@ pub struct Ledger {
     /// Ids of `bedrock_series_folded_total` and `bedrock_folded_cost_usd_total` per metric.
     fold_counters: [Option<(u32, u32)>; Metric::COUNT],
     epoch: u64,
+    /// A batch is open (between `begin` and `keep` or `rollback`): `adopt` is refused.
+    open: bool,
     /// Unix seconds of the newest record timestamp counted, per source (not stored: it
     /// says how fresh this process's view is).
     last_record: std::collections::BTreeMap<String, i64>,
@@ -205,6 +208,7 @@ impl Ledger {
             folded: HashMap::default(),
             fold_counters: [None; Metric::COUNT],
             epoch: 0,
+            open: false,
             last_record: Default::default(),
             overflows: 0,
             generation: 1,
@@ -396,7 +400,9 @@ impl Ledger {
         &self.last_record
     }
 
-    /// Counts rollbacks: ids handed out before a rollback may be gone after it.
+    /// Counts rollbacks and adoptions that created series: ids handed out before a rollback
+    /// may be gone after it, and a key that folded before an adoption may have its own series
+    /// after it.
     pub fn epoch(&self) -> u64 {
         self.epoch
     }
@@ -479,10 +485,12 @@ impl Ledger {
     pub fn begin(&mut self) {
         self.generation = self.generation.wrapping_add(1).max(1);
         self.close();
+        self.open = true;
     }
 
     /// Forgets the open batch's bookkeeping: what it changed is now the committed state.
     fn close(&mut self) {
+        self.open = false;
         self.changed.clear();
         self.removed.clear();
         self.admitted.clear();
@@ -577,35 +585,68 @@ impl Ledger {
 
     /// After loading: the dimensions' admitted values are those their metrics hold.
     pub fn finish_restore(&mut self) {
-        let user = self.syms.intern("user");
-        let feature = self.syms.intern("feature");
-        let positions: Vec<(usize, Sym)> = self
-            .dims
-            .iter()
-            .enumerate()
-            .map(|(i, d)| (i, self.syms.intern(&d.label)))
-            .collect();
-        let find = |name: Sym| positions.iter().find(|(_, n)| *n == name).map(|(i, _)| *i);
-        let (user_dim, feature_dim) = (find(user), find(feature));
-        for key in self
+        let keys: Vec<Key> = self
             .slots
             .iter()
-            .map(|s| &s.key)
+            .map(|s| s.key)
             .filter(|k| k.shape != DEAD)
-        {
-            let (dim, value) = match key.metric.dimension_label() {
-                Some("user") => (user_dim, key.vals[0]),
-                Some(_) => (feature_dim, key.vals[0]),
-                None if key.metric == Metric::LabelCost => (find(key.vals[0]), key.vals[1]),
-                None => continue,
-            };
-            if let Some(d) = dim {
-                if value != self.other {
-                    self.dims[d].admitted.insert(value);
-                }
-            }
+            .collect();
+        for key in &keys {
+            self.admit_stored(key);
         }
         self.begin();
+        self.close();
+    }
+
+    /// Admits the dimension value a stored series holds (a user's or feature's series, or an
+    /// extra label's): what exists in the store counts against the dimension's cap.
+    fn admit_stored(&mut self, key: &Key) {
+        let name = match key.metric.dimension_label() {
+            Some("user") => "user",
+            Some(_) => "feature",
+            None if key.metric == Metric::LabelCost => self.syms.resolve(key.vals[0]),
+            None => return,
+        };
+        let value = match key.metric.dimension_label() {
+            Some(_) => key.vals[0],
+            None => key.vals[1],
+        };
+        let dim = self.dims.iter().position(|d| d.label == name);
+        if let Some(d) = dim {
+            if value != self.other {
+                self.dims[d].admitted.insert(value);
+            }
+        }
+    }
+
+    /// Takes a series' value as a shared store holds it (another replica committed to it;
+    /// see `Store::refresh`) and returns its id. The series is found or created whatever the
+    /// caps: another replica admitted it, so it exists globally, and its dimension value is
+    /// admitted here as [`Ledger::finish_restore`] does (this replica's caps count it).
+    /// Between batches only: the value is committed state, which no rollback may undo.
+    pub fn adopt(&mut self, metric: Metric, labels: &[(&str, &str)], value: i128) -> u32 {
+        assert!(!self.open, "adopt is called between batches only");
+        let names: Vec<&str> = labels.iter().map(|(n, _)| *n).collect();
+        let shape = self.shape(&names);
+        let vals: Vec<Sym> = labels.iter().map(|(_, v)| self.syms.intern(v)).collect();
+        let key = Key::new(metric, shape, &vals);
+        let id = match self.find(&key) {
+            Some(id) => id,
+            None => {
+                let id = self.create(key);
+                self.admit_stored(&key);
+                // A key that folded here has a series of its own now: forget the folds, and
+                // let cached ids be resolved again (see `epoch`).
+                self.folded.clear();
+                self.epoch += 1;
+                // Not part of any batch: the next one must neither write it as created nor
+                // undo it.
+                self.close();
+                id
+            }
+        };
+        self.slots[id as usize].value = value;
+        id
     }
 
     /// Live series: id, key and value (in the metric's units).

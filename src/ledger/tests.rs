@@ -314,3 +314,69 @@ fn folding_properties_hold_for_random_orders_and_caps() {
         }
     }
 }
+
+#[test]
+fn adopt_creates_past_the_caps_admits_the_value_and_is_no_batch_change() {
+    // one user admitted at most: a second one, adopted from another replica, still gets its
+    // own series and is admitted
+    let mut l = ledger(100, 1);
+    l.begin();
+    call(&mut l, "a", "chat", "m", 5);
+    l.keep();
+    let id = l.adopt(Metric::UserCost, &[("user", "b")], 7);
+    assert_eq!(
+        l.sum(Metric::UserCost, &[("user", "b")]),
+        Ledger::decimal(Metric::UserCost, 7)
+    );
+    assert_eq!(l.dims()[0].admitted(), 2, "b counts against the cap now");
+    let b = l.intern("b");
+    assert_eq!(l.admit(0, b), (b, false), "and is no longer folded");
+    // the same series again: found, and its value set (not added)
+    assert_eq!(l.adopt(Metric::UserCost, &[("user", "b")], 9), id);
+    assert_eq!(
+        l.sum(Metric::UserCost, &[("user", "b")]),
+        Ledger::decimal(Metric::UserCost, 9)
+    );
+    // the next batch neither writes it as created nor changes it
+    l.begin();
+    let c = l.changes();
+    assert!(c.created.is_empty() && c.values.is_empty(), "{c:?}");
+    call(&mut l, "b", "chat", "m", 1);
+    let c = l.changes();
+    assert!(!c.created.contains(&id));
+    assert!(c.values.contains(&(id, 10)), "{c:?}");
+    // a rolled back batch does not undo the adopted value
+    l.rollback();
+    assert_eq!(
+        l.sum(Metric::UserCost, &[("user", "b")]),
+        Ledger::decimal(Metric::UserCost, 9)
+    );
+}
+
+#[test]
+fn a_key_that_folded_counts_in_its_own_series_once_it_is_adopted() {
+    // full detail holds 2 series of 4: the third user's call folds its model
+    let mut l = ledger(4, 100);
+    l.begin();
+    call(&mut l, "a", "chat", "m", 1);
+    call(&mut l, "b", "chat", "m", 1);
+    call(&mut l, "c", "chat", "m", 1);
+    l.keep();
+    let own = [("user", "c"), ("feature", "chat"), ("model", "m")];
+    assert_eq!(l.sum(Metric::Cost, &own), Decimal::ZERO);
+    let epoch = l.epoch();
+    let id = l.adopt(Metric::Cost, &own, 3);
+    assert_ne!(l.epoch(), epoch, "cached ids are resolved again");
+    l.begin();
+    call(&mut l, "c", "chat", "m", 1);
+    l.keep();
+    assert_eq!(l.slots[id as usize].value, 4);
+}
+
+#[test]
+#[should_panic(expected = "between batches")]
+fn adopt_inside_a_batch_is_refused() {
+    let mut l = ledger(10, 10);
+    l.begin();
+    l.adopt(Metric::UserCost, &[("user", "b")], 7);
+}
