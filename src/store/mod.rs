@@ -61,6 +61,11 @@ pub enum StoreError {
     Full(String),
     #[error("the state store failed: {0}")]
     Io(String),
+    /// Another writer (replica) committed one of the batch's dedupe keys between
+    /// [`Store::seen`] and the commit: the batch was rolled back whole and, processed again,
+    /// counts that request as a duplicate.
+    #[error("the state store refused the batch: {0}")]
+    Conflict(String),
 }
 
 impl StoreError {
@@ -71,6 +76,7 @@ impl StoreError {
             StoreError::Locked(_) => "locked",
             StoreError::Full(_) => "disk_full",
             StoreError::Io(_) => "io",
+            StoreError::Conflict(_) => "conflict",
         }
     }
 }
@@ -160,6 +166,17 @@ pub trait Store: Send {
     /// For each key, whether a committed batch already counted it.
     fn seen(&mut self, keys: &[DedupeKey]) -> Result<Vec<bool>, StoreError>;
     fn commit(&mut self, commit: &Commit<'_>) -> Result<(), StoreError>;
+    /// Pulls what other writers committed since this store last loaded or refreshed: hands
+    /// each changed series to `adopt` (which returns its ledger id) with its value in the
+    /// store, and takes that value as the base of the series' next commit. Returns how many
+    /// series changed, or `None` for a store no one else writes (SQLite: one process holds
+    /// its lock), which has nothing to pull. Call it between batches, never inside one.
+    fn refresh(
+        &mut self,
+        _adopt: &mut dyn FnMut(Metric, &[(&str, &str)], i128) -> u32,
+    ) -> Result<Option<usize>, StoreError> {
+        Ok(None)
+    }
 }
 
 /// What `bedrock-cost-exporter state` shows.

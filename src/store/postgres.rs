@@ -15,6 +15,21 @@
 //! - `checkpoints`, `daily_usage`, `daily_principal` (the daily totals as SQLite keeps them,
 //!   cost as an exact `numeric` of USD; see `pg_daily.rs`), `meta` (the schema version).
 //!
+//! Replicas (several daemons on one database):
+//! - every commit takes the advisory lock [`COMMIT_LOCK`] as its first statement, so the
+//!   commits of all replicas run one at a time. `version`s are then handed out in commit
+//!   order (a commit draws its versions only after the one before it is committed and
+//!   visible), so a reader that has seen version `v` has seen every committed row with a
+//!   version up to `v`, and [`Store::refresh`]'s `version > last` never misses a row another
+//!   replica committed late. It also rules out deadlocks between replicas upserting the
+//!   same rows in different orders;
+//! - [`Store::refresh`] reads the rows whose version is past the last one this store read
+//!   (`load` records it too) and hands them to the ledger: every replica shows the
+//!   database's totals, not only what it counted. A refreshed value becomes the base of the
+//!   series' next delta;
+//! - a dedupe key another replica committed between `seen` and the commit fails the commit
+//!   with [`StoreError::Conflict`] (rolled back; processed again, the request is a duplicate).
+//!
 //! The client is the synchronous `postgres` crate: it runs its own single-thread runtime, so
 //! it must be created, used and dropped off the daemon's async threads (the pipeline runs on
 //! a blocking thread; `app.rs` opens the store on one too). A lost connection fails the commit
@@ -38,6 +53,9 @@ pub const PG_SCHEMA_VERSION: i64 = 1;
 /// Taken for the schema check and creation, so replicas starting together do not race on
 /// `CREATE TABLE IF NOT EXISTS` (an arbitrary constant: "bce" in ASCII).
 const SCHEMA_LOCK: i64 = 0x62_63_65;
+/// Taken as the first statement of every commit: the commits of all replicas serialise, so
+/// versions follow commit order (see the module doc). Distinct from [`SCHEMA_LOCK`].
+const COMMIT_LOCK: i64 = 0x62_63_65_63;
 /// How long a connection attempt may take before the commit fails (and is retried).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -62,6 +80,9 @@ pub struct PgStore {
     client: Option<Client>,
     /// What this store last wrote or loaded for each ledger id: the base of the next delta.
     written: Vec<Option<Written>>,
+    /// The highest `version` this store has read (by `load` or `refresh`): the next refresh
+    /// reads the rows past it.
+    last_version: i64,
 }
 
 struct Written {
@@ -117,6 +138,7 @@ impl PgStore {
             url: url.to_string(),
             client: None,
             written: Vec::new(),
+            last_version: 0,
         })
     }
 
@@ -435,12 +457,13 @@ impl Store for PgStore {
     ) -> Result<HashMap<String, String>, StoreError> {
         let (rows, cps) = self.in_tx(|tx| {
             let rows = tx.query(
-                "SELECT metric, labels, value::text FROM series ORDER BY metric, labels",
+                "SELECT metric, labels, value::text, version FROM series ORDER BY metric, labels",
                 &[],
             )?;
             Ok((rows, checkpoints(tx)?))
         })?;
         self.written.clear();
+        self.last_version = rows.iter().map(|r| r.get::<_, i64>(3)).max().unwrap_or(0);
         let mut labels = Vec::with_capacity(crate::ledger::MAX_LABELS);
         for r in &rows {
             let (name, blob, value): (&str, &[u8], &str) = (r.get(0), r.get(1), r.get(2));
@@ -528,15 +551,17 @@ impl Store for PgStore {
         let sums = DailySums::of(c.daily);
         let url = self.url.clone();
         self.in_tx(|tx| {
-            // Keys first: a key another replica committed fails the batch before it adds a cent.
+            // First: one commit at a time across replicas (see the module doc).
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&COMMIT_LOCK])?;
+            // Keys next: a key another replica committed fails the batch before it adds a cent.
             for part in keys.chunks(ROWS_PER_STATEMENT) {
                 let n = tx.execute(
                     "INSERT INTO dedupe (key, first_seen) SELECT unnest($1::bytea[]), $2 ON CONFLICT (key) DO NOTHING",
                     &[&part, &c.now],
                 )?;
                 if n as usize != part.len() {
-                    return Err(Failed::Store(StoreError::Io(format!(
-                        "PostgreSQL at {url}: {} of the batch's requests were committed meanwhile by another writer; the batch is not acknowledged and is retried without them",
+                    return Err(Failed::Store(StoreError::Conflict(format!(
+                        "PostgreSQL at {url}: {} of the batch's requests were committed meanwhile by another writer; the batch is rolled back and processed again without them",
                         part.len() - n as usize
                     ))));
                 }
@@ -591,5 +616,50 @@ impl Store for PgStore {
             }
         }
         Ok(())
+    }
+
+    fn refresh(
+        &mut self,
+        adopt: &mut dyn FnMut(Metric, &[(&str, &str)], i128) -> u32,
+    ) -> Result<Option<usize>, StoreError> {
+        let last = self.last_version;
+        let rows = self.in_tx(|tx| {
+            Ok(tx.query(
+                "SELECT metric, labels, value::text, version FROM series WHERE version > $1 ORDER BY version",
+                &[&last],
+            )?)
+        })?;
+        let mut labels = Vec::with_capacity(crate::ledger::MAX_LABELS);
+        let mut changed = 0;
+        for r in &rows {
+            let (name, blob, value, version): (&str, &[u8], &str, i64) =
+                (r.get(0), r.get(1), r.get(2), r.get(3));
+            // As `load`: a metric this build does not export stays in the database only.
+            let Some(metric) = Metric::from_name(name) else {
+                self.last_version = self.last_version.max(version);
+                continue;
+            };
+            let value: i128 = value.parse().map_err(|_| {
+                self.corrupt(format!("series {name}: value {value} is not an i128"))
+            })?;
+            if super::codec::decode_labels(blob, &mut labels).is_none() {
+                return Err(self.corrupt(format!("bad labels in a series of {name}")));
+            }
+            let id = adopt(metric, &labels, value) as usize;
+            if self.written.len() <= id {
+                self.written.resize_with(id + 1, || None);
+            }
+            // The store's value is the base of this series' next delta: what this replica
+            // adds from now on is added to it.
+            self.written[id] = Some(Written {
+                metric: metric.name(),
+                labels: blob.to_vec(),
+                value,
+            });
+            // Ascending, and only past adopted rows: one that failed is read again next time.
+            self.last_version = self.last_version.max(version);
+            changed += 1;
+        }
+        Ok(Some(changed))
     }
 }
