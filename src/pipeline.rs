@@ -6,7 +6,8 @@
 //! ([`History`]), publishes a snapshot and acknowledges the batch. A failed commit rolls the
 //! batch back (the history never sees it).
 //!
-//! `process` is synchronous (SQLite is); `run` drives it on a blocking thread.
+//! `process` is synchronous (SQLite is); `run` drives it on a blocking thread, and between
+//! batches refreshes the totals from a store other replicas write too (`replica.rs`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
@@ -27,6 +28,9 @@ use crate::ledger::{Ledger, Limits};
 use crate::pricing::{Aliases, Outcome, RateCards};
 use crate::record::Record;
 use crate::store::{self, Commit, DedupeKey, Store, StoreError};
+
+mod replica;
+pub use replica::REFRESH_EVERY;
 
 /// Everything pricing and accounting need. Fixed but for the rate cards, which a reload
 /// replaces between batches.
@@ -79,6 +83,10 @@ impl Throttle {
     }
 }
 
+/// Times a batch is processed when its commit meets a request another replica committed
+/// meanwhile (each attempt after the first counts that request as a duplicate, unless
+/// another one raced it too), before it is refused like any failed commit.
+const CONFLICT_ATTEMPTS: u32 = 3;
 /// How often expired dedupe keys are purged (inside a normal commit).
 const PURGE_EVERY: Duration = Duration::from_secs(600);
 /// Distinct (model, reason) pairs remembered for "warn once"; past it, new pairs are only
@@ -220,6 +228,25 @@ impl Pipeline {
         let mut ctx = (*self.ctx).clone();
         ctx.cards = cards;
         self.ctx = Arc::new(ctx);
+    }
+
+    /// Takes what other replicas committed to a shared store into the ledger, and returns how
+    /// many series changed (`None`: no one else writes this store). Between batches only: a
+    /// batch rolled back after it must not undo the adopted values.
+    ///
+    /// Counters never go back: the store hands over the database's value of a series, and
+    /// that value only grows (every commit adds a delta, what one replica's ledger added since
+    /// its base, which is never negative). Between batches this ledger's value of a series is
+    /// its base in the store (everything it counted is committed), and a base is either a
+    /// value the database held (loaded or refreshed) or such a value plus this replica's
+    /// delta, which the database added on top of a value at least as large. So the ledger's
+    /// value is at most the database's, and adopting the database's raises it or keeps it.
+    /// (Spend of past budget periods is deleted, but that series is never exposed.)
+    pub fn refresh(&mut self) -> Result<Option<usize>, StoreError> {
+        let lock = self.ledger.clone();
+        let mut ledger = lock.write().unwrap_or_else(|e| e.into_inner());
+        self.store
+            .refresh(&mut |metric, labels, value| ledger.adopt(metric, labels, value))
     }
 
     /// The export rows of the last committed batch.
@@ -501,7 +528,20 @@ pub fn run(
     trip: bool,
 ) {
     let _ = snapshots.send(Arc::new(pipeline.snapshot(None)));
-    while let Some(mut input) = rx.blocking_recv() {
+    // A blocking thread of the daemon's runtime (`spawn_blocking`): it may wait on the
+    // channel with a timeout, so refreshes go on while no batch arrives.
+    let runtime = tokio::runtime::Handle::current();
+    let mut refresher = replica::Refresher::default();
+    loop {
+        let next = runtime.block_on(tokio::time::timeout(refresher.wait(), rx.recv()));
+        if refresher.due() {
+            refresher.refresh(&mut pipeline, &snapshots, &health);
+        }
+        let mut input = match next {
+            Ok(Some(input)) => input,
+            Ok(None) => break,
+            Err(_) => continue,
+        };
         if trip && !input.lines.is_empty() {
             crate::supervise::Fault::Pipeline.trip();
         }
@@ -510,7 +550,19 @@ pub fn run(
         }
         let started = Instant::now();
         let now = pipeline.ctx.clock.now();
-        let result = pipeline.process(&input, now);
+        let mut attempt = 1;
+        let result = loop {
+            let result = pipeline.process(&input, now);
+            match &result {
+                // Rolled back whole; processed again, `seen` knows the other replica's key.
+                Err(e @ StoreError::Conflict(_)) if attempt < CONFLICT_ATTEMPTS => {
+                    health.commit_errors.with_label_values(&[e.kind()]).inc();
+                    tracing::debug!("processing a batch from {} again: {e}", input.origin);
+                    attempt += 1;
+                }
+                _ => break result,
+            }
+        };
         health
             .commit_seconds
             .observe(started.elapsed().as_secs_f64());
@@ -530,14 +582,27 @@ pub fn run(
             }
             Err(e) => {
                 health.commit_errors.with_label_values(&[e.kind()]).inc();
-                if snapshots.borrow().store_writable {
+                let conflict = matches!(e, StoreError::Conflict(_));
+                if conflict {
+                    // Other replicas keep winning the race for this batch's requests; the store
+                    // itself works, so readiness stays (the source retries the batch).
+                    if pipeline.throttle.allow("conflict") {
+                        tracing::warn!(
+                            kind = e.kind(),
+                            "refused a batch from {} after {CONFLICT_ATTEMPTS} attempts: {e}",
+                            input.origin
+                        );
+                    }
+                } else if snapshots.borrow().store_writable {
                     tracing::error!(
                         kind = e.kind(),
                         "cannot commit a batch from {}: {e}",
                         input.origin
                     );
                 }
-                let _ = snapshots.send(Arc::new(pipeline.snapshot(Some(e.to_string()))));
+                if !conflict {
+                    let _ = snapshots.send(Arc::new(pipeline.snapshot(Some(e.to_string()))));
+                }
                 if let Some(ack) = ack {
                     let buf = std::mem::take(&mut input.buf);
                     let error = Arc::new(e);

@@ -27,6 +27,12 @@ pub use s3::{BucketMetrics, S3Health};
 pub struct Health {
     pub commit_seconds: Histogram,
     pub commit_errors: IntCounterVec,
+    /// Failed refreshes from a shared store, by kind; no series on a store no one else
+    /// writes (SQLite), which never refreshes.
+    pub refresh_errors: IntCounterVec,
+    /// Unix seconds of the last successful refresh: no labels, and no series until the
+    /// store is known to be shared (its child is created then).
+    pub last_refresh: IntGaugeVec,
     pub firehose_requests: IntCounterVec,
     /// Firehose requests and bytes in flight: no labels, and no series until the endpoint
     /// is on (its child is created then).
@@ -84,6 +90,16 @@ impl Metrics {
         for kind in ["disk_full", "io", "corrupt", "locked"] {
             commit_errors.with_label_values(&[kind]);
         }
+        let refresh_errors = IntCounterVec::new(
+            Opts::new("bedrock_store_refresh_errors_total", "Refreshes from a shared (PostgreSQL) store that failed, by kind (io, corrupt, disk_full); the replica shows its last view meanwhile."),
+            &["kind"],
+        )
+        .expect("valid counter");
+        let last_refresh = IntGaugeVec::new(
+            Opts::new("bedrock_store_last_refresh_timestamp_seconds", "Unix time of the last successful refresh from a shared (PostgreSQL) store: the totals this replica shows are the database's as of then."),
+            &[],
+        )
+        .expect("valid gauge");
         let firehose_requests = IntCounterVec::new(
             Opts::new(
                 "bedrock_firehose_requests_total",
@@ -149,9 +165,11 @@ impl Metrics {
             "Live Tail updates that CloudWatch sampled (over 500 events/s); polling still counts every call.",
         )
         .expect("valid counter");
-        let collectors: [Box<dyn Collector>; 12] = [
+        let collectors: [Box<dyn Collector>; 14] = [
             Box::new(commit_seconds.clone()),
             Box::new(commit_errors.clone()),
+            Box::new(refresh_errors.clone()),
+            Box::new(last_refresh.clone()),
             Box::new(firehose_requests.clone()),
             Box::new(firehose_in_flight.0.clone()),
             Box::new(firehose_in_flight.1.clone()),
@@ -176,6 +194,8 @@ impl Metrics {
             health: Health {
                 commit_seconds,
                 commit_errors,
+                refresh_errors,
+                last_refresh,
                 firehose_requests,
                 firehose_in_flight,
                 dead_letters,

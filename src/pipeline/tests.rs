@@ -567,3 +567,6 @@ mod daily {
         assert!(read_daily(dir.path(), None, None).unwrap().is_empty());
     }
 }
+
+#[path = "tests_pg.rs"]
+mod pg;

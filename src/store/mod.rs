@@ -13,7 +13,7 @@ mod pg_daily;
 mod postgres;
 mod sqlite;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -157,6 +157,10 @@ impl AllSeries for NoSeries {
     }
 }
 
+/// What [`Store::refresh`] hands each changed series to: its metric, labels and value in the
+/// store; it returns the series' ledger id.
+pub type Adopt<'a> = dyn FnMut(Metric, &[(&str, &str)], i128) -> u32 + 'a;
+
 pub trait Store: Send {
     /// Hands every stored series to `series` (ids ascending) and returns the checkpoints.
     fn load(
@@ -171,10 +175,7 @@ pub trait Store: Send {
     /// store, and takes that value as the base of the series' next commit. Returns how many
     /// series changed, or `None` for a store no one else writes (SQLite: one process holds
     /// its lock), which has nothing to pull. Call it between batches, never inside one.
-    fn refresh(
-        &mut self,
-        _adopt: &mut dyn FnMut(Metric, &[(&str, &str)], i128) -> u32,
-    ) -> Result<Option<usize>, StoreError> {
+    fn refresh(&mut self, _adopt: &mut Adopt<'_>) -> Result<Option<usize>, StoreError> {
         Ok(None)
     }
 }

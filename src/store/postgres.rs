@@ -42,7 +42,7 @@ use std::time::Duration;
 use postgres::{Client, NoTls, Transaction};
 
 use super::pg_daily::{self, DailySums};
-use super::{Commit, DedupeKey, SeriesRow, Stats, Store, StoreError};
+use super::{Adopt, Commit, DedupeKey, SeriesRow, Stats, Store, StoreError};
 use crate::daily::{self, DailyTotals};
 use crate::ledger::Metric;
 use crate::money::{self, USD_SCALE};
@@ -618,10 +618,7 @@ impl Store for PgStore {
         Ok(())
     }
 
-    fn refresh(
-        &mut self,
-        adopt: &mut dyn FnMut(Metric, &[(&str, &str)], i128) -> u32,
-    ) -> Result<Option<usize>, StoreError> {
+    fn refresh(&mut self, adopt: &mut Adopt<'_>) -> Result<Option<usize>, StoreError> {
         let last = self.last_version;
         let rows = self.in_tx(|tx| {
             Ok(tx.query(

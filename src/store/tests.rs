@@ -8,7 +8,7 @@ fn ledger() -> Ledger {
 }
 
 #[path = "tests_pg.rs"]
-mod pg;
+pub(crate) mod pg;
 
 /// Adds to one series in a batch and commits it, as the pipeline does.
 fn commit_one(store: &mut dyn Store, l: &mut Ledger, user: &str, keys: &[DedupeKey], now: i64) {

@@ -1,6 +1,6 @@
 //! The store's behaviour against a real PostgreSQL server (`tests/peers/postgres.sh`): one
 //! server per test binary, one database per test. Without PostgreSQL's binaries these tests
-//! fail; they never skip.
+//! fail; they never skip. The pipeline's tests on PostgreSQL share the server (`shared`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,7 +13,7 @@ use crate::record::TokenClass;
 
 /// A running server: its directory and port. The script's watcher stops it and deletes the
 /// directory when this process exits.
-struct Server {
+pub(crate) struct Server {
     dir: PathBuf,
     port: u16,
 }
@@ -46,7 +46,7 @@ impl Server {
     }
 
     /// A new, empty database's URL.
-    fn database(&self) -> String {
+    pub(crate) fn database(&self) -> String {
         static N: AtomicU32 = AtomicU32::new(0);
         let name = format!("t{}", N.fetch_add(1, Ordering::Relaxed));
         let mut c = self.admin();
@@ -72,7 +72,7 @@ impl Server {
     }
 }
 
-fn shared() -> &'static Server {
+pub(crate) fn shared() -> &'static Server {
     static S: OnceLock<Server> = OnceLock::new();
     S.get_or_init(Server::start)
 }

@@ -1,0 +1,191 @@
+//! The pipeline on a shared PostgreSQL store, driven by `run` as the daemon drives it: the
+//! conflict retry, and the refreshes that bring in what another replica committed.
+
+use super::*;
+use crate::budgets::Budgets;
+use crate::store::tests::pg::shared;
+use crate::store::{Adopt, NoSeries, PgStore, SeriesRow};
+
+/// A real PostgreSQL store whose commits lose a real race: before each of the first `races`
+/// commits, another replica (a second store on the same database) commits the first of the
+/// batch's dedupe keys.
+struct Raced {
+    inner: PgStore,
+    other: PgStore,
+    races: usize,
+}
+
+impl Store for Raced {
+    fn load(
+        &mut self,
+        series: &mut dyn FnMut(SeriesRow<'_>),
+    ) -> Result<HashMap<String, String>, StoreError> {
+        self.inner.load(series)
+    }
+    fn seen(&mut self, keys: &[DedupeKey]) -> Result<Vec<bool>, StoreError> {
+        self.inner.seen(keys)
+    }
+    fn commit(&mut self, c: &Commit<'_>) -> Result<(), StoreError> {
+        if self.races > 0 && !c.dedupe.is_empty() {
+            self.races -= 1;
+            self.other.commit(&Commit {
+                created: Vec::new(),
+                values: &[],
+                all: &NoSeries,
+                removed: &[],
+                dedupe: &c.dedupe[..1],
+                checkpoints: &[],
+                drop_checkpoints: &[],
+                now: c.now,
+                purge_before: None,
+                daily: &Deltas::default(),
+                daily_before: None,
+            })?;
+        }
+        self.inner.commit(c)
+    }
+    fn refresh(&mut self, adopt: &mut Adopt<'_>) -> Result<Option<usize>, StoreError> {
+        self.inner.refresh(adopt)
+    }
+}
+
+fn records(ids: &[&str]) -> String {
+    ids.iter()
+        .map(|id| format!("{{\"timestamp\":\"2026-11-03T00:00:00Z\",\"region\":\"us-east-1\",\"requestId\":\"{id}\",\"modelId\":\"amazon.nova-micro-v1:0\",\"identity\":{{\"arn\":\"arn:aws:iam::1:user/ann\"}},\"input\":{{\"inputTokenCount\":1000}}}}\n"))
+        .collect()
+}
+
+/// The pipeline's thread as the daemon runs it, and what the test talks to it with.
+struct Running {
+    runtime: tokio::runtime::Runtime,
+    tx: Option<mpsc::Sender<Input>>,
+    snapshots: watch::Receiver<Arc<Snapshot>>,
+    health: crate::metrics::Health,
+    done: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    fn start(url: &str, races: usize) -> Running {
+        let store = Raced {
+            inner: PgStore::open(url, None).unwrap(),
+            other: PgStore::open(url, None).unwrap(),
+            races,
+        };
+        let (p, _) = Pipeline::open(ctx(1000), Box::new(store)).unwrap();
+        let (snap_tx, snapshots) = watch::channel(Arc::new(p.snapshot(None)));
+        let health = crate::metrics::Metrics::new(
+            snapshots.clone(),
+            Budgets::default(),
+            Clock::fixed(2_000_000_000),
+        )
+        .health;
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let (tx, rx) = mpsc::channel(4);
+        let h = health.clone();
+        let done = runtime.spawn_blocking(move || run(p, rx, snap_tx, h, None, false));
+        Running {
+            runtime,
+            tx: Some(tx),
+            snapshots,
+            health,
+            done: Some(done),
+        }
+    }
+
+    fn send(&self, text: &str) -> Result<Summary, crate::batch::Refused> {
+        let mut batch = input(text);
+        let (ack, answer) = tokio::sync::oneshot::channel();
+        batch.ack = Some(ack);
+        let tx = self.tx.as_ref().unwrap();
+        self.runtime.block_on(async {
+            tx.send(batch).await.unwrap();
+            answer.await.unwrap()
+        })
+    }
+
+    fn conflicts(&self) -> u64 {
+        self.health
+            .commit_errors
+            .with_label_values(&["conflict"])
+            .get()
+    }
+
+    fn ledger_cost(&self) -> Decimal {
+        let snap = self.snapshots.borrow().clone();
+        let cost = snap.ledger().sum(Metric::Cost, &[]);
+        cost
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(done) = self.done.take() {
+            self.runtime.block_on(done).unwrap();
+        }
+    }
+}
+
+#[test]
+fn pg_a_batch_that_loses_a_race_is_processed_again_and_counts_that_request_once() {
+    let url = shared().database();
+    let p = Running::start(&url, 1);
+    let s = p.send(&records(&["r1", "r2"])).unwrap();
+    // the other replica committed r1 first: r1 is a duplicate here, r2 is counted
+    assert_eq!((s.accepted, s.duplicates), (1, 1), "{s:?}");
+    assert_eq!(p.conflicts(), 1);
+    assert!(p.snapshots.borrow().store_writable);
+    let one = p.ledger_cost();
+    assert!(one > Decimal::ZERO);
+    // a batch that keeps losing is refused after three attempts, as a conflict, and the
+    // store stays writable (ready)
+    drop(p);
+    let p = Running::start(&url, 3);
+    let refused = p.send(&records(&["r3", "r4", "r5", "r6"])).unwrap_err();
+    assert_eq!(refused.error.kind(), "conflict", "{}", refused.error);
+    assert_eq!(p.conflicts(), 3);
+    assert!(p.snapshots.borrow().store_writable);
+    // retried by its source, it counts what no one else did
+    let s = p.send(&records(&["r3", "r4", "r5", "r6"])).unwrap();
+    assert_eq!((s.accepted, s.duplicates), (1, 3), "{s:?}");
+}
+
+#[test]
+fn pg_an_idle_pipeline_refreshes_what_another_replica_commits_within_seconds() {
+    let url = shared().database();
+    let a = Running::start(&url, 0);
+    let b = Running::start(&url, 0);
+    let no_labels: &[&str] = &[];
+    let s = a.send(&records(&["x1", "x2", "x3"])).unwrap();
+    assert_eq!(s.accepted, 3);
+    let want = a.ledger_cost();
+    // b gets no batch: it refreshes on its own, at least every second
+    let started = Instant::now();
+    while b.ledger_cost() != want {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "b still shows {} of {want}",
+            b.ledger_cost()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let at = b.health.last_refresh.with_label_values(no_labels).get();
+    assert_eq!(
+        at, 2_000_000_000,
+        "the last refresh's time, from the daemon's clock"
+    );
+    let kinds = ["io", "corrupt", "disk_full"];
+    for k in kinds {
+        assert_eq!(b.health.refresh_errors.with_label_values(&[k]).get(), 0);
+    }
+    // b counts on from the refreshed totals: the database holds both
+    let s = b.send(&records(&["x3", "y1"])).unwrap();
+    assert_eq!((s.accepted, s.duplicates), (1, 1));
+    assert!(b.ledger_cost() > want);
+    let both = b.ledger_cost();
+    let started = Instant::now();
+    while a.ledger_cost() != both {
+        assert!(started.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
