@@ -189,3 +189,34 @@ fn pg_an_idle_pipeline_refreshes_what_another_replica_commits_within_seconds() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// The database goes away: refreshes fail (counted, no panic) and the replica keeps showing
+/// its last view; a refresh alone does not refuse batches, a failed commit does, and all of
+/// it recovers when the database is back.
+#[test]
+fn pg_a_failed_refresh_is_counted_and_the_replica_keeps_its_last_view() {
+    let server = crate::store::tests::pg::Server::start();
+    let url = server.database();
+    let p = Running::start(&url, 0);
+    assert_eq!(p.send(&records(&["d1"])).unwrap().accepted, 1);
+    let view = p.ledger_cost();
+    server.stop();
+    let io = || p.health.refresh_errors.with_label_values(&["io"]).get();
+    let started = Instant::now();
+    while io() < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no failed refresh counted"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(p.ledger_cost(), view);
+    assert!(p.snapshots.borrow().store_writable);
+    let refused = p.send(&records(&["d2"])).unwrap_err();
+    assert_eq!(refused.error.kind(), "io");
+    assert!(!p.snapshots.borrow().store_writable);
+    server.restart();
+    assert_eq!(p.send(&records(&["d2"])).unwrap().accepted, 1);
+    assert!(p.snapshots.borrow().store_writable);
+    assert!(p.ledger_cost() > view);
+}

@@ -23,7 +23,7 @@ fn script() -> PathBuf {
 }
 
 impl Server {
-    fn start() -> Server {
+    pub(crate) fn start() -> Server {
         // Kept: the script's watcher deletes it when this process exits.
         let dir = tempfile::tempdir().unwrap().keep();
         // The server may run as another user (root cannot): it must reach its directory.
@@ -59,8 +59,20 @@ impl Server {
         ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap()
     }
 
+    /// Stops the server (a later `restart` starts it again on the same port).
+    pub(crate) fn stop(&self) {
+        let ok = Command::new("bash")
+            .arg(script())
+            .arg("stop")
+            .arg(&self.dir)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "stop failed");
+    }
+
     /// Stops the server at once and starts it again on the same port.
-    fn restart(&self) {
+    pub(crate) fn restart(&self) {
         let ok = Command::new("bash")
             .arg(script())
             .arg("restart")

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use rust_decimal::Decimal;
 
-use crate::daemon::{data, run_cli, sum, Daemon};
+use crate::daemon::{data, promtool_check, run_cli, sum, Daemon};
 use crate::firehose::body;
 use crate::support::postgres::Server;
 
@@ -303,6 +303,8 @@ fn three_replicas_on_postgres_count_a_retried_load_once_and_each_shows_the_globa
         let m = d.wait_for(&format!("replica {r} to show the global totals"), |m| {
             shows(m, &e)
         });
+        // the refresh metrics are exposed, and valid
+        promtool_check(&m);
         // every request was delivered at least twice: each second delivery is a duplicate
         let duplicates = sum(&m, "bedrock_records_total", &["result=\"duplicate\""]);
         assert!(
