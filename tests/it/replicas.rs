@@ -141,6 +141,63 @@ fn deliver_until_taken(
     }
 }
 
+/// One scrape of /metrics, or `None` when the replica does not answer (it is down).
+fn scrape(addr: &str) -> Option<String> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    let head = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(head.as_bytes()).ok()?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).ok()?;
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    (head.contains(" 200 ") && !head.to_ascii_lowercase().contains("chunked"))
+        .then(|| body.to_string())
+}
+
+/// The totals a replica shows that must never go down (stored counters), by series.
+const MONOTONIC: [&str; 6] = [
+    "bedrock_cost_usd_total{",
+    "bedrock_user_cost_usd_total{",
+    "bedrock_feature_cost_usd_total{",
+    "bedrock_tokens_total{",
+    "bedrock_user_tokens_total{",
+    "bedrock_records_total{",
+];
+
+/// Scrapes every replica until `stop`, and checks that no series of [`MONOTONIC`] ever goes
+/// down on any of them, across the SIGKILL and restart too. Returns the samples it checked.
+fn watch_counters(
+    addrs: Arc<Mutex<Vec<String>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<usize> {
+    std::thread::spawn(move || {
+        let mut last: Vec<BTreeMap<String, f64>> = vec![BTreeMap::new(); REPLICAS];
+        let mut samples = 0;
+        while !stop.load(SeqCst) {
+            for (r, seen) in last.iter_mut().enumerate() {
+                let addr = addrs.lock().unwrap()[r].clone();
+                let Some(m) = scrape(&addr) else { continue };
+                for line in m
+                    .lines()
+                    .filter(|l| MONOTONIC.iter().any(|p| l.starts_with(p)))
+                {
+                    samples += 1;
+                    let (series, value) = line.rsplit_once(' ').unwrap();
+                    let value: f64 = value.parse().unwrap();
+                    let before = seen.insert(series.to_string(), value).unwrap_or(0.0);
+                    assert!(
+                        value >= before,
+                        "replica {r}: {series} went down from {before} to {value}"
+                    );
+                }
+            }
+            std::thread::sleep(Duration::from_millis(30));
+        }
+        samples
+    })
+}
+
 /// Labels and value of every sample of a metric in an exposition.
 fn samples(metrics: &str, name: &str) -> Vec<(BTreeMap<String, String>, f64)> {
     let prefix = format!("{name}{{");
@@ -253,6 +310,8 @@ fn three_replicas_on_postgres_count_a_retried_load_once_and_each_shows_the_globa
         Arc::new(AtomicUsize::new(0)),
         Arc::new(AtomicUsize::new(0)),
     );
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = watch_counters(addrs.clone(), stop.clone());
     let senders: Vec<_> = (0..4)
         .map(|_| {
             let (addrs, next, acked, failed) =
@@ -318,6 +377,10 @@ fn three_replicas_on_postgres_count_a_retried_load_once_and_each_shows_the_globa
             "replica {r}"
         );
     }
+
+    stop.store(true, SeqCst);
+    let samples = watcher.join().expect("no counter went down");
+    assert!(samples > 1000, "{samples} samples checked");
 
     // and the database holds the same, exactly
     let rows = export(&url);
