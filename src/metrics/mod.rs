@@ -83,7 +83,7 @@ impl Metrics {
         )
         .expect("valid histogram");
         let commit_errors = IntCounterVec::new(
-            Opts::new("bedrock_store_commit_errors_total", "Batches the state store could not commit, by kind (disk_full, io, corrupt, locked)."),
+            Opts::new("bedrock_store_commit_errors_total", "Batches the state store could not commit, by kind (disk_full, io, corrupt, locked; conflict on a store replicas share)."),
             &["kind"],
         )
         .expect("valid counter");
