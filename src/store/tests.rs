@@ -625,3 +625,19 @@ fn checkpoints_are_dropped_in_the_commit_that_writes_others() {
     let path = dir.path().to_path_buf();
     checkpoints_dropped(&|| Box::new(SqliteStore::open(&path).unwrap()));
 }
+
+/// SQLite has one writer (its lock): there is nothing to refresh, and nothing is adopted.
+#[test]
+fn a_sqlite_store_has_nothing_to_refresh() {
+    let mut s = SqliteStore::in_memory().unwrap();
+    let mut l = ledger();
+    commit_one(&mut s, &mut l, "a", &[dedupe_key("req", b"1")], 1000);
+    let mut adopted = 0;
+    let got = s
+        .refresh(&mut |_, _, _| {
+            adopted += 1;
+            0
+        })
+        .unwrap();
+    assert_eq!((got, adopted), (None, 0));
+}
