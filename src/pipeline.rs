@@ -244,9 +244,14 @@ impl Pipeline {
     /// (Spend of past budget periods is deleted, but that series is never exposed.)
     pub fn refresh(&mut self) -> Result<Option<usize>, StoreError> {
         let lock = self.ledger.clone();
-        let mut ledger = lock.write().unwrap_or_else(|e| e.into_inner());
-        self.store
-            .refresh(&mut |metric, labels, value| ledger.adopt(metric, labels, value))
+        // Locked at the first adopted series, not for the query: scrapes are not held up by
+        // the database's round trip, nor at all when nothing changed.
+        let mut ledger = None;
+        self.store.refresh(&mut |metric, labels, value| {
+            ledger
+                .get_or_insert_with(|| lock.write().unwrap_or_else(|e| e.into_inner()))
+                .adopt(metric, labels, value)
+        })
     }
 
     /// The export rows of the last committed batch.
