@@ -298,6 +298,10 @@ impl Pipeline {
             purge_before,
             daily: &tally.daily,
             daily_before: daily_before.as_deref(),
+            fence: input
+                .fence
+                .as_ref()
+                .map(|(name, fence)| (name.as_str(), *fence)),
         })?;
         if purge_before.is_some() {
             self.last_purge = Some(Instant::now());

@@ -8,6 +8,7 @@
 pub(crate) mod codec;
 mod copy;
 mod daily;
+mod lease;
 mod migrate;
 mod pg_daily;
 mod postgres;
@@ -22,6 +23,7 @@ use crate::daily::Deltas;
 use crate::ledger::Metric;
 
 pub use copy::{sqlite_to_pg, Copied};
+pub use lease::{holder_id, Held, Lease};
 pub use postgres::{check_url, Image, PgStore, PG_SCHEMA_VERSION};
 use sqlite::schema as sqlite_schema;
 pub use sqlite::{read_daily, SqliteStore, DB_FILE, SCHEMA_VERSION};
@@ -61,6 +63,10 @@ pub enum StoreError {
     Full(String),
     #[error("the state store failed: {0}")]
     Io(String),
+    /// Another replica got there first (the batch's lease moved to it): nothing of the batch
+    /// was kept, and it must not be retried as it is.
+    #[error("the state store refused the batch: {0}")]
+    Conflict(String),
 }
 
 impl StoreError {
@@ -71,6 +77,7 @@ impl StoreError {
             StoreError::Locked(_) => "locked",
             StoreError::Full(_) => "disk_full",
             StoreError::Io(_) => "io",
+            StoreError::Conflict(_) => "conflict",
         }
     }
 }
@@ -125,6 +132,10 @@ pub struct Commit<'a> {
     /// Daily totals of days before this (`YYYY-MM-DD`, UTC) are deleted in the same
     /// transaction (the retention; given with the periodic purge).
     pub daily_before: Option<&'a str>,
+    /// The lease the batch was read under (its name and fence): a store shared by replicas
+    /// refuses the whole batch when the lease has moved on since (see `lease.rs`). SQLite
+    /// ignores it (one process per state directory).
+    pub fence: Option<(&'a str, i64)>,
 }
 
 /// Every series by id, as a store folding its journal reads them.
