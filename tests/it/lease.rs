@@ -1,14 +1,19 @@
 //! Two replicas on one PostgreSQL store read one CloudWatch Logs log group on moto: only the
 //! lease holder polls; when it is SIGKILLed the other takes the lease over within a minute
 //! and reads on from the committed checkpoint, and the totals equal every event put, once.
-//! A replica stopped with SIGTERM releases the lease: the next takes it at once.
+//! A replica stopped with SIGTERM releases the lease: the next takes it at once. A holder
+//! stuck past its lease is fenced out: its late commit is refused.
 
+use std::io::{BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rust_decimal::Decimal;
 
 use crate::cloudwatch::{calls, put};
-use crate::daemon::{aws_env, data, promtool_check, run_cli, sum, Daemon};
+use crate::daemon::{aws_env, data, promtool_check, read_request, run_cli, sum, Daemon};
 use crate::moto::Moto;
 use crate::pg_store::exported;
 use crate::support::postgres::Server;
@@ -223,4 +228,141 @@ fn one_replica_polls_a_log_group_and_the_other_takes_over_when_it_dies() {
         exported(&out, "bedrock_invocations_total"),
         Decimal::from(total)
     );
+}
+
+/// A proxy in front of moto that, while `hold` is set, keeps every FilterLogEvents request
+/// (counting it in `held`) and forwards it only once `hold` is cleared: a holder stuck in a
+/// call past its lease, as in a long stall or a network partition.
+fn holding_proxy(upstream: String, hold: Arc<AtomicBool>, held: Arc<AtomicUsize>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().map_while(Result::ok) {
+            let (upstream, hold, held) = (upstream.clone(), hold.clone(), held.clone());
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut conn = conn;
+                let Some((head, body)) = read_request(&mut reader) else {
+                    return;
+                };
+                if head.contains("FilterLogEvents") && hold.load(Ordering::SeqCst) {
+                    held.fetch_add(1, Ordering::SeqCst);
+                    while hold.load(Ordering::SeqCst) {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                }
+                let host = upstream.trim_start_matches("http://").to_string();
+                let mut up = TcpStream::connect(&host).unwrap();
+                up.write_all(head.as_bytes()).unwrap();
+                up.write_all(b"Connection: close\r\n\r\n").unwrap();
+                up.write_all(&body).unwrap();
+                let mut resp = Vec::new();
+                up.read_to_end(&mut resp).unwrap();
+                let _ = conn.write_all(&resp);
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// The holder is stuck in a FilterLogEvents call past its lease; the other replica takes the
+/// lease over and counts the group. When the stuck call returns, with events the successor
+/// counted too, the old holder's commit is refused by the fence and it stops polling.
+#[test]
+fn a_holder_stuck_past_its_lease_is_fenced_out_and_counts_nothing_twice() {
+    let moto = Moto::start();
+    let server = Server::start();
+    let url = server.database();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "[cloudwatch]\npoll_interval = \"300ms\"\noverlap = \"5s\"\nstart = \"-10m\"\n",
+    )
+    .unwrap();
+    let card = data("ratecard.toml");
+    let home = dir.path().to_str().unwrap().to_string();
+    let args = [
+        "--config",
+        config.to_str().unwrap(),
+        "--ratecard",
+        &card,
+        "--store",
+        &url,
+        "--cloudwatch-log-group",
+        GROUP,
+    ];
+    put(&moto, GROUP, &calls("first", 10, TOKENS), 0);
+    let (hold, held_calls) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicUsize::new(0)),
+    );
+    let proxy = holding_proxy(moto.url.clone(), hold.clone(), held_calls.clone());
+    let a = Daemon::start_with_env(&args, &aws_env(&proxy, &home));
+    a.wait_for("a holds the lease and counts", |m| {
+        held(m) == 1.0 && records(m, "accepted") == 10.0
+    });
+    let b = Daemon::start_with_env(&args, &aws_env(&moto.url, &home));
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(held(&b.metrics()), 0.0);
+
+    // a's next call is kept; events then land inside the window that call asked for
+    hold.store(true, Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while held_calls.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "a made no call");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    put(&moto, GROUP, &calls("inside", 10, TOKENS), 2);
+    let before = a.metrics();
+    wait_long(&b, 60, "b's takeover", |m| held(m) == 1.0);
+    // b loaded a's 10 at startup: its figures are the global ones
+    b.wait_for("b counts the events", |m| records(m, "accepted") == 20.0);
+
+    // a's call returns with the events b counted: its commit is refused whole
+    hold.store(false, Ordering::SeqCst);
+    let m = a.wait_for("a's fenced commit and the lost lease", |m| {
+        sum(
+            m,
+            "bedrock_store_commit_errors_total",
+            &["kind=\"conflict\""],
+        ) == 1.0
+            && held(m) == 0.0
+    });
+    assert_eq!(
+        sum(
+            &m,
+            "bedrock_cloudwatch_lease_changes_total",
+            &["change=\"lost\""]
+        ),
+        1.0
+    );
+    assert_eq!(
+        records(&m, "accepted"),
+        10.0,
+        "a counted nothing more:\n{m}"
+    );
+    assert_eq!(tokens(&m), tokens(&before));
+    let log = a.log.lock().unwrap().join("\n");
+    assert!(log.contains("moved to another replica"), "{log}");
+    assert!(
+        log.contains("lost the lease of /bedrock/replicated"),
+        "{log}"
+    );
+    // and a polls no more
+    let calls_then = requests(&a.metrics());
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(requests(&a.metrics()), calls_then);
+
+    // b reads on; the database holds every event once
+    put(&moto, GROUP, &calls("later", 4, TOKENS), 0);
+    b.wait_for("b counts on", |m| records(m, "accepted") == 24.0);
+    let (code, out, err) = run_cli(&["state", "--store", &url, "export"], None);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        exported(&out, "bedrock_tokens_total"),
+        Decimal::from(24 * TOKENS)
+    );
+    assert!(a.stop().success());
+    assert!(b.stop().success());
 }
