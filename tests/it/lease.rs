@@ -2,7 +2,8 @@
 //! lease holder polls; when it is SIGKILLed the other takes the lease over within a minute
 //! and reads on from the committed checkpoint, and the totals equal every event put, once.
 //! A replica stopped with SIGTERM releases the lease: the next takes it at once. A holder
-//! stuck past its lease is fenced out: its late commit is refused.
+//! stuck past its lease is fenced out: its late commit is refused. A holder that cannot reach
+//! the database stops polling when its lease runs out.
 
 use std::io::{BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -365,4 +366,90 @@ fn a_holder_stuck_past_its_lease_is_fenced_out_and_counts_nothing_twice() {
     );
     assert!(a.stop().success());
     assert!(b.stop().success());
+}
+
+/// The database goes away under the holder: it polls on only while its lease would still
+/// run, then stops and reports the lease lost; when the database is back it takes the lease
+/// again and counts what was logged meanwhile, once.
+#[test]
+fn a_holder_that_cannot_reach_the_database_stops_polling_when_its_lease_runs_out() {
+    let moto = Moto::start();
+    let server = Server::start();
+    let url = server.database();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "[cloudwatch]\npoll_interval = \"300ms\"\noverlap = \"5s\"\nstart = \"-10m\"\n",
+    )
+    .unwrap();
+    let card = data("ratecard.toml");
+    let home = dir.path().to_str().unwrap().to_string();
+    put(&moto, GROUP, &calls("first", 5, TOKENS), 0);
+    let d = Daemon::start_with_env(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--ratecard",
+            &card,
+            "--store",
+            &url,
+            "--cloudwatch-log-group",
+            GROUP,
+        ],
+        &aws_env(&moto.url, &home),
+    );
+    d.wait_for("the lease and the events", |m| {
+        held(m) == 1.0 && records(m, "accepted") == 5.0
+    });
+
+    server.ctl("stop");
+    let stopped = Instant::now();
+    put(&moto, GROUP, &calls("outage", 6, TOKENS), 0);
+    let m = wait_long(&d, 50, "the lease to run out", |m| held(m) == 0.0);
+    let after = stopped.elapsed();
+    // renewed at most 10 s before the outage, so it ran 20 to 30 s more (a failed renewal
+    // does not end it early), and not longer
+    assert!(
+        after >= Duration::from_secs(15) && after <= Duration::from_secs(40),
+        "lost after {after:?}"
+    );
+    assert_eq!(
+        sum(
+            &m,
+            "bedrock_cloudwatch_lease_changes_total",
+            &["change=\"lost\""]
+        ),
+        1.0
+    );
+    let calls_then = requests(&d.metrics());
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        requests(&d.metrics()),
+        calls_then,
+        "no poll without the lease"
+    );
+
+    server.ctl("restart");
+    let m = wait_long(
+        &d,
+        45,
+        "the lease again and the events of the outage",
+        |m| held(m) == 1.0 && records(m, "accepted") == 11.0,
+    );
+    assert_eq!(
+        sum(
+            &m,
+            "bedrock_cloudwatch_lease_changes_total",
+            &["change=\"acquired\""]
+        ),
+        2.0
+    );
+    assert!(d.stop().success());
+    let (code, out, err) = run_cli(&["state", "--store", &url, "export"], None);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        exported(&out, "bedrock_tokens_total"),
+        Decimal::from(11 * TOKENS)
+    );
 }
