@@ -116,17 +116,16 @@ impl Lease {
                 "UPDATE leases SET expires_at = now() WHERE name = $1 AND holder = $2",
                 &[&name, &holder],
             )?;
-            Ok(None)
+            Ok(())
         })
-        .map(|_| ())
     }
 
     /// Runs `f` in one transaction; a failure without a server error (the connection is
     /// gone) drops the client, so the next call connects again.
-    fn in_tx(
+    fn in_tx<T>(
         &mut self,
-        f: impl FnOnce(&mut postgres::Transaction<'_>) -> Result<Option<Held>, postgres::Error>,
-    ) -> Result<Option<Held>, StoreError> {
+        f: impl FnOnce(&mut postgres::Transaction<'_>) -> Result<T, postgres::Error>,
+    ) -> Result<T, StoreError> {
         if self.client.as_ref().is_some_and(Client::is_closed) {
             self.client = None;
         }

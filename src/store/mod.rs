@@ -3,7 +3,8 @@
 //!
 //! The pipeline sees only the narrow [`Store`] trait (load, look up keys, commit a batch);
 //! [`SqliteStore`] is the embedded implementation (see `sqlite.rs` for its layout);
-//! [`PgStore`] the shared one, a PostgreSQL database several replicas can write (`postgres.rs`).
+//! [`PgStore`] the shared one, a PostgreSQL database several replicas can write (`postgres.rs`),
+//! where [`Lease`] lets one replica at a time read a source they share (`lease.rs`).
 
 pub(crate) mod codec;
 mod copy;
