@@ -113,33 +113,7 @@ impl PgStore {
             written: Vec::new(),
         })
     }
-}
 
-/// The connection settings of `url` (which holds no password) with `password` and the
-/// daemon's timeouts; for the store and its lease clients alike.
-pub(super) fn client_config(
-    url: &str,
-    password: Option<&Secret<String>>,
-) -> Result<postgres::Config, StoreError> {
-    let mut config: postgres::Config = url.parse().map_err(|e| StoreError::Io(format!("{e}")))?;
-    if let Some(p) = password {
-        config.password(p.expose());
-    }
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(CONNECT_TIMEOUT);
-    }
-    // A server that vanishes without closing the connection must fail the commit (and
-    // let it be retried) within seconds, not after the kernel's 15-minute retransmissions.
-    if config.get_tcp_user_timeout().is_none() {
-        config.tcp_user_timeout(TCP_USER_TIMEOUT);
-    }
-    if config.get_application_name().is_none() {
-        config.application_name("bedrock-cost-exporter");
-    }
-    Ok(config)
-}
-
-impl PgStore {
     /// As [`PgStore::open`], refusing a database that holds no store (`state` commands: a
     /// mistyped URL must not become a new, empty store).
     pub fn open_existing(
@@ -433,6 +407,30 @@ pub(super) fn classify(e: &postgres::Error, url: &str) -> StoreError {
         }
         _ => StoreError::Io(format!("PostgreSQL at {url}: {detail}")),
     }
+}
+
+/// The connection settings of `url` (which holds no password) with `password` and the
+/// daemon's timeouts; for the store and its lease clients alike.
+pub(super) fn client_config(
+    url: &str,
+    password: Option<&Secret<String>>,
+) -> Result<postgres::Config, StoreError> {
+    let mut config: postgres::Config = url.parse().map_err(|e| StoreError::Io(format!("{e}")))?;
+    if let Some(p) = password {
+        config.password(p.expose());
+    }
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    // A server that vanishes without closing the connection must fail the commit (and
+    // let it be retried) within seconds, not after the kernel's 15-minute retransmissions.
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(TCP_USER_TIMEOUT);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("bedrock-cost-exporter");
+    }
+    Ok(config)
 }
 
 /// Refuses the batch when the lease it was read under is no longer at its fence: another
