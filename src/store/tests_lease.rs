@@ -234,3 +234,14 @@ fn sqlite_ignores_the_fence() {
     .unwrap();
     assert_eq!(super::super::load(&mut s).1[NAME], "c1");
 }
+
+#[test]
+fn holder_ids_name_the_host_and_process_and_differ_between_clients() {
+    let (a, b) = (holder_id(), holder_id());
+    assert_ne!(a, b, "a random part tells two clients of one process apart");
+    let parts: Vec<&str> = a.rsplitn(3, ':').collect();
+    assert_eq!(parts.len(), 3, "{a}");
+    assert_eq!(parts[1], std::process::id().to_string());
+    assert_eq!(parts[0].len(), 8);
+    assert!(!parts[2].is_empty());
+}
