@@ -49,6 +49,7 @@ fn startup() {
                 purge_before: None,
                 daily: &Default::default(),
                 daily_before: None,
+                fence: None,
             })
             .unwrap();
     }

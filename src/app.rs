@@ -154,6 +154,7 @@ pub async fn run(
         crate::reconcile_cmd::load_mapping(r.mapping.as_deref())?;
     }
     let metrics_s3 = metrics.health.s3.clone();
+    let metrics_cloudwatch = metrics.health.cloudwatch.clone();
     let (livetail_sessions, livetail_sampled) = (
         metrics.health.livetail_sessions.clone(),
         metrics.health.livetail_sampled.clone(),
@@ -364,8 +365,27 @@ pub async fn run(
         for kind in ["throttled", "server", "network", "client", "commit"] {
             source_errors.with_label_values(&[cloudwatch::SOURCE, kind]);
         }
+        // On a shared store each group is polled by one replica at a time, under a lease.
+        let shared = match &config.state {
+            StateMode::Postgres(pg) => {
+                let holder = store::holder_id();
+                tracing::info!(holder = %holder, "replicas share the log groups on the PostgreSQL store: each is polled by the holder of its lease; this replica's holder id is {holder}");
+                Some((pg, holder))
+            }
+            _ => None,
+        };
         for group in &cw.log_groups {
             tracing::info!(group = %group, "reading CloudWatch Logs log group {group}");
+            let checkpoint = format!("{}{group}", cloudwatch::CHECKPOINT_PREFIX);
+            let lease = match &shared {
+                Some((pg, holder)) => {
+                    let lease =
+                        store::Lease::open(&pg.url, pg.password.as_ref(), &checkpoint, holder)?;
+                    let m = metrics_cloudwatch.lease(group);
+                    Some(cloudwatch::Guard::new(lease, group.clone(), m))
+                }
+                None => None,
+            };
             let src = cloudwatch::CloudWatchSource {
                 client: client.clone(),
                 group: group.clone(),
@@ -373,12 +393,12 @@ pub async fn run(
                 poll: cw.poll_interval,
                 page_limit: cw.page_limit,
                 start_ms: cw.start_ms,
-                checkpoint: checkpoints
-                    .get(&format!("{}{group}", cloudwatch::CHECKPOINT_PREFIX))
-                    .cloned(),
+                checkpoint: checkpoints.get(&checkpoint).cloned(),
                 tx: tx.clone(),
                 errors: source_errors.clone(),
                 clock: clock.clone(),
+                requests: metrics_cloudwatch.requests(group),
+                lease,
             };
             let task = tracker.spawn(src.run(token.clone()));
             sup.watch(format!("the CloudWatch source of {group}"), false, task);

@@ -56,6 +56,9 @@ pub struct Input {
     pub rejected: Vec<&'static str>,
     /// Rate cards to price this batch and every later one with (a reload).
     pub new_cards: Option<Arc<RateCards>>,
+    /// The lease the lines were read under (its name and fence), when a source reads only
+    /// while it holds one: the commit is refused if the lease moved to another replica since.
+    pub fence: Option<(String, i64)>,
 }
 
 impl Input {
@@ -96,6 +99,7 @@ impl Input {
             attributes: Vec::new(),
             rejected: Vec::new(),
             new_cards: None,
+            fence: None,
         }
     }
 }

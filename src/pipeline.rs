@@ -330,6 +330,10 @@ impl Pipeline {
             purge_before,
             daily: &tally.daily,
             daily_before: daily_before.as_deref(),
+            fence: input
+                .fence
+                .as_ref()
+                .map(|(name, fence)| (name.as_str(), *fence)),
         })?;
         if purge_before.is_some() {
             self.last_purge = Some(Instant::now());
@@ -559,8 +563,12 @@ pub fn run(
         let result = loop {
             let result = pipeline.process(&input, now);
             match &result {
-                // Rolled back whole; processed again, `seen` knows the other replica's key.
-                Err(e @ StoreError::Conflict(_)) if attempt < CONFLICT_ATTEMPTS => {
+                // Rolled back whole; processed again, `seen` knows the other replica's key. A
+                // batch read under a lease is not: its conflict may be the lease that moved,
+                // which no retry mends (its source reads again from the committed checkpoint).
+                Err(e @ StoreError::Conflict(_))
+                    if attempt < CONFLICT_ATTEMPTS && input.fence.is_none() =>
+                {
                     health.commit_errors.with_label_values(&[e.kind()]).inc();
                     tracing::debug!("processing a batch from {} again: {e}", input.origin);
                     attempt += 1;
@@ -589,12 +597,13 @@ pub fn run(
                 health.commit_errors.with_label_values(&[e.kind()]).inc();
                 let conflict = matches!(e, StoreError::Conflict(_));
                 if conflict {
-                    // Other replicas keep winning the race for this batch's requests; the store
-                    // itself works, so readiness stays (the source retries the batch).
+                    // Another replica got there first (its requests, or the batch's lease); the
+                    // store itself works, so readiness stays (the source retries the batch, or
+                    // the new lease holder reads it).
                     if pipeline.throttle.allow("conflict") {
                         tracing::warn!(
                             kind = e.kind(),
-                            "refused a batch from {} after {CONFLICT_ATTEMPTS} attempts: {e}",
+                            "refused a batch from {} after {attempt} attempt(s): {e}",
                             input.origin
                         );
                     }

@@ -14,10 +14,12 @@ use crate::budgets::Budgets;
 use crate::clock::Clock;
 use crate::snapshot::Snapshot;
 
+mod cloudwatch;
 mod reconcile;
 mod s3;
 mod text;
 
+pub use cloudwatch::{CloudWatchHealth, LeaseMetrics};
 pub use reconcile::Reconciliation;
 pub use s3::{BucketMetrics, S3Health};
 
@@ -46,6 +48,7 @@ pub struct Health {
     pub livetail_sampled: prometheus::IntCounter,
     pub reconciliation: Reconciliation,
     pub s3: S3Health,
+    pub cloudwatch: CloudWatchHealth,
 }
 
 impl Health {
@@ -83,11 +86,11 @@ impl Metrics {
         )
         .expect("valid histogram");
         let commit_errors = IntCounterVec::new(
-            Opts::new("bedrock_store_commit_errors_total", "Batches the state store could not commit, by kind (disk_full, io, corrupt, locked; conflict on a store replicas share)."),
+            Opts::new("bedrock_store_commit_errors_total", "Batches the state store could not commit, by kind (disk_full, io, corrupt, locked, conflict)."),
             &["kind"],
         )
         .expect("valid counter");
-        for kind in ["disk_full", "io", "corrupt", "locked"] {
+        for kind in ["disk_full", "io", "corrupt", "locked", "conflict"] {
             commit_errors.with_label_values(&[kind]);
         }
         let refresh_errors = IntCounterVec::new(
@@ -186,6 +189,7 @@ impl Metrics {
         }
         let reconciliation = Reconciliation::new(&registry);
         let s3 = S3Health::new(&registry);
+        let cloudwatch = CloudWatchHealth::new(&registry);
         Metrics {
             registry,
             snapshots,
@@ -207,6 +211,7 @@ impl Metrics {
                 livetail_sampled,
                 reconciliation,
                 s3,
+                cloudwatch,
             },
         }
     }

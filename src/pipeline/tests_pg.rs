@@ -40,6 +40,7 @@ impl Store for Raced {
                 purge_before: None,
                 daily: &Deltas::default(),
                 daily_before: None,
+                fence: None,
             })?;
         }
         self.inner.commit(c)

@@ -3,11 +3,13 @@
 //!
 //! The pipeline sees only the narrow [`Store`] trait (load, look up keys, commit a batch);
 //! [`SqliteStore`] is the embedded implementation (see `sqlite.rs` for its layout);
-//! [`PgStore`] the shared one, a PostgreSQL database several replicas can write (`postgres.rs`).
+//! [`PgStore`] the shared one, a PostgreSQL database several replicas can write (`postgres.rs`),
+//! where [`Lease`] lets one replica at a time read a source they share (`lease.rs`).
 
 pub(crate) mod codec;
 mod copy;
 mod daily;
+mod lease;
 mod migrate;
 mod pg_daily;
 mod postgres;
@@ -22,6 +24,7 @@ use crate::daily::Deltas;
 use crate::ledger::Metric;
 
 pub use copy::{sqlite_to_pg, Copied};
+pub use lease::{holder_id, Held, Lease};
 pub use postgres::{check_url, Image, PgStore, PG_SCHEMA_VERSION};
 use sqlite::schema as sqlite_schema;
 pub use sqlite::{read_daily, SqliteStore, DB_FILE, SCHEMA_VERSION};
@@ -61,9 +64,10 @@ pub enum StoreError {
     Full(String),
     #[error("the state store failed: {0}")]
     Io(String),
-    /// Another writer (replica) committed one of the batch's dedupe keys between
-    /// [`Store::seen`] and the commit: the batch was rolled back whole and, processed again,
-    /// counts that request as a duplicate.
+    /// Another replica got there first: it committed one of the batch's dedupe keys between
+    /// [`Store::seen`] and the commit (processed again, the batch counts that request as a
+    /// duplicate), or the lease the batch was read under moved to it (the batch must not be
+    /// committed as it is). Nothing of the batch was kept.
     #[error("the state store refused the batch: {0}")]
     Conflict(String),
 }
@@ -131,6 +135,10 @@ pub struct Commit<'a> {
     /// Daily totals of days before this (`YYYY-MM-DD`, UTC) are deleted in the same
     /// transaction (the retention; given with the periodic purge).
     pub daily_before: Option<&'a str>,
+    /// The lease the batch was read under (its name and fence): a store shared by replicas
+    /// refuses the whole batch when the lease has moved on since (see `lease.rs`). SQLite
+    /// ignores it (one process per state directory).
+    pub fence: Option<(&'a str, i64)>,
 }
 
 /// Every series by id, as a store folding its journal reads them.

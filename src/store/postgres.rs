@@ -13,7 +13,10 @@
 //!   acknowledged; on its retry [`Store::seen`] knows the key): a unique key, not a
 //!   read-then-write;
 //! - `checkpoints`, `daily_usage`, `daily_principal` (the daily totals as SQLite keeps them,
-//!   cost as an exact `numeric` of USD; see `pg_daily.rs`), `meta` (the schema version).
+//!   cost as an exact `numeric` of USD; see `pg_daily.rs`), `meta` (the schema version);
+//! - `leases` (schema 2): which replica may read a source that only one may read at a time,
+//!   and its fence (see `lease.rs`). A batch read under a lease carries its fence, and the
+//!   commit refuses it when the lease has moved on.
 //!
 //! Replicas (several daemons on one database):
 //! - every commit takes the advisory lock [`COMMIT_LOCK`] as its first statement, so the
@@ -49,7 +52,7 @@ use crate::money::{self, USD_SCALE};
 use crate::secret::Secret;
 
 /// Bump when the table layout changes; an older daemon refuses a newer database.
-pub const PG_SCHEMA_VERSION: i64 = 1;
+pub const PG_SCHEMA_VERSION: i64 = 2;
 /// Taken for the schema check and creation, so replicas starting together do not race on
 /// `CREATE TABLE IF NOT EXISTS` (an arbitrary constant: "bce" in ASCII).
 const SCHEMA_LOCK: i64 = 0x62_63_65;
@@ -72,6 +75,13 @@ CREATE TABLE IF NOT EXISTS checkpoints (source text PRIMARY KEY, value text NOT 
 CREATE TABLE IF NOT EXISTS daily_usage (day text NOT NULL, model text NOT NULL, region text NOT NULL, scope text NOT NULL, tier text NOT NULL, long_context boolean NOT NULL, token_type text NOT NULL, tokens bigint NOT NULL, cost_usd numeric NOT NULL, PRIMARY KEY (day, model, region, scope, tier, long_context, token_type));
 CREATE TABLE IF NOT EXISTS daily_principal (day text NOT NULL, principal text NOT NULL, calls bigint NOT NULL, cost_usd numeric NOT NULL, PRIMARY KEY (day, principal));
 ";
+
+/// `UPGRADES[n]` takes schema `n + 1` to `n + 2`; a new database gets `SCHEMA` (schema 1) and
+/// then every upgrade, so both paths end in the same layout.
+const UPGRADES: [&str; 1] = [
+    // 1 -> 2: the leases (nothing else changes).
+    "CREATE TABLE IF NOT EXISTS leases (name text PRIMARY KEY, holder text NOT NULL, fence bigint NOT NULL, expires_at timestamptz NOT NULL);",
+];
 
 pub struct PgStore {
     config: postgres::Config,
@@ -117,24 +127,8 @@ impl PgStore {
 
     /// The store's settings, not connected yet.
     fn open_only(url: &str, password: Option<&Secret<String>>) -> Result<PgStore, StoreError> {
-        let mut config: postgres::Config =
-            url.parse().map_err(|e| StoreError::Io(format!("{e}")))?;
-        if let Some(p) = password {
-            config.password(p.expose());
-        }
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
-        // A server that vanishes without closing the connection must fail the commit (and
-        // let it be retried) within seconds, not after the kernel's 15-minute retransmissions.
-        if config.get_tcp_user_timeout().is_none() {
-            config.tcp_user_timeout(TCP_USER_TIMEOUT);
-        }
-        if config.get_application_name().is_none() {
-            config.application_name("bedrock-cost-exporter");
-        }
         Ok(PgStore {
-            config,
+            config: client_config(url, password)?,
             url: url.to_string(),
             client: None,
             written: Vec::new(),
@@ -250,16 +244,33 @@ impl PgStore {
                     }
                 },
             };
-            match version {
+            let from = match version {
                 Some(found) if found > PG_SCHEMA_VERSION => return Ok(Some(found)),
-                Some(_) => {}
+                Some(found) if found < 1 => {
+                    return Err(Failed::Store(StoreError::Corrupt {
+                        path: PathBuf::from(&url),
+                        detail: format!("bad schema_version {found}"),
+                    }))
+                }
+                Some(found) => found,
                 None => {
                     tx.batch_execute(SCHEMA)?;
                     tx.execute(
-                        "INSERT INTO meta (key, value) VALUES ('schema_version', $1)",
-                        &[&PG_SCHEMA_VERSION.to_string()],
+                        "INSERT INTO meta (key, value) VALUES ('schema_version', '1')",
+                        &[],
                     )?;
+                    1
                 }
+            };
+            // An older database is upgraded in place, in this transaction: all or nothing.
+            if from < PG_SCHEMA_VERSION {
+                for upgrade in &UPGRADES[(from - 1) as usize..] {
+                    tx.batch_execute(upgrade)?;
+                }
+                tx.execute(
+                    "UPDATE meta SET value = $1 WHERE key = 'schema_version'",
+                    &[&PG_SCHEMA_VERSION.to_string()],
+                )?;
             }
             Ok(None)
         })?;
@@ -406,7 +417,7 @@ impl From<postgres::Error> for Failed {
 /// PostgreSQL's errors as the store's kinds: no server error code means the connection is
 /// gone or unusable (`Io`: retried); `53100` (disk full) and other out-of-resource codes are
 /// `Full`; anything else the server refused is `Io` with its message.
-fn classify(e: &postgres::Error, url: &str) -> StoreError {
+pub(super) fn classify(e: &postgres::Error, url: &str) -> StoreError {
     use postgres::error::SqlState;
     let detail = match e.as_db_error() {
         Some(db) => format!("{} ({})", db.message(), db.code().code()),
@@ -418,6 +429,58 @@ fn classify(e: &postgres::Error, url: &str) -> StoreError {
         }
         _ => StoreError::Io(format!("PostgreSQL at {url}: {detail}")),
     }
+}
+
+/// The connection settings of `url` (which holds no password) with `password` and the
+/// daemon's timeouts; for the store and its lease clients alike.
+pub(super) fn client_config(
+    url: &str,
+    password: Option<&Secret<String>>,
+) -> Result<postgres::Config, StoreError> {
+    let mut config: postgres::Config = url.parse().map_err(|e| StoreError::Io(format!("{e}")))?;
+    if let Some(p) = password {
+        config.password(p.expose());
+    }
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    // A server that vanishes without closing the connection must fail the commit (and
+    // let it be retried) within seconds, not after the kernel's 15-minute retransmissions.
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(TCP_USER_TIMEOUT);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("bedrock-cost-exporter");
+    }
+    Ok(config)
+}
+
+/// Refuses the batch when the lease it was read under is no longer at its fence: another
+/// replica took the source over (and may already have read the same events). The lease row
+/// stays share-locked to the end of the commit, so a takeover waits for this commit (and
+/// then reads the checkpoint it wrote) or comes first (and this commit is refused): never
+/// both readers' checkpoints interleaved.
+fn check_fence(
+    tx: &mut Transaction<'_>,
+    fence: Option<(&str, i64)>,
+    url: &str,
+) -> Result<(), Failed> {
+    let Some((name, fence)) = fence else {
+        return Ok(());
+    };
+    let now: Option<i64> = tx
+        .query_opt(
+            "SELECT fence FROM leases WHERE name = $1 FOR SHARE",
+            &[&name],
+        )?
+        .map(|r| r.get(0));
+    if now == Some(fence) {
+        return Ok(());
+    }
+    Err(Failed::Store(StoreError::Conflict(format!(
+        "PostgreSQL at {url}: the lease {name} moved to another replica (this batch was read under fence {fence}, the lease is at {}); the batch is not acknowledged, and that replica reads from the committed checkpoint",
+        now.map_or("none".to_string(), |f| f.to_string())
+    ))))
 }
 
 fn checkpoints(tx: &mut Transaction<'_>) -> Result<BTreeMap<String, String>, postgres::Error> {
@@ -553,6 +616,8 @@ impl Store for PgStore {
         self.in_tx(|tx| {
             // First: one commit at a time across replicas (see the module doc).
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&COMMIT_LOCK])?;
+            // Then the lease the batch was read under, if any: still this replica's.
+            check_fence(tx, c.fence, &url)?;
             // Keys next: a key another replica committed fails the batch before it adds a cent.
             for part in keys.chunks(ROWS_PER_STATEMENT) {
                 let n = tx.execute(

@@ -39,6 +39,7 @@ fn try_commit_one(
         purge_before: Some(now - 100),
         daily: &Deltas::default(),
         daily_before: None,
+        fence: None,
     });
     match done {
         Ok(()) => l.keep(),
@@ -190,6 +191,7 @@ fn a_full_disk_is_reported_as_such_and_nothing_is_kept() {
             purge_before: None,
             daily: &Deltas::default(),
             daily_before: None,
+            fence: None,
         })
         .unwrap_err();
     assert_eq!(err.kind(), "disk_full", "{err}");
@@ -324,6 +326,7 @@ mod daily {
             purge_before: None,
             daily,
             daily_before: before,
+            fence: None,
         })
     }
 
@@ -596,6 +599,7 @@ pub(super) fn checkpoints_dropped(open: &dyn Fn() -> Box<dyn Store>) {
             purge_before: None,
             daily: &Deltas::default(),
             daily_before: None,
+            fence: None,
         })
         .unwrap();
     };

@@ -11,6 +11,9 @@ use super::daily::{batch, d, key, units, who};
 use super::*;
 use crate::record::TokenClass;
 
+#[path = "tests_lease.rs"]
+mod lease;
+
 /// A running server: its directory and port. The script's watcher stops it and deletes the
 /// directory when this process exits.
 pub(crate) struct Server {
@@ -246,6 +249,7 @@ fn raw_commit(s: &mut PgStore, created: Vec<NewSeries<'_>>, values: &[(u32, i128
         purge_before: None,
         daily: &Deltas::default(),
         daily_before: None,
+        fence: None,
     })
     .unwrap();
 }
@@ -296,6 +300,7 @@ fn commit_daily(s: &mut PgStore, daily: &Deltas, before: Option<&str>) {
         purge_before: None,
         daily,
         daily_before: before,
+        fence: None,
     })
     .unwrap();
 }
@@ -414,6 +419,7 @@ fn pg_a_sqlite_store_is_copied_without_losing_or_doubling_a_cent() {
             purge_before: None,
             daily: &daily,
             daily_before: Some("2000-01-01"),
+            fence: None,
         })
         .unwrap();
     l.keep();
@@ -482,6 +488,7 @@ fn commit_daily_sqlite(s: &mut SqliteStore, daily: &Deltas) {
         purge_before: None,
         daily,
         daily_before: None,
+        fence: None,
     })
     .unwrap();
 }

@@ -14,7 +14,7 @@ use crate::daemon::{aws_env, data, read_request, run_cli, sum, Daemon};
 use crate::follow::call;
 use crate::moto::Moto;
 
-fn put(moto: &Moto, group: &str, calls: &[String], age_seconds: u64) {
+pub fn put(moto: &Moto, group: &str, calls: &[String], age_seconds: u64) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("events.jsonl");
     std::fs::write(&file, calls.concat()).unwrap();
@@ -36,7 +36,7 @@ fn put(moto: &Moto, group: &str, calls: &[String], age_seconds: u64) {
     );
 }
 
-fn calls(prefix: &str, n: usize, tokens: u64) -> Vec<String> {
+pub fn calls(prefix: &str, n: usize, tokens: u64) -> Vec<String> {
     (0..n)
         .map(|i| call(&format!("{prefix}-{i}"), prefix, tokens))
         .collect()

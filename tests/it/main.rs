@@ -16,6 +16,7 @@ mod firehose;
 mod firehose_kill;
 mod follow;
 mod intake;
+mod lease;
 mod limits;
 mod moto;
 mod pg_store;

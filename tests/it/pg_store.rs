@@ -13,7 +13,7 @@ fn tokens(m: &str) -> f64 {
 }
 
 /// The exact total of one metric in `state export --format csv` output.
-fn exported(csv: &str, metric: &str) -> Decimal {
+pub fn exported(csv: &str, metric: &str) -> Decimal {
     csv.lines()
         .filter(|l| l.starts_with(&format!("{metric},")))
         .map(|l| l.rsplit(',').next().unwrap().parse::<Decimal>().unwrap())

@@ -225,6 +225,7 @@ async fn accept(
         attributes,
         rejected: rejected_reasons,
         new_cards: None,
+        fence: None,
     };
     let summary = tokio::time::timeout(fh.ack_timeout, submit(&fh.tx, input))
         .await

@@ -9,11 +9,16 @@
 //! commit reads them again); after a restart the store's dedupe (event id and Bedrock
 //! `requestId`) catches them. Throttling and server errors back off with jitter, never
 //! advancing the window, so they cannot open a gap.
+//!
+//! On a PostgreSQL store, replicas share the log groups: each group is polled only by the
+//! holder of its lease (`lease.rs`), which starts from the checkpoint the previous holder
+//! committed, and every batch carries the lease's fence so that a holder that lost it cannot
+//! commit what its successor reads too.
 //! API: <https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_FilterLogEvents.html>
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_sdk_cloudwatchlogs::error::ProvideErrorMetadata;
 use prometheus::IntCounterVec;
@@ -23,6 +28,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::batch::{submit, Input, LineRef, SubmitError};
 use crate::store;
+
+mod lease;
+
+use lease::Turn;
+pub use lease::{Guard, RETRY_EVERY, TTL};
 
 pub const SOURCE: &str = "cloudwatch";
 pub const CHECKPOINT_PREFIX: &str = "cloudwatch:";
@@ -47,6 +57,18 @@ pub struct CloudWatchSource {
     pub tx: mpsc::Sender<Input>,
     pub errors: IntCounterVec,
     pub clock: crate::clock::Clock,
+    /// FilterLogEvents calls made.
+    pub requests: prometheus::IntCounter,
+    /// The group's lease, on a store several replicas share: polled only while held. `None`:
+    /// this daemon is the group's only reader.
+    pub lease: Option<Guard>,
+}
+
+/// Where the next poll starts, and the ids of the events handed over that the overlap will
+/// show again (with their timestamps).
+struct Window {
+    next_start: i64,
+    seen: HashMap<String, i64>,
 }
 
 /// The `kind` label for a failed call.
@@ -81,6 +103,8 @@ fn classify<E: ProvideErrorMetadata>(
 enum PollError {
     Api(&'static str, String),
     Commit,
+    /// The lease is no longer this replica's (or was taken anew): the window was reset.
+    Lease,
     Stopped,
 }
 
@@ -89,18 +113,35 @@ impl CloudWatchSource {
         format!("{CHECKPOINT_PREFIX}{}", self.group)
     }
 
-    pub async fn run(self, stop: CancellationToken) {
-        let mut next_start = self
-            .checkpoint
-            .as_deref()
-            .and_then(|c| serde_json::from_str::<Checkpoint>(c).ok())
-            .map_or(self.start_ms, |c| c.next_start_ms);
-        // Event ids already handed over, with their timestamps, for the overlap.
-        let mut seen: HashMap<String, i64> = HashMap::new();
+    pub async fn run(mut self, stop: CancellationToken) {
+        let mut guard = self.lease.take();
+        self.read(&mut guard, &stop).await;
+        if let Some(g) = guard {
+            g.release().await;
+        }
+    }
+
+    async fn read(&self, guard: &mut Option<Guard>, stop: &CancellationToken) {
+        let mut window = Window {
+            next_start: self.start_of(self.checkpoint.as_deref()),
+            seen: HashMap::new(),
+        };
         let mut backoff = Duration::from_secs(1);
         let mut failing = false;
         loop {
-            let wait = match self.poll_once(&mut next_start, &mut seen, &stop).await {
+            // Under a lease, only its holder polls; the others try to take it now and then.
+            if let Some(g) = guard.as_mut() {
+                if g.next_due() <= Instant::now()
+                    && matches!(self.renew(g, &mut window).await, Turn::NotHeld)
+                {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(RETRY_EVERY) => {}
+                    }
+                    continue;
+                }
+            }
+            let wait = match self.poll_once(&mut window, guard, stop).await {
                 Ok(()) => {
                     if failing {
                         tracing::info!(group = %self.group, "reading {} works again", self.group);
@@ -110,8 +151,16 @@ impl CloudWatchSource {
                     self.poll
                 }
                 Err(PollError::Stopped) => return,
+                Err(PollError::Lease) => continue,
                 Err(PollError::Commit) => {
                     self.errors.with_label_values(&[SOURCE, "commit"]).inc();
+                    // A refused commit may be a fenced one: ask at once whether the lease
+                    // is still this replica's.
+                    if let Some(g) = guard.as_mut() {
+                        if !matches!(self.renew(g, &mut window).await, Turn::Kept) {
+                            continue;
+                        }
+                    }
                     backoff
                 }
                 Err(PollError::Api(kind, detail)) => {
@@ -127,21 +176,54 @@ impl CloudWatchSource {
                     w
                 }
             };
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(wait) => {}
+            // The wait, woken to renew the lease on time (a backoff can outlast the TTL).
+            let until = Instant::now() + wait;
+            loop {
+                let wake = guard.as_ref().map_or(until, |g| g.next_due().min(until));
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep_until(wake.into()) => {}
+                }
+                if Instant::now() >= until {
+                    break;
+                }
+                if let Some(g) = guard.as_mut() {
+                    if !matches!(self.renew(g, &mut window).await, Turn::Kept) {
+                        break;
+                    }
+                }
             }
         }
     }
 
+    /// Where a window starts after `checkpoint` (the configured start without one).
+    fn start_of(&self, checkpoint: Option<&str>) -> i64 {
+        checkpoint
+            .and_then(|c| serde_json::from_str::<Checkpoint>(c).ok())
+            .map_or(self.start_ms, |c| c.next_start_ms)
+    }
+
+    /// Renews the lease (or tries to take it); a new acquisition restarts the window at the
+    /// checkpoint the store holds, forgetting the events seen before: what the previous
+    /// holder committed is in the store's dedupe, what it did not is read again.
+    async fn renew(&self, g: &mut Guard, window: &mut Window) -> Turn {
+        let turn = g.renew().await;
+        if let Turn::Acquired(checkpoint) = &turn {
+            window.next_start = self.start_of(checkpoint.as_deref());
+            window.seen.clear();
+        }
+        turn
+    }
+
     async fn poll_once(
         &self,
-        next_start: &mut i64,
-        seen: &mut HashMap<String, i64>,
+        window: &mut Window,
+        guard: &mut Option<Guard>,
         stop: &CancellationToken,
     ) -> Result<(), PollError> {
         let end = self.clock.now_ms();
-        let start = (*next_start).min(end);
+        let start = window.next_start.min(end);
+        let fence = guard.as_ref().and_then(Guard::fence);
         // Once this window is read, the next starts `overlap` before its end.
         let next = (end - self.overlap.as_millis() as i64).max(start);
         let mut token: Option<String> = None;
@@ -163,6 +245,7 @@ impl CloudWatchSource {
             if let Some(t) = &token {
                 req = req.next_token(t);
             }
+            self.requests.inc();
             let out = req.send().await.map_err(|e| {
                 PollError::Api(
                     classify(&e),
@@ -178,7 +261,7 @@ impl CloudWatchSource {
                 let (Some(id), Some(message)) = (e.event_id(), e.message()) else {
                     continue;
                 };
-                if seen.contains_key(id) {
+                if window.seen.contains_key(id) {
                     continue;
                 }
                 page_ids.push((id.to_string(), e.timestamp().unwrap_or(end)));
@@ -200,6 +283,7 @@ impl CloudWatchSource {
             let mut input = Input {
                 buf,
                 lines,
+                fence: fence.clone(),
                 ..self.input()
             };
             if more.is_none() {
@@ -216,7 +300,7 @@ impl CloudWatchSource {
             if !input.lines.is_empty() || more.is_none() {
                 self.send(input).await?;
             }
-            seen.extend(page_ids);
+            window.seen.extend(page_ids);
             // Pages can be empty while more follow: keep going until there is no token.
             match more {
                 Some(t) => token = Some(t),
@@ -225,9 +309,18 @@ impl CloudWatchSource {
             if stop.is_cancelled() {
                 return Err(PollError::Stopped);
             }
+            // A long window is paged under a live lease: renewed on time, and left at once
+            // when it moved (the rest of the window is the new holder's).
+            if let Some(g) = guard.as_mut() {
+                if g.next_due() <= Instant::now()
+                    && !matches!(self.renew(g, window).await, Turn::Kept)
+                {
+                    return Err(PollError::Lease);
+                }
+            }
         }
-        *next_start = next;
-        seen.retain(|_, ts| *ts >= next);
+        window.next_start = next;
+        window.seen.retain(|_, ts| *ts >= next);
         Ok(())
     }
 
