@@ -190,7 +190,7 @@ fn memory_is_bounded_whatever_the_traffic() {
     let slots: usize = Resolution::ALL.iter().map(|r| r.slots()).sum();
     assert_eq!(slots, SLOTS);
     const { assert!(MAX_BYTES < 2_000_000) };
-    let allocated: usize = (h.series.values())
+    let allocated: usize = (h.series.iter().flat_map(|m| m.values()))
         .flat_map(|s| s.rings.iter())
         .map(|r| r.buckets.len() * 4 + r.units.len() * 16)
         .sum();
