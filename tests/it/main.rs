@@ -24,6 +24,7 @@ mod ratecard;
 mod reconcile;
 mod reconcile_s3;
 mod reload;
+mod replicas;
 mod report;
 mod restart;
 mod s3;
