@@ -26,7 +26,8 @@
 #                          and the sandboxing the unit must keep.
 #   5. deploy/aws/iam-*.json  JSON syntax and structure; parliament (PyPI) for unknown actions and
 #                          malformed ARNs, with placeholders filled in.
-# Checkers missing here are installed quietly from PyPI (pinned) when needed. A checker that
+# Checkers missing here are installed quietly from PyPI (pinned) when needed; kubectl (for
+# `kubectl kustomize`, section 1b) is not installed here and must be on PATH. A checker that
 # cannot be installed is SKIPPED and listed at the end; CHECK_MANIFESTS_REQUIRE_TOOLS=1 makes
 # that a failure instead.
 #
