@@ -4,7 +4,9 @@
 #                            deploy/prometheus/bedrock-cost-alerts.yml (alerting rules)
 #   2. promtool test rules   deploy/prometheus/bedrock-cost-alerts.test.yml (both files loaded) and
 #                            deploy/prometheus/bedrock-cost-alerts-without-rules.test.yml (the
-#                            alerts alone: BedrockCostRecordingRulesMissing)
+#                            alerts alone: BedrockCostRecordingRulesMissing) and
+#                            deploy/prometheus/bedrock-cost-replicas.test.yml (three replicas
+#                            exposing the same global series: true values, one alert per subject)
 #      and test coverage: every alert has a case where it fires and one where it does not
 #      (exp_alerts: []), and every recording rule is evaluated by a promql_expr_test.
 #   3. promtool check config deploy/prometheus/scrape-config.yml (the scrape job with HTTP
@@ -24,7 +26,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 RECORDING=deploy/prometheus/bedrock-cost-rules.yml
 ALERTS=deploy/prometheus/bedrock-cost-alerts.yml
-TESTS=(deploy/prometheus/bedrock-cost-alerts.test.yml deploy/prometheus/bedrock-cost-alerts-without-rules.test.yml)
+TESTS=(deploy/prometheus/bedrock-cost-alerts.test.yml deploy/prometheus/bedrock-cost-alerts-without-rules.test.yml
+    deploy/prometheus/bedrock-cost-replicas.test.yml)
 DASHBOARD=deploy/grafana/bedrock-cost.json
 SCRAPE=deploy/prometheus/scrape-config.yml
 

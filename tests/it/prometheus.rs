@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use crate::daemon::{append, data, get, post, Daemon};
 
-struct Prometheus {
+pub(crate) struct Prometheus {
     child: Child,
-    addr: String,
+    pub addr: String,
     _dir: tempfile::TempDir,
 }
 
@@ -26,7 +26,7 @@ fn start_prometheus(target: &str) -> Prometheus {
 }
 
 /// A real Prometheus with the rule files and `scrape_configs` (YAML, from the top level).
-fn start_prometheus_with(scrape_configs: &str) -> Prometheus {
+pub(crate) fn start_prometheus_with(scrape_configs: &str) -> Prometheus {
     let dir = tempfile::tempdir().unwrap();
     // The recording rules and the alert rules, as a user loads them.
     let rules = ["bedrock-cost-rules.yml", "bedrock-cost-alerts.yml"]
@@ -86,14 +86,14 @@ fn encode(s: &str) -> String {
         .collect()
 }
 
-fn query(addr: &str, q: &str) -> serde_json::Value {
+pub(crate) fn query(addr: &str, q: &str) -> serde_json::Value {
     let (_, body) = get(addr, &format!("/api/v1/query?query={}", encode(q)));
     serde_json::from_str(&body)
         .unwrap_or_else(|_| serde_json::json!({"status": "error", "error": body}))
 }
 
 /// Grafana's variables as the dashboard would send them for "All" and a 1-hour view.
-fn expand(expr: &str) -> String {
+pub(crate) fn expand(expr: &str) -> String {
     expr.replace("$__rate_interval", "1m")
         .replace("$__interval", "15s")
         .replace("$__range", "1h")
@@ -108,8 +108,34 @@ fn expand(expr: &str) -> String {
         .replace("$model", ".*")
 }
 
-#[test]
-fn every_dashboard_panel_returns_data_and_every_rule_evaluates() {
+/// Inputs that fill every panel of the dashboard: a config with an extra label, budgets and
+/// reconciliation against a bill for today, calls made now in a file the daemon follows, every
+/// record shape and bad line, and a Firehose key. `args` are the daemon's `run` arguments but
+/// the store (the caller adds `--state-dir`).
+pub(crate) struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub args: Vec<String>,
+    pub live: std::path::PathBuf,
+}
+
+/// `n` calls made now, numbered from `first`: 12 users, 4 features, 3 teams.
+pub(crate) fn calls_now(first: u64, n: u64) -> String {
+    let ts = bedrock_cost_exporter::timefmt::format_rfc3339(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64,
+    );
+    (first..first + n)
+        .map(|i| {
+            crate::follow::call(&format!("prom-{i}"), &format!("user-{}", i % 12), 1000 + i)
+                .replace("2026-11-02T08:15:30Z", &ts)
+                .replace("\"operation\"", &format!("\"requestMetadata\":{{\"team\":\"team-{}\",\"feature\":\"f{}\"}},\"operation\"", i % 3, i % 4))
+        })
+        .collect()
+}
+
+pub(crate) fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.toml");
     // A bill for today, so the reconciliation panels have data: Nova Micro input tokens.
@@ -144,76 +170,67 @@ fn every_dashboard_panel_returns_data_and_every_rule_evaluates() {
     let keys = dir.path().join("keys");
     std::fs::write(&keys, "prom-test-key\n").unwrap();
     // Calls made now (budgets count the current period) plus every record shape and bad line.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let ts = bedrock_cost_exporter::timefmt::format_rfc3339(now);
     let live = dir.path().join("live.jsonl");
-    let calls: String = (0..30)
-        .map(|i| {
-            crate::follow::call(&format!("prom-{i}"), &format!("user-{}", i % 12), 1000 + i)
-                .replace("2026-11-02T08:15:30Z", &ts)
-                .replace("\"operation\"", &format!("\"requestMetadata\":{{\"team\":\"team-{}\",\"feature\":\"f{}\"}},\"operation\"", i % 3, i % 4))
-        })
-        .collect();
+    let calls = calls_now(0, 30);
     // The first call again: a duplicate, as a retried delivery or a re-read file gives.
     let first = calls.lines().next().unwrap().to_string() + "\n";
     append(&live, &(calls.clone() + &first));
-    let (card, shapes, bad) = (
-        data("ratecard.toml"),
-        data("shapes.jsonl"),
-        data("bad.jsonl"),
-    );
-    let state = dir.path().join("state");
-    let d = Daemon::start(&[
+    let args = [
         "--config",
         config.to_str().unwrap(),
         "--ratecard",
-        &card,
+        &data("ratecard.toml"),
         "--file",
-        &shapes,
+        &data("shapes.jsonl"),
         "--file",
-        &bad,
+        &data("bad.jsonl"),
         "--file",
         live.to_str().unwrap(),
-        "--state-dir",
-        state.to_str().unwrap(),
         "--firehose-access-key-file",
         keys.to_str().unwrap(),
         "--max-series",
         "12",
-    ]);
+    ]
+    .map(String::from)
+    .to_vec();
+    Fixture { dir, args, live }
+}
+
+/// Records every fixture daemon counts from its files before anything is appended.
+pub(crate) const FIXTURE_RECORDS: f64 = 62.0;
+
+/// Starts a fixture daemon with its own state directory and waits until it counted the files.
+pub(crate) fn start_fixture_daemon(f: &Fixture, state: &str) -> Daemon {
+    let state = f.dir.path().join(state);
+    let mut args: Vec<&str> = f.args.iter().map(String::as_str).collect();
+    args.extend(["--state-dir", state.to_str().unwrap()]);
+    let d = Daemon::start(&args);
     d.wait_for("every record", |m| {
-        crate::daemon::sum(m, "bedrock_records_total", &[]) == 62.0
+        crate::daemon::sum(m, "bedrock_records_total", &[]) == FIXTURE_RECORDS
     });
+    d
+}
+
+/// One accepted and one refused Firehose request, so the Firehose panel has data.
+pub(crate) fn post_firehose(addr: &str) {
     let body = r#"{"requestId":"prom-fh","timestamp":1,"records":[]}"#;
-    assert_eq!(
-        post(
-            &d.addr,
-            "/firehose",
-            &[
-                ("X-Amz-Firehose-Request-Id", "prom-fh"),
-                ("X-Amz-Firehose-Access-Key", "prom-test-key")
-            ],
-            body.as_bytes()
-        )
-        .0,
-        200
-    );
-    assert_eq!(
-        post(
-            &d.addr,
-            "/firehose",
-            &[
-                ("X-Amz-Firehose-Request-Id", "prom-fh2"),
-                ("X-Amz-Firehose-Access-Key", "wrong")
-            ],
-            body.as_bytes()
-        )
-        .0,
-        401
-    );
+    let ok = [
+        ("X-Amz-Firehose-Request-Id", "prom-fh"),
+        ("X-Amz-Firehose-Access-Key", "prom-test-key"),
+    ];
+    assert_eq!(post(addr, "/firehose", &ok, body.as_bytes()).0, 200);
+    let wrong = [
+        ("X-Amz-Firehose-Request-Id", "prom-fh2"),
+        ("X-Amz-Firehose-Access-Key", "wrong"),
+    ];
+    assert_eq!(post(addr, "/firehose", &wrong, body.as_bytes()).0, 401);
+}
+
+#[test]
+fn every_dashboard_panel_returns_data_and_every_rule_evaluates() {
+    let f = fixture();
+    let d = start_fixture_daemon(&f, "state");
+    post_firehose(&d.addr);
 
     let prom = start_prometheus(&d.addr);
     wait_for_scrapes(&prom);
@@ -284,7 +301,7 @@ fn the_demo_fills_every_dashboard_panel_but_firehose_and_reconciliation() {
 
 /// Waits until Prometheus has scraped the daemon a few times (it applies new targets about
 /// 5 s after start; rates need a few scrapes).
-fn wait_for_scrapes(prom: &Prometheus) {
+pub(crate) fn wait_for_scrapes(prom: &Prometheus) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let r = query(&prom.addr, "count_over_time(bedrock_build_info[1m])");
@@ -306,7 +323,7 @@ fn wait_for_scrapes(prom: &Prometheus) {
 
 /// Runs every panel query of the dashboard; returns how many, and those that failed or
 /// returned no series (`title: expr: why`).
-fn dashboard_problems(prom: &Prometheus) -> (usize, Vec<String>) {
+pub(crate) fn dashboard_problems(prom: &Prometheus) -> (usize, Vec<String>) {
     let dashboard: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(format!(
             "{}/deploy/grafana/bedrock-cost.json",
