@@ -27,7 +27,8 @@
 #   5. deploy/aws/iam-*.json  JSON syntax and structure; parliament (PyPI) for unknown actions and
 #                          malformed ARNs, with placeholders filled in.
 # Checkers missing here are installed quietly from PyPI (pinned) when needed; kubectl (for
-# `kubectl kustomize`, section 1b) is not installed here and must be on PATH. A checker that
+# `kubectl kustomize`, section 1b; any version from 1.20 on) is not installed here and must be
+# on PATH (scripts/install-peers.sh installs Debian's kubernetes-client). A checker that
 # cannot be installed is SKIPPED and listed at the end; CHECK_MANIFESTS_REQUIRE_TOOLS=1 makes
 # that a failure instead.
 #
@@ -110,7 +111,7 @@ if [ "$mode" = "self-test" ]; then
         "servicemonitor port|deploy/k8s/servicemonitor.yaml|is not a port name of the Service||s.replace('- port: http', '- port: metrics')"
         "unlisted resource|deploy/k8s/kustomization.yaml|is neither listed||s.replace('  - pvc.yaml\n', '')"
         "replicas: one replica|deploy/k8s-replicas/deployment-patch.yaml|replicas must be at least 2|kubectl|s.replace('replicas: 3', 'replicas: 1')"
-        "replicas: state volume kept|deploy/k8s-replicas/kustomization.yaml|no PersistentVolumeClaim|kubectl|s.replace('  - path: pvc-delete.yaml\n', '')"
+        "replicas: state volume kept|deploy/k8s-replicas/kustomization.yaml|no PersistentVolumeClaim|kubectl|s.replace('  - pvc-delete.yaml\n', '')"
         "replicas: state dir for the daemon|deploy/k8s-replicas/deployment-patch.yaml|BEDROCK_COST_STATE_DIR|kubectl|s.replace('\"-u\", \"BEDROCK_COST_STATE_DIR\", ', '')"
         "replicas: no pdb|deploy/k8s-replicas/kustomization.yaml|no PodDisruptionBudget selects|kubectl|s.replace('  - pdb.yaml\n', '')"
         "replicas: password in url|deploy/k8s-replicas/configmap-patch.yaml|[store] url|kubectl|s.replace('postgres://bce@', 'postgres://bce:secret@')"
@@ -292,6 +293,12 @@ for f in files:
     except yaml.YAMLError as e:
         bad(f, f"not valid YAML: {e}")
         continue
+    if replicas:
+        # kubectl up to 1.20 (kustomize v2.0.3) leaves what a `$patch: delete` removed as a
+        # document holding only `metadata: {namespace: ...}`; newer kubectl leaves nothing.
+        # Only that exact remnant is dropped: any other document without a kind still fails.
+        loaded = [d for d in loaded if not (isinstance(d, dict) and "kind" not in d and set(d) == {"metadata"}
+                                            and isinstance(d["metadata"], dict) and set(d["metadata"]) <= {"namespace"})]
     if not loaded:
         bad(f, "holds no document")
     for d in loaded:
@@ -651,11 +658,12 @@ if [ ! -d deploy/k8s-replicas ]; then
 elif [ -n "$kubectl_bin" ]; then
     "$kubectl_bin" kustomize deploy/k8s-replicas >"$tmp/k8s-replicas.yaml" 2>"$tmp/kustomize.err" \
         || { cat "$tmp/kustomize.err" >&2; fail "deploy/k8s-replicas: kubectl kustomize failed"; }
-    echo "  rendered with $("$kubectl_bin" version --client 2>/dev/null | grep -i kustomize | head -n 1)"
+    # Old kubectl prints no kustomize version; its own version says which kustomize it holds.
+    echo "  rendered with kubectl $("$kubectl_bin" version --client 2>/dev/null | grep -oE 'v[0-9]+\.[0-9]+\.[0-9]+' | head -n 1)$("$kubectl_bin" version --client 2>/dev/null | grep -i '^kustomize' | sed 's/^/, /')"
     "$py" "$tmp/k8s_check.py" "$have_kv" "$k8s_versions" "$tmp/k8s-replicas-config.toml" replicas "$tmp/k8s-replicas.yaml" \
         || fail "deploy/k8s-replicas: problems listed above"
 else
-    skip "kubectl: not installed (Debian package kubectl); deploy/k8s-replicas is not rendered or checked"
+    skip "kubectl: not installed (Debian package kubernetes-client, see scripts/install-peers.sh); deploy/k8s-replicas is not rendered or checked"
 fi
 
 # ------------------------------------------------------------------------------------------
