@@ -11,7 +11,7 @@
 #                          give job="bedrock-cost-exporter" (what the alert rules expect).
 #   1b. deploy/k8s-replicas  the several-replicas overlay, rendered with `kubectl kustomize`:
 #                          the same schemas and rules, but 2+ replicas + RollingUpdate, no
-#                          state volume (and BEDROCK_COST_STATE_DIR unset for the daemon), a
+#                          state volume (and BEDROCK_COST_STATE_DIR set empty: unset), a
 #                          postgres:// [store] url without a password, the password file from a
 #                          Secret, a PodDisruptionBudget and topology spread over the pods, and
 #                          a config that differs from deploy/k8s's only by [store].
@@ -112,7 +112,7 @@ if [ "$mode" = "self-test" ]; then
         "unlisted resource|deploy/k8s/kustomization.yaml|is neither listed||s.replace('  - pvc.yaml\n', '')"
         "replicas: one replica|deploy/k8s-replicas/deployment-patch.yaml|replicas must be at least 2|kubectl|s.replace('replicas: 3', 'replicas: 1')"
         "replicas: state volume kept|deploy/k8s-replicas/kustomization.yaml|no PersistentVolumeClaim|kubectl|s.replace('  - pvc-delete.yaml\n', '')"
-        "replicas: state dir for the daemon|deploy/k8s-replicas/deployment-patch.yaml|BEDROCK_COST_STATE_DIR|kubectl|s.replace('\"-u\", \"BEDROCK_COST_STATE_DIR\", ', '')"
+        "replicas: state dir for the daemon|deploy/k8s-replicas/deployment-patch.yaml|BEDROCK_COST_STATE_DIR|kubectl|s.replace('            - name: BEDROCK_COST_STATE_DIR\n              value: \"\"\n', '')"
         "replicas: no pdb|deploy/k8s-replicas/kustomization.yaml|no PodDisruptionBudget selects|kubectl|s.replace('  - pdb.yaml\n', '')"
         "replicas: password in url|deploy/k8s-replicas/configmap-patch.yaml|[store] url|kubectl|s.replace('postgres://bce@', 'postgres://bce:secret@')"
         "replicas: config drift|deploy/k8s-replicas/configmap-patch.yaml|differs from deploy/k8s|kubectl|s.replace('window = \"48h\"', 'window = \"24h\"')"
@@ -476,9 +476,10 @@ else:
         # State directory: a PVC, ReadWriteOnce, writable; with replicas, none (PostgreSQL).
         state_dir = env.get("BEDROCK_COST_STATE_DIR")
         if replicas:
-            cmd = c.get("command") or []
-            if state_dir or cmd[:3] != ["/usr/bin/env", "-u", "BEDROCK_COST_STATE_DIR"]:
-                problems.append(f"{cw}: the daemon must run without BEDROCK_COST_STATE_DIR (the image sets it; a state directory next to [store] url is refused): command /usr/bin/env -u BEDROCK_COST_STATE_DIR, no env entry")
+            # Without an entry the image's value applies; an empty one counts as unset.
+            sd = [e for e in c.get("env") or [] if e.get("name") == "BEDROCK_COST_STATE_DIR"]
+            if len(sd) != 1 or sd[0].get("value", "") != "" or "valueFrom" in sd[0]:
+                problems.append(f"{cw}: env BEDROCK_COST_STATE_DIR must be set to \"\" (the image sets a state directory, and one next to [store] url is refused), got {sd}")
             if by_kind("PersistentVolumeClaim") or any("persistentVolumeClaim" in v for v in volumes.values()):
                 problems.append(f"{cw}: no PersistentVolumeClaim with several replicas (the totals live in PostgreSQL)")
             pf = env.get("BEDROCK_COST_STORE_PASSWORD_FILE")
