@@ -184,18 +184,29 @@ impl PgStore {
         }
     }
 
-    /// The open connection, or a new one when there is none or the server closed it.
     fn client(&mut self) -> Result<&mut Client, StoreError> {
-        if self.client.as_ref().is_some_and(Client::is_closed) {
-            self.client = None;
+        connected(&mut self.client, &self.config, &self.url)
+    }
+
+    /// A stored row's metric (`None`: one this build no longer exports, kept in the database
+    /// but not loaded), value and labels (decoded into `labels`).
+    fn decode_row<'a>(
+        &self,
+        name: &str,
+        blob: &'a [u8],
+        value: &str,
+        labels: &mut Vec<(&'a str, &'a str)>,
+    ) -> Result<Option<(Metric, i128)>, StoreError> {
+        let Some(metric) = Metric::from_name(name) else {
+            return Ok(None);
+        };
+        let value: i128 = value
+            .parse()
+            .map_err(|_| self.corrupt(format!("series {name}: value {value} is not an i128")))?;
+        if super::codec::decode_labels(blob, labels).is_none() {
+            return Err(self.corrupt(format!("bad labels in a series of {name}")));
         }
-        if self.client.is_none() {
-            let c = self.config.connect(NoTls).map_err(|e| {
-                StoreError::Io(format!("cannot connect to PostgreSQL at {}: {e}", self.url))
-            })?;
-            self.client = Some(c);
-        }
-        Ok(self.client.as_mut().expect("just connected"))
+        Ok(Some((metric, value)))
     }
 
     /// Runs `f` in one transaction. On a failure without a server error (the connection is
@@ -530,16 +541,9 @@ impl Store for PgStore {
         let mut labels = Vec::with_capacity(crate::ledger::MAX_LABELS);
         for r in &rows {
             let (name, blob, value): (&str, &[u8], &str) = (r.get(0), r.get(1), r.get(2));
-            // A metric this build no longer exports is kept in the database but not loaded.
-            let Some(metric) = Metric::from_name(name) else {
+            let Some((metric, value)) = self.decode_row(name, blob, value, &mut labels)? else {
                 continue;
             };
-            let value: i128 = value.parse().map_err(|_| {
-                self.corrupt(format!("series {name}: value {value} is not an i128"))
-            })?;
-            if super::codec::decode_labels(blob, &mut labels).is_none() {
-                return Err(self.corrupt(format!("bad labels in a series of {name}")));
-            }
             let id = self.written.len() as u32;
             sink(SeriesRow {
                 id,
@@ -696,17 +700,10 @@ impl Store for PgStore {
         for r in &rows {
             let (name, blob, value, version): (&str, &[u8], &str, i64) =
                 (r.get(0), r.get(1), r.get(2), r.get(3));
-            // As `load`: a metric this build does not export stays in the database only.
-            let Some(metric) = Metric::from_name(name) else {
+            let Some((metric, value)) = self.decode_row(name, blob, value, &mut labels)? else {
                 self.last_version = self.last_version.max(version);
                 continue;
             };
-            let value: i128 = value.parse().map_err(|_| {
-                self.corrupt(format!("series {name}: value {value} is not an i128"))
-            })?;
-            if super::codec::decode_labels(blob, &mut labels).is_none() {
-                return Err(self.corrupt(format!("bad labels in a series of {name}")));
-            }
             let id = adopt(metric, &labels, value) as usize;
             if self.written.len() <= id {
                 self.written.resize_with(id + 1, || None);
@@ -724,4 +721,23 @@ impl Store for PgStore {
         }
         Ok(Some(changed))
     }
+}
+
+/// The open connection in `client`, or a new one when there is none or the server closed it
+/// (the store's and each lease's own connection).
+pub(super) fn connected<'c>(
+    client: &'c mut Option<Client>,
+    config: &postgres::Config,
+    url: &str,
+) -> Result<&'c mut Client, StoreError> {
+    if client.as_ref().is_some_and(Client::is_closed) {
+        *client = None;
+    }
+    if client.is_none() {
+        let c = config
+            .connect(NoTls)
+            .map_err(|e| StoreError::Io(format!("cannot connect to PostgreSQL at {url}: {e}")))?;
+        *client = Some(c);
+    }
+    Ok(client.as_mut().expect("just connected"))
 }
