@@ -17,14 +17,15 @@ const KEY: &str = "k-kill-0123456789";
 const REQUESTS: usize = 40;
 const RECORDS: usize = 100;
 
-/// One attempt on a fresh connection: the status, or `None` when there was no answer.
-fn attempt(addr: &str, rid: &str, payload: &[u8]) -> Option<u16> {
+/// One Firehose delivery with access key `key` on a fresh connection: the status, or `None`
+/// when there was no answer (the daemon died, or closed the connection first).
+pub(crate) fn deliver(addr: &str, key: &str, rid: &str, payload: &[u8]) -> Option<u16> {
     let mut s = TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
     let head = format!(
         "POST /firehose HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\n\
          X-Amz-Firehose-Protocol-Version: 1.0\r\nX-Amz-Firehose-Request-Id: {rid}\r\n\
-         X-Amz-Firehose-Access-Key: {KEY}\r\nContent-Length: {}\r\n\r\n",
+         X-Amz-Firehose-Access-Key: {key}\r\nContent-Length: {}\r\n\r\n",
         payload.len()
     );
     s.write_all(head.as_bytes()).ok()?;
@@ -84,7 +85,7 @@ fn firehose_deliveries_survive_a_sigkill_under_load_each_record_counted_once() {
                 let payload = body(&rid, &records);
                 loop {
                     let to = addr.lock().unwrap().clone();
-                    match attempt(&to, &rid, &payload) {
+                    match deliver(&to, KEY, &rid, &payload) {
                         Some(200) => break,
                         Some(503) | None => refused.fetch_add(1, SeqCst),
                         Some(code) => panic!("{rid} answered {code}"),

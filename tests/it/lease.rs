@@ -61,41 +61,69 @@ fn wait_long(d: &Daemon, secs: u64, what: &str, done: impl Fn(&str) -> bool) -> 
     }
 }
 
+/// Two replicas' shared setup: moto, a PostgreSQL database, a config whose `[cloudwatch]`
+/// table is `cloudwatch`, and the arguments that run a daemon on them.
+struct Setup {
+    moto: Moto,
+    server: Server,
+    url: String,
+    args: Vec<String>,
+    home: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new(cloudwatch: &str) -> Setup {
+        let (moto, server) = (Moto::start(), Server::start());
+        let url = server.database();
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.toml");
+        std::fs::write(&config, format!("[cloudwatch]\n{cloudwatch}")).unwrap();
+        let args = [
+            "--config",
+            config.to_str().unwrap(),
+            "--ratecard",
+            &data("ratecard.toml"),
+            "--store",
+            &url,
+            "--cloudwatch-log-group",
+            GROUP,
+        ]
+        .map(String::from)
+        .to_vec();
+        let home = dir.path().to_str().unwrap().to_string();
+        Setup {
+            moto,
+            server,
+            url,
+            args,
+            home,
+            _dir: dir,
+        }
+    }
+
+    /// A replica reaching CloudWatch Logs at `endpoint` (moto, or a proxy in front of it).
+    fn start(&self, endpoint: &str) -> Daemon {
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        Daemon::start_with_env(&args, &aws_env(endpoint, &self.home))
+    }
+}
+
 #[test]
 fn one_replica_polls_a_log_group_and_the_other_takes_over_when_it_dies() {
-    let moto = Moto::start();
-    let server = Server::start();
-    let url = server.database();
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        "[cloudwatch]\npoll_interval = \"300ms\"\noverlap = \"5s\"\npage_limit = 7\nstart = \"-10m\"\n",
-    )
-    .unwrap();
-    let card = data("ratecard.toml");
-    let home = dir.path().to_str().unwrap().to_string();
-    let args = [
-        "--config",
-        config.to_str().unwrap(),
-        "--ratecard",
-        &card,
-        "--store",
-        &url,
-        "--cloudwatch-log-group",
-        GROUP,
-    ];
-    let env = aws_env(&moto.url, &home);
+    let s = Setup::new(
+        "poll_interval = \"300ms\"\noverlap = \"5s\"\npage_limit = 7\nstart = \"-10m\"\n",
+    );
     let mut put_total = 0u64;
     let mut put_n = |prefix: &str, n: usize| {
-        put(&moto, GROUP, &calls(prefix, n, TOKENS), 0);
+        put(&s.moto, GROUP, &calls(prefix, n, TOKENS), 0);
         put_total += n as u64;
         put_total
     };
     put_n("before", 20);
 
-    let one = Daemon::start_with_env(&args, &env);
-    let two = Daemon::start_with_env(&args, &env);
+    let one = s.start(&s.moto.url);
+    let two = s.start(&s.moto.url);
     // exactly one of them takes the lease and counts the events
     let deadline = Instant::now() + Duration::from_secs(30);
     let (holder, other) = loop {
@@ -204,7 +232,7 @@ fn one_replica_polls_a_log_group_and_the_other_takes_over_when_it_dies() {
     // and finds nothing new to count
     assert!(other.stop().success());
     let started = Instant::now();
-    let third = Daemon::start_with_env(&args, &env);
+    let third = s.start(&s.moto.url);
     let m = third.wait_for("the released lease", |m| held(m) == 1.0);
     assert!(
         started.elapsed() < Duration::from_secs(10),
@@ -219,7 +247,7 @@ fn one_replica_polls_a_log_group_and_the_other_takes_over_when_it_dies() {
     assert!(third.stop().success());
 
     // the database holds every event put, once
-    let (code, out, err) = run_cli(&["state", "--store", &url, "export"], None);
+    let (code, out, err) = run_cli(&["state", "--store", &s.url, "export"], None);
     assert_eq!(code, 0, "{err}");
     assert_eq!(
         exported(&out, "bedrock_tokens_total"),
@@ -271,39 +299,18 @@ fn holding_proxy(upstream: String, hold: Arc<AtomicBool>, held: Arc<AtomicUsize>
 /// counted too, the old holder's commit is refused by the fence and it stops polling.
 #[test]
 fn a_holder_stuck_past_its_lease_is_fenced_out_and_counts_nothing_twice() {
-    let moto = Moto::start();
-    let server = Server::start();
-    let url = server.database();
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        "[cloudwatch]\npoll_interval = \"300ms\"\noverlap = \"5s\"\nstart = \"-10m\"\n",
-    )
-    .unwrap();
-    let card = data("ratecard.toml");
-    let home = dir.path().to_str().unwrap().to_string();
-    let args = [
-        "--config",
-        config.to_str().unwrap(),
-        "--ratecard",
-        &card,
-        "--store",
-        &url,
-        "--cloudwatch-log-group",
-        GROUP,
-    ];
-    put(&moto, GROUP, &calls("first", 10, TOKENS), 0);
+    let s = Setup::new("poll_interval = \"300ms\"\noverlap = \"5s\"\nstart = \"-10m\"\n");
+    put(&s.moto, GROUP, &calls("first", 10, TOKENS), 0);
     let (hold, held_calls) = (
         Arc::new(AtomicBool::new(false)),
         Arc::new(AtomicUsize::new(0)),
     );
-    let proxy = holding_proxy(moto.url.clone(), hold.clone(), held_calls.clone());
-    let a = Daemon::start_with_env(&args, &aws_env(&proxy, &home));
+    let proxy = holding_proxy(s.moto.url.clone(), hold.clone(), held_calls.clone());
+    let a = s.start(&proxy);
     a.wait_for("a holds the lease and counts", |m| {
         held(m) == 1.0 && records(m, "accepted") == 10.0
     });
-    let b = Daemon::start_with_env(&args, &aws_env(&moto.url, &home));
+    let b = s.start(&s.moto.url);
     std::thread::sleep(Duration::from_millis(1000));
     assert_eq!(held(&b.metrics()), 0.0);
 
@@ -314,7 +321,7 @@ fn a_holder_stuck_past_its_lease_is_fenced_out_and_counts_nothing_twice() {
         assert!(Instant::now() < deadline, "a made no call");
         std::thread::sleep(Duration::from_millis(20));
     }
-    put(&moto, GROUP, &calls("inside", 10, TOKENS), 2);
+    put(&s.moto, GROUP, &calls("inside", 10, TOKENS), 2);
     let before = a.metrics();
     wait_long(&b, 60, "b's takeover", |m| held(m) == 1.0);
     // b loaded a's 10 at startup: its figures are the global ones
@@ -354,9 +361,9 @@ fn a_holder_stuck_past_its_lease_is_fenced_out_and_counts_nothing_twice() {
     assert_eq!(requests(&a.metrics()), calls_then);
 
     // b reads on; the database holds every event once
-    put(&moto, GROUP, &calls("later", 4, TOKENS), 0);
+    put(&s.moto, GROUP, &calls("later", 4, TOKENS), 0);
     b.wait_for("b counts on", |m| records(m, "accepted") == 24.0);
-    let (code, out, err) = run_cli(&["state", "--store", &url, "export"], None);
+    let (code, out, err) = run_cli(&["state", "--store", &s.url, "export"], None);
     assert_eq!(code, 0, "{err}");
     assert_eq!(
         exported(&out, "bedrock_tokens_total"),
@@ -371,39 +378,16 @@ fn a_holder_stuck_past_its_lease_is_fenced_out_and_counts_nothing_twice() {
 /// again and counts what was logged meanwhile, once.
 #[test]
 fn a_holder_that_cannot_reach_the_database_stops_polling_when_its_lease_runs_out() {
-    let moto = Moto::start();
-    let server = Server::start();
-    let url = server.database();
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        "[cloudwatch]\npoll_interval = \"300ms\"\noverlap = \"5s\"\nstart = \"-10m\"\n",
-    )
-    .unwrap();
-    let card = data("ratecard.toml");
-    let home = dir.path().to_str().unwrap().to_string();
-    put(&moto, GROUP, &calls("first", 5, TOKENS), 0);
-    let d = Daemon::start_with_env(
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--ratecard",
-            &card,
-            "--store",
-            &url,
-            "--cloudwatch-log-group",
-            GROUP,
-        ],
-        &aws_env(&moto.url, &home),
-    );
+    let s = Setup::new("poll_interval = \"300ms\"\noverlap = \"5s\"\nstart = \"-10m\"\n");
+    put(&s.moto, GROUP, &calls("first", 5, TOKENS), 0);
+    let d = s.start(&s.moto.url);
     d.wait_for("the lease and the events", |m| {
         held(m) == 1.0 && records(m, "accepted") == 5.0
     });
 
-    server.ctl("stop");
+    s.server.ctl("stop");
     let stopped = Instant::now();
-    put(&moto, GROUP, &calls("outage", 6, TOKENS), 0);
+    put(&s.moto, GROUP, &calls("outage", 6, TOKENS), 0);
     let m = wait_long(&d, 50, "the lease to run out", |m| held(m) == 0.0);
     let after = stopped.elapsed();
     // renewed at most 10 s before the outage, so it ran 20 to 30 s more (a failed renewal
@@ -428,7 +412,7 @@ fn a_holder_that_cannot_reach_the_database_stops_polling_when_its_lease_runs_out
         "no poll without the lease"
     );
 
-    server.ctl("restart");
+    s.server.ctl("restart");
     let m = wait_long(
         &d,
         45,
@@ -444,7 +428,7 @@ fn a_holder_that_cannot_reach_the_database_stops_polling_when_its_lease_runs_out
         2.0
     );
     assert!(d.stop().success());
-    let (code, out, err) = run_cli(&["state", "--store", &url, "export"], None);
+    let (code, out, err) = run_cli(&["state", "--store", &s.url, "export"], None);
     assert_eq!(code, 0, "{err}");
     assert_eq!(
         exported(&out, "bedrock_tokens_total"),

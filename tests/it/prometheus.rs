@@ -321,17 +321,19 @@ pub(crate) fn wait_for_scrapes(prom: &Prometheus) {
     }
 }
 
+/// The shipped Grafana dashboard.
+pub(crate) fn dashboard() -> serde_json::Value {
+    let path = format!(
+        "{}/deploy/grafana/bedrock-cost.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
 /// Runs every panel query of the dashboard; returns how many, and those that failed or
 /// returned no series (`title: expr: why`).
 pub(crate) fn dashboard_problems(prom: &Prometheus) -> (usize, Vec<String>) {
-    let dashboard: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(format!(
-            "{}/deploy/grafana/bedrock-cost.json",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap(),
-    )
-    .unwrap();
+    let dashboard = dashboard();
     let mut problems = Vec::new();
     let mut checked = 0;
     for panel in dashboard["panels"].as_array().unwrap() {

@@ -8,20 +8,13 @@ use std::time::{Duration, Instant};
 
 use crate::daemon::{append, sum, Daemon};
 use crate::prometheus::{
-    calls_now, dashboard_problems, expand, fixture, post_firehose, query, start_fixture_daemon,
-    start_prometheus_with, Prometheus, FIXTURE_RECORDS,
+    calls_now, dashboard, dashboard_problems, expand, fixture, post_firehose, query,
+    start_fixture_daemon, start_prometheus_with, Prometheus, FIXTURE_RECORDS,
 };
 
 /// The dashboard's expression of the panel with this title (first target).
 fn panel_expr(title: &str) -> String {
-    let dashboard: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(format!(
-            "{}/deploy/grafana/bedrock-cost.json",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap(),
-    )
-    .unwrap();
+    let dashboard = dashboard();
     let panel = (dashboard["panels"].as_array().unwrap().iter())
         .find(|p| p["title"] == title)
         .unwrap_or_else(|| panic!("no panel titled {title:?}"));

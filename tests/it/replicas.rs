@@ -16,6 +16,7 @@ use rust_decimal::Decimal;
 
 use crate::daemon::{data, promtool_check, run_cli, sum, Daemon};
 use crate::firehose::body;
+use crate::firehose_kill::deliver;
 use crate::support::postgres::Server;
 
 const KEY: &str = "k-replicas-0123456789";
@@ -95,27 +96,6 @@ fn expected() -> Expected {
     e
 }
 
-/// One delivery on a fresh connection: the status, or `None` when there was no answer.
-fn deliver(addr: &str, rid: &str, payload: &[u8]) -> Option<u16> {
-    let mut s = TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
-    let head = format!(
-        "POST /firehose HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\n\
-         X-Amz-Firehose-Protocol-Version: 1.0\r\nX-Amz-Firehose-Request-Id: {rid}\r\n\
-         X-Amz-Firehose-Access-Key: {KEY}\r\nContent-Length: {}\r\n\r\n",
-        payload.len()
-    );
-    s.write_all(head.as_bytes()).ok()?;
-    let _ = s.write_all(payload);
-    let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw);
-    String::from_utf8_lossy(&raw)
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
 /// Delivers until a replica other than `not` answers 200, starting at `first` and moving on
 /// to the next replica after any failure (as Firehose retries behind a load balancer).
 /// Returns the replica that took it, and how many attempts failed.
@@ -130,7 +110,7 @@ fn deliver_until_taken(
     loop {
         if Some(r) != not {
             let addr = addrs.lock().unwrap()[r].clone();
-            match deliver(&addr, rid, payload) {
+            match deliver(&addr, KEY, rid, payload) {
                 Some(200) => return (r, failed),
                 Some(503) | None => failed += 1,
                 Some(code) => panic!("{rid} answered {code} by replica {r}"),
