@@ -454,7 +454,15 @@ pub async fn run(
         }
         _ => {}
     }
-    if let (Some(r), StateMode::Dir(dir), false) = (&config.reconcile, &config.state, config.once) {
+    let estimate = match &config.state {
+        StateMode::Dir(dir) => Some(crate::cli::StateTarget::Dir(dir.clone())),
+        StateMode::Postgres(pg) => Some(crate::cli::StateTarget::Postgres {
+            url: pg.url.clone(),
+            password: pg.password.clone(),
+        }),
+        StateMode::InMemory => None,
+    };
+    if let (Some(r), Some(estimate), false) = (&config.reconcile, estimate, config.once) {
         tracing::info!(
             cur = %r.cur.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
             interval = ?r.interval,
@@ -463,7 +471,7 @@ pub async fn run(
         );
         tracker.spawn(crate::reconcile_cmd::every(
             r.clone(),
-            dir.clone(),
+            estimate,
             reconciliation,
             clock.clone(),
             token.clone(),

@@ -12,6 +12,7 @@ use serde_json::json;
 use crate::account::PricedCall;
 use crate::bedrock;
 use crate::config::{self, Config, Overrides};
+use crate::daily::DailyTotals;
 use crate::pricing;
 use crate::secret::Secret;
 use crate::store::{PgStore, SqliteStore, Store};
@@ -229,6 +230,7 @@ pub fn check(config_path: Option<&Path>, ratecards: Vec<PathBuf>) -> anyhow::Res
 }
 
 /// The store a `state` command works on: a state directory or a PostgreSQL database.
+#[derive(Clone)]
 pub enum StateTarget {
     Dir(PathBuf),
     Postgres {
@@ -252,6 +254,30 @@ impl StateTarget {
                 Ok(StateTarget::Postgres { url, password })
             }
             (None, None) => anyhow::bail!("give --state-dir DIR or --store postgres://..."),
+        }
+    }
+
+    /// The daily totals of `[since, until]`, read without the lock (the daemon may be
+    /// running).
+    pub fn daily(&self, since: Option<&str>, until: Option<&str>) -> anyhow::Result<DailyTotals> {
+        Ok(match self {
+            StateTarget::Postgres { url, password } => {
+                open_pg(url, password)?.daily(since, until)?
+            }
+            StateTarget::Dir(dir) => {
+                require_store(dir)?;
+                crate::store::read_daily(dir, since, until)?
+            }
+        })
+    }
+}
+
+impl std::fmt::Display for StateTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StateTarget::Dir(dir) => write!(f, "{}", dir.display()),
+            // `new` refused a URL that holds a password.
+            StateTarget::Postgres { url, .. } => f.write_str(url),
         }
     }
 }
@@ -417,13 +443,7 @@ pub fn state_daily(
     until: Option<&str>,
     format: &str,
 ) -> anyhow::Result<()> {
-    let t = match target {
-        StateTarget::Postgres { url, password } => open_pg(url, password)?.daily(since, until)?,
-        StateTarget::Dir(dir) => {
-            require_store(dir)?;
-            crate::store::read_daily(dir, since, until)?
-        }
-    };
+    let t = target.daily(since, until)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     if format == "json" {

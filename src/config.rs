@@ -1065,9 +1065,8 @@ fn resolve_reconcile(
         return None;
     }
     match state {
-        StateMode::InMemory => errors.push("reconcile needs a state directory: the daily totals it compares with the bill live in the store".into()),
-        StateMode::Postgres(_) => errors.push("reconcile in the daemon reads the daily totals from a SQLite state directory; it does not read the PostgreSQL store yet (run `bedrock-cost-exporter state daily --store ...` and compare, or reconcile from a SQLite daemon)".into()),
-        StateMode::Dir(_) => {}
+        StateMode::InMemory => errors.push("reconcile needs a store (a state directory, or a PostgreSQL store): the daily totals it compares with the bill live in the store".into()),
+        StateMode::Postgres(_) | StateMode::Dir(_) => {}
     }
     let text = raw
         .interval
@@ -1490,6 +1489,17 @@ daily_retention_days = 800
         assert_eq!(r.tolerance, rust_decimal::Decimal::new(1, 2));
         assert_eq!((r.skip_recent_days, r.mapping), (1, None));
 
+        // The daily totals of a PostgreSQL store are read the same way.
+        let text = "[store]\nurl = \"postgres://u@db/x\"\n[reconcile]\ncur = [\"/cur\"]\n";
+        let c = resolve(
+            parse(text, "c.toml").unwrap(),
+            Overrides::default(),
+            Env::default(),
+        )
+        .unwrap();
+        assert!(matches!(c.state, StateMode::Postgres(_)), "{:?}", c.state);
+        assert!(c.reconcile.is_some());
+
         let text = "state_dir = \"/s\"\n[reconcile]\ncur = [\"s3://bill/cur\"]\n";
         let c = resolve(
             parse(text, "c.toml").unwrap(),
@@ -1512,7 +1522,7 @@ daily_retention_days = 800
         };
         let e = resolve(parse(text, "c.toml").unwrap(), o, Env::default()).unwrap_err();
         let all = e.0.join("\n");
-        assert!(all.contains("reconcile needs a state directory"), "{all}");
+        assert!(all.contains("reconcile needs a store"), "{all}");
         assert!(all.contains("reconcile.interval \"often\""), "{all}");
         assert!(all.contains("reconcile.tolerance \"-1\""), "{all}");
         assert!(all.contains("reconcile.cur: \"s3://Bad_Bucket/\""), "{all}");
@@ -1938,7 +1948,7 @@ daily_retention_days = 0
 
     #[test]
     fn a_postgres_store_lists_every_problem_at_once() {
-        let toml = "state_dir = \"/s\"\n[store]\nurl = \"postgres://u:secret-in-url@db/x\"\npassword_file = \"/nonexistent/pw\"\n[reconcile]\ncur = [\"/cur\"]\n";
+        let toml = "state_dir = \"/s\"\n[store]\nurl = \"postgres://u:secret-in-url@db/x\"\npassword_file = \"/nonexistent/pw\"\n";
         let err = resolve(
             parse(toml, "c.toml").unwrap(),
             Overrides::default(),
@@ -1946,12 +1956,11 @@ daily_retention_days = 0
         )
         .unwrap_err();
         let text = err.to_string();
-        assert_eq!(err.0.len(), 4, "{text}");
+        assert_eq!(err.0.len(), 3, "{text}");
         for want in [
             "store.url and a state directory",
             "holds a password",
             "/nonexistent/pw: cannot read",
-            "reconcile in the daemon",
         ] {
             assert!(text.contains(want), "{want}: {text}");
         }

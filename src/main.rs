@@ -141,6 +141,9 @@ enum Command {
     ///
     /// From S3: bedrock-cost-exporter reconcile --cur s3://my-billing-bucket/cur/bedrock-export/
     /// --state-dir /var/lib/bedrock-cost-exporter --skip-recent-days 1
+    ///
+    /// On a PostgreSQL store: bedrock-cost-exporter reconcile --cur /data/cur/bedrock-export/
+    /// --store postgres://exporter@db:5432/bedrock_cost --store-password-file /run/secrets/pg
     Reconcile(Box<reconcile_cmd::ReconcileArgs>),
 }
 

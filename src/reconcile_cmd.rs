@@ -16,6 +16,7 @@ use anyhow::Context as _;
 use clap::Args;
 use rust_decimal::Decimal;
 
+use crate::cli::StateTarget;
 use crate::cur::{self, Billed, Location};
 use crate::pricelist::mapping::{self, Mapping};
 use crate::reconcile::{self, BillItem, Reconciler, Report, Window};
@@ -40,8 +41,20 @@ pub struct ReconcileArgs {
     cache_dir: Option<PathBuf>,
     /// The daemon's state directory, whose daily totals are the estimate. Read while the
     /// daemon runs (no lock is taken).
-    #[arg(long, env = "BEDROCK_COST_STATE_DIR")]
-    state_dir: PathBuf,
+    #[arg(
+        long,
+        env = "BEDROCK_COST_STATE_DIR",
+        required_unless_present = "store",
+        conflicts_with = "store"
+    )]
+    state_dir: Option<PathBuf>,
+    /// The daemon's PostgreSQL store instead: postgres://user@host:port/db. Read while the
+    /// daemons run.
+    #[arg(long, env = "BEDROCK_COST_STORE")]
+    store: Option<String>,
+    /// File whose first line is the PostgreSQL password (or set BEDROCK_COST_STORE_PASSWORD).
+    #[arg(long, env = "BEDROCK_COST_STORE_PASSWORD_FILE")]
+    store_password_file: Option<PathBuf>,
     /// Mapping table from Price List names to Bedrock model ids. Default: the bundled table.
     #[arg(long)]
     mapping: Option<PathBuf>,
@@ -92,7 +105,7 @@ pub fn load_mapping(path: Option<&Path>) -> anyhow::Result<Mapping> {
 /// Reads the bill and the estimate, and joins them.
 pub fn reconcile(
     cur_paths: &[PathBuf],
-    state_dir: &Path,
+    estimate: &StateTarget,
     mapping: &Mapping,
     window: &Window,
     tolerance: Decimal,
@@ -137,8 +150,9 @@ pub fn reconcile(
     for p in stats.problems {
         rec.problem(p);
     }
-    let daily = crate::store::read_daily(state_dir, None, None)
-        .with_context(|| format!("cannot read the daily totals in {}", state_dir.display()))?;
+    let daily = estimate
+        .daily(None, None)
+        .with_context(|| format!("cannot read the daily totals in {estimate}"))?;
     for (k, v) in &daily.usage {
         rec.estimate_usage(&k.day, &k.model, k.class, v.tokens, v.cost);
     }
@@ -164,8 +178,9 @@ pub fn run(a: ReconcileArgs) -> anyhow::Result<bool> {
         until: a.until,
         skip_recent_days: a.skip_recent_days,
     };
+    let estimate = StateTarget::new(a.state_dir, a.store, a.store_password_file)?;
     let paths = local_paths(&a.cur, a.cache_dir)?;
-    let report = reconcile(&paths.paths, &a.state_dir, &mapping, &window, tolerance)?;
+    let report = reconcile(&paths.paths, &estimate, &mapping, &window, tolerance)?;
     print!("{}", reconcile::render(&report, format));
     let over = report.over(max_drift, min_usd);
     if !over.is_empty() {
@@ -237,7 +252,7 @@ impl Drop for TempDir {
 /// The daemon's task: reconcile at start and every `interval`, publishing the gauges.
 pub async fn every(
     config: crate::config::ReconcileConfig,
-    state_dir: PathBuf,
+    estimate: StateTarget,
     gauges: crate::metrics::Reconciliation,
     clock: crate::clock::Clock,
     stop: tokio_util::sync::CancellationToken,
@@ -256,7 +271,19 @@ pub async fn every(
         skip_recent_days: config.skip_recent_days,
         ..Window::default()
     };
-    let cache = state_dir.join(CACHE_DIR);
+    // S3 objects are cached under the state directory; a PostgreSQL store has none, so they
+    // go to a temporary directory of this process (downloaded again after a restart).
+    let (cache, _temp) = match &estimate {
+        StateTarget::Dir(dir) => (dir.join(CACHE_DIR), None),
+        StateTarget::Postgres { .. } => match TempDir::new() {
+            Ok(t) => (t.0.clone(), Some(t)),
+            Err(e) => {
+                tracing::error!("reconciliation disabled: {e:#}");
+                gauges.failed(clock.now());
+                return;
+            }
+        },
+    };
     loop {
         let started = std::time::Instant::now();
         // Dropping a sync cut short by shutdown leaves at most a `.partial` file, which the
@@ -265,11 +292,11 @@ pub async fn every(
             _ = stop.cancelled() => return,
             r = cur::s3::local_paths(&config.cur, &cache) => r,
         };
-        let (dir, m, w) = (state_dir.clone(), mapping.clone(), window.clone());
+        let (estimate, m, w) = (estimate.clone(), mapping.clone(), window.clone());
         let tolerance = config.tolerance;
         let result = match synced {
             Ok(paths) => {
-                tokio::task::spawn_blocking(move || reconcile(&paths, &dir, &m, &w, tolerance))
+                tokio::task::spawn_blocking(move || reconcile(&paths, &estimate, &m, &w, tolerance))
                     .await
                     .map_err(|e| anyhow::anyhow!("the reconciliation task failed: {e}"))
                     .and_then(|r| r)

@@ -200,17 +200,20 @@ pub(crate) fn count(dir: &Path) -> (String, String) {
 }
 
 fn reconcile(cur: &Path, state: &str, extra: &[&str]) -> (i32, Value, String) {
-    let mut args = vec![
+    reconcile_on(cur, &[&["--state-dir", state], extra].concat())
+}
+
+/// `reconcile --format json` of the bill in `cur` against the store that `args` name.
+fn reconcile_on(cur: &Path, args: &[&str]) -> (i32, Value, String) {
+    let mut all = vec![
         "reconcile",
         "--cur",
         cur.to_str().unwrap(),
-        "--state-dir",
-        state,
         "--format",
         "json",
     ];
-    args.extend_from_slice(extra);
-    let (code, out, err) = run_cli(&args, None);
+    all.extend_from_slice(args);
+    let (code, out, err) = run_cli(&all, None);
     let json = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
     (code, json, err)
 }
@@ -396,16 +399,72 @@ fn bad_flags_and_unreadable_bills_are_errors_that_say_what_to_fix() {
 #[test]
 fn the_daemon_exposes_the_last_reconciliation_as_metrics() {
     let dir = tempfile::tempdir().unwrap();
-    let card = dir.path().join("card.toml");
-    std::fs::write(&card, CARD).unwrap();
+    let state = dir.path().join("state");
+    daemon_reconciles(dir.path(), &["--state-dir", state.to_str().unwrap()]);
+}
+
+/// A PostgreSQL store: the command's report equals the one from a state directory that
+/// counted the same records, and the daemon's gauges are those of a state directory.
+#[test]
+fn the_command_and_the_daemon_reconcile_a_postgresql_store() {
+    let server = crate::support::postgres::Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (state, card) = count(dir.path());
+    let url = server.database();
     let log = dir.path().join("calls.jsonl");
-    std::fs::write(&log, records()).unwrap();
+    let args = [
+        "run",
+        "--once",
+        "--file",
+        log.to_str().unwrap(),
+        "--ratecard",
+        &card,
+    ];
+    let (code, _, err) = run_cli(&[&args[..], &["--store", &url]].concat(), None);
+    assert_eq!(code, 0, "{err}");
     let cur = dir.path().join("cur");
+    std::fs::create_dir(&cur).unwrap();
+    write_csv(cur.join("bill.csv"), &bill());
+    let (code, from_dir, err) = reconcile(&cur, &state, &[]);
+    assert_eq!(code, 0, "{err}");
+    let (code, from_pg, err) = reconcile_on(&cur, &["--store", &url]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(from_pg, from_dir);
+    assert_eq!(from_pg["total"]["estimated_usd"], "0.20268");
+    // Both, or neither: clap says so.
+    let (code, _, err) = run_cli(
+        &[
+            "reconcile",
+            "--cur",
+            cur.to_str().unwrap(),
+            "--state-dir",
+            &state,
+            "--store",
+            &url,
+        ],
+        None,
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("cannot be used with"), "{err}");
+
+    let other = server.database();
+    let dir = tempfile::tempdir().unwrap();
+    daemon_reconciles(dir.path(), &["--store", &other]);
+}
+
+/// Runs the daemon on `store` (its flags) with a reconciliation every second against a bill
+/// that prices Nova Pro input higher than the card, and checks its gauges.
+fn daemon_reconciles(dir: &Path, store: &[&str]) {
+    let card = dir.join("card.toml");
+    std::fs::write(&card, CARD).unwrap();
+    let log = dir.join("calls.jsonl");
+    std::fs::write(&log, records()).unwrap();
+    let cur = dir.join("cur");
     std::fs::create_dir(&cur).unwrap();
     let mut rows = bill();
     rows[0].unblended_cost = "0.0042".into();
     write_csv_gz(cur.join("bill.csv.gz"), &rows);
-    let config = dir.path().join("config.toml");
+    let config = dir.join("config.toml");
     std::fs::write(
         &config,
         format!(
@@ -414,17 +473,15 @@ fn the_daemon_exposes_the_last_reconciliation_as_metrics() {
         ),
     )
     .unwrap();
-    let state = dir.path().join("state");
-    let d = Daemon::start(&[
+    let args = [
         "--config",
         config.to_str().unwrap(),
         "--file",
         log.to_str().unwrap(),
         "--ratecard",
         card.to_str().unwrap(),
-        "--state-dir",
-        state.to_str().unwrap(),
-    ]);
+    ];
+    let d = Daemon::start(&[&args[..], store].concat());
     // Runs at start (perhaps before the records are counted) and every second after.
     let nova = ["model=\"amazon.nova-pro-v1:0\"", "token_type=\"input\""];
     let m = d.wait_for("a reconciliation after the records were counted", |m| {
