@@ -351,13 +351,13 @@ impl MakeTlsConnect<Socket> for MakeTls {
     type TlsConnect = Handshake;
     type Error = String;
 
+    /// `host` is empty for a Unix socket: no error here, since the server then declines TLS
+    /// and the handshake never starts.
     fn make_tls_connect(&mut self, host: &str) -> Result<Handshake, String> {
-        let name = ServerName::try_from(host.to_string())
-            .map_err(|_| format!("{host:?} is not a host name or IP address TLS can check"))?;
         Ok(Handshake {
             make: self.clone(),
             host: host.to_string(),
-            name,
+            name: ServerName::try_from(host.to_string()).ok(),
         })
     }
 }
@@ -365,7 +365,7 @@ impl MakeTlsConnect<Socket> for MakeTls {
 pub(super) struct Handshake {
     make: MakeTls,
     host: String,
-    name: ServerName<'static>,
+    name: Option<ServerName<'static>>,
 }
 
 impl TlsConnect<Socket> for Handshake {
@@ -375,8 +375,14 @@ impl TlsConnect<Socket> for Handshake {
 
     fn connect(self, socket: Socket) -> Self::Future {
         Box::pin(async move {
+            let Some(name) = self.name.clone() else {
+                return Err(format!(
+                    "{:?} is not a host name or IP address TLS can check",
+                    self.host
+                ));
+            };
             let connector = tokio_rustls::TlsConnector::from(self.make.tls.clone());
-            match connector.connect(self.name.clone(), socket).await {
+            match connector.connect(name, socket).await {
                 Ok(s) => Ok(Stream(s)),
                 Err(e) => Err(self.refused(&e)),
             }

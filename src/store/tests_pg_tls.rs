@@ -100,6 +100,13 @@ fn pg_tls_require_and_prefer_encrypt_without_checking_the_certificate() {
 }
 
 #[test]
+fn pg_tls_prefer_goes_plain_over_a_unix_socket() {
+    let url = tls_url("localhost", "sslmode=prefer");
+    let dir = tls_server().dir.display().to_string().replace('/', "%2F");
+    open(&url.replacen("localhost", &dir, 1));
+}
+
+#[test]
 fn pg_tls_require_fails_clearly_against_a_server_without_tls_and_prefer_goes_plain() {
     let url = format!("{}?sslmode=require", shared().database());
     let err = open_err(&url);
