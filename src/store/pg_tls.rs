@@ -32,7 +32,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Mode {
     Disable,
     Prefer,
@@ -63,7 +63,6 @@ impl Mode {
 }
 
 /// The TLS a URL asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Tls {
     /// `None`: the URL does not say (or is in the `key=value` form, whose `sslmode` the
     /// postgres crate reads itself, see [`Tls::mode`]).
