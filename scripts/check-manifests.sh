@@ -115,6 +115,8 @@ if [ "$mode" = "self-test" ]; then
         "replicas: state dir for the daemon|deploy/k8s-replicas/deployment-patch.yaml|BEDROCK_COST_STATE_DIR|kubectl|s.replace('            - name: BEDROCK_COST_STATE_DIR\n              value: \"\"\n', '')"
         "replicas: no pdb|deploy/k8s-replicas/kustomization.yaml|no PodDisruptionBudget selects|kubectl|s.replace('  - pdb.yaml\n', '')"
         "replicas: password in url|deploy/k8s-replicas/configmap-patch.yaml|[store] url|kubectl|s.replace('postgres://bce@', 'postgres://bce:secret@')"
+        "replicas: store ca not mounted|deploy/k8s-replicas/deployment-patch.yaml|sslrootcert|kubectl|s.replace('mountPath: /etc/bedrock-cost-exporter/store-ca', 'mountPath: /etc/bedrock-cost-exporter/ca')"
+        "replicas: unverified tls|deploy/k8s-replicas/configmap-patch.yaml|sslmode=verify-full|kubectl|s.replace('sslmode=verify-full', 'sslmode=require')"
         "replicas: config drift|deploy/k8s-replicas/configmap-patch.yaml|differs from deploy/k8s|kubectl|s.replace('window = \"48h\"', 'window = \"24h\"')"
         "secret name mismatch|deploy/k8s/secret-example.yaml|Secret bedrock-cost-exporter-firehose is not defined||s.replace('name: bedrock-cost-exporter-firehose', 'name: firehose-keys')"
         "unknown config key|deploy/k8s/configmap.yaml,deploy/k8s-replicas/configmap-patch.yaml|bedrock-cost-exporter check reported problems|bedrock-cost-exporter check|s.replace('ack_timeout = ', 'ack_timout = ')"
@@ -571,8 +573,21 @@ if config_text is not None:
         firehose_path = (cfg.get("firehose") or {}).get("path", firehose_path)
         if replicas:
             url = str((cfg.get("store") or {}).get("url", ""))
-            if not re.fullmatch(r"postgres(ql)?://[^:@/]+@[^/]+/\w+", url):
+            if not re.fullmatch(r"postgres(ql)?://[^:@/]+@[^/]+/\w+(\?[^#\s]*)?", url):
                 bad(D, f"config.toml: [store] url must be postgres://USER@HOST:PORT/DB (no password in it), got {url!r}")
+            if "sslmode=verify-full" not in url:
+                bad(D, f"config.toml: [store] url must verify the database's certificate (sslmode=verify-full), got {url!r}")
+            # Its CA bundle: a key of a ConfigMap or Secret, mounted read-only in the pod.
+            root_cert = re.search(r"sslrootcert=([^&]+)", url)
+            if root_cert and "mount_of" in globals():
+                m, rest = mount_of(root_cert.group(1))
+                vol = volumes.get(m.get("name")) if m else None
+                cm = ((vol or {}).get("configMap") or {}).get("name")
+                sec = ((vol or {}).get("secret") or {}).get("secretName")
+                obj = named("ConfigMap", cm) if cm else named("Secret", sec) if sec else None
+                keys = set((obj or {}).get("data") or {}) | set((obj or {}).get("stringData") or {})
+                if not m or not m.get("readOnly") or obj is None or rest not in keys:
+                    bad(D, f"config.toml: sslrootcert {root_cert.group(1)} must be a key of a ConfigMap or Secret in {D}, mounted read-only")
             # The replicas' config is the single-replica one plus [store]: nothing else drifts.
             single = yaml.safe_load(open("deploy/k8s/configmap.yaml", encoding="utf-8"))["data"]["config.toml"]
             if {k: v for k, v in cfg.items() if k != "store"} != tomllib.loads(single):
@@ -682,6 +697,15 @@ for entry in "${configs[@]}"; do
     file="${entry#*|}"
     "$py" -c 'import sys, tomllib; tomllib.load(open(sys.argv[1], "rb"))' "$file" 2>"$tmp/toml.err" \
         || { cat "$tmp/toml.err" >&2; fail "$label is not valid TOML"; }
+    if [ -n "$bin" ] && grep -q 'sslrootcert=' "$file"; then
+        # check reads the store's CA bundle, which is mounted in the pod only: point it at a
+        # throwaway one (the path itself is checked with the mounts above).
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+            -subj /CN=check-manifests -keyout "$tmp/store-ca.key" -out "$tmp/store-ca.pem" 2>/dev/null \
+            || fail "openssl is needed to check a config whose [store] url has sslrootcert"
+        sed "s#sslrootcert=[^&\"]*#sslrootcert=$tmp/store-ca.pem#" "$file" >"$tmp/config-ca.toml"
+        file="$tmp/config-ca.toml"
+    fi
     if [ -n "$bin" ]; then
         if ! "$bin" check --config "$file" >"$tmp/check.out" 2>&1; then
             sed 's/^/    /' "$tmp/check.out" >&2

@@ -2,7 +2,8 @@
 # Installs the real test peers: Prometheus + promtool (Debian package `prometheus`), headless
 # Chromium for the status page (Debian `chromium`), PostgreSQL's server binaries for the
 # PostgreSQL store (Debian `postgresql`, when no initdb is found; tests/peers/postgres.sh
-# runs throwaway servers with them), kubectl for `kubectl kustomize` in
+# runs throwaway servers with them; openssl, when missing, makes the certificates of its TLS
+# server), kubectl for `kubectl kustomize` in
 # scripts/check-manifests.sh (Debian `kubernetes-client`, kubectl 1.20, when no kubectl is on
 # PATH; deploy/k8s-replicas is written so that it renders too), and moto (a local AWS
 # endpoint, PyPI `moto[server]`). Idempotent and quiet: what is already
@@ -21,6 +22,8 @@ done
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then
   missing+=(postgresql)
 fi
+# The CA and certificates of `postgres.sh start-tls` (the TLS store tests).
+command -v openssl >/dev/null || missing+=(openssl)
 # Any kubectl will do (a newer one, e.g. from Kubernetes' own repository, is kept).
 command -v kubectl >/dev/null || missing+=(kubernetes-client)
 if [ "${#missing[@]}" -gt 0 ]; then

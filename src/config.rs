@@ -1988,6 +1988,32 @@ daily_retention_days = 0
     }
 
     #[test]
+    fn a_postgres_store_url_with_bad_tls_parameters_is_listed_with_the_other_problems() {
+        let toml = "[store]\nurl = \"postgres://u@db/x?sslmode=verify\"\npassword_file = \"/nonexistent/pw\"\n";
+        let err = resolve(
+            parse(toml, "c.toml").unwrap(),
+            Overrides::default(),
+            Env::default(),
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert_eq!(err.0.len(), 2, "{text}");
+        assert!(text.contains("sslmode=verify is not one of"), "{text}");
+        let o = Overrides {
+            store: Some(
+                "postgres://u@db/x?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem".into(),
+            ),
+            ..Default::default()
+        };
+        let err = resolve(Default::default(), o, Env::default()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("sslrootcert=/nonexistent/ca.pem: cannot read it"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn the_readme_example_config_uses_only_known_settings() {
         let readme = include_str!("../docs/configuration.md");
         let from = readme

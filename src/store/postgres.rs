@@ -42,9 +42,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use postgres::{Client, NoTls, Transaction};
+use postgres::{Client, Transaction};
 
 use super::pg_daily::{self, DailySums};
+use super::pg_tls;
 use super::{Adopt, Commit, DedupeKey, SeriesRow, Stats, Store, StoreError};
 use crate::daily::{self, DailyTotals};
 use crate::ledger::Metric;
@@ -103,9 +104,11 @@ struct Written {
 
 /// Why a URL cannot be used, found without connecting (config validation lists these).
 pub fn check_url(url: &str) -> Result<(), String> {
-    let config: postgres::Config = url.parse().map_err(|e| {
+    let (rest, tls) = pg_tls::split(url)?;
+    let config: postgres::Config = rest.parse().map_err(|e| {
         format!("{url:?} is not a PostgreSQL URL like postgres://user@host:5432/db ({e})")
     })?;
+    tls.check()?;
     if config.get_password().is_some() {
         return Err(
             "the URL holds a password; give it in a file (--store-password-file) or BEDROCK_COST_STORE_PASSWORD instead"
@@ -448,7 +451,9 @@ pub(super) fn client_config(
     url: &str,
     password: Option<&Secret<String>>,
 ) -> Result<postgres::Config, StoreError> {
-    let mut config: postgres::Config = url.parse().map_err(|e| StoreError::Io(format!("{e}")))?;
+    let (rest, tls) = pg_tls::split(url).map_err(StoreError::Io)?;
+    let mut config: postgres::Config = rest.parse().map_err(|e| StoreError::Io(format!("{e}")))?;
+    tls.apply(&mut config);
     if let Some(p) = password {
         config.password(p.expose());
     }
@@ -734,9 +739,12 @@ pub(super) fn connected<'c>(
         *client = None;
     }
     if client.is_none() {
+        let fail =
+            |e: String| StoreError::Io(format!("cannot connect to PostgreSQL at {url}: {e}"));
+        let (_, tls) = pg_tls::split(url).map_err(fail)?;
         let c = config
-            .connect(NoTls)
-            .map_err(|e| StoreError::Io(format!("cannot connect to PostgreSQL at {url}: {e}")))?;
+            .connect(tls.connector(config).map_err(fail)?)
+            .map_err(|e| fail(pg_tls::explain(&e)))?;
         *client = Some(c);
     }
     Ok(client.as_mut().expect("just connected"))

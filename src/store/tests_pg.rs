@@ -13,6 +13,8 @@ use crate::record::TokenClass;
 
 #[path = "tests_lease.rs"]
 mod lease;
+#[path = "tests_pg_tls.rs"]
+mod tls;
 
 /// A running server: its directory and port. The script's watcher stops it and deletes the
 /// directory when this process exits.
@@ -27,6 +29,16 @@ fn script() -> PathBuf {
 
 impl Server {
     pub(crate) fn start() -> Server {
+        Server::run("start")
+    }
+
+    /// With ssl=on, and a certificate for `localhost` signed by `dir/tls/ca.pem` (see the
+    /// script).
+    pub(crate) fn start_tls() -> Server {
+        Server::run("start-tls")
+    }
+
+    fn run(command: &str) -> Server {
         // Kept: the script's watcher deletes it when this process exits.
         let dir = tempfile::tempdir().unwrap().keep();
         // The server may run as another user (root cannot): it must reach its directory.
@@ -34,7 +46,7 @@ impl Server {
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         let out = Command::new("bash")
             .arg(script())
-            .arg("start")
+            .arg(command)
             .arg(&dir)
             .arg(std::process::id().to_string())
             .output()

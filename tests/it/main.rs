@@ -20,6 +20,7 @@ mod lease;
 mod limits;
 mod moto;
 mod pg_store;
+mod pg_store_tls;
 mod prometheus;
 mod prometheus_replicas;
 mod ratecard;
