@@ -67,7 +67,7 @@ const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
 
 const SCHEMA: &str = "
 CREATE SEQUENCE IF NOT EXISTS series_version;
-CREATE TABLE IF NOT EXISTS series (metric text NOT NULL, labels bytea NOT NULL, value numeric(39,0) NOT NULL, version bigint NOT NULL DEFAULT nextval('series_version'), PRIMARY KEY (metric, labels));
+CREATE TABLE IF NOT EXISTS series (metric text NOT NULL, labels bytea NOT NULL, value numeric(39,0) NOT NULL, version bigint NOT NULL DEFAULT nextval('series_version'), PRIMARY KEY (metric, labels)) WITH (fillfactor = 80);
 CREATE INDEX IF NOT EXISTS series_by_version ON series (version);
 CREATE TABLE IF NOT EXISTS dedupe (key bytea PRIMARY KEY, first_seen bigint NOT NULL);
 CREATE INDEX IF NOT EXISTS dedupe_by_first_seen ON dedupe (first_seen);
@@ -564,7 +564,12 @@ impl Store for PgStore {
             let mut found = HashSet::new();
             for part in keys.chunks(ROWS_PER_STATEMENT) {
                 let arr: Vec<&[u8]> = part.iter().map(|k| &k[..]).collect();
-                for r in tx.query("SELECT key FROM dedupe WHERE key = ANY($1)", &[&arr])? {
+                // Driven from the batch's keys, one primary-key probe each: `key = ANY($1)`
+                // was planned as a sequential scan of the whole table (issue 12).
+                for r in tx.query(
+                    "SELECT k FROM unnest($1::bytea[]) AS t(k) WHERE EXISTS (SELECT 1 FROM dedupe d WHERE d.key = t.k)",
+                    &[&arr],
+                )? {
                     found.insert(r.get::<_, Vec<u8>>(0));
                 }
             }
