@@ -45,6 +45,7 @@ use std::time::Duration;
 use postgres::{Client, NoTls, Transaction};
 
 use super::pg_daily::{self, DailySums};
+use super::pg_journal::{self, Entry};
 use super::{Adopt, Commit, DedupeKey, SeriesRow, Stats, Store, StoreError};
 use crate::daily::{self, DailyTotals};
 use crate::ledger::Metric;
@@ -52,12 +53,12 @@ use crate::money::{self, USD_SCALE};
 use crate::secret::Secret;
 
 /// Bump when the table layout changes; an older daemon refuses a newer database.
-pub const PG_SCHEMA_VERSION: i64 = 2;
+pub const PG_SCHEMA_VERSION: i64 = 3;
 /// Taken for the schema check and creation, so replicas starting together do not race on
 /// `CREATE TABLE IF NOT EXISTS` (an arbitrary constant: "bce" in ASCII).
 const SCHEMA_LOCK: i64 = 0x62_63_65;
 /// Taken as the first statement of every commit: the commits of all replicas serialise, so
-/// versions follow commit order (see the module doc). Distinct from [`SCHEMA_LOCK`].
+/// journal ids follow commit order (see the module doc). Distinct from [`SCHEMA_LOCK`].
 const COMMIT_LOCK: i64 = 0x62_63_65_63;
 /// How long a connection attempt may take before the commit fails (and is retried).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -78,10 +79,25 @@ CREATE TABLE IF NOT EXISTS daily_principal (day text NOT NULL, principal text NO
 
 /// `UPGRADES[n]` takes schema `n + 1` to `n + 2`; a new database gets `SCHEMA` (schema 1) and
 /// then every upgrade, so both paths end in the same layout.
-const UPGRADES: [&str; 1] = [
+const UPGRADES: [&str; 2] = [
     // 1 -> 2: the leases (nothing else changes).
     "CREATE TABLE IF NOT EXISTS leases (name text PRIMARY KEY, holder text NOT NULL, fence bigint NOT NULL, expires_at timestamptz NOT NULL);",
+    // 2 -> 3: the journal. `series` keeps its values (they become the folded values, the
+    // journal starts empty) and loses `version`: with no index on a column every update
+    // changes, and room left in its pages, a fold's updates can be HOT.
+    "CREATE SEQUENCE IF NOT EXISTS journal_id;
+     CREATE TABLE IF NOT EXISTS journal (id bigint PRIMARY KEY DEFAULT nextval('journal_id'), writer text NOT NULL, deltas bytea NOT NULL, folded boolean NOT NULL DEFAULT false, at timestamptz NOT NULL DEFAULT clock_timestamp());
+     CREATE INDEX IF NOT EXISTS journal_unfolded ON journal (id) WHERE NOT folded;
+     DROP INDEX IF EXISTS series_by_version;
+     ALTER TABLE series DROP COLUMN IF EXISTS version;
+     DROP SEQUENCE IF EXISTS series_version;
+     ALTER TABLE series SET (fillfactor = 80);",
 ];
+
+/// A commit whose journal id is a multiple of this folds the journal into `series`.
+const FOLD_EVERY: i64 = 64;
+/// How long folded journal rows are kept for replicas that are behind.
+const JOURNAL_RETENTION: Duration = Duration::from_secs(600);
 
 pub struct PgStore {
     config: postgres::Config,
@@ -90,15 +106,28 @@ pub struct PgStore {
     client: Option<Client>,
     /// What this store last wrote or loaded for each ledger id: the base of the next delta.
     written: Vec<Option<Written>>,
-    /// The highest `version` this store has read (by `load` or `refresh`): the next refresh
+    /// The ledger id of each series in `written`, by key: a journal row names series by key.
+    ids: HashMap<(&'static str, Vec<u8>), u32>,
+    /// The highest journal id this store has read (by `load` or `refresh`): the next refresh
     /// reads the rows past it.
-    last_version: i64,
+    last: i64,
+    /// This store's name in the journal's `writer` column: its own rows are already in its
+    /// ledger, `refresh` skips them. Unique per open store.
+    writer: String,
+    fold_every: i64,
+    retention: Duration,
 }
 
 struct Written {
     metric: &'static str,
     labels: Vec<u8>,
     value: i128,
+}
+
+/// A name for this store's journal rows, distinct from every other store open on the
+/// database (another process, or another store of this one).
+fn writer_name() -> String {
+    format!("{}:{:08x}", super::lease::holder_id(), fastrand::u32(..))
 }
 
 /// Why a URL cannot be used, found without connecting (config validation lists these).
@@ -132,7 +161,11 @@ impl PgStore {
             url: url.to_string(),
             client: None,
             written: Vec::new(),
-            last_version: 0,
+            ids: HashMap::new(),
+            last: 0,
+            writer: writer_name(),
+            fold_every: FOLD_EVERY,
+            retention: JOURNAL_RETENTION,
         })
     }
 
@@ -286,18 +319,24 @@ impl PgStore {
 
     /// What `state show` prints.
     pub fn stats(&mut self) -> Result<Stats, StoreError> {
+        let url = self.url.clone();
         let (bytes, by_metric, keys, oldest, cps) = self.in_tx(|tx| {
             let bytes: i64 = tx
                 .query_one("SELECT pg_database_size(current_database())", &[])?
                 .get(0);
-            let by_metric: Vec<(String, u64)> = tx
-                .query(
-                    "SELECT metric, count(*) FROM series GROUP BY metric ORDER BY metric",
-                    &[],
-                )?
-                .iter()
-                .map(|r| (r.get(0), r.get::<_, i64>(1) as u64))
-                .collect();
+            // `series` and the journal not folded into it yet, under the commit lock.
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&COMMIT_LOCK])?;
+            let mut by_metric: BTreeMap<String, u64> = BTreeMap::new();
+            let (values, _) = pg_journal::image(tx)?.ok_or_else(|| {
+                Failed::Store(StoreError::Corrupt {
+                    path: PathBuf::from(&url),
+                    detail: "a series value or journal row that does not decode".into(),
+                })
+            })?;
+            for (metric, _) in values.keys() {
+                *by_metric.entry(metric.clone()).or_default() += 1;
+            }
+            let by_metric: Vec<(String, u64)> = by_metric.into_iter().collect();
             let row = tx.query_one("SELECT count(*), min(first_seen) FROM dedupe", &[])?;
             let (keys, oldest): (i64, Option<i64>) = (row.get(0), row.get(1));
             Ok((bytes, by_metric, keys, oldest, checkpoints(tx)?))
@@ -330,7 +369,7 @@ impl PgStore {
         self.in_tx(|tx| {
             let held: i64 = tx
                 .query_one(
-                    "SELECT (SELECT count(*) FROM series) + (SELECT count(*) FROM dedupe) + (SELECT count(*) FROM checkpoints) + (SELECT count(*) FROM daily_usage) + (SELECT count(*) FROM daily_principal)",
+                    "SELECT (SELECT count(*) FROM series) + (SELECT count(*) FROM journal) + (SELECT count(*) FROM dedupe) + (SELECT count(*) FROM checkpoints) + (SELECT count(*) FROM daily_usage) + (SELECT count(*) FROM daily_principal)",
                     &[],
                 )?
                 .get(0);
@@ -518,26 +557,26 @@ impl Store for PgStore {
         &mut self,
         sink: &mut dyn FnMut(SeriesRow<'_>),
     ) -> Result<HashMap<String, String>, StoreError> {
-        let (rows, cps) = self.in_tx(|tx| {
-            let rows = tx.query(
-                "SELECT metric, labels, value::text, version FROM series ORDER BY metric, labels",
-                &[],
-            )?;
-            Ok((rows, checkpoints(tx)?))
-        })?;
+        let ((values, last), cps) = self
+            .in_tx(|tx| {
+                // Under the commit lock: no fold between reading `series` and the journal.
+                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&COMMIT_LOCK])?;
+                Ok((pg_journal::image(tx)?, checkpoints(tx)?))
+            })
+            .and_then(|(image, cps)| match image {
+                Some(image) => Ok((image, cps)),
+                None => Err(self.corrupt("a series value or journal row that does not decode")),
+            })?;
         self.written.clear();
-        self.last_version = rows.iter().map(|r| r.get::<_, i64>(3)).max().unwrap_or(0);
-        let mut labels = Vec::with_capacity(crate::ledger::MAX_LABELS);
-        for r in &rows {
-            let (name, blob, value): (&str, &[u8], &str) = (r.get(0), r.get(1), r.get(2));
+        self.ids.clear();
+        self.last = last;
+        for ((name, blob), value) in values {
+            let mut labels = Vec::with_capacity(crate::ledger::MAX_LABELS);
             // A metric this build no longer exports is kept in the database but not loaded.
-            let Some(metric) = Metric::from_name(name) else {
+            let Some(metric) = Metric::from_name(&name) else {
                 continue;
             };
-            let value: i128 = value.parse().map_err(|_| {
-                self.corrupt(format!("series {name}: value {value} is not an i128"))
-            })?;
-            if super::codec::decode_labels(blob, &mut labels).is_none() {
+            if super::codec::decode_labels(&blob, &mut labels).is_none() {
                 return Err(self.corrupt(format!("bad labels in a series of {name}")));
             }
             let id = self.written.len() as u32;
@@ -547,9 +586,10 @@ impl Store for PgStore {
                 labels: &labels,
                 value,
             });
+            self.ids.insert((metric.name(), blob.clone()), id);
             self.written.push(Some(Written {
                 metric: metric.name(),
-                labels: blob.to_vec(),
+                labels: blob,
                 value,
             }));
         }
@@ -616,8 +656,19 @@ impl Store for PgStore {
         let mut keys: Vec<&[u8]> = c.dedupe.iter().map(|k| &k[..]).collect();
         keys.sort_unstable();
         keys.dedup();
+        // The batch's one journal row: each changed series' delta, then the removals (a
+        // series changed and removed in one batch ends removed).
+        let mut entries: Vec<Entry<'_>> = changes
+            .iter()
+            .map(|(_, m, l, before, after)| Entry::Delta(m, l, after.wrapping_sub(*before)))
+            .collect();
+        entries.extend(removed.iter().map(|(m, l)| Entry::Removed(m, l)));
+        let journal = (!entries.is_empty()).then(|| pg_journal::encode(&entries));
+        drop(entries);
         let sums = DailySums::of(c.daily);
         let url = self.url.clone();
+        let (writer, fold_every, retention) =
+            (self.writer.clone(), self.fold_every, self.retention);
         self.in_tx(|tx| {
             // First: one commit at a time across replicas (see the module doc).
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&COMMIT_LOCK])?;
@@ -636,17 +687,20 @@ impl Store for PgStore {
                     ))));
                 }
             }
-            for part in changes.chunks(ROWS_PER_STATEMENT) {
-                let metrics: Vec<&str> = part.iter().map(|s| s.1).collect();
-                let labels: Vec<&[u8]> = part.iter().map(|s| &s.2[..]).collect();
-                let before: Vec<String> = part.iter().map(|s| s.3.to_string()).collect();
-                let after: Vec<String> = part.iter().map(|s| s.4.to_string()).collect();
-                // The delta is computed in numeric: new - old cannot overflow there.
-                tx.execute(
-                    "INSERT INTO series (metric, labels, value) SELECT m, l, a::numeric - b::numeric FROM unnest($1::text[], $2::bytea[], $3::text[], $4::text[]) AS t(m, l, b, a) \
-                     ON CONFLICT (metric, labels) DO UPDATE SET value = series.value + EXCLUDED.value, version = nextval('series_version')",
-                    &[&metrics, &labels, &before, &after],
-                )?;
+            if let Some(journal) = &journal {
+                let id: i64 = tx
+                    .query_one(
+                        "INSERT INTO journal (writer, deltas) VALUES ($1, $2) RETURNING id",
+                        &[&writer, journal],
+                    )?
+                    .get(0);
+                // Now and then, under the lock like every commit: the journal into `series`.
+                if id % fold_every == 0 && !pg_journal::fold(tx, retention)? {
+                    return Err(Failed::Store(StoreError::Corrupt {
+                        path: PathBuf::from(&url),
+                        detail: "a journal row that does not decode".into(),
+                    }));
+                }
             }
             for (metric, labels) in &removed {
                 tx.execute("DELETE FROM series WHERE metric = $1 AND labels = $2", &[metric, labels])?;
@@ -670,6 +724,7 @@ impl Store for PgStore {
         })?;
         // Committed: the new bases of the next deltas.
         for (id, metric, labels, _, value) in changes {
+            self.ids.insert((metric, labels.clone()), id);
             let id = id as usize;
             if self.written.len() <= id {
                 self.written.resize_with(id + 1, || None);
@@ -682,51 +737,175 @@ impl Store for PgStore {
         }
         for id in c.removed {
             if let Some(w) = self.written.get_mut(*id as usize) {
-                *w = None;
+                if let Some(w) = w.take() {
+                    self.ids.remove(&(w.metric, w.labels));
+                }
             }
         }
         Ok(())
     }
 
     fn refresh(&mut self, adopt: &mut Adopt<'_>) -> Result<Option<usize>, StoreError> {
-        let last = self.last_version;
-        let rows = self.in_tx(|tx| {
-            Ok(tx.query(
-                "SELECT metric, labels, value::text, version FROM series WHERE version > $1 ORDER BY version",
+        let last = self.last;
+        let (rows, pruned) = self.in_tx(|tx| {
+            let rows = tx.query(
+                "SELECT id, writer, deltas FROM journal WHERE id > $1 ORDER BY id",
                 &[&last],
-            )?)
+            )?;
+            // Read after the rows: a fold that deleted any of them meanwhile shows here.
+            Ok((rows, pg_journal::pruned(tx)?))
         })?;
-        let mut labels = Vec::with_capacity(crate::ledger::MAX_LABELS);
-        let mut changed = 0;
+        if pruned > last {
+            // Rows this store had not read are gone: start again from the whole store.
+            return self.resync(adopt).map(Some);
+        }
+        // The new value of each series other writers changed (`None`: removed), in the order
+        // first changed; all decoded before any is adopted, so a row that fails to decode
+        // leaves this store as it was (and is read again next time).
+        let mut order: Vec<(&'static str, Vec<u8>)> = Vec::new();
+        let mut now: HashMap<(&'static str, Vec<u8>), Option<i128>> = HashMap::new();
+        let mut upto = last;
         for r in &rows {
-            let (name, blob, value, version): (&str, &[u8], &str, i64) =
-                (r.get(0), r.get(1), r.get(2), r.get(3));
-            // As `load`: a metric this build does not export stays in the database only.
-            let Some(metric) = Metric::from_name(name) else {
-                self.last_version = self.last_version.max(version);
+            let (id, writer, blob): (i64, &str, &[u8]) = (r.get(0), r.get(1), r.get(2));
+            upto = upto.max(id);
+            // This store's own rows are in its ledger and its bases already.
+            if writer == self.writer {
                 continue;
-            };
-            let value: i128 = value.parse().map_err(|_| {
-                self.corrupt(format!("series {name}: value {value} is not an i128"))
-            })?;
-            if super::codec::decode_labels(blob, &mut labels).is_none() {
+            }
+            let entries = pg_journal::decode(blob)
+                .ok_or_else(|| self.corrupt("a journal row that does not decode"))?;
+            for e in entries {
+                let (name, labels, delta) = match e {
+                    Entry::Delta(m, l, d) => (m, l, Some(d)),
+                    Entry::Removed(m, l) => (m, l, None),
+                };
+                // As `load`: a metric this build does not export stays in the database only.
+                let Some(metric) = Metric::from_name(name) else {
+                    continue;
+                };
+                let key = (metric.name(), labels.to_vec());
+                let base = match now.get(&key) {
+                    Some(v) => v.unwrap_or(0),
+                    None => {
+                        order.push(key.clone());
+                        self.base(&key)
+                    }
+                };
+                now.insert(key, delta.map(|d| base.wrapping_add(d)));
+            }
+        }
+        let mut labels = Vec::with_capacity(crate::ledger::MAX_LABELS);
+        for (name, blob) in &order {
+            if now[&(*name, blob.clone())].is_some()
+                && super::codec::decode_labels(blob, &mut labels).is_none()
+            {
                 return Err(self.corrupt(format!("bad labels in a series of {name}")));
             }
-            let id = adopt(metric, &labels, value) as usize;
-            if self.written.len() <= id {
-                self.written.resize_with(id + 1, || None);
-            }
-            // The store's value is the base of this series' next delta: what this replica
-            // adds from now on is added to it.
-            self.written[id] = Some(Written {
-                metric: metric.name(),
-                labels: blob.to_vec(),
-                value,
-            });
-            // Ascending, and only past adopted rows: one that failed is read again next time.
-            self.last_version = self.last_version.max(version);
-            changed += 1;
         }
+        let mut changed = 0;
+        for key in order {
+            let value = now[&key];
+            match value {
+                Some(value) => {
+                    let mut labels = Vec::with_capacity(crate::ledger::MAX_LABELS);
+                    let metric = Metric::from_name(key.0).expect("checked above");
+                    super::codec::decode_labels(&key.1, &mut labels).expect("checked above");
+                    let id = adopt(metric, &labels, value);
+                    // The store's value is the base of this series' next delta.
+                    self.set_written(id, key.0, key.1, value);
+                    changed += 1;
+                }
+                // Removed in the database: no base any more (a later change of this
+                // replica's is written whole). The ledger drops it by its own periods.
+                None => {
+                    if let Some(id) = self.ids.remove(&key) {
+                        self.written[id as usize] = None;
+                    }
+                }
+            }
+        }
+        self.last = upto;
         Ok(Some(changed))
+    }
+}
+
+impl PgStore {
+    /// Tests: how often this store's commits fold the journal, and how long folded rows stay.
+    #[cfg(test)]
+    pub(crate) fn set_journal(&mut self, fold_every: i64, retention: Duration) {
+        self.fold_every = fold_every;
+        self.retention = retention;
+    }
+
+    /// Tests: folds the journal now, under the commit lock.
+    #[cfg(test)]
+    pub(crate) fn fold_now(&mut self) -> Result<(), StoreError> {
+        let retention = self.retention;
+        assert!(self.in_tx(|tx| {
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&COMMIT_LOCK])?;
+            pg_journal::fold(tx, retention)
+        })?);
+        Ok(())
+    }
+
+    /// What this store holds as the database's value of a series (0 for one it does not).
+    fn base(&self, key: &(&'static str, Vec<u8>)) -> i128 {
+        self.ids
+            .get(key)
+            .and_then(|id| self.written.get(*id as usize)?.as_ref())
+            .map_or(0, |w| w.value)
+    }
+
+    fn set_written(&mut self, id: u32, metric: &'static str, labels: Vec<u8>, value: i128) {
+        let i = id as usize;
+        if self.written.len() <= i {
+            self.written.resize_with(i + 1, || None);
+        }
+        self.ids.insert((metric, labels.clone()), id);
+        self.written[i] = Some(Written {
+            metric,
+            labels,
+            value,
+        });
+    }
+
+    /// Adopts every series' value from the database (`series` and the unfolded journal), for
+    /// a store that fell behind the journal's retention: it cannot know which rows it missed.
+    /// Values only grow, so no counter goes back.
+    fn resync(&mut self, adopt: &mut Adopt<'_>) -> Result<usize, StoreError> {
+        let (values, last) = self
+            .in_tx(|tx| {
+                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&COMMIT_LOCK])?;
+                pg_journal::image(tx)
+            })?
+            .ok_or_else(|| self.corrupt("a series value or journal row that does not decode"))?;
+        let mut labels = Vec::with_capacity(crate::ledger::MAX_LABELS);
+        for (name, blob) in values.keys() {
+            if Metric::from_name(name).is_some()
+                && super::codec::decode_labels(blob, &mut labels).is_none()
+            {
+                return Err(self.corrupt(format!("bad labels in a series of {name}")));
+            }
+        }
+        let old = std::mem::take(&mut self.ids);
+        let mut n = 0;
+        for ((name, blob), value) in values {
+            let Some(metric) = Metric::from_name(&name) else {
+                continue;
+            };
+            let mut labels = Vec::with_capacity(crate::ledger::MAX_LABELS);
+            super::codec::decode_labels(&blob, &mut labels).expect("checked above");
+            let id = adopt(metric, &labels, value);
+            self.set_written(id, metric.name(), blob, value);
+            n += 1;
+        }
+        // Series gone from the database: no base any more.
+        for (key, id) in old {
+            if !self.ids.contains_key(&key) {
+                self.written[id as usize] = None;
+            }
+        }
+        self.last = last;
+        Ok(n)
     }
 }
