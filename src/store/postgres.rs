@@ -2,12 +2,17 @@
 //! beside a database their team already operates, and shaped from the start for several
 //! replicas writing one set of totals.
 //!
-//! Layout (schema [`PG_SCHEMA_VERSION`], created and migrated by the daemon, see `SCHEMA`):
-//! - `series`: one row per (metric, encoded labels) with its exact value (`numeric(39,0)`, in
-//!   the metric's units, as the ledger's `i128`) and a `version` from a sequence, bumped on
-//!   every write. Rows are keyed by what they are, not by this process's ledger ids: a commit
-//!   adds the DELTA of each series since this store last wrote or loaded it, so replicas that
-//!   count different requests into the same series add up instead of overwriting each other;
+//! Layout (schema [`PG_SCHEMA_VERSION`], created and migrated by the daemon, see `SCHEMA`
+//! and `UPGRADES`):
+//! - `journal` (schema 3, see `pg_journal.rs`): one row per commit holding the DELTA of each
+//!   series the batch changed since this store last wrote or read it (and the series it
+//!   removed). Series are named by what they are (metric, encoded labels), not by this
+//!   process's ledger ids, so replicas that count different requests into the same series
+//!   add up instead of overwriting each other. One row per commit, not one upsert per series
+//!   touched (issue 12);
+//! - `series`: one row per (metric, encoded labels) with its exact value as of the last fold
+//!   (`numeric(39,0)`, in the metric's units, as the ledger's `i128`). A series' value is its
+//!   row plus the unfolded journal rows; every [`FOLD_EVERY`]th commit folds them in;
 //! - `dedupe`: one row per key, `INSERT ... ON CONFLICT DO NOTHING` inside the commit. A key
 //!   another replica committed first makes the commit fail and roll back (the batch is not
 //!   acknowledged; on its retry [`Store::seen`] knows the key): a unique key, not a
@@ -20,16 +25,18 @@
 //!
 //! Replicas (several daemons on one database):
 //! - every commit takes the advisory lock [`COMMIT_LOCK`] as its first statement, so the
-//!   commits of all replicas run one at a time. `version`s are then handed out in commit
-//!   order (a commit draws its versions only after the one before it is committed and
-//!   visible), so a reader that has seen version `v` has seen every committed row with a
-//!   version up to `v`, and [`Store::refresh`]'s `version > last` never misses a row another
-//!   replica committed late. It also rules out deadlocks between replicas upserting the
-//!   same rows in different orders;
-//! - [`Store::refresh`] reads the rows whose version is past the last one this store read
-//!   (`load` records it too) and hands them to the ledger: every replica shows the
-//!   database's totals, not only what it counted. A refreshed value becomes the base of the
-//!   series' next delta;
+//!   commits of all replicas run one at a time. Journal ids are then drawn in commit order (a
+//!   commit draws its id only after the one before it is committed and visible), so a reader
+//!   that has read id `n` has read every committed row up to `n`, and [`Store::refresh`]'s
+//!   `id > last` never misses a row another replica committed late. Reads of the whole store
+//!   (`load`, `stats`) take it too: no fold runs between their reads of `series` and the
+//!   journal. It also rules out deadlocks between replicas updating the same rows;
+//! - [`Store::refresh`] reads the journal rows past the last one this store read (`load`
+//!   records it too), skipping its own, adds each delta to the value it holds for the series
+//!   and hands the sum to the ledger: every replica shows the database's totals, not only
+//!   what it counted. A refreshed value becomes the base of the series' next delta. Folded
+//!   rows are kept [`JOURNAL_RETENTION`] for replicas that are behind; one whose last id is
+//!   older than the rows deleted since reads the whole store again (a resync);
 //! - a dedupe key another replica committed between `seen` and the commit fails the commit
 //!   with [`StoreError::Conflict`] (rolled back; processed again, the request is a duplicate).
 //!
@@ -747,10 +754,12 @@ impl Store for PgStore {
 
     fn refresh(&mut self, adopt: &mut Adopt<'_>) -> Result<Option<usize>, StoreError> {
         let last = self.last;
+        let writer = self.writer.clone();
         let (rows, pruned) = self.in_tx(|tx| {
+            // This store's own rows are in its ledger and its bases already: only their ids.
             let rows = tx.query(
-                "SELECT id, writer, deltas FROM journal WHERE id > $1 ORDER BY id",
-                &[&last],
+                "SELECT id, CASE WHEN writer = $2 THEN NULL ELSE deltas END FROM journal WHERE id > $1 ORDER BY id",
+                &[&last, &writer],
             )?;
             // Read after the rows: a fold that deleted any of them meanwhile shows here.
             Ok((rows, pg_journal::pruned(tx)?))
@@ -766,12 +775,11 @@ impl Store for PgStore {
         let mut now: HashMap<(&'static str, Vec<u8>), Option<i128>> = HashMap::new();
         let mut upto = last;
         for r in &rows {
-            let (id, writer, blob): (i64, &str, &[u8]) = (r.get(0), r.get(1), r.get(2));
+            let (id, blob): (i64, Option<&[u8]>) = (r.get(0), r.get(1));
             upto = upto.max(id);
-            // This store's own rows are in its ledger and its bases already.
-            if writer == self.writer {
+            let Some(blob) = blob else {
                 continue;
-            }
+            };
             let entries = pg_journal::decode(blob)
                 .ok_or_else(|| self.corrupt("a journal row that does not decode"))?;
             for e in entries {
