@@ -69,7 +69,8 @@ COPY --from=build /out/bedrock-cost-exporter /usr/local/bin/bedrock-cost-exporte
 VOLUME ["/var/lib/bedrock-cost-exporter"]
 
 # In a container the listener must not be loopback-only. /metrics, /healthz and /readyz have
-# no authentication: publish the port only inside your network.
+# no authentication: publish the port only inside your network. With a PostgreSQL store
+# (--store or [store] url), set BEDROCK_COST_STATE_DIR= (empty counts as unset).
 ENV BEDROCK_COST_LISTEN=0.0.0.0:9464 \
     BEDROCK_COST_STATE_DIR=/var/lib/bedrock-cost-exporter
 EXPOSE 9464

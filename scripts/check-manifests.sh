@@ -11,7 +11,7 @@
 #                          give job="bedrock-cost-exporter" (what the alert rules expect).
 #   1b. deploy/k8s-replicas  the several-replicas overlay, rendered with `kubectl kustomize`:
 #                          the same schemas and rules, but 2+ replicas + RollingUpdate, no
-#                          state volume (and BEDROCK_COST_STATE_DIR unset for the daemon), a
+#                          state volume (and BEDROCK_COST_STATE_DIR set empty: unset), a
 #                          postgres:// [store] url without a password, the password file from a
 #                          Secret, a PodDisruptionBudget and topology spread over the pods, and
 #                          a config that differs from deploy/k8s's only by [store].
@@ -27,7 +27,8 @@
 #   5. deploy/aws/iam-*.json  JSON syntax and structure; parliament (PyPI) for unknown actions and
 #                          malformed ARNs, with placeholders filled in.
 # Checkers missing here are installed quietly from PyPI (pinned) when needed; kubectl (for
-# `kubectl kustomize`, section 1b) is not installed here and must be on PATH. A checker that
+# `kubectl kustomize`, section 1b; any version from 1.20 on) is not installed here and must be
+# on PATH (scripts/install-peers.sh installs Debian's kubernetes-client). A checker that
 # cannot be installed is SKIPPED and listed at the end; CHECK_MANIFESTS_REQUIRE_TOOLS=1 makes
 # that a failure instead.
 #
@@ -110,8 +111,8 @@ if [ "$mode" = "self-test" ]; then
         "servicemonitor port|deploy/k8s/servicemonitor.yaml|is not a port name of the Service||s.replace('- port: http', '- port: metrics')"
         "unlisted resource|deploy/k8s/kustomization.yaml|is neither listed||s.replace('  - pvc.yaml\n', '')"
         "replicas: one replica|deploy/k8s-replicas/deployment-patch.yaml|replicas must be at least 2|kubectl|s.replace('replicas: 3', 'replicas: 1')"
-        "replicas: state volume kept|deploy/k8s-replicas/kustomization.yaml|no PersistentVolumeClaim|kubectl|s.replace('  - path: pvc-delete.yaml\n', '')"
-        "replicas: state dir for the daemon|deploy/k8s-replicas/deployment-patch.yaml|BEDROCK_COST_STATE_DIR|kubectl|s.replace('\"-u\", \"BEDROCK_COST_STATE_DIR\", ', '')"
+        "replicas: state volume kept|deploy/k8s-replicas/kustomization.yaml|no PersistentVolumeClaim|kubectl|s.replace('  - pvc-delete.yaml\n', '')"
+        "replicas: state dir for the daemon|deploy/k8s-replicas/deployment-patch.yaml|BEDROCK_COST_STATE_DIR|kubectl|s.replace('            - name: BEDROCK_COST_STATE_DIR\n              value: \"\"\n', '')"
         "replicas: no pdb|deploy/k8s-replicas/kustomization.yaml|no PodDisruptionBudget selects|kubectl|s.replace('  - pdb.yaml\n', '')"
         "replicas: password in url|deploy/k8s-replicas/configmap-patch.yaml|[store] url|kubectl|s.replace('postgres://bce@', 'postgres://bce:secret@')"
         "replicas: config drift|deploy/k8s-replicas/configmap-patch.yaml|differs from deploy/k8s|kubectl|s.replace('window = \"48h\"', 'window = \"24h\"')"
@@ -292,6 +293,12 @@ for f in files:
     except yaml.YAMLError as e:
         bad(f, f"not valid YAML: {e}")
         continue
+    if replicas:
+        # kubectl up to 1.20 (kustomize v2.0.3) leaves what a `$patch: delete` removed as a
+        # document holding only `metadata: {namespace: ...}`; newer kubectl leaves nothing.
+        # Only that exact remnant is dropped: any other document without a kind still fails.
+        loaded = [d for d in loaded if not (isinstance(d, dict) and "kind" not in d and set(d) == {"metadata"}
+                                            and isinstance(d["metadata"], dict) and set(d["metadata"]) <= {"namespace"})]
     if not loaded:
         bad(f, "holds no document")
     for d in loaded:
@@ -469,9 +476,10 @@ else:
         # State directory: a PVC, ReadWriteOnce, writable; with replicas, none (PostgreSQL).
         state_dir = env.get("BEDROCK_COST_STATE_DIR")
         if replicas:
-            cmd = c.get("command") or []
-            if state_dir or cmd[:3] != ["/usr/bin/env", "-u", "BEDROCK_COST_STATE_DIR"]:
-                problems.append(f"{cw}: the daemon must run without BEDROCK_COST_STATE_DIR (the image sets it; a state directory next to [store] url is refused): command /usr/bin/env -u BEDROCK_COST_STATE_DIR, no env entry")
+            # Without an entry the image's value applies; an empty one counts as unset.
+            sd = [e for e in c.get("env") or [] if e.get("name") == "BEDROCK_COST_STATE_DIR"]
+            if len(sd) != 1 or sd[0].get("value", "") != "" or "valueFrom" in sd[0]:
+                problems.append(f"{cw}: env BEDROCK_COST_STATE_DIR must be set to \"\" (the image sets a state directory, and one next to [store] url is refused), got {sd}")
             if by_kind("PersistentVolumeClaim") or any("persistentVolumeClaim" in v for v in volumes.values()):
                 problems.append(f"{cw}: no PersistentVolumeClaim with several replicas (the totals live in PostgreSQL)")
             pf = env.get("BEDROCK_COST_STORE_PASSWORD_FILE")
@@ -651,11 +659,12 @@ if [ ! -d deploy/k8s-replicas ]; then
 elif [ -n "$kubectl_bin" ]; then
     "$kubectl_bin" kustomize deploy/k8s-replicas >"$tmp/k8s-replicas.yaml" 2>"$tmp/kustomize.err" \
         || { cat "$tmp/kustomize.err" >&2; fail "deploy/k8s-replicas: kubectl kustomize failed"; }
-    echo "  rendered with $("$kubectl_bin" version --client 2>/dev/null | grep -i kustomize | head -n 1)"
+    # Old kubectl prints no kustomize version; its own version says which kustomize it holds.
+    echo "  rendered with kubectl $("$kubectl_bin" version --client 2>/dev/null | grep -oE 'v[0-9]+\.[0-9]+\.[0-9]+' | head -n 1)$("$kubectl_bin" version --client 2>/dev/null | grep -i '^kustomize' | sed 's/^/, /')"
     "$py" "$tmp/k8s_check.py" "$have_kv" "$k8s_versions" "$tmp/k8s-replicas-config.toml" replicas "$tmp/k8s-replicas.yaml" \
         || fail "deploy/k8s-replicas: problems listed above"
 else
-    skip "kubectl: not installed (Debian package kubectl); deploy/k8s-replicas is not rendered or checked"
+    skip "kubectl: not installed (Debian package kubernetes-client, see scripts/install-peers.sh); deploy/k8s-replicas is not rendered or checked"
 fi
 
 # ------------------------------------------------------------------------------------------

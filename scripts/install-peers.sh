@@ -2,8 +2,10 @@
 # Installs the real test peers: Prometheus + promtool (Debian package `prometheus`), headless
 # Chromium for the status page (Debian `chromium`), PostgreSQL's server binaries for the
 # PostgreSQL store (Debian `postgresql`, when no initdb is found; tests/peers/postgres.sh
-# runs throwaway servers with them), and moto (a local AWS endpoint, PyPI
-# `moto[server]`). Idempotent and quiet: what is already
+# runs throwaway servers with them), kubectl for `kubectl kustomize` in
+# scripts/check-manifests.sh (Debian `kubernetes-client`, kubectl 1.20, when no kubectl is on
+# PATH; deploy/k8s-replicas is written so that it renders too), and moto (a local AWS
+# endpoint, PyPI `moto[server]`). Idempotent and quiet: what is already
 # installed is skipped. Needs root (or sudo) for apt on Debian-based machines.
 # Env: PYTHON (default python3), MOTO_VERSION (default 5.2.5, the version the tests were checked with).
 set -euo pipefail
@@ -19,6 +21,8 @@ done
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then
   missing+=(postgresql)
 fi
+# Any kubectl will do (a newer one, e.g. from Kubernetes' own repository, is kept).
+command -v kubectl >/dev/null || missing+=(kubernetes-client)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing ${missing[*]} (Debian packages)..." >&2
   out="$(mktemp)"
@@ -39,4 +43,4 @@ if ! "$py" -c "import sys, moto, boto3; sys.exit(0 if moto.__version__ == '$moto
 fi
 
 pg="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | tail -n1)"
-echo "peers: $(promtool --version 2>&1 | head -n1 | awk '{print $1, $3}'), $(chromium --version 2>/dev/null | head -n1), $("${pg:-/usr/bin}/postgres" --version 2>/dev/null || echo 'postgres: MISSING'), moto $("$py" -c 'import moto; print(moto.__version__)')"
+echo "peers: $(promtool --version 2>&1 | head -n1 | awk '{print $1, $3}'), $(chromium --version 2>/dev/null | head -n1), $("${pg:-/usr/bin}/postgres" --version 2>/dev/null || echo 'postgres: MISSING'), kubectl $(kubectl version --client 2>/dev/null | grep -oE 'v[0-9]+\.[0-9]+\.[0-9]+' | head -n1 || echo MISSING), moto $("$py" -c 'import moto; print(moto.__version__)')"

@@ -3,6 +3,7 @@
 //! merges the flags over it and validates, reporting every problem at once.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -415,6 +416,21 @@ pub struct PgTarget {
 
 /// The PostgreSQL password from the environment, like libpq's `PGPASSWORD`.
 pub const STORE_PASSWORD_ENV: &str = "BEDROCK_COST_STORE_PASSWORD";
+
+/// The state directory from the environment. The container image sets it, and Kubernetes can
+/// override an image's variable but not remove it: so an empty value counts as unset, which
+/// is how a deployment on a store URL (which refuses a state directory) switches it off.
+pub const STATE_DIR_ENV: &str = "BEDROCK_COST_STATE_DIR";
+
+/// The variables among `vars` (name, value) to remove before the command line is parsed,
+/// because their empty value means unset: [`STATE_DIR_ENV`] only. Clap would take an empty
+/// variable for an empty `--state-dir` and refuse it, and count it in conflicts.
+pub fn empty_means_unset(vars: impl IntoIterator<Item = (OsString, OsString)>) -> Vec<OsString> {
+    vars.into_iter()
+        .filter(|(name, value)| name == STATE_DIR_ENV && value.is_empty())
+        .map(|(name, _)| name)
+        .collect()
+}
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -1526,6 +1542,27 @@ daily_retention_days = 800
         .unwrap();
         assert_eq!((c.listen.port(), c.state), (2, StateMode::Dir("/b".into())));
         assert_eq!(c.daily_retention_days, DEFAULT_DAILY_RETENTION_DAYS);
+    }
+
+    #[test]
+    fn an_empty_state_dir_variable_counts_as_unset() {
+        let vars = |v: &[(&str, &str)]| {
+            v.iter()
+                .map(|(n, v)| (OsString::from(n), OsString::from(v)))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            empty_means_unset(vars(&[
+                ("HOME", "/root"),
+                (STATE_DIR_ENV, ""),
+                ("BEDROCK_COST_LISTEN", ""),
+                (STORE_PASSWORD_ENV, ""),
+            ])),
+            vec![OsString::from(STATE_DIR_ENV)],
+            "only the state directory: other empty variables keep their meaning"
+        );
+        assert!(empty_means_unset(vars(&[(STATE_DIR_ENV, "/var/lib/bce")])).is_empty());
+        assert!(empty_means_unset(vars(&[(STATE_DIR_ENV, " ")])).is_empty());
     }
 
     #[test]

@@ -350,6 +350,11 @@ async fn shutdown_signal() {
 }
 
 fn main() -> ExitCode {
+    // Before clap reads the environment, which would take an empty BEDROCK_COST_STATE_DIR for
+    // an empty --state-dir. Still one thread here, so removing variables is safe.
+    for name in config::empty_means_unset(std::env::vars_os()) {
+        std::env::remove_var(name);
+    }
     let cli = Cli::parse();
     init_logging(&cli.log_level, &cli.log_format);
     let result = match cli.command {

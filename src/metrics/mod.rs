@@ -14,6 +14,14 @@ use crate::budgets::Budgets;
 use crate::clock::Clock;
 use crate::snapshot::Snapshot;
 
+/// Upper bounds (s) of `bedrock_store_commit_duration_seconds`. Fine from 100 to 500 ms, where
+/// PostgreSQL commits fall (BENCHMARKS.md, "PostgreSQL store"): with one bucket there, p50
+/// and p99 could not be told apart.
+const COMMIT_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5,
+    5.0,
+];
+
 mod cloudwatch;
 mod reconcile;
 mod s3;
@@ -82,7 +90,7 @@ impl Metrics {
                 "bedrock_store_commit_duration_seconds",
                 "Time to account and commit one batch to the state store.",
             )
-            .buckets(vec![0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0]),
+            .buckets(COMMIT_BUCKETS.to_vec()),
         )
         .expect("valid histogram");
         let commit_errors = IntCounterVec::new(
@@ -226,5 +234,32 @@ impl Metrics {
         let snap = self.snapshots.borrow().clone();
         text::ledger(&mut out, &snap, &self.budgets, self.clock.now());
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::COMMIT_BUCKETS;
+
+    #[test]
+    fn commit_buckets_tell_p50_from_p99_between_100_and_500_ms() {
+        assert!(COMMIT_BUCKETS.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(
+            (COMMIT_BUCKETS[0], COMMIT_BUCKETS[COMMIT_BUCKETS.len() - 1]),
+            (0.001, 5.0)
+        );
+        // The benchmark's commits: p50 235 ms, p99 407 ms, so at most 100 ms per bucket there.
+        let range: Vec<f64> = COMMIT_BUCKETS
+            .iter()
+            .copied()
+            .filter(|b| (0.1..=0.5).contains(b))
+            .collect();
+        assert!(
+            range.windows(2).all(|w| w[1] - w[0] <= 0.1 + 1e-9),
+            "{range:?}"
+        );
+        assert_eq!((range[0], range[range.len() - 1]), (0.1, 0.5));
+        let bucket = |s: f64| COMMIT_BUCKETS.iter().position(|b| s <= *b);
+        assert_ne!(bucket(0.235), bucket(0.407));
     }
 }

@@ -14,9 +14,9 @@
 
 use std::time::Duration;
 
-use postgres::{Client, NoTls};
+use postgres::Client;
 
-use super::postgres::{check_url, classify, client_config};
+use super::postgres::{check_url, classify, client_config, connected};
 use super::StoreError;
 use crate::secret::Secret;
 
@@ -126,16 +126,7 @@ impl Lease {
         &mut self,
         f: impl FnOnce(&mut postgres::Transaction<'_>) -> Result<T, postgres::Error>,
     ) -> Result<T, StoreError> {
-        if self.client.as_ref().is_some_and(Client::is_closed) {
-            self.client = None;
-        }
-        if self.client.is_none() {
-            let c = self.config.connect(NoTls).map_err(|e| {
-                StoreError::Io(format!("cannot connect to PostgreSQL at {}: {e}", self.url))
-            })?;
-            self.client = Some(c);
-        }
-        let client = self.client.as_mut().expect("just connected");
+        let client = connected(&mut self.client, &self.config, &self.url)?;
         let done = (|| {
             let mut tx = client.transaction()?;
             let t = f(&mut tx)?;

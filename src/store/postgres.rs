@@ -224,18 +224,8 @@ impl PgStore {
         }
     }
 
-    /// The open connection, or a new one when there is none or the server closed it.
     fn client(&mut self) -> Result<&mut Client, StoreError> {
-        if self.client.as_ref().is_some_and(Client::is_closed) {
-            self.client = None;
-        }
-        if self.client.is_none() {
-            let c = self.config.connect(NoTls).map_err(|e| {
-                StoreError::Io(format!("cannot connect to PostgreSQL at {}: {e}", self.url))
-            })?;
-            self.client = Some(c);
-        }
-        Ok(self.client.as_mut().expect("just connected"))
+        connected(&mut self.client, &self.config, &self.url)
     }
 
     /// Runs `f` in one transaction. On a failure without a server error (the connection is
@@ -917,4 +907,23 @@ impl PgStore {
         self.last = last;
         Ok(n)
     }
+}
+
+/// The open connection in `client`, or a new one when there is none or the server closed it
+/// (the store's and each lease's own connection).
+pub(super) fn connected<'c>(
+    client: &'c mut Option<Client>,
+    config: &postgres::Config,
+    url: &str,
+) -> Result<&'c mut Client, StoreError> {
+    if client.as_ref().is_some_and(Client::is_closed) {
+        *client = None;
+    }
+    if client.is_none() {
+        let c = config
+            .connect(NoTls)
+            .map_err(|e| StoreError::Io(format!("cannot connect to PostgreSQL at {url}: {e}")))?;
+        *client = Some(c);
+    }
+    Ok(client.as_mut().expect("just connected"))
 }

@@ -1,6 +1,6 @@
 //! The one-shot commands and the CLI's help and errors.
 
-use crate::daemon::{data, run_cli};
+use crate::daemon::{data, run_cli, run_cli_with_env};
 
 #[test]
 fn price_prints_one_exact_json_line_per_call() {
@@ -106,6 +106,34 @@ fn run_without_input_or_state_says_what_to_do() {
     assert_ne!(code, 0);
     assert!(
         err.contains("nothing to read") && err.contains("--file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_empty_state_dir_variable_counts_as_unset() {
+    // What the container image sets, beside a store URL: refused as two stores.
+    let store = ["run", "--store", "postgres://bce@127.0.0.1:1/bce"];
+    let (code, _, err) =
+        run_cli_with_env(&store, None, &[("BEDROCK_COST_STATE_DIR", "/var/lib/bce")]);
+    assert_ne!(code, 0);
+    assert!(err.contains("are both given"), "{err}");
+    // Emptied (deploy/k8s-replicas): no state directory, so only the missing input is reported.
+    let (code, _, err) = run_cli_with_env(&store, None, &[("BEDROCK_COST_STATE_DIR", "")]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("nothing to read") && !err.contains("state dir") && !err.contains("STATE_DIR"),
+        "{err}"
+    );
+    // Not taken for a state directory that conflicts with --in-memory either.
+    let (code, _, err) = run_cli_with_env(
+        &["run", "--in-memory"],
+        None,
+        &[("BEDROCK_COST_STATE_DIR", "")],
+    );
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("nothing to read") && !err.contains("state"),
         "{err}"
     );
 }
