@@ -239,6 +239,77 @@ fn pg_expired_dedupe_keys_are_purged() {
     assert_eq!(s.stats().unwrap().dedupe_keys, 1);
 }
 
+/// The plan of `statement` (with `params`) in a transaction that set [`crate::store::postgres::KEYED_PLANS`].
+fn keyed_plan(
+    c: &mut ::postgres::Client,
+    statement: &str,
+    params: &[&(dyn ::postgres::types::ToSql + Sync)],
+) -> String {
+    let mut tx = c.transaction().unwrap();
+    tx.batch_execute(crate::store::postgres::KEYED_PLANS)
+        .unwrap();
+    let plan = tx.query(&format!("EXPLAIN {statement}"), params).unwrap();
+    plan.iter().map(|r| r.get::<_, String>(0) + "\n").collect()
+}
+
+/// `seen`, the commit's key insert and the purge probe `dedupe`'s indexes on a young table
+/// that grows and was never analyzed (issue 12's bench saw `seen` scan the whole table then).
+#[test]
+fn pg_dedupe_lookups_stay_on_the_indexes_whatever_the_statistics() {
+    let url = shared().database();
+    drop(open(&url));
+    let mut c = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
+    c.batch_execute("ALTER TABLE dedupe SET (autovacuum_enabled = false)")
+        .unwrap();
+    let batch: Vec<Vec<u8>> = (0..500u32)
+        .map(|i| dedupe_key("req", &i.to_be_bytes()).to_vec())
+        .collect();
+    for rows in [0, 1_000, 50_000, 200_000] {
+        c.execute(
+            "INSERT INTO dedupe (key, first_seen) SELECT decode(md5(i::text), 'hex'), i FROM generate_series(1, $1::int) AS i ON CONFLICT DO NOTHING",
+            &[&rows],
+        )
+        .unwrap();
+        let analyzed: Option<std::time::SystemTime> = c
+            .query_one(
+                "SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'dedupe'",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert!(analyzed.is_none());
+        let seen = keyed_plan(&mut c, crate::store::postgres::SEEN, &[&batch]);
+        assert!(
+            seen.contains("Index Only Scan using dedupe_pkey")
+                || seen.contains("Index Scan using dedupe_pkey"),
+            "{rows} rows: {seen}"
+        );
+        assert!(
+            !seen.contains("Seq Scan on dedupe") && !seen.contains("Hash"),
+            "{rows} rows: {seen}"
+        );
+        let insert = keyed_plan(
+            &mut c,
+            "INSERT INTO dedupe (key, first_seen) SELECT unnest($1::bytea[]), $2 ON CONFLICT (key) DO NOTHING",
+            &[&batch, &1i64],
+        );
+        assert!(
+            insert.contains("Conflict Arbiter Indexes: dedupe_pkey")
+                && !insert.contains("Seq Scan on dedupe"),
+            "{insert}"
+        );
+        let purge = keyed_plan(
+            &mut c,
+            "DELETE FROM dedupe WHERE first_seen < $1",
+            &[&100i64],
+        );
+        assert!(
+            purge.contains("dedupe_by_first_seen") && !purge.contains("Seq Scan"),
+            "{rows} rows: {purge}"
+        );
+    }
+}
+
 fn raw_commit(s: &mut PgStore, created: Vec<NewSeries<'_>>, values: &[(u32, i128)]) {
     s.commit(&Commit {
         created,
