@@ -4,6 +4,12 @@
 //! plus the journal rows not folded into it yet), folding the journal into `series` and
 //! deleting folded rows past their retention.
 //!
+//! A row names each series by its database id (`series.id`, drawn when a commit first
+//! stores the series' definition), so an entry is a few bytes: the id and the delta, both
+//! varints. The ids a commit removed are a column of their own (`removed`): readers apply
+//! them after the row's deltas, and a fold has nothing to do for them (the commit deleted
+//! the series' row, and ids are never reused: a delta to a removed id finds no row).
+//!
 //! Values are summed with wrapping `i128` arithmetic: a delta is `new - old` of two `i128`s,
 //! which may not fit one, but every true value fits, and wrapping sums are exact modulo
 //! 2^128, so base + the wrapped deltas is the true value. The fold adds in `numeric` and
@@ -17,84 +23,51 @@ use postgres::Transaction;
 use super::codec::{put_signed, put_varint, Reader};
 use super::postgres::{Failed, ROWS_PER_STATEMENT};
 
-/// A series as the database keys it: metric name, encoded labels.
-pub(super) type Key = (String, Vec<u8>);
+/// One change in a journal row: the series' database id and how much its value moved (a
+/// series created at zero has a delta of 0: that it exists is news to other replicas).
+pub(super) type Entry = (i64, i128);
 
-/// Every series' value, by key (sorted, as `load` hands them out).
-pub(super) type Values = BTreeMap<Key, i128>;
-
-/// One change in a journal row.
-pub(super) enum Entry<'a> {
-    /// The series' value moved by this much (a series created at zero has a delta of 0: it
-    /// exists).
-    Delta(&'a str, &'a [u8], i128),
-    /// The series was deleted (its budget period is over): deltas before it no longer count.
-    Removed(&'a str, &'a [u8]),
+/// A stored series: its definition and value.
+pub(super) struct Series {
+    pub metric: String,
+    pub labels: Vec<u8>,
+    pub value: i128,
 }
 
-const DELTA: u8 = 0;
-const REMOVED: u8 = 1;
+/// Every live series, by database id.
+pub(super) type Values = BTreeMap<i64, Series>;
 
-pub(super) fn encode(entries: &[Entry<'_>]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for e in entries {
-        let (tag, metric, labels) = match e {
-            Entry::Delta(m, l, _) => (DELTA, m, l),
-            Entry::Removed(m, l) => (REMOVED, m, l),
-        };
-        out.push(tag);
-        put_varint(&mut out, metric.len() as u128);
-        out.extend_from_slice(metric.as_bytes());
-        put_varint(&mut out, labels.len() as u128);
-        out.extend_from_slice(labels);
-        if let Entry::Delta(_, _, d) = e {
-            put_signed(&mut out, *d);
-        }
+pub(super) fn encode(entries: &[Entry]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(entries.len() * 8);
+    for &(id, delta) in entries {
+        put_varint(&mut out, id as u128);
+        put_signed(&mut out, delta);
     }
     out
 }
 
-fn take<'a>(r: &mut Reader<'a>, n: u128) -> Option<&'a [u8]> {
-    let n = usize::try_from(n).ok()?;
-    if r.0.len() < n {
-        return None;
-    }
-    let (head, rest) = r.0.split_at(n);
-    r.0 = rest;
-    Some(head)
-}
-
 /// The entries of a row, in order; `None` if it is not well formed.
-pub(super) fn decode(blob: &[u8]) -> Option<Vec<Entry<'_>>> {
+pub(super) fn decode(blob: &[u8]) -> Option<Vec<Entry>> {
     let mut r = Reader(blob);
     let mut out = Vec::new();
     while !r.0.is_empty() {
-        let tag = r.byte()?;
-        let n = r.varint()?;
-        let metric = std::str::from_utf8(take(&mut r, n)?).ok()?;
-        let n = r.varint()?;
-        let labels = take(&mut r, n)?;
-        out.push(match tag {
-            DELTA => Entry::Delta(metric, labels, r.signed()?),
-            REMOVED => Entry::Removed(metric, labels),
-            _ => return None,
-        });
+        let id = i64::try_from(r.varint()?).ok()?;
+        out.push((id, r.signed()?));
     }
     Some(out)
 }
 
-/// Applies one row's entries to `values`, in order.
-pub(super) fn apply(values: &mut Values, entries: &[Entry<'_>]) {
-    for e in entries {
-        match e {
-            Entry::Delta(m, l, d) => {
-                let v = values.entry((m.to_string(), l.to_vec())).or_insert(0);
-                *v = v.wrapping_add(*d);
-            }
-            Entry::Removed(m, l) => {
-                values.remove(&(m.to_string(), l.to_vec()));
-            }
+/// Applies one row to `values`: its deltas, then its removals. A delta to an id with no
+/// series is one written after the series was removed (by a replica that had not read the
+/// removal yet): the database dropped it too.
+pub(super) fn apply(values: &mut Values, entries: &[Entry], removed: &[i64]) {
+    for (id, d) in entries {
+        if let Some(s) = values.get_mut(id) {
+            s.value = s.value.wrapping_add(*d);
         }
+    }
+    for id in removed {
+        values.remove(id);
     }
 }
 
@@ -107,85 +80,81 @@ pub(super) fn pruned(tx: &mut Transaction<'_>) -> Result<i64, Failed> {
 }
 
 /// Every series' value (`series` plus the unfolded journal) and the highest journal id they
-/// include. Call it under the commit lock: a fold between the two reads would count rows
+/// include; `None` for a value or row that does not decode. Both reads must see the same
+/// database (one snapshot, or under the commit lock): a fold between them would count rows
 /// twice.
 pub(super) fn image(tx: &mut Transaction<'_>) -> Result<Option<(Values, i64)>, Failed> {
     let mut values = Values::new();
-    for r in tx.query("SELECT metric, labels, value::text FROM series", &[])? {
-        let v: &str = r.get(2);
-        let Ok(v) = v.parse::<i128>() else {
+    for r in tx.query("SELECT id, metric, labels, value::text FROM series", &[])? {
+        let Ok(value) = r.get::<_, &str>(3).parse::<i128>() else {
             return Ok(None);
         };
-        values.insert((r.get(0), r.get(1)), v);
+        let (metric, labels) = (r.get(1), r.get(2));
+        values.insert(
+            r.get(0),
+            Series {
+                metric,
+                labels,
+                value,
+            },
+        );
     }
     let mut last = pruned(tx)?;
     for r in tx.query(
-        "SELECT id, deltas FROM journal WHERE NOT folded ORDER BY id",
+        "SELECT id, deltas, removed FROM journal WHERE NOT folded ORDER BY id",
         &[],
     )? {
         let Some(entries) = decode(r.get(1)) else {
             return Ok(None);
         };
-        apply(&mut values, &entries);
+        let removed: Option<Vec<i64>> = r.get(2);
+        apply(
+            &mut values,
+            &entries,
+            removed.as_deref().unwrap_or_default(),
+        );
         last = last.max(r.get(0));
     }
     let max: Option<i64> = tx.query_one("SELECT max(id) FROM journal", &[])?.get(0);
     Ok(Some((values, last.max(max.unwrap_or(0)))))
 }
 
-/// `series.value + EXCLUDED.value` wrapped into `i128` (see the module doc): the sum is at
-/// least -2^128, so adding 2^127 + 2^128 keeps `mod`'s argument positive.
-const WRAPPED_ADD: &str = "mod(series.value + EXCLUDED.value + 510423550381407695195061911147652317184, 340282366920938463463374607431768211456) - 170141183460469231731687303715884105728";
+/// `series.value + t.d` wrapped into `i128` (see the module doc): the sum is at least
+/// -2^128, so adding 2^127 + 2^128 keeps `mod`'s argument positive.
+const WRAPPED_ADD: &str = "mod(s.value + t.d::numeric + 510423550381407695195061911147652317184, 340282366920938463463374607431768211456) - 170141183460469231731687303715884105728";
 
 /// Folds every unfolded journal row into `series` and marks them folded, then deletes the
 /// folded rows older than `retention` (a replica that is behind may still read them until
-/// then). Runs inside a commit, under the commit lock. Returns false for a row that does not
-/// decode (nothing is folded then).
+/// then). Returns false for a row that does not decode (nothing is folded then).
 pub(super) fn fold(tx: &mut Transaction<'_>, retention: Duration) -> Result<bool, Failed> {
     let rows = tx.query(
         "SELECT id, deltas FROM journal WHERE NOT folded ORDER BY id",
         &[],
     )?;
-    // Per series: whether a removal is among the rows (the row in `series` is then deleted
-    // first: older deltas must not bring it back), and the sum of the deltas after it.
-    let mut sums: HashMap<Key, (bool, Option<i128>)> = HashMap::new();
+    let mut sums: HashMap<i64, i128> = HashMap::new();
     let mut upto = 0i64;
     for r in &rows {
         let Some(entries) = decode(r.get(1)) else {
             return Ok(false);
         };
-        for e in entries {
-            match e {
-                Entry::Delta(m, l, d) => {
-                    let s = sums.entry((m.to_string(), l.to_vec())).or_default();
-                    s.1 = Some(s.1.unwrap_or(0).wrapping_add(d));
-                }
-                Entry::Removed(m, l) => {
-                    sums.insert((m.to_string(), l.to_vec()), (true, None));
-                }
-            }
+        for (id, d) in entries {
+            let s = sums.entry(id).or_default();
+            *s = s.wrapping_add(d);
         }
         upto = upto.max(r.get(0));
     }
-    let removed: Vec<&Key> = sums.iter().filter(|(_, s)| s.0).map(|(k, _)| k).collect();
-    for part in removed.chunks(ROWS_PER_STATEMENT) {
-        let metrics: Vec<&str> = part.iter().map(|k| k.0.as_str()).collect();
-        let labels: Vec<&[u8]> = part.iter().map(|k| &k.1[..]).collect();
-        tx.execute(
-            "DELETE FROM series s USING unnest($1::text[], $2::bytea[]) AS t(m, l) WHERE s.metric = t.m AND s.labels = t.l",
-            &[&metrics, &labels],
-        )?;
-    }
-    let added: Vec<(&Key, i128)> = sums.iter().filter_map(|(k, s)| Some((k, s.1?))).collect();
-    let upsert = format!(
-        "INSERT INTO series (metric, labels, value) SELECT m, l, d::numeric FROM unnest($1::text[], $2::bytea[], $3::text[]) AS t(m, l, d) \
-         ON CONFLICT (metric, labels) DO UPDATE SET value = {WRAPPED_ADD}"
+    drop(rows);
+    // By primary key, in id order (two folds never lock rows in opposite orders); `value`
+    // has no index and the pages have room, so the updates can be HOT.
+    let mut sums: Vec<(i64, i128)> = sums.into_iter().filter(|s| s.1 != 0).collect();
+    sums.sort_unstable();
+    let update = format!(
+        "UPDATE series s SET value = {WRAPPED_ADD} FROM unnest($1::bigint[], $2::text[]) AS t(i, d) WHERE s.id = t.i"
     );
-    for part in added.chunks(ROWS_PER_STATEMENT) {
-        let metrics: Vec<&str> = part.iter().map(|(k, _)| k.0.as_str()).collect();
-        let labels: Vec<&[u8]> = part.iter().map(|(k, _)| &k.1[..]).collect();
-        let deltas: Vec<String> = part.iter().map(|(_, d)| d.to_string()).collect();
-        tx.execute(&upsert, &[&metrics, &labels, &deltas])?;
+    for part in sums.chunks(ROWS_PER_STATEMENT) {
+        let ids: Vec<i64> = part.iter().map(|s| s.0).collect();
+        let deltas: Vec<String> = part.iter().map(|s| s.1.to_string()).collect();
+        tx.execute(&update, &[&ids, &deltas])?;
     }
     tx.execute(
         "UPDATE journal SET folded = true WHERE NOT folded AND id <= $1",

@@ -4,15 +4,18 @@
 //!
 //! Layout (schema [`PG_SCHEMA_VERSION`], created and migrated by the daemon, see `SCHEMA`
 //! and `UPGRADES`):
+//! - `series`: one row per series: its database id (`id`, drawn when a commit first stores
+//!   the series' definition), its definition (metric, encoded labels; unique) and its exact
+//!   value as of the last fold (`numeric(39,0)`, in the metric's units, as the ledger's
+//!   `i128`). A series' value is its row plus the unfolded journal rows; every
+//!   [`FOLD_EVERY`]th commit folds them in. A commit that removes a series deletes its row, so
+//!   a series created again with the same labels gets a new id and counts from zero;
 //! - `journal` (schema 3, see `pg_journal.rs`): one row per commit holding the DELTA of each
-//!   series the batch changed since this store last wrote or read it (and the series it
-//!   removed). Series are named by what they are (metric, encoded labels), not by this
+//!   series the batch changed since this store last wrote or read it, by database id, and
+//!   the ids it removed. Series are named by what they are in the database, not by this
 //!   process's ledger ids, so replicas that count different requests into the same series
 //!   add up instead of overwriting each other. One row per commit, not one upsert per series
 //!   touched (issue 12);
-//! - `series`: one row per (metric, encoded labels) with its exact value as of the last fold
-//!   (`numeric(39,0)`, in the metric's units, as the ledger's `i128`). A series' value is its
-//!   row plus the unfolded journal rows; every [`FOLD_EVERY`]th commit folds them in;
 //! - `dedupe`: one row per key, `INSERT ... ON CONFLICT DO NOTHING` inside the commit. A key
 //!   another replica committed first makes the commit fail and roll back (the batch is not
 //!   acknowledged; on its retry [`Store::seen`] knows the key): a unique key, not a
@@ -33,12 +36,17 @@
 //!   journal. It also rules out deadlocks between replicas updating the same rows;
 //! - [`Store::refresh`] reads the journal rows past the last one this store read (`load`
 //!   records it too), skipping its own, adds each delta to the value it holds for the series
-//!   and hands the sum to the ledger: every replica shows the database's totals, not only
-//!   what it counted. A refreshed value becomes the base of the series' next delta. Folded
+//!   (reading the definitions of ids it does not know, one statement) and hands the sum to
+//!   the ledger: every replica shows the database's totals, not only what it counted. A
+//!   refreshed value becomes the base of the series' next delta. Folded
 //!   rows are kept [`JOURNAL_RETENTION`] for replicas that are behind; one whose last id is
 //!   older than the rows deleted since reads the whole store again (a resync);
 //! - a dedupe key another replica committed between `seen` and the commit fails the commit
 //!   with [`StoreError::Conflict`] (rolled back; processed again, the request is a duplicate).
+//!
+//! Memory: per ledger series the store keeps its database id and the base of its next delta
+//! (`written`), and a map from database id to ledger id; no labels (the ledger has them, and
+//! a commit encodes those of the series it stores for the first time).
 //!
 //! The client is the synchronous `postgres` crate: it runs its own single-thread runtime, so
 //! it must be created, used and dropped off the daemon's async threads (the pipeline runs on
@@ -53,7 +61,7 @@ use postgres::{Client, NoTls, Transaction};
 
 use super::pg_daily::{self, DailySums};
 use super::pg_journal::{self, Entry};
-use super::{Adopt, Commit, DedupeKey, SeriesRow, Stats, Store, StoreError};
+use super::{Adopt, Adopted, Commit, DedupeKey, NewSeries, SeriesRow, Stats, Store, StoreError};
 use crate::daily::{self, DailyTotals};
 use crate::ledger::Metric;
 use crate::money::{self, USD_SCALE};
@@ -89,15 +97,27 @@ CREATE TABLE IF NOT EXISTS daily_principal (day text NOT NULL, principal text NO
 const UPGRADES: [&str; 2] = [
     // 1 -> 2: the leases (nothing else changes).
     "CREATE TABLE IF NOT EXISTS leases (name text PRIMARY KEY, holder text NOT NULL, fence bigint NOT NULL, expires_at timestamptz NOT NULL);",
-    // 2 -> 3: the journal. `series` keeps its values (they become the folded values, the
-    // journal starts empty) and loses `version`: with no index on a column every update
-    // changes, and room left in its pages, a fold's updates can be HOT.
+    // 2 -> 3: the journal, and a database id per series (journal rows name series by it).
+    // Like the others, it may run again on its own result (the id is added once).
+    // `series` keeps its values (they become the folded values, the journal starts empty)
+    // and loses `version`: with no index on a column every update changes, and room left in
+    // its pages, a fold's updates can be HOT. A row's deltas are varints that compress
+    // little: stored as they are, without pglz on the server's CPU.
     "CREATE SEQUENCE IF NOT EXISTS journal_id;
-     CREATE TABLE IF NOT EXISTS journal (id bigint PRIMARY KEY DEFAULT nextval('journal_id'), writer text NOT NULL, deltas bytea NOT NULL, folded boolean NOT NULL DEFAULT false, at timestamptz NOT NULL DEFAULT clock_timestamp());
+     CREATE TABLE IF NOT EXISTS journal (id bigint PRIMARY KEY DEFAULT nextval('journal_id'), writer text NOT NULL, deltas bytea NOT NULL, removed bigint[], folded boolean NOT NULL DEFAULT false, at timestamptz NOT NULL DEFAULT clock_timestamp());
+     ALTER TABLE journal ALTER COLUMN deltas SET STORAGE EXTERNAL;
      CREATE INDEX IF NOT EXISTS journal_unfolded ON journal (id) WHERE NOT folded;
      DROP INDEX IF EXISTS series_by_version;
      ALTER TABLE series DROP COLUMN IF EXISTS version;
      DROP SEQUENCE IF EXISTS series_version;
+     DO $$ BEGIN
+       IF to_regclass('series_definition') IS NULL THEN
+         ALTER TABLE series DROP CONSTRAINT series_pkey;
+         ALTER TABLE series ADD COLUMN id bigint GENERATED BY DEFAULT AS IDENTITY;
+         ALTER TABLE series ADD PRIMARY KEY (id);
+         ALTER TABLE series ADD CONSTRAINT series_definition UNIQUE (metric, labels);
+       END IF;
+     END $$;
      ALTER TABLE series SET (fillfactor = 80);",
 ];
 
@@ -111,10 +131,11 @@ pub struct PgStore {
     /// The URL as given (it never holds the password), for messages.
     url: String,
     client: Option<Client>,
-    /// What this store last wrote or loaded for each ledger id: the base of the next delta.
+    /// What this store last wrote or loaded for each ledger id: the series' database id and
+    /// the base of its next delta.
     written: Vec<Option<Written>>,
-    /// The ledger id of each series in `written`, by key: a journal row names series by key.
-    ids: HashMap<(&'static str, Vec<u8>), u32>,
+    /// The ledger id of each database id in `written`: journal rows name series by the latter.
+    by_db: HashMap<i64, u32>,
     /// The highest journal id this store has read (by `load` or `refresh`): the next refresh
     /// reads the rows past it.
     last: i64,
@@ -126,8 +147,7 @@ pub struct PgStore {
 }
 
 struct Written {
-    metric: &'static str,
-    labels: Vec<u8>,
+    db: i64,
     value: i128,
 }
 
@@ -168,7 +188,7 @@ impl PgStore {
             url: url.to_string(),
             client: None,
             written: Vec::new(),
-            ids: HashMap::new(),
+            by_db: HashMap::new(),
             last: 0,
             writer: writer_name(),
             fold_every: FOLD_EVERY,
@@ -316,24 +336,20 @@ impl PgStore {
 
     /// What `state show` prints.
     pub fn stats(&mut self) -> Result<Stats, StoreError> {
-        let url = self.url.clone();
         let (bytes, by_metric, keys, oldest, cps) = self.in_tx(|tx| {
             let bytes: i64 = tx
                 .query_one("SELECT pg_database_size(current_database())", &[])?
                 .get(0);
-            // `series` and the journal not folded into it yet, under the commit lock.
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&COMMIT_LOCK])?;
-            let mut by_metric: BTreeMap<String, u64> = BTreeMap::new();
-            let (values, _) = pg_journal::image(tx)?.ok_or_else(|| {
-                Failed::Store(StoreError::Corrupt {
-                    path: PathBuf::from(&url),
-                    detail: "a series value or journal row that does not decode".into(),
-                })
-            })?;
-            for (metric, _) in values.keys() {
-                *by_metric.entry(metric.clone()).or_default() += 1;
-            }
-            let by_metric: Vec<(String, u64)> = by_metric.into_iter().collect();
+            // Every live series has its row (a commit stores a new series' definition, and
+            // deletes the row of one it removes): the journal adds values, not series.
+            let by_metric: Vec<(String, u64)> = tx
+                .query(
+                    "SELECT metric, count(*) FROM series GROUP BY metric ORDER BY metric",
+                    &[],
+                )?
+                .iter()
+                .map(|r| (r.get(0), r.get::<_, i64>(1).max(0) as u64))
+                .collect();
             let row = tx.query_one("SELECT count(*), min(first_seen) FROM dedupe", &[])?;
             let (keys, oldest): (i64, Option<i64>) = (row.get(0), row.get(1));
             Ok((bytes, by_metric, keys, oldest, checkpoints(tx)?))
@@ -576,30 +592,26 @@ impl Store for PgStore {
                 None => Err(self.corrupt("a series value or journal row that does not decode")),
             })?;
         self.written.clear();
-        self.ids.clear();
+        self.by_db.clear();
         self.last = last;
-        for ((name, blob), value) in values {
-            let mut labels = Vec::with_capacity(crate::ledger::MAX_LABELS);
+        let mut labels = Vec::with_capacity(crate::ledger::MAX_LABELS);
+        for (db, s) in &values {
             // A metric this build no longer exports is kept in the database but not loaded.
-            let Some(metric) = Metric::from_name(&name) else {
+            let Some(metric) = Metric::from_name(&s.metric) else {
                 continue;
             };
-            if super::codec::decode_labels(&blob, &mut labels).is_none() {
-                return Err(self.corrupt(format!("bad labels in a series of {name}")));
+            labels.clear();
+            if super::codec::decode_labels(&s.labels, &mut labels).is_none() {
+                return Err(self.corrupt(format!("bad labels in a series of {}", s.metric)));
             }
             let id = self.written.len() as u32;
             sink(SeriesRow {
                 id,
                 metric,
                 labels: &labels,
-                value,
+                value: s.value,
             });
-            self.ids.insert((metric.name(), blob.clone()), id);
-            self.written.push(Some(Written {
-                metric: metric.name(),
-                labels: blob,
-                value,
-            }));
+            self.set_written(id, *db, s.value);
         }
         Ok(cps.into_iter().collect())
     }
@@ -623,57 +635,46 @@ impl Store for PgStore {
     }
 
     fn commit(&mut self, c: &Commit<'_>) -> Result<(), StoreError> {
-        // The definitions this batch creates, by id, and each changed series' delta.
-        let mut defs: HashMap<u32, (&'static str, Vec<u8>)> = c
-            .created
-            .iter()
-            .map(|s| {
-                (
-                    s.id,
-                    (s.metric.name(), super::codec::encode_labels(&s.labels)),
-                )
-            })
-            .collect();
-        let mut changes: Vec<(u32, &'static str, Vec<u8>, i128, i128)> =
-            Vec::with_capacity(c.values.len());
+        // The series this store has a database id for: their deltas, by that id. The others
+        // (created by this batch, or whose row was removed since this store wrote them) are
+        // stored by definition first and then counted whole.
+        let created: HashMap<u32, &NewSeries<'_>> = c.created.iter().map(|s| (s.id, s)).collect();
+        let mut known: Vec<(u32, i64, i128, i128)> = Vec::with_capacity(c.values.len());
+        let mut fresh: Vec<(u32, &'static str, Vec<u8>, i128)> = Vec::new();
         for &(id, value) in c.values {
-            let (metric, labels, before) = match (defs.remove(&id), self.written.get(id as usize)) {
-                (Some((m, l)), _) => (m, l, 0),
-                (None, Some(Some(w))) => (w.metric, w.labels.clone(), w.value),
-                (None, _) => match c.all.definition(id) {
-                    // A series this store has not seen defined (not expected): its whole value.
-                    Some((m, l)) => (m, l, 0),
-                    None => continue,
-                },
-            };
-            changes.push((id, metric, labels, before, value));
+            if let Some(s) = created.get(&id) {
+                let labels = super::codec::encode_labels(&s.labels);
+                fresh.push((id, s.metric.name(), labels, value));
+            } else if let Some(w) = self.written(id) {
+                known.push((id, w.db, w.value, value));
+            } else if let Some((m, l)) = c.all.definition(id) {
+                fresh.push((id, m, l, value));
+            }
         }
         // A series created at zero is stored too: that it exists (was admitted under the
         // cardinality caps) is part of the state.
-        changes.extend(defs.into_iter().map(|(id, (m, l))| (id, m, l, 0, 0)));
-        let removed: Vec<(&'static str, Vec<u8>)> = c
+        let changed: HashSet<u32> = c.values.iter().map(|v| v.0).collect();
+        for s in c.created.iter().filter(|s| !changed.contains(&s.id)) {
+            let labels = super::codec::encode_labels(&s.labels);
+            fresh.push((s.id, s.metric.name(), labels, 0));
+        }
+        let removed: Vec<i64> = c
             .removed
             .iter()
-            .filter_map(|id| self.written.get(*id as usize)?.as_ref())
-            .map(|w| (w.metric, w.labels.clone()))
+            .filter_map(|id| Some(self.written(*id)?.db))
             .collect();
         let mut keys: Vec<&[u8]> = c.dedupe.iter().map(|k| &k[..]).collect();
         keys.sort_unstable();
         keys.dedup();
-        // The batch's one journal row: each changed series' delta, then the removals (a
-        // series changed and removed in one batch ends removed).
-        let mut entries: Vec<Entry<'_>> = changes
+        let mut entries: Vec<Entry> = known
             .iter()
-            .map(|(_, m, l, before, after)| Entry::Delta(m, l, after.wrapping_sub(*before)))
+            .map(|(_, db, before, after)| (*db, after.wrapping_sub(*before)))
             .collect();
-        entries.extend(removed.iter().map(|(m, l)| Entry::Removed(m, l)));
-        let journal = (!entries.is_empty()).then(|| pg_journal::encode(&entries));
-        drop(entries);
         let sums = DailySums::of(c.daily);
         let url = self.url.clone();
         let (writer, fold_every, retention) =
             (self.writer.clone(), self.fold_every, self.retention);
-        self.in_tx(|tx| {
+        let fresh_ids = self.in_tx(|tx| {
             // First: one commit at a time across replicas (see the module doc).
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&COMMIT_LOCK])?;
             // The purge of old keys, among others, must not scan the whole table.
@@ -693,11 +694,16 @@ impl Store for PgStore {
                     ))));
                 }
             }
-            if let Some(journal) = &journal {
+            let fresh_ids = define(tx, &fresh)?;
+            entries.extend(fresh_ids.iter().zip(&fresh).map(|(db, f)| (*db, f.3)));
+            // The batch's one journal row: each changed series' delta, then the removals (a
+            // series changed and removed in one batch ends removed).
+            if !entries.is_empty() || !removed.is_empty() {
+                let removed = (!removed.is_empty()).then_some(&removed);
                 let id: i64 = tx
                     .query_one(
-                        "INSERT INTO journal (writer, deltas) VALUES ($1, $2) RETURNING id",
-                        &[&writer, journal],
+                        "INSERT INTO journal (writer, deltas, removed) VALUES ($1, $2, $3) RETURNING id",
+                        &[&writer, &pg_journal::encode(&entries), &removed],
                     )?
                     .get(0);
                 // Now and then, under the lock like every commit: the journal into `series`.
@@ -708,8 +714,8 @@ impl Store for PgStore {
                     }));
                 }
             }
-            for (metric, labels) in &removed {
-                tx.execute("DELETE FROM series WHERE metric = $1 AND labels = $2", &[metric, labels])?;
+            if !removed.is_empty() {
+                tx.execute("DELETE FROM series WHERE id = ANY($1)", &[&removed])?;
             }
             write_checkpoints(tx, c.checkpoints)?;
             if !c.drop_checkpoints.is_empty() {
@@ -726,27 +732,17 @@ impl Store for PgStore {
                 tx.execute("DELETE FROM daily_usage WHERE day < $1", &[&day])?;
                 tx.execute("DELETE FROM daily_principal WHERE day < $1", &[&day])?;
             }
-            Ok(())
+            Ok(fresh_ids)
         })?;
         // Committed: the new bases of the next deltas.
-        for (id, metric, labels, _, value) in changes {
-            self.ids.insert((metric, labels.clone()), id);
-            let id = id as usize;
-            if self.written.len() <= id {
-                self.written.resize_with(id + 1, || None);
-            }
-            self.written[id] = Some(Written {
-                metric,
-                labels,
-                value,
-            });
+        for (id, db, _, value) in known {
+            self.set_written(id, db, value);
+        }
+        for (db, (id, _, _, value)) in fresh_ids.into_iter().zip(fresh) {
+            self.set_written(id, db, value);
         }
         for id in c.removed {
-            if let Some(w) = self.written.get_mut(*id as usize) {
-                if let Some(w) = w.take() {
-                    self.ids.remove(&(w.metric, w.labels));
-                }
-            }
+            self.forget(*id);
         }
         Ok(())
     }
@@ -754,81 +750,107 @@ impl Store for PgStore {
     fn refresh(&mut self, adopt: &mut Adopt<'_>) -> Result<Option<usize>, StoreError> {
         let last = self.last;
         let writer = self.writer.clone();
-        let (rows, pruned) = self.in_tx(|tx| {
+        // The map is lent to the transaction, which reads the definitions of the ids it lacks.
+        let by_db = std::mem::take(&mut self.by_db);
+        let read = self.in_tx(|tx| {
             // This store's own rows are in its ledger and its bases already: only their ids.
             let rows = tx.query(
-                "SELECT id, CASE WHEN writer = $2 THEN NULL ELSE deltas END FROM journal WHERE id > $1 ORDER BY id",
+                "SELECT id, CASE WHEN writer = $2 THEN NULL ELSE deltas END, CASE WHEN writer = $2 THEN NULL ELSE removed END FROM journal WHERE id > $1 ORDER BY id",
                 &[&last, &writer],
             )?;
             // Read after the rows: a fold that deleted any of them meanwhile shows here.
-            Ok((rows, pg_journal::pruned(tx)?))
-        })?;
-        if pruned > last {
-            // Rows this store had not read are gone: start again from the whole store.
-            return self.resync(adopt).map(Some);
-        }
-        // The new value of each series other writers changed (`None`: removed), in the order
-        // first changed; all decoded before any is adopted, so a row that fails to decode
-        // leaves this store as it was (and is read again next time).
-        let mut order: Vec<(&'static str, Vec<u8>)> = Vec::new();
-        let mut now: HashMap<(&'static str, Vec<u8>), Option<i128>> = HashMap::new();
-        let mut upto = last;
-        for r in &rows {
-            let (id, blob): (i64, Option<&[u8]>) = (r.get(0), r.get(1));
-            upto = upto.max(id);
-            let Some(blob) = blob else {
-                continue;
-            };
-            let entries = pg_journal::decode(blob)
-                .ok_or_else(|| self.corrupt("a journal row that does not decode"))?;
-            for e in entries {
-                let (name, labels, delta) = match e {
-                    Entry::Delta(m, l, d) => (m, l, Some(d)),
-                    Entry::Removed(m, l) => (m, l, None),
-                };
-                // As `load`: a metric this build does not export stays in the database only.
-                let Some(metric) = Metric::from_name(name) else {
+            if pg_journal::pruned(tx)? > last {
+                return Ok(None);
+            }
+            // What other writers did to each series, in the order first changed: the sum of
+            // their deltas, or `None` once removed (a removed id is never used again).
+            let mut order: Vec<i64> = Vec::new();
+            let mut now: HashMap<i64, Option<i128>> = HashMap::new();
+            let mut upto = last;
+            for r in &rows {
+                upto = upto.max(r.get(0));
+                let Some(blob) = r.get::<_, Option<&[u8]>>(1) else {
                     continue;
                 };
-                let key = (metric.name(), labels.to_vec());
-                let base = match now.get(&key) {
-                    Some(v) => v.unwrap_or(0),
-                    None => {
-                        order.push(key.clone());
-                        self.base(&key)
-                    }
+                let Some(entries) = pg_journal::decode(blob) else {
+                    return Ok(Some(Err("a journal row that does not decode".to_string())));
                 };
-                now.insert(key, delta.map(|d| base.wrapping_add(d)));
+                for (db, d) in entries {
+                    let sum = now.entry(db).or_insert_with(|| {
+                        order.push(db);
+                        Some(0)
+                    });
+                    if let Some(s) = sum {
+                        *s = s.wrapping_add(d);
+                    }
+                }
+                for db in r.get::<_, Option<Vec<i64>>>(2).unwrap_or_default() {
+                    if now.insert(db, None).is_none() {
+                        order.push(db);
+                    }
+                }
             }
-        }
+            let unknown: Vec<i64> = order
+                .iter()
+                .filter(|db| now[db].is_some() && !by_db.contains_key(db))
+                .copied()
+                .collect();
+            let mut defs: HashMap<i64, (String, Vec<u8>)> = HashMap::new();
+            for part in unknown.chunks(ROWS_PER_STATEMENT) {
+                for r in tx.query(
+                    "SELECT id, metric, labels FROM series WHERE id = ANY($1)",
+                    &[&part],
+                )? {
+                    defs.insert(r.get(0), (r.get(1), r.get(2)));
+                }
+            }
+            Ok(Some(Ok((order, now, defs, upto))))
+        });
+        self.by_db = by_db;
+        let (order, now, defs, upto) = match read? {
+            // Rows this store had not read are gone: start again from the whole store.
+            None => return self.resync(adopt).map(Some),
+            Some(Err(detail)) => return Err(self.corrupt(detail)),
+            Some(Ok(read)) => read,
+        };
+        // Every definition is checked before any series is adopted, so a bad one leaves this
+        // store as it was (and is read again next time).
         let mut labels = Vec::with_capacity(crate::ledger::MAX_LABELS);
-        for (name, blob) in &order {
-            if now[&(*name, blob.clone())].is_some()
-                && super::codec::decode_labels(blob, &mut labels).is_none()
-            {
+        for (name, blob) in defs.values() {
+            if super::codec::decode_labels(blob, &mut labels).is_none() {
                 return Err(self.corrupt(format!("bad labels in a series of {name}")));
             }
         }
         let mut changed = 0;
-        for key in order {
-            let value = now[&key];
-            match value {
-                Some(value) => {
-                    let mut labels = Vec::with_capacity(crate::ledger::MAX_LABELS);
-                    let metric = Metric::from_name(key.0).expect("checked above");
-                    super::codec::decode_labels(&key.1, &mut labels).expect("checked above");
-                    let id = adopt(metric, &labels, value);
-                    // The store's value is the base of this series' next delta.
-                    self.set_written(id, key.0, key.1, value);
+        for db in order {
+            match (now[&db], self.by_db.get(&db).copied()) {
+                // A series this store knows: its base plus the others' deltas.
+                (Some(sum), Some(id)) => {
+                    let value = self.written(id).map_or(0, |w| w.value).wrapping_add(sum);
+                    let id = adopt(Adopted::Id(id), value);
+                    self.set_written(id, db, value);
+                    changed += 1;
+                }
+                // One new to it: from zero. A metric this build does not export (as `load`),
+                // or an id with no definition (removed in a row this read already applied),
+                // stays in the database only.
+                (Some(value), None) => {
+                    let Some((name, blob)) = defs.get(&db) else {
+                        continue;
+                    };
+                    let Some(metric) = Metric::from_name(name) else {
+                        continue;
+                    };
+                    labels.clear();
+                    super::codec::decode_labels(blob, &mut labels).expect("checked above");
+                    let id = adopt(Adopted::New(metric, &labels), value);
+                    self.set_written(id, db, value);
                     changed += 1;
                 }
                 // Removed in the database: no base any more (a later change of this
                 // replica's is written whole). The ledger drops it by its own periods.
-                None => {
-                    if let Some(id) = self.ids.remove(&key) {
-                        self.written[id as usize] = None;
-                    }
-                }
+                (None, Some(id)) => self.forget(id),
+                (None, None) => {}
             }
         }
         self.last = upto;
@@ -855,25 +877,31 @@ impl PgStore {
         Ok(())
     }
 
-    /// What this store holds as the database's value of a series (0 for one it does not).
-    fn base(&self, key: &(&'static str, Vec<u8>)) -> i128 {
-        self.ids
-            .get(key)
-            .and_then(|id| self.written.get(*id as usize)?.as_ref())
-            .map_or(0, |w| w.value)
+    /// What this store last wrote or read of ledger series `id`.
+    fn written(&self, id: u32) -> Option<&Written> {
+        self.written.get(id as usize)?.as_ref()
     }
 
-    fn set_written(&mut self, id: u32, metric: &'static str, labels: Vec<u8>, value: i128) {
+    /// Ledger series `id` is database series `db`, whose value is `value` as far as this
+    /// store knows (the base of its next delta).
+    fn set_written(&mut self, id: u32, db: i64, value: i128) {
         let i = id as usize;
         if self.written.len() <= i {
             self.written.resize_with(i + 1, || None);
         }
-        self.ids.insert((metric, labels.clone()), id);
-        self.written[i] = Some(Written {
-            metric,
-            labels,
-            value,
-        });
+        if let Some(old) = self.written[i].replace(Written { db, value }) {
+            if old.db != db {
+                self.by_db.remove(&old.db);
+            }
+        }
+        self.by_db.insert(db, id);
+    }
+
+    /// Ledger series `id` has no row in the database any more.
+    fn forget(&mut self, id: u32) {
+        if let Some(w) = self.written.get_mut(id as usize).and_then(Option::take) {
+            self.by_db.remove(&w.db);
+        }
     }
 
     /// Adopts every series' value from the database (`series` and the unfolded journal), for
@@ -887,34 +915,63 @@ impl PgStore {
             })?
             .ok_or_else(|| self.corrupt("a series value or journal row that does not decode"))?;
         let mut labels = Vec::with_capacity(crate::ledger::MAX_LABELS);
-        for (name, blob) in values.keys() {
-            if Metric::from_name(name).is_some()
-                && super::codec::decode_labels(blob, &mut labels).is_none()
+        for s in values.values() {
+            if Metric::from_name(&s.metric).is_some()
+                && super::codec::decode_labels(&s.labels, &mut labels).is_none()
             {
-                return Err(self.corrupt(format!("bad labels in a series of {name}")));
+                return Err(self.corrupt(format!("bad labels in a series of {}", s.metric)));
             }
         }
-        let old = std::mem::take(&mut self.ids);
+        let old = std::mem::take(&mut self.by_db);
         let mut n = 0;
-        for ((name, blob), value) in values {
-            let Some(metric) = Metric::from_name(&name) else {
+        for (db, s) in &values {
+            let Some(metric) = Metric::from_name(&s.metric) else {
                 continue;
             };
-            let mut labels = Vec::with_capacity(crate::ledger::MAX_LABELS);
-            super::codec::decode_labels(&blob, &mut labels).expect("checked above");
-            let id = adopt(metric, &labels, value);
-            self.set_written(id, metric.name(), blob, value);
+            labels.clear();
+            super::codec::decode_labels(&s.labels, &mut labels).expect("checked above");
+            let id = adopt(Adopted::New(metric, &labels), s.value);
+            self.set_written(id, *db, s.value);
             n += 1;
         }
         // Series gone from the database: no base any more.
-        for (key, id) in old {
-            if !self.ids.contains_key(&key) {
+        for (db, id) in old {
+            if !values.contains_key(&db) && self.written(id).is_some_and(|w| w.db == db) {
                 self.written[id as usize] = None;
             }
         }
         self.last = last;
         Ok(n)
     }
+}
+
+/// Stores the definitions of `fresh` series (metric, encoded labels; a series another
+/// replica stored already keeps its row) and returns their database ids, in order. Under the
+/// commit lock: no other commit stores or removes a definition meanwhile.
+fn define(
+    tx: &mut Transaction<'_>,
+    fresh: &[(u32, &'static str, Vec<u8>, i128)],
+) -> Result<Vec<i64>, Failed> {
+    let mut ids = Vec::with_capacity(fresh.len());
+    for part in fresh.chunks(ROWS_PER_STATEMENT) {
+        let metrics: Vec<&str> = part.iter().map(|f| f.1).collect();
+        let labels: Vec<&[u8]> = part.iter().map(|f| &f.2[..]).collect();
+        tx.execute(
+            "INSERT INTO series (metric, labels, value) SELECT m, l, 0 FROM unnest($1::text[], $2::bytea[]) AS t(m, l) ON CONFLICT (metric, labels) DO NOTHING",
+            &[&metrics, &labels],
+        )?;
+        let rows = tx.query(
+            "SELECT s.id FROM unnest($1::text[], $2::bytea[]) WITH ORDINALITY AS t(m, l, n) JOIN series s ON s.metric = t.m AND s.labels = t.l ORDER BY t.n",
+            &[&metrics, &labels],
+        )?;
+        if rows.len() != part.len() {
+            return Err(Failed::Store(StoreError::Io(
+                "a series definition just stored is not there".into(),
+            )));
+        }
+        ids.extend(rows.iter().map(|r| r.get::<_, i64>(0)));
+    }
+    Ok(ids)
 }
 
 /// The open connection in `client`, or a new one when there is none or the server closed it

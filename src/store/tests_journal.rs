@@ -156,12 +156,15 @@ fn series(id: u32, user: &str) -> NewSeries<'_> {
     }
 }
 
+/// Every series `load` reads, sorted by labels.
 fn values(url: &str) -> Vec<(Vec<(String, String)>, i128)> {
-    load(&mut open(url))
+    let mut v: Vec<_> = load(&mut open(url))
         .0
         .into_iter()
         .map(|r| (r.2, r.3))
-        .collect()
+        .collect();
+    v.sort();
+    v
 }
 
 fn user(u: &str) -> Vec<(String, String)> {

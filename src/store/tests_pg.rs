@@ -631,7 +631,7 @@ fn loaded(s: &mut PgStore) -> Ledger {
 
 /// A replica's ledger after a refresh of its store: the other replicas' commits adopted.
 fn refresh(s: &mut PgStore, l: &mut Ledger) -> usize {
-    s.refresh(&mut |m, labels, v| l.adopt(m, labels, v))
+    s.refresh(&mut |series, v| adopt_into(l, series, v))
         .unwrap()
         .expect("PostgreSQL is shared: it refreshes")
 }
