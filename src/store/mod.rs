@@ -12,6 +12,7 @@ mod daily;
 mod lease;
 mod migrate;
 mod pg_daily;
+mod pg_fold;
 mod pg_journal;
 mod postgres;
 mod sqlite;

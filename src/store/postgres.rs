@@ -57,9 +57,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use postgres::{Client, NoTls, Transaction};
+use postgres::{Client, IsolationLevel, NoTls, Transaction};
 
 use super::pg_daily::{self, DailySums};
+use super::pg_fold::{Folder, Settings};
 use super::pg_journal::{self, Entry};
 use super::{Adopt, Adopted, Commit, DedupeKey, NewSeries, SeriesRow, Stats, Store, StoreError};
 use crate::daily::{self, DailyTotals};
@@ -121,8 +122,11 @@ const UPGRADES: [&str; 2] = [
      ALTER TABLE series SET (fillfactor = 80);",
 ];
 
-/// A commit whose journal id is a multiple of this folds the journal into `series`.
+/// Unfolded journal rows that make a fold due (see `pg_fold.rs`).
 const FOLD_EVERY: i64 = 64;
+/// The age of the oldest unfolded row that makes a fold due: a store that commits little
+/// still folds, so whole-store reads stay short.
+const FOLD_AFTER: Duration = Duration::from_secs(10);
 /// How long folded journal rows are kept for replicas that are behind.
 const JOURNAL_RETENTION: Duration = Duration::from_secs(600);
 
@@ -142,8 +146,9 @@ pub struct PgStore {
     /// This store's name in the journal's `writer` column: its own rows are already in its
     /// ledger, `refresh` skips them. Unique per open store.
     writer: String,
-    fold_every: i64,
-    retention: Duration,
+    fold: Settings,
+    /// The fold thread, started by the first commit (stores that only read never fold).
+    folder: Option<Folder>,
 }
 
 struct Written {
@@ -191,8 +196,12 @@ impl PgStore {
             by_db: HashMap::new(),
             last: 0,
             writer: writer_name(),
-            fold_every: FOLD_EVERY,
-            retention: JOURNAL_RETENTION,
+            fold: Settings {
+                every: FOLD_EVERY,
+                after: Some(FOLD_AFTER),
+                retention: JOURNAL_RETENTION,
+            },
+            folder: None,
         })
     }
 
@@ -254,10 +263,31 @@ impl PgStore {
         &mut self,
         f: impl FnOnce(&mut Transaction<'_>) -> Result<T, Failed>,
     ) -> Result<T, StoreError> {
+        self.run_tx(IsolationLevel::ReadCommitted, f)
+    }
+
+    /// As [`PgStore::in_tx`], every statement reading the same snapshot of the database: a
+    /// fold is either entirely visible to them or not at all, so `series` and the unfolded
+    /// journal add up without holding any lock (see `pg_fold.rs`).
+    fn in_snapshot<T>(
+        &mut self,
+        f: impl FnOnce(&mut Transaction<'_>) -> Result<T, Failed>,
+    ) -> Result<T, StoreError> {
+        self.run_tx(IsolationLevel::RepeatableRead, f)
+    }
+
+    fn run_tx<T>(
+        &mut self,
+        isolation: IsolationLevel,
+        f: impl FnOnce(&mut Transaction<'_>) -> Result<T, Failed>,
+    ) -> Result<T, StoreError> {
         let url = self.url.clone();
         let done = (|| {
             let client = self.client().map_err(Failed::Store)?;
-            let mut tx = client.transaction()?;
+            let mut tx = client
+                .build_transaction()
+                .isolation_level(isolation)
+                .start()?;
             let t = f(&mut tx)?;
             tx.commit()?;
             Ok(t)
@@ -582,11 +612,7 @@ impl Store for PgStore {
         sink: &mut dyn FnMut(SeriesRow<'_>),
     ) -> Result<HashMap<String, String>, StoreError> {
         let ((values, last), cps) = self
-            .in_tx(|tx| {
-                // Under the commit lock: no fold between reading `series` and the journal.
-                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&COMMIT_LOCK])?;
-                Ok((pg_journal::image(tx)?, checkpoints(tx)?))
-            })
+            .in_snapshot(|tx| Ok((pg_journal::image(tx)?, checkpoints(tx)?)))
             .and_then(|(image, cps)| match image {
                 Some(image) => Ok((image, cps)),
                 None => Err(self.corrupt("a series value or journal row that does not decode")),
@@ -672,9 +698,8 @@ impl Store for PgStore {
             .collect();
         let sums = DailySums::of(c.daily);
         let url = self.url.clone();
-        let (writer, fold_every, retention) =
-            (self.writer.clone(), self.fold_every, self.retention);
-        let fresh_ids = self.in_tx(|tx| {
+        let writer = self.writer.clone();
+        let (fresh_ids, journal_id) = self.in_tx(|tx| {
             // First: one commit at a time across replicas (see the module doc).
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&COMMIT_LOCK])?;
             // The purge of old keys, among others, must not scan the whole table.
@@ -698,21 +723,15 @@ impl Store for PgStore {
             entries.extend(fresh_ids.iter().zip(&fresh).map(|(db, f)| (*db, f.3)));
             // The batch's one journal row: each changed series' delta, then the removals (a
             // series changed and removed in one batch ends removed).
+            let mut journal_id = None;
             if !entries.is_empty() || !removed.is_empty() {
                 let removed = (!removed.is_empty()).then_some(&removed);
-                let id: i64 = tx
+                journal_id = tx
                     .query_one(
                         "INSERT INTO journal (writer, deltas, removed) VALUES ($1, $2, $3) RETURNING id",
                         &[&writer, &pg_journal::encode(&entries), &removed],
                     )?
                     .get(0);
-                // Now and then, under the lock like every commit: the journal into `series`.
-                if id % fold_every == 0 && !pg_journal::fold(tx, retention)? {
-                    return Err(Failed::Store(StoreError::Corrupt {
-                        path: PathBuf::from(&url),
-                        detail: "a journal row that does not decode".into(),
-                    }));
-                }
             }
             if !removed.is_empty() {
                 tx.execute("DELETE FROM series WHERE id = ANY($1)", &[&removed])?;
@@ -732,8 +751,14 @@ impl Store for PgStore {
                 tx.execute("DELETE FROM daily_usage WHERE day < $1", &[&day])?;
                 tx.execute("DELETE FROM daily_principal WHERE day < $1", &[&day])?;
             }
-            Ok(fresh_ids)
+            Ok((fresh_ids, journal_id))
         })?;
+        if let Some(id) = journal_id {
+            let (config, url, fold) = (&self.config, &self.url, self.fold);
+            self.folder
+                .get_or_insert_with(|| Folder::start(config.clone(), url.clone(), fold))
+                .committed(id);
+        }
         // Committed: the new bases of the next deltas.
         for (id, db, _, value) in known {
             self.set_written(id, db, value);
@@ -752,13 +777,13 @@ impl Store for PgStore {
         let writer = self.writer.clone();
         // The map is lent to the transaction, which reads the definitions of the ids it lacks.
         let by_db = std::mem::take(&mut self.by_db);
-        let read = self.in_tx(|tx| {
+        let read = self.in_snapshot(|tx| {
             // This store's own rows are in its ledger and its bases already: only their ids.
             let rows = tx.query(
                 "SELECT id, CASE WHEN writer = $2 THEN NULL ELSE deltas END, CASE WHEN writer = $2 THEN NULL ELSE removed END FROM journal WHERE id > $1 ORDER BY id",
                 &[&last, &writer],
             )?;
-            // Read after the rows: a fold that deleted any of them meanwhile shows here.
+            // The same snapshot: if a fold deleted rows this store had not read, it shows here.
             if pg_journal::pruned(tx)? > last {
                 return Ok(None);
             }
@@ -859,22 +884,39 @@ impl Store for PgStore {
 }
 
 impl PgStore {
-    /// Tests: how often this store's commits fold the journal, and how long folded rows stay.
+    /// Tests: how many unfolded rows make a fold due (by count only, not by age), and how
+    /// long folded rows stay. Stops the fold thread; the next commit starts it again.
     #[cfg(test)]
     pub(crate) fn set_journal(&mut self, fold_every: i64, retention: Duration) {
-        self.fold_every = fold_every;
-        self.retention = retention;
+        self.folder = None;
+        self.fold = Settings {
+            every: fold_every,
+            after: None,
+            retention,
+        };
     }
 
-    /// Tests: folds the journal now, under the commit lock.
+    /// Tests: folds the journal now, on the store's connection (waiting for a fold under way).
     #[cfg(test)]
     pub(crate) fn fold_now(&mut self) -> Result<(), StoreError> {
-        let retention = self.retention;
+        let retention = self.fold.retention;
         assert!(self.in_tx(|tx| {
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&COMMIT_LOCK])?;
+            tx.execute(
+                "SELECT pg_advisory_xact_lock($1)",
+                &[&super::pg_fold::FOLD_LOCK],
+            )?;
             pg_journal::fold(tx, retention)
         })?);
         Ok(())
+    }
+
+    /// Tests: holds this store's folds before they commit (see [`Folder::pause`]).
+    #[cfg(test)]
+    pub(crate) fn pause_folds(&mut self, paused: bool) {
+        let (config, url, fold) = (&self.config, &self.url, self.fold);
+        self.folder
+            .get_or_insert_with(|| Folder::start(config.clone(), url.clone(), fold))
+            .pause(paused);
     }
 
     /// What this store last wrote or read of ledger series `id`.
@@ -909,10 +951,7 @@ impl PgStore {
     /// Values only grow, so no counter goes back.
     fn resync(&mut self, adopt: &mut Adopt<'_>) -> Result<usize, StoreError> {
         let (values, last) = self
-            .in_tx(|tx| {
-                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&COMMIT_LOCK])?;
-                pg_journal::image(tx)
-            })?
+            .in_snapshot(pg_journal::image)?
             .ok_or_else(|| self.corrupt("a series value or journal row that does not decode"))?;
         let mut labels = Vec::with_capacity(crate::ledger::MAX_LABELS);
         for s in values.values() {
@@ -947,29 +986,46 @@ impl PgStore {
 
 /// Stores the definitions of `fresh` series (metric, encoded labels; a series another
 /// replica stored already keeps its row) and returns their database ids, in order. Under the
-/// commit lock: no other commit stores or removes a definition meanwhile.
+/// commit lock: no other commit stores or removes a definition meanwhile. The rows that
+/// exist are found by a plain read first, so no insert meets one of them: an `ON CONFLICT`
+/// on a row a fold is updating would wait for the fold.
 fn define(
     tx: &mut Transaction<'_>,
     fresh: &[(u32, &'static str, Vec<u8>, i128)],
 ) -> Result<Vec<i64>, Failed> {
+    const FIND: &str = "SELECT t.n, s.id FROM unnest($1::text[], $2::bytea[]) WITH ORDINALITY AS t(m, l, n) JOIN series s ON s.metric = t.m AND s.labels = t.l";
     let mut ids = Vec::with_capacity(fresh.len());
     for part in fresh.chunks(ROWS_PER_STATEMENT) {
         let metrics: Vec<&str> = part.iter().map(|f| f.1).collect();
         let labels: Vec<&[u8]> = part.iter().map(|f| &f.2[..]).collect();
-        tx.execute(
-            "INSERT INTO series (metric, labels, value) SELECT m, l, 0 FROM unnest($1::text[], $2::bytea[]) AS t(m, l) ON CONFLICT (metric, labels) DO NOTHING",
-            &[&metrics, &labels],
-        )?;
-        let rows = tx.query(
-            "SELECT s.id FROM unnest($1::text[], $2::bytea[]) WITH ORDINALITY AS t(m, l, n) JOIN series s ON s.metric = t.m AND s.labels = t.l ORDER BY t.n",
-            &[&metrics, &labels],
-        )?;
-        if rows.len() != part.len() {
-            return Err(Failed::Store(StoreError::Io(
-                "a series definition just stored is not there".into(),
-            )));
+        let mut found: Vec<Option<i64>> = vec![None; part.len()];
+        let find = |tx: &mut Transaction<'_>, found: &mut [Option<i64>]| -> Result<(), Failed> {
+            for r in tx.query(FIND, &[&metrics, &labels])? {
+                found[r.get::<_, i64>(0) as usize - 1] = Some(r.get(1));
+            }
+            Ok(())
+        };
+        find(tx, &mut found)?;
+        let (new_metrics, new_labels): (Vec<&str>, Vec<&[u8]>) = found
+            .iter()
+            .zip(metrics.iter().zip(&labels))
+            .filter(|(id, _)| id.is_none())
+            .map(|(_, (m, l))| (*m, *l))
+            .unzip();
+        if !new_metrics.is_empty() {
+            tx.execute(
+                "INSERT INTO series (metric, labels, value) SELECT m, l, 0 FROM unnest($1::text[], $2::bytea[]) AS t(m, l) ON CONFLICT (metric, labels) DO NOTHING",
+                &[&new_metrics, &new_labels],
+            )?;
+            find(tx, &mut found)?;
         }
-        ids.extend(rows.iter().map(|r| r.get::<_, i64>(0)));
+        for id in found {
+            ids.push(id.ok_or_else(|| {
+                Failed::Store(StoreError::Io(
+                    "a series definition just stored is not there".into(),
+                ))
+            })?);
+        }
     }
     Ok(ids)
 }

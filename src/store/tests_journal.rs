@@ -17,14 +17,19 @@ fn query_i64(url: &str, q: &str) -> i64 {
     c.query_one(q, &[]).unwrap().get(0)
 }
 
+/// A fold count no test reaches: the store's fold thread never folds (tests fold by hand).
+const NEVER: i64 = 1_000_000;
+
 /// A batch of 5 for `user` (no dedupe key), as the pipeline commits it.
 fn add(s: &mut PgStore, l: &mut Ledger, user: &str) {
     commit_one(s, l, user, &[], 1000);
 }
 
-/// Three writers commit on their own threads (folding every few commits, keeping folded
-/// rows for no time) while a reader refreshes: it never sees a series go down, and ends
-/// equal to the database, though rows it had not read were folded and deleted under it.
+/// Three writers commit on their own threads (their fold threads folding every few commits,
+/// keeping folded rows for no time) while a reader refreshes: it never sees a series go
+/// down, and ends equal to the database, though rows it had not read were folded and deleted
+/// under it. Whole-store reads meanwhile (`load`: `series` plus the unfolded journal, with
+/// folds running beside them) never see the total go down either.
 #[test]
 fn pg_journal_three_writers_and_a_reader_never_go_back_and_end_equal() {
     let url = shared().database();
@@ -54,9 +59,14 @@ fn pg_journal_three_writers_and_a_reader_never_go_back_and_end_equal() {
             assert!(v >= before, "{k:?} went from {before} to {v}");
         }
     };
+    let mut whole = open(&url);
+    let mut total = 0;
     while !writers.iter().all(|w| w.is_finished()) {
         refresh(&mut r, &mut lr);
         check(&lr);
+        let now = cost_of(&load(&mut whole).0);
+        assert!(now >= total, "the whole store went from {total} to {now}");
+        total = now;
     }
     for w in writers {
         w.join().unwrap();
@@ -71,10 +81,23 @@ fn pg_journal_three_writers_and_a_reader_never_go_back_and_end_equal() {
         .map(|(_, v)| v)
         .sum();
     assert_eq!(cost, 3 * 80 * 5);
-    assert!(
-        query_i64(&url, "SELECT count(*) FROM journal WHERE NOT folded") < 5,
-        "the writers folded"
+    assert_eq!(cost_of(&load(&mut whole).0), cost);
+    assert_eq!(
+        query_i64(
+            &url,
+            "SELECT count(*) FROM meta WHERE key = 'journal_pruned'"
+        ),
+        1,
+        "the writers folded (and deleted folded rows)"
     );
+}
+
+/// The sum of the cost series among rows `load` read.
+fn cost_of(rows: &Rows) -> i128 {
+    rows.iter()
+        .filter(|r| r.1 == Metric::Cost)
+        .map(|r| r.3)
+        .sum()
 }
 
 /// A fold moves the journal into `series`; a replica behind it reads the folded rows while
@@ -88,10 +111,11 @@ fn pg_a_fold_keeps_rows_for_replicas_behind_and_one_behind_the_retention_resyncs
     load(&mut a);
     load(&mut b);
     // kept for ten minutes: B, behind, reads the folded rows themselves
-    a.set_journal(2, Duration::from_secs(600));
+    a.set_journal(NEVER, Duration::from_secs(600));
     for u in ["x", "y", "x", "z"] {
         add(&mut a, &mut la, u);
     }
+    a.fold_now().unwrap();
     assert_eq!(
         query_i64(&url, "SELECT count(*) FROM journal WHERE NOT folded"),
         0
@@ -101,10 +125,11 @@ fn pg_a_fold_keeps_rows_for_replicas_behind_and_one_behind_the_retention_resyncs
     assert_eq!(refresh(&mut b, &mut lb), 3, "x, y, z from the folded rows");
     assert_eq!(view(&lb), database_view(&url));
     // kept for no time: the next fold deletes every folded row, B has not read them
-    a.set_journal(2, Duration::ZERO);
+    a.set_journal(NEVER, Duration::ZERO);
     for u in ["x", "w"] {
         add(&mut a, &mut la, u);
     }
+    a.fold_now().unwrap();
     assert_eq!(query_i64(&url, "SELECT count(*) FROM journal"), 0);
     add(&mut a, &mut la, "y");
     // B adds to x before it refreshes: its delta counts, on top of what it resyncs to
@@ -178,7 +203,7 @@ fn user(u: &str) -> Vec<(String, String)> {
 fn pg_a_removed_series_is_not_resurrected_by_a_fold() {
     let url = shared().database();
     let mut s = open(&url);
-    s.set_journal(1_000_000, Duration::ZERO);
+    s.set_journal(NEVER, Duration::ZERO);
     // p is folded before its removal; q is not
     raw(&mut s, vec![series(0, "p")], &[(0, 10)], &[]);
     s.fold_now().unwrap();
@@ -299,7 +324,7 @@ fn pg_schemas_1_and_2_are_upgraded_to_3_keeping_every_total_exactly() {
 fn pg_reads_are_the_same_before_and_after_a_fold() {
     let url = shared().database();
     let mut s = open(&url);
-    s.set_journal(1_000_000, Duration::ZERO);
+    s.set_journal(NEVER, Duration::ZERO);
     let mut l = ledger();
     load(&mut s);
     for (i, u) in ["a", "b", "a", "c", "a"].iter().enumerate() {
@@ -332,4 +357,80 @@ fn pg_reads_are_the_same_before_and_after_a_fold() {
     assert_eq!(image(&url), before);
     assert_eq!(stats(&url), before_stats);
     assert_eq!(before.series.len(), 4);
+}
+
+/// Whether some session holds the fold lock (an advisory lock on a bigint: its high and low
+/// halves are `classid` and `objid`).
+fn folding(url: &str) -> bool {
+    query_i64(
+        url,
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = 0 AND objid = 1650681190 AND objsubid = 1",
+    ) == 1
+}
+
+/// A commit neither waits for a fold under way (here held open just before it commits, its
+/// updates of `series` done), on the folding replica or another, nor does a replica that
+/// stores a series the fold is updating; whole-store reads meanwhile see the journal as if
+/// the fold had not run, and the same totals once it has.
+#[test]
+fn pg_commits_do_not_wait_for_a_fold_and_totals_stay_exact() {
+    let url = shared().database();
+    let mut a = open(&url);
+    a.set_journal(4, Duration::from_secs(600));
+    let mut la = loaded(&mut a);
+    a.pause_folds(true);
+    for u in ["x", "y", "x", "z"] {
+        add(&mut a, &mut la, u);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !folding(&url) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the fold never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let cost = |url: &str| -> i128 {
+        database_view(url)
+            .iter()
+            .filter(|((m, _), _)| *m == Metric::Cost)
+            .map(|(_, v)| v)
+            .sum()
+    };
+    assert_eq!(cost(&url), 4 * 5);
+    // on threads, so a commit that waits fails the test instead of hanging it
+    let commit = |url: &str, user: &'static str| {
+        let url = url.to_string();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            // not loaded: it stores its series by definition, one the fold is updating too
+            let mut b = open(&url);
+            add(&mut b, &mut ledger(), user);
+            tx.send(()).unwrap();
+        });
+        rx.recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("a commit to {user} waited for the fold"));
+    };
+    // another replica, to a series the fold is updating and to a new one
+    commit(&url, "x");
+    commit(&url, "w");
+    // the folding replica itself
+    add(&mut a, &mut la, "y");
+    assert!(folding(&url), "the fold was still held open");
+    let during = database_view(&url);
+    assert_eq!(cost(&url), 7 * 5);
+    assert_eq!(
+        query_i64(&url, "SELECT count(*) FROM journal WHERE NOT folded"),
+        7
+    );
+    a.pause_folds(false);
+    while folding(&url) || query_i64(&url, "SELECT count(*) FROM journal WHERE NOT folded") > 3 {
+        assert!(std::time::Instant::now() < deadline, "the fold never ended");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(database_view(&url), during);
+    a.fold_now().unwrap();
+    assert_eq!(database_view(&url), during);
+    refresh(&mut a, &mut la);
+    assert_eq!(view(&la), during);
 }
