@@ -694,7 +694,11 @@ impl Store for PgStore {
         keys.dedup();
         let mut entries: Vec<Entry> = known
             .iter()
-            .map(|(_, db, before, after)| (*db, after.wrapping_sub(*before)))
+            .map(|(_, db, before, after)| Entry {
+                id: *db,
+                delta: after.wrapping_sub(*before),
+                created: false,
+            })
             .collect();
         let sums = DailySums::of(c.daily);
         let url = self.url.clone();
@@ -720,7 +724,11 @@ impl Store for PgStore {
                 }
             }
             let fresh_ids = define(tx, &fresh)?;
-            entries.extend(fresh_ids.iter().zip(&fresh).map(|(db, f)| (*db, f.3)));
+            entries.extend(fresh_ids.iter().zip(&fresh).map(|(&(id, created), f)| Entry {
+                id,
+                delta: f.3,
+                created,
+            }));
             // The batch's one journal row: each changed series' delta, then the removals (a
             // series changed and removed in one batch ends removed).
             let mut journal_id = None;
@@ -763,7 +771,7 @@ impl Store for PgStore {
         for (id, db, _, value) in known {
             self.set_written(id, db, value);
         }
-        for (db, (id, _, _, value)) in fresh_ids.into_iter().zip(fresh) {
+        for ((db, _), (id, _, _, value)) in fresh_ids.into_iter().zip(fresh) {
             self.set_written(id, db, value);
         }
         for id in c.removed {
@@ -800,13 +808,13 @@ impl Store for PgStore {
                 let Some(entries) = pg_journal::decode(blob) else {
                     return Ok(Some(Err("a journal row that does not decode".to_string())));
                 };
-                for (db, d) in entries {
-                    let sum = now.entry(db).or_insert_with(|| {
-                        order.push(db);
+                for e in entries {
+                    let sum = now.entry(e.id).or_insert_with(|| {
+                        order.push(e.id);
                         Some(0)
                     });
                     if let Some(s) = sum {
-                        *s = s.wrapping_add(d);
+                        *s = s.wrapping_add(e.delta);
                     }
                 }
                 for db in r.get::<_, Option<Vec<i64>>>(2).unwrap_or_default() {
@@ -984,40 +992,43 @@ impl PgStore {
     }
 }
 
-/// Stores the definitions of `fresh` series (metric, encoded labels; a series another
-/// replica stored already keeps its row) and returns their database ids, in order. Under the
-/// commit lock: no other commit stores or removes a definition meanwhile. The rows that
-/// exist are found by a plain read first, so no insert meets one of them: an `ON CONFLICT`
-/// on a row a fold is updating would wait for the fold.
+/// Stores the definitions of `fresh` series (metric, encoded labels) with their values and
+/// returns their database ids, in order, each with whether this commit stored it (false: a
+/// series another replica stored already keeps its row, and the value is a delta to it).
+/// Under the commit lock: no other commit stores or removes a definition meanwhile, so what
+/// the read does not find, the insert creates. The rows that exist are found by a plain read
+/// first, so no insert meets one of them: an `ON CONFLICT` on a row a fold is updating would
+/// wait for the fold.
 fn define(
     tx: &mut Transaction<'_>,
     fresh: &[(u32, &'static str, Vec<u8>, i128)],
-) -> Result<Vec<i64>, Failed> {
-    const FIND: &str = "SELECT t.n, s.id FROM unnest($1::text[], $2::bytea[]) WITH ORDINALITY AS t(m, l, n) JOIN series s ON s.metric = t.m AND s.labels = t.l";
+) -> Result<Vec<(i64, bool)>, Failed> {
     let mut ids = Vec::with_capacity(fresh.len());
     for part in fresh.chunks(ROWS_PER_STATEMENT) {
         let metrics: Vec<&str> = part.iter().map(|f| f.1).collect();
         let labels: Vec<&[u8]> = part.iter().map(|f| &f.2[..]).collect();
-        let mut found: Vec<Option<i64>> = vec![None; part.len()];
-        let find = |tx: &mut Transaction<'_>, found: &mut [Option<i64>]| -> Result<(), Failed> {
-            for r in tx.query(FIND, &[&metrics, &labels])? {
-                found[r.get::<_, i64>(0) as usize - 1] = Some(r.get(1));
+        let mut found: Vec<Option<(i64, bool)>> = vec![None; part.len()];
+        for r in tx.query(
+            "SELECT t.n, s.id FROM unnest($1::text[], $2::bytea[]) WITH ORDINALITY AS t(m, l, n) JOIN series s ON s.metric = t.m AND s.labels = t.l",
+            &[&metrics, &labels],
+        )? {
+            found[r.get::<_, i64>(0) as usize - 1] = Some((r.get(1), false));
+        }
+        let new: Vec<usize> = (0..part.len()).filter(|&i| found[i].is_none()).collect();
+        if !new.is_empty() {
+            let at: HashMap<(&str, &[u8]), usize> =
+                new.iter().map(|&i| ((metrics[i], labels[i]), i)).collect();
+            let m: Vec<&str> = new.iter().map(|&i| metrics[i]).collect();
+            let l: Vec<&[u8]> = new.iter().map(|&i| labels[i]).collect();
+            let v: Vec<String> = new.iter().map(|&i| part[i].3.to_string()).collect();
+            for r in tx.query(
+                "INSERT INTO series (metric, labels, value) SELECT m, l, v::numeric FROM unnest($1::text[], $2::bytea[], $3::text[]) AS t(m, l, v) RETURNING id, metric, labels",
+                &[&m, &l, &v],
+            )? {
+                if let Some(&i) = at.get(&(r.get::<_, &str>(1), r.get::<_, &[u8]>(2))) {
+                    found[i] = Some((r.get(0), true));
+                }
             }
-            Ok(())
-        };
-        find(tx, &mut found)?;
-        let (new_metrics, new_labels): (Vec<&str>, Vec<&[u8]>) = found
-            .iter()
-            .zip(metrics.iter().zip(&labels))
-            .filter(|(id, _)| id.is_none())
-            .map(|(_, (m, l))| (*m, *l))
-            .unzip();
-        if !new_metrics.is_empty() {
-            tx.execute(
-                "INSERT INTO series (metric, labels, value) SELECT m, l, 0 FROM unnest($1::text[], $2::bytea[]) AS t(m, l) ON CONFLICT (metric, labels) DO NOTHING",
-                &[&new_metrics, &new_labels],
-            )?;
-            find(tx, &mut found)?;
         }
         for id in found {
             ids.push(id.ok_or_else(|| {
