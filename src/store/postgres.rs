@@ -5,11 +5,12 @@
 //! Layout (schema [`PG_SCHEMA_VERSION`], created and migrated by the daemon, see `SCHEMA`
 //! and `UPGRADES`):
 //! - `series`: one row per series: its database id (`id`, drawn when a commit first stores
-//!   the series' definition), its definition (metric, encoded labels; unique) and its exact
-//!   value as of the last fold (`numeric(39,0)`, in the metric's units, as the ledger's
-//!   `i128`). A series' value is its row plus the unfolded journal rows; every
-//!   [`FOLD_EVERY`]th commit folds them in. A commit that removes a series deletes its row, so
-//!   a series created again with the same labels gets a new id and counts from zero;
+//!   the series' definition, with its first value), its definition (metric, encoded labels;
+//!   unique) and its exact value as of its creation and the last fold (`numeric(39,0)`, in
+//!   the metric's units, as the ledger's `i128`). A series' value is its row plus the
+//!   unfolded journal rows, which this store's fold thread folds in beside the commits
+//!   (`pg_fold.rs`). A commit that removes a series deletes its row, so a series created
+//!   again with the same labels gets a new id and counts from zero;
 //! - `journal` (schema 3, see `pg_journal.rs`): one row per commit holding the DELTA of each
 //!   series the batch changed since this store last wrote or read it, by database id, and
 //!   the ids it removed. Series are named by what they are in the database, not by this
@@ -31,9 +32,10 @@
 //!   commits of all replicas run one at a time. Journal ids are then drawn in commit order (a
 //!   commit draws its id only after the one before it is committed and visible), so a reader
 //!   that has read id `n` has read every committed row up to `n`, and [`Store::refresh`]'s
-//!   `id > last` never misses a row another replica committed late. Reads of the whole store
-//!   (`load`, `stats`) take it too: no fold runs between their reads of `series` and the
-//!   journal. It also rules out deadlocks between replicas updating the same rows;
+//!   `id > last` never misses a row another replica committed late. It also rules out
+//!   deadlocks between replicas updating the same rows. Folds do not take it, and reads of
+//!   the whole store (`load`, a resync) need not: they read `series` and the journal in one
+//!   snapshot, which a fold is entirely in or not at all;
 //! - [`Store::refresh`] reads the journal rows past the last one this store read (`load`
 //!   records it too), skipping its own, adds each delta to the value it holds for the series
 //!   (reading the definitions of ids it does not know, one statement) and hands the sum to
