@@ -998,9 +998,8 @@ impl PgStore {
 /// returns their database ids, in order, each with whether this commit stored it (false: a
 /// series another replica stored already keeps its row, and the value is a delta to it).
 /// Under the commit lock: no other commit stores or removes a definition meanwhile, so what
-/// the read does not find, the insert creates. The rows that exist are found by a plain read
-/// first, so no insert meets one of them: an `ON CONFLICT` on a row a fold is updating would
-/// wait for the fold.
+/// the insert's read does not find, it creates. The rows that exist are skipped by that
+/// plain read, not by `ON CONFLICT`, which would wait for a fold updating one of them.
 fn define(
     tx: &mut Transaction<'_>,
     fresh: &[(u32, &'static str, Vec<u8>, i128)],
@@ -1009,26 +1008,33 @@ fn define(
     for part in fresh.chunks(ROWS_PER_STATEMENT) {
         let metrics: Vec<&str> = part.iter().map(|f| f.1).collect();
         let labels: Vec<&[u8]> = part.iter().map(|f| &f.2[..]).collect();
+        let values: Vec<String> = part.iter().map(|f| f.3.to_string()).collect();
+        let at: HashMap<(&str, &[u8]), usize> = metrics
+            .iter()
+            .zip(&labels)
+            .enumerate()
+            .map(|(i, (m, l))| ((*m, *l), i))
+            .collect();
         let mut found: Vec<Option<(i64, bool)>> = vec![None; part.len()];
+        let mut left = part.len();
         for r in tx.query(
-            "SELECT t.n, s.id FROM unnest($1::text[], $2::bytea[]) WITH ORDINALITY AS t(m, l, n) JOIN series s ON s.metric = t.m AND s.labels = t.l",
-            &[&metrics, &labels],
+            "INSERT INTO series (metric, labels, value) SELECT m, l, v::numeric FROM unnest($1::text[], $2::bytea[], $3::text[]) AS t(m, l, v) \
+             WHERE NOT EXISTS (SELECT 1 FROM series s WHERE s.metric = t.m AND s.labels = t.l) RETURNING id, metric, labels",
+            &[&metrics, &labels, &values],
         )? {
-            found[r.get::<_, i64>(0) as usize - 1] = Some((r.get(1), false));
+            if let Some(&i) = at.get(&(r.get::<_, &str>(1), r.get::<_, &[u8]>(2))) {
+                found[i] = Some((r.get(0), true));
+                left -= 1;
+            }
         }
-        let new: Vec<usize> = (0..part.len()).filter(|&i| found[i].is_none()).collect();
-        if !new.is_empty() {
-            let at: HashMap<(&str, &[u8]), usize> =
-                new.iter().map(|&i| ((metrics[i], labels[i]), i)).collect();
-            let m: Vec<&str> = new.iter().map(|&i| metrics[i]).collect();
-            let l: Vec<&[u8]> = new.iter().map(|&i| labels[i]).collect();
-            let v: Vec<String> = new.iter().map(|&i| part[i].3.to_string()).collect();
+        // Those another replica stored (rare: each replica stores what it sees first).
+        if left > 0 {
             for r in tx.query(
-                "INSERT INTO series (metric, labels, value) SELECT m, l, v::numeric FROM unnest($1::text[], $2::bytea[], $3::text[]) AS t(m, l, v) RETURNING id, metric, labels",
-                &[&m, &l, &v],
+                "SELECT s.id, s.metric, s.labels FROM unnest($1::text[], $2::bytea[]) AS t(m, l) JOIN series s ON s.metric = t.m AND s.labels = t.l",
+                &[&metrics, &labels],
             )? {
                 if let Some(&i) = at.get(&(r.get::<_, &str>(1), r.get::<_, &[u8]>(2))) {
-                    found[i] = Some((r.get(0), true));
+                    found[i].get_or_insert((r.get(0), false));
                 }
             }
         }
