@@ -359,12 +359,13 @@ fn pg_reads_are_the_same_before_and_after_a_fold() {
     assert_eq!(before.series.len(), 4);
 }
 
-/// Whether some session holds the fold lock (an advisory lock on a bigint: its high and low
-/// halves are `classid` and `objid`).
+/// Whether some session holds the fold lock of this database (an advisory lock on a bigint:
+/// its high and low halves are `classid` and `objid`; other tests' databases have their own).
 fn folding(url: &str) -> bool {
     query_i64(
         url,
-        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = 0 AND objid = 1650681190 AND objsubid = 1",
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = 0 AND objid = 1650681190 AND objsubid = 1 \
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
     ) == 1
 }
 
