@@ -94,8 +94,7 @@ pub(super) fn pruned(tx: &mut Transaction<'_>) -> Result<i64, Failed> {
 
 /// Every series' value (`series` plus the unfolded journal) and the highest journal id they
 /// include; `None` for a value or row that does not decode. Both reads must see the same
-/// database (one snapshot, or under the commit lock): a fold between them would count rows
-/// twice.
+/// database (one snapshot): a fold committed between them would count rows twice.
 pub(super) fn image(tx: &mut Transaction<'_>) -> Result<Option<(Values, i64)>, Failed> {
     let mut values = Values::new();
     for r in tx.query("SELECT id, metric, labels, value::text FROM series", &[])? {

@@ -790,6 +790,8 @@ impl Store for PgStore {
         // The map is lent to the transaction, which reads the definitions of the ids it lacks.
         let by_db = std::mem::take(&mut self.by_db);
         let read = self.in_snapshot(|tx| {
+            // The rows past `last` and the definitions of a few ids: by index, not a scan.
+            tx.batch_execute(KEYED_PLANS)?;
             // This store's own rows are in its ledger and its bases already: only their ids.
             let rows = tx.query(
                 "SELECT id, CASE WHEN writer = $2 THEN NULL ELSE deltas END, CASE WHEN writer = $2 THEN NULL ELSE removed END FROM journal WHERE id > $1 ORDER BY id",
