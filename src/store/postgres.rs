@@ -1031,11 +1031,15 @@ fn define(
                 left -= 1;
             }
         }
-        // Those another replica stored (rare: each replica stores what it sees first).
+        // Those another replica stored: only they are looked up again.
         if left > 0 {
+            let (m, l): (Vec<&str>, Vec<&[u8]>) = (0..part.len())
+                .filter(|&i| found[i].is_none())
+                .map(|i| (metrics[i], labels[i]))
+                .unzip();
             for r in tx.query(
                 "SELECT s.id, s.metric, s.labels FROM unnest($1::text[], $2::bytea[]) AS t(m, l) JOIN series s ON s.metric = t.m AND s.labels = t.l",
-                &[&metrics, &labels],
+                &[&m, &l],
             )? {
                 if let Some(&i) = at.get(&(r.get::<_, &str>(1), r.get::<_, &[u8]>(2))) {
                     found[i].get_or_insert((r.get(0), false));
