@@ -1,8 +1,9 @@
 //! The journal of the PostgreSQL store (schema 3): one row per commit holding the batch's
 //! series deltas, so a commit writes O(1) rows for its series instead of one upsert per
-//! series touched (issue 12). Owns the rows' byte layout, reading a store's values (`series`
-//! plus the journal rows not folded into it yet), folding the journal into `series` and
-//! deleting folded rows past their retention.
+//! series touched (issue 12). Owns the rows' byte layout, storing the definitions of new
+//! series (which give them the ids the rows name them by), reading a store's values
+//! (`series` plus the journal rows not folded into it yet), folding the journal into
+//! `series` and deleting folded rows past their retention.
 //!
 //! A row names each series by its database id (`series.id`, drawn when a commit first
 //! stores the series' definition), so an entry is a few bytes: the id and the delta, both
@@ -22,6 +23,7 @@ use postgres::Transaction;
 
 use super::codec::{put_signed, put_varint, Reader};
 use super::postgres::{Failed, KEYED_PLANS, ROWS_PER_STATEMENT};
+use super::StoreError;
 
 /// One change in a journal row: the series' database id and how much its value moved (a
 /// series created at zero has a delta of 0: that it exists is news to other replicas).
@@ -187,4 +189,63 @@ pub(super) fn fold(tx: &mut Transaction<'_>, retention: Duration) -> Result<bool
         )?;
     }
     Ok(true)
+}
+
+/// Stores the definitions of `fresh` series (metric, encoded labels) with their values and
+/// returns their database ids, in order, each with whether this commit stored it (false: a
+/// series another replica stored already keeps its row, and the value is a delta to it).
+/// Under the commit lock: no other commit stores or removes a definition meanwhile, so what
+/// the insert's read does not find, it creates. The rows that exist are skipped by that
+/// plain read, not by `ON CONFLICT`, which would wait for a fold updating one of them.
+pub(super) fn define(
+    tx: &mut Transaction<'_>,
+    fresh: &[(u32, &'static str, Vec<u8>, i128)],
+) -> Result<Vec<(i64, bool)>, Failed> {
+    let mut ids = Vec::with_capacity(fresh.len());
+    for part in fresh.chunks(ROWS_PER_STATEMENT) {
+        let metrics: Vec<&str> = part.iter().map(|f| f.1).collect();
+        let labels: Vec<&[u8]> = part.iter().map(|f| &f.2[..]).collect();
+        let values: Vec<String> = part.iter().map(|f| f.3.to_string()).collect();
+        let at: HashMap<(&str, &[u8]), usize> = metrics
+            .iter()
+            .zip(&labels)
+            .enumerate()
+            .map(|(i, (m, l))| ((*m, *l), i))
+            .collect();
+        let mut found: Vec<Option<(i64, bool)>> = vec![None; part.len()];
+        let mut left = part.len();
+        for r in tx.query(
+            "INSERT INTO series (metric, labels, value) SELECT m, l, v::numeric FROM unnest($1::text[], $2::bytea[], $3::text[]) AS t(m, l, v) \
+             WHERE NOT EXISTS (SELECT 1 FROM series s WHERE s.metric = t.m AND s.labels = t.l) RETURNING id, metric, labels",
+            &[&metrics, &labels, &values],
+        )? {
+            if let Some(&i) = at.get(&(r.get::<_, &str>(1), r.get::<_, &[u8]>(2))) {
+                found[i] = Some((r.get(0), true));
+                left -= 1;
+            }
+        }
+        // Those another replica stored: only they are looked up again.
+        if left > 0 {
+            let (m, l): (Vec<&str>, Vec<&[u8]>) = (0..part.len())
+                .filter(|&i| found[i].is_none())
+                .map(|i| (metrics[i], labels[i]))
+                .unzip();
+            for r in tx.query(
+                "SELECT s.id, s.metric, s.labels FROM unnest($1::text[], $2::bytea[]) AS t(m, l) JOIN series s ON s.metric = t.m AND s.labels = t.l",
+                &[&m, &l],
+            )? {
+                if let Some(&i) = at.get(&(r.get::<_, &str>(1), r.get::<_, &[u8]>(2))) {
+                    found[i].get_or_insert((r.get(0), false));
+                }
+            }
+        }
+        for id in found {
+            ids.push(id.ok_or_else(|| {
+                Failed::Store(StoreError::Io(
+                    "a series definition just stored is not there".into(),
+                ))
+            })?);
+        }
+    }
+    Ok(ids)
 }
