@@ -156,10 +156,22 @@ fn pg_a_fold_keeps_rows_for_replicas_behind_and_one_behind_the_retention_resyncs
 
 /// A commit over the store's raw interface: `created`, new `values`, `removed`.
 fn raw(s: &mut PgStore, created: Vec<NewSeries<'_>>, values: &[(u32, i128)], removed: &[u32]) {
+    raw_with(s, &NoSeries, created, values, removed);
+}
+
+/// As [`raw`], with the ledger's series (what a store reads the definition of a series it
+/// has no id for from).
+fn raw_with(
+    s: &mut PgStore,
+    all: &dyn AllSeries,
+    created: Vec<NewSeries<'_>>,
+    values: &[(u32, i128)],
+    removed: &[u32],
+) {
     s.commit(&Commit {
         created,
         values,
-        all: &NoSeries,
+        all,
         removed,
         dedupe: &[],
         checkpoints: &[],
@@ -434,4 +446,43 @@ fn pg_commits_do_not_wait_for_a_fold_and_totals_stay_exact() {
     assert_eq!(database_view(&url), during);
     refresh(&mut a, &mut la);
     assert_eq!(view(&la), during);
+}
+
+/// A ledger of one series, id 0: the cost of user p.
+struct OnlyP;
+
+impl AllSeries for OnlyP {
+    fn ids(&self) -> usize {
+        1
+    }
+    fn value(&self, _: u32) -> i128 {
+        0
+    }
+    fn definition(&self, id: u32) -> Option<(&'static str, Vec<u8>)> {
+        (id == 0).then(|| (Metric::Cost.name(), codec::encode_labels(&[("user", "p")])))
+    }
+}
+
+/// A replica that has not read another's removal of a series yet and adds to it: that delta
+/// finds no row and is dropped (folded or not); once it has read the removal, its next change
+/// of the series stores it anew with its whole value.
+#[test]
+fn pg_a_removal_wins_over_a_late_delta_and_a_later_change_is_stored_whole() {
+    let url = shared().database();
+    let mut a = open(&url);
+    a.set_journal(NEVER, Duration::ZERO);
+    raw(&mut a, vec![series(0, "p")], &[(0, 10)], &[]);
+    let mut b = open(&url);
+    b.set_journal(NEVER, Duration::ZERO);
+    load(&mut b);
+    raw(&mut a, vec![], &[], &[0]);
+    raw_with(&mut b, &OnlyP, vec![], &[(0, 15)], &[]);
+    assert_eq!(values(&url), []);
+    b.fold_now().unwrap();
+    assert_eq!(values(&url), []);
+    assert_eq!(refresh(&mut b, &mut ledger()), 0);
+    raw_with(&mut b, &OnlyP, vec![], &[(0, 16)], &[]);
+    assert_eq!(values(&url), [(user("p"), 16)]);
+    b.fold_now().unwrap();
+    assert_eq!(values(&url), [(user("p"), 16)]);
 }
