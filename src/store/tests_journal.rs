@@ -1,8 +1,9 @@
 //! The journal of the PostgreSQL store (schema 3) against a real server (the server of
 //! `tests_pg.rs`): refreshes by three writers' journal rows, folds, the retention and the
 //! resync of a replica that fell behind it, removed series that a fold must not bring back,
-//! the upgrade from schemas 1 and 2, and reads (load, stats, the copy's image) that give
-//! the same answer before and after a fold.
+//! a removal that wins over a late delta, the upgrade from schemas 1 and 2, reads (load,
+//! stats, the copy's image) that give the same answer before and after a fold, and commits
+//! that do not wait for a fold under way.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
