@@ -247,10 +247,10 @@ impl Pipeline {
         // Locked at the first adopted series, not for the query: scrapes are not held up by
         // the database's round trip, nor at all when nothing changed.
         let mut ledger = None;
-        self.store.refresh(&mut |metric, labels, value| {
-            ledger
-                .get_or_insert_with(|| lock.write().unwrap_or_else(|e| e.into_inner()))
-                .adopt(metric, labels, value)
+        self.store.refresh(&mut |series, value| {
+            let ledger =
+                ledger.get_or_insert_with(|| lock.write().unwrap_or_else(|e| e.into_inner()));
+            crate::store::adopt_into(ledger, series, value)
         })
     }
 

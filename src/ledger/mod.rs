@@ -649,6 +649,13 @@ impl Ledger {
         id
     }
 
+    /// As [`Ledger::adopt`], for a series the store knows by its id (it is live: the store
+    /// forgets the ids of removed series).
+    pub fn adopt_id(&mut self, id: u32, value: i128) {
+        assert!(!self.open, "adopt is called between batches only");
+        self.slots[id as usize].value = value;
+    }
+
     /// Live series: id, key and value (in the metric's units).
     pub fn iter(&self) -> impl Iterator<Item = (u32, &Key, i128)> {
         self.slots

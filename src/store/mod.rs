@@ -12,6 +12,8 @@ mod daily;
 mod lease;
 mod migrate;
 mod pg_daily;
+mod pg_fold;
+mod pg_journal;
 mod pg_tls;
 mod postgres;
 mod sqlite;
@@ -22,7 +24,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::daily::Deltas;
-use crate::ledger::Metric;
+use crate::ledger::{Ledger, Metric};
 
 pub use copy::{sqlite_to_pg, Copied};
 pub use lease::{holder_id, Held, Lease};
@@ -166,9 +168,27 @@ impl AllSeries for NoSeries {
     }
 }
 
-/// What [`Store::refresh`] hands each changed series to: its metric, labels and value in the
-/// store; it returns the series' ledger id.
-pub type Adopt<'a> = dyn FnMut(Metric, &[(&str, &str)], i128) -> u32 + 'a;
+/// A series [`Store::refresh`] hands over: one the store knows by its ledger id (it loaded,
+/// wrote or adopted it before), or one new to it, by metric and labels.
+pub enum Adopted<'a> {
+    Id(u32),
+    New(Metric, &'a [(&'a str, &'a str)]),
+}
+
+/// What [`Store::refresh`] hands each changed series to, with its value in the store; it
+/// returns the series' ledger id.
+pub type Adopt<'a> = dyn FnMut(Adopted<'_>, i128) -> u32 + 'a;
+
+/// Takes an adopted series' value into `ledger` (see [`Ledger::adopt`]); its ledger id.
+pub fn adopt_into(ledger: &mut Ledger, series: Adopted<'_>, value: i128) -> u32 {
+    match series {
+        Adopted::Id(id) => {
+            ledger.adopt_id(id, value);
+            id
+        }
+        Adopted::New(metric, labels) => ledger.adopt(metric, labels, value),
+    }
+}
 
 pub trait Store: Send {
     /// Hands every stored series to `series` (ids ascending) and returns the checkpoints.

@@ -2,12 +2,21 @@
 //! beside a database their team already operates, and shaped from the start for several
 //! replicas writing one set of totals.
 //!
-//! Layout (schema [`PG_SCHEMA_VERSION`], created and migrated by the daemon, see `SCHEMA`):
-//! - `series`: one row per (metric, encoded labels) with its exact value (`numeric(39,0)`, in
-//!   the metric's units, as the ledger's `i128`) and a `version` from a sequence, bumped on
-//!   every write. Rows are keyed by what they are, not by this process's ledger ids: a commit
-//!   adds the DELTA of each series since this store last wrote or loaded it, so replicas that
-//!   count different requests into the same series add up instead of overwriting each other;
+//! Layout (schema [`PG_SCHEMA_VERSION`], created and migrated by the daemon, see `SCHEMA`
+//! and `UPGRADES`):
+//! - `series`: one row per series: its database id (`id`, drawn when a commit first stores
+//!   the series' definition, with its first value), its definition (metric, encoded labels;
+//!   unique) and its exact value as of its creation and the last fold (`numeric(39,0)`, in
+//!   the metric's units, as the ledger's `i128`). A series' value is its row plus the
+//!   unfolded journal rows, which this store's fold thread folds in beside the commits
+//!   (`pg_fold.rs`). A commit that removes a series deletes its row, so a series created
+//!   again with the same labels gets a new id and counts from zero;
+//! - `journal` (schema 3, see `pg_journal.rs`): one row per commit holding the DELTA of each
+//!   series the batch changed since this store last wrote or read it, by database id, and
+//!   the ids it removed. Series are named by what they are in the database, not by this
+//!   process's ledger ids, so replicas that count different requests into the same series
+//!   add up instead of overwriting each other. One row per commit, not one upsert per series
+//!   touched (issue 12);
 //! - `dedupe`: one row per key, `INSERT ... ON CONFLICT DO NOTHING` inside the commit. A key
 //!   another replica committed first makes the commit fail and roll back (the batch is not
 //!   acknowledged; on its retry [`Store::seen`] knows the key): a unique key, not a
@@ -20,18 +29,26 @@
 //!
 //! Replicas (several daemons on one database):
 //! - every commit takes the advisory lock [`COMMIT_LOCK`] as its first statement, so the
-//!   commits of all replicas run one at a time. `version`s are then handed out in commit
-//!   order (a commit draws its versions only after the one before it is committed and
-//!   visible), so a reader that has seen version `v` has seen every committed row with a
-//!   version up to `v`, and [`Store::refresh`]'s `version > last` never misses a row another
-//!   replica committed late. It also rules out deadlocks between replicas upserting the
-//!   same rows in different orders;
-//! - [`Store::refresh`] reads the rows whose version is past the last one this store read
-//!   (`load` records it too) and hands them to the ledger: every replica shows the
-//!   database's totals, not only what it counted. A refreshed value becomes the base of the
-//!   series' next delta;
+//!   commits of all replicas run one at a time. Journal ids are then drawn in commit order (a
+//!   commit draws its id only after the one before it is committed and visible), so a reader
+//!   that has read id `n` has read every committed row up to `n`, and [`Store::refresh`]'s
+//!   `id > last` never misses a row another replica committed late. It also rules out
+//!   deadlocks between replicas updating the same rows. Folds do not take it, and reads of
+//!   the whole store (`load`, a resync) need not: they read `series` and the journal in one
+//!   snapshot, which a fold is entirely in or not at all;
+//! - [`Store::refresh`] reads the journal rows past the last one this store read (`load`
+//!   records it too), skipping its own, adds each delta to the value it holds for the series
+//!   (reading the definitions of ids it does not know, one statement) and hands the sum to
+//!   the ledger: every replica shows the database's totals, not only what it counted. A
+//!   refreshed value becomes the base of the series' next delta. Folded
+//!   rows are kept [`JOURNAL_RETENTION`] for replicas that are behind; one whose last id is
+//!   older than the rows deleted since reads the whole store again (a resync);
 //! - a dedupe key another replica committed between `seen` and the commit fails the commit
 //!   with [`StoreError::Conflict`] (rolled back; processed again, the request is a duplicate).
+//!
+//! Memory: per ledger series the store keeps its database id and the base of its next delta
+//! (`written`), and a map from database id to ledger id; no labels (the ledger has them, and
+//! a commit encodes those of the series it stores for the first time).
 //!
 //! The client is the synchronous `postgres` crate: it runs its own single-thread runtime, so
 //! it must be created, used and dropped off the daemon's async threads (the pipeline runs on
@@ -42,23 +59,25 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use postgres::{Client, Transaction};
+use postgres::{Client, IsolationLevel, Transaction};
 
 use super::pg_daily::{self, DailySums};
+use super::pg_fold::{Folder, Settings};
+use super::pg_journal::{self, Entry};
 use super::pg_tls;
-use super::{Adopt, Commit, DedupeKey, SeriesRow, Stats, Store, StoreError};
+use super::{Adopt, Adopted, Commit, DedupeKey, NewSeries, SeriesRow, Stats, Store, StoreError};
 use crate::daily::{self, DailyTotals};
 use crate::ledger::Metric;
 use crate::money::{self, USD_SCALE};
 use crate::secret::Secret;
 
 /// Bump when the table layout changes; an older daemon refuses a newer database.
-pub const PG_SCHEMA_VERSION: i64 = 2;
+pub const PG_SCHEMA_VERSION: i64 = 3;
 /// Taken for the schema check and creation, so replicas starting together do not race on
 /// `CREATE TABLE IF NOT EXISTS` (an arbitrary constant: "bce" in ASCII).
 const SCHEMA_LOCK: i64 = 0x62_63_65;
 /// Taken as the first statement of every commit: the commits of all replicas serialise, so
-/// versions follow commit order (see the module doc). Distinct from [`SCHEMA_LOCK`].
+/// journal ids follow commit order (see the module doc). Distinct from [`SCHEMA_LOCK`].
 const COMMIT_LOCK: i64 = 0x62_63_65_63;
 /// How long a connection attempt may take before the commit fails (and is retried).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -68,7 +87,7 @@ const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
 
 const SCHEMA: &str = "
 CREATE SEQUENCE IF NOT EXISTS series_version;
-CREATE TABLE IF NOT EXISTS series (metric text NOT NULL, labels bytea NOT NULL, value numeric(39,0) NOT NULL, version bigint NOT NULL DEFAULT nextval('series_version'), PRIMARY KEY (metric, labels));
+CREATE TABLE IF NOT EXISTS series (metric text NOT NULL, labels bytea NOT NULL, value numeric(39,0) NOT NULL, version bigint NOT NULL DEFAULT nextval('series_version'), PRIMARY KEY (metric, labels)) WITH (fillfactor = 80);
 CREATE INDEX IF NOT EXISTS series_by_version ON series (version);
 CREATE TABLE IF NOT EXISTS dedupe (key bytea PRIMARY KEY, first_seen bigint NOT NULL);
 CREATE INDEX IF NOT EXISTS dedupe_by_first_seen ON dedupe (first_seen);
@@ -79,27 +98,71 @@ CREATE TABLE IF NOT EXISTS daily_principal (day text NOT NULL, principal text NO
 
 /// `UPGRADES[n]` takes schema `n + 1` to `n + 2`; a new database gets `SCHEMA` (schema 1) and
 /// then every upgrade, so both paths end in the same layout.
-const UPGRADES: [&str; 1] = [
+const UPGRADES: [&str; 2] = [
     // 1 -> 2: the leases (nothing else changes).
     "CREATE TABLE IF NOT EXISTS leases (name text PRIMARY KEY, holder text NOT NULL, fence bigint NOT NULL, expires_at timestamptz NOT NULL);",
+    // 2 -> 3: the journal, and a database id per series (journal rows name series by it).
+    // Like the others, it may run again on its own result (the id is added once).
+    // `series` keeps its values (they become the folded values, the journal starts empty)
+    // and loses `version`: with no index on a column every update changes, and room left in
+    // its pages, a fold's updates can be HOT. A row's deltas are varints that compress
+    // little: stored as they are, without pglz on the server's CPU.
+    "CREATE SEQUENCE IF NOT EXISTS journal_id;
+     CREATE TABLE IF NOT EXISTS journal (id bigint PRIMARY KEY DEFAULT nextval('journal_id'), writer text NOT NULL, deltas bytea NOT NULL, removed bigint[], folded boolean NOT NULL DEFAULT false, at timestamptz NOT NULL DEFAULT clock_timestamp());
+     ALTER TABLE journal ALTER COLUMN deltas SET STORAGE EXTERNAL;
+     CREATE INDEX IF NOT EXISTS journal_unfolded ON journal (id) WHERE NOT folded;
+     DROP INDEX IF EXISTS series_by_version;
+     ALTER TABLE series DROP COLUMN IF EXISTS version;
+     DROP SEQUENCE IF EXISTS series_version;
+     DO $$ BEGIN
+       IF to_regclass('series_definition') IS NULL THEN
+         ALTER TABLE series DROP CONSTRAINT series_pkey;
+         ALTER TABLE series ADD COLUMN id bigint GENERATED BY DEFAULT AS IDENTITY;
+         ALTER TABLE series ADD PRIMARY KEY (id);
+         ALTER TABLE series ADD CONSTRAINT series_definition UNIQUE (metric, labels);
+       END IF;
+     END $$;
+     ALTER TABLE series SET (fillfactor = 80);",
 ];
+
+/// Unfolded journal rows that make a fold due (see `pg_fold.rs`).
+const FOLD_EVERY: i64 = 64;
+/// The age of the oldest unfolded row that makes a fold due: a store that commits little
+/// still folds, so whole-store reads stay short.
+const FOLD_AFTER: Duration = Duration::from_secs(10);
+/// How long folded journal rows are kept for replicas that are behind.
+const JOURNAL_RETENTION: Duration = Duration::from_secs(600);
 
 pub struct PgStore {
     config: postgres::Config,
     /// The URL as given (it never holds the password), for messages.
     url: String,
     client: Option<Client>,
-    /// What this store last wrote or loaded for each ledger id: the base of the next delta.
+    /// What this store last wrote or loaded for each ledger id: the series' database id and
+    /// the base of its next delta.
     written: Vec<Option<Written>>,
-    /// The highest `version` this store has read (by `load` or `refresh`): the next refresh
+    /// The ledger id of each database id in `written`: journal rows name series by the latter.
+    by_db: HashMap<i64, u32>,
+    /// The highest journal id this store has read (by `load` or `refresh`): the next refresh
     /// reads the rows past it.
-    last_version: i64,
+    last: i64,
+    /// This store's name in the journal's `writer` column: its own rows are already in its
+    /// ledger, `refresh` skips them. Unique per open store.
+    writer: String,
+    fold: Settings,
+    /// The fold thread, started by the first commit (stores that only read never fold).
+    folder: Option<Folder>,
 }
 
 struct Written {
-    metric: &'static str,
-    labels: Vec<u8>,
+    db: i64,
     value: i128,
+}
+
+/// A name for this store's journal rows, distinct from every other store open on the
+/// database (another process, or another store of this one).
+fn writer_name() -> String {
+    format!("{}:{:08x}", super::lease::holder_id(), fastrand::u32(..))
 }
 
 /// Why a URL cannot be used, found without connecting (config validation lists these).
@@ -135,7 +198,15 @@ impl PgStore {
             url: url.to_string(),
             client: None,
             written: Vec::new(),
-            last_version: 0,
+            by_db: HashMap::new(),
+            last: 0,
+            writer: writer_name(),
+            fold: Settings {
+                every: FOLD_EVERY,
+                after: Some(FOLD_AFTER),
+                retention: JOURNAL_RETENTION,
+            },
+            folder: None,
         })
     }
 
@@ -191,37 +262,37 @@ impl PgStore {
         connected(&mut self.client, &self.config, &self.url)
     }
 
-    /// A stored row's metric (`None`: one this build no longer exports, kept in the database
-    /// but not loaded), value and labels (decoded into `labels`).
-    fn decode_row<'a>(
-        &self,
-        name: &str,
-        blob: &'a [u8],
-        value: &str,
-        labels: &mut Vec<(&'a str, &'a str)>,
-    ) -> Result<Option<(Metric, i128)>, StoreError> {
-        let Some(metric) = Metric::from_name(name) else {
-            return Ok(None);
-        };
-        let value: i128 = value
-            .parse()
-            .map_err(|_| self.corrupt(format!("series {name}: value {value} is not an i128")))?;
-        if super::codec::decode_labels(blob, labels).is_none() {
-            return Err(self.corrupt(format!("bad labels in a series of {name}")));
-        }
-        Ok(Some((metric, value)))
-    }
-
     /// Runs `f` in one transaction. On a failure without a server error (the connection is
     /// gone) the client is dropped, so the next call connects again.
     fn in_tx<T>(
         &mut self,
         f: impl FnOnce(&mut Transaction<'_>) -> Result<T, Failed>,
     ) -> Result<T, StoreError> {
+        self.run_tx(IsolationLevel::ReadCommitted, f)
+    }
+
+    /// As [`PgStore::in_tx`], every statement reading the same snapshot of the database: a
+    /// fold is either entirely visible to them or not at all, so `series` and the unfolded
+    /// journal add up without holding any lock (see `pg_fold.rs`).
+    fn in_snapshot<T>(
+        &mut self,
+        f: impl FnOnce(&mut Transaction<'_>) -> Result<T, Failed>,
+    ) -> Result<T, StoreError> {
+        self.run_tx(IsolationLevel::RepeatableRead, f)
+    }
+
+    fn run_tx<T>(
+        &mut self,
+        isolation: IsolationLevel,
+        f: impl FnOnce(&mut Transaction<'_>) -> Result<T, Failed>,
+    ) -> Result<T, StoreError> {
         let url = self.url.clone();
         let done = (|| {
             let client = self.client().map_err(Failed::Store)?;
-            let mut tx = client.transaction()?;
+            let mut tx = client
+                .build_transaction()
+                .isolation_level(isolation)
+                .start()?;
             let t = f(&mut tx)?;
             tx.commit()?;
             Ok(t)
@@ -304,13 +375,15 @@ impl PgStore {
             let bytes: i64 = tx
                 .query_one("SELECT pg_database_size(current_database())", &[])?
                 .get(0);
+            // Every live series has its row (a commit stores a new series' definition, and
+            // deletes the row of one it removes): the journal adds values, not series.
             let by_metric: Vec<(String, u64)> = tx
                 .query(
                     "SELECT metric, count(*) FROM series GROUP BY metric ORDER BY metric",
                     &[],
                 )?
                 .iter()
-                .map(|r| (r.get(0), r.get::<_, i64>(1) as u64))
+                .map(|r| (r.get(0), r.get::<_, i64>(1).max(0) as u64))
                 .collect();
             let row = tx.query_one("SELECT count(*), min(first_seen) FROM dedupe", &[])?;
             let (keys, oldest): (i64, Option<i64>) = (row.get(0), row.get(1));
@@ -344,7 +417,7 @@ impl PgStore {
         self.in_tx(|tx| {
             let held: i64 = tx
                 .query_one(
-                    "SELECT (SELECT count(*) FROM series) + (SELECT count(*) FROM dedupe) + (SELECT count(*) FROM checkpoints) + (SELECT count(*) FROM daily_usage) + (SELECT count(*) FROM daily_principal)",
+                    "SELECT (SELECT count(*) FROM series) + (SELECT count(*) FROM journal) + (SELECT count(*) FROM dedupe) + (SELECT count(*) FROM checkpoints) + (SELECT count(*) FROM daily_usage) + (SELECT count(*) FROM daily_principal)",
                     &[],
                 )?
                 .get(0);
@@ -412,6 +485,19 @@ pub struct Image {
     pub checkpoints: Vec<(String, String)>,
     pub daily: DailyTotals,
 }
+
+/// Looks up a batch's dedupe keys: driven from the keys, one primary-key probe each.
+pub(super) const SEEN: &str = "SELECT k FROM unnest($1::bytea[]) AS t(k) WHERE EXISTS (SELECT 1 FROM dedupe d WHERE d.key = t.k)";
+
+/// Set first in the transactions of [`SEEN`] and the commit: their statements are meant to
+/// probe indexes, whatever the statistics say. Issue 12's bench saw `SEEN` planned as a
+/// sequential scan or hash join over a young `dedupe` whose statistics autovacuum had not
+/// caught up with (reading the whole table per call, slower with every batch) until the
+/// next analyze. Only what reads a relation is affected: `unnest` stays a function scan. A
+/// plan that must scan anyway is costed past `jit_above_cost` by the disabled nodes, and JIT
+/// compiling it took 130 ms for a 50 ms statement: off too (it never pays for these).
+pub(super) const KEYED_PLANS: &str =
+    "SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; SET LOCAL jit = off";
 
 /// Rows sent in one statement (as arrays): bounds a statement's size, keeps round trips few.
 pub(super) const ROWS_PER_STATEMENT: usize = 10_000;
@@ -534,33 +620,33 @@ impl Store for PgStore {
         &mut self,
         sink: &mut dyn FnMut(SeriesRow<'_>),
     ) -> Result<HashMap<String, String>, StoreError> {
-        let (rows, cps) = self.in_tx(|tx| {
-            let rows = tx.query(
-                "SELECT metric, labels, value::text, version FROM series ORDER BY metric, labels",
-                &[],
-            )?;
-            Ok((rows, checkpoints(tx)?))
-        })?;
+        let ((values, last), cps) = self
+            .in_snapshot(|tx| Ok((pg_journal::image(tx)?, checkpoints(tx)?)))
+            .and_then(|(image, cps)| match image {
+                Some(image) => Ok((image, cps)),
+                None => Err(self.corrupt("a series value or journal row that does not decode")),
+            })?;
         self.written.clear();
-        self.last_version = rows.iter().map(|r| r.get::<_, i64>(3)).max().unwrap_or(0);
+        self.by_db.clear();
+        self.last = last;
         let mut labels = Vec::with_capacity(crate::ledger::MAX_LABELS);
-        for r in &rows {
-            let (name, blob, value): (&str, &[u8], &str) = (r.get(0), r.get(1), r.get(2));
-            let Some((metric, value)) = self.decode_row(name, blob, value, &mut labels)? else {
+        for (db, s) in &values {
+            // A metric this build no longer exports is kept in the database but not loaded.
+            let Some(metric) = Metric::from_name(&s.metric) else {
                 continue;
             };
+            labels.clear();
+            if super::codec::decode_labels(&s.labels, &mut labels).is_none() {
+                return Err(self.corrupt(format!("bad labels in a series of {}", s.metric)));
+            }
             let id = self.written.len() as u32;
             sink(SeriesRow {
                 id,
                 metric,
                 labels: &labels,
-                value,
+                value: s.value,
             });
-            self.written.push(Some(Written {
-                metric: metric.name(),
-                labels: blob.to_vec(),
-                value,
-            }));
+            self.set_written(id, *db, s.value);
         }
         Ok(cps.into_iter().collect())
     }
@@ -571,9 +657,10 @@ impl Store for PgStore {
         }
         let found: HashSet<Vec<u8>> = self.in_tx(|tx| {
             let mut found = HashSet::new();
+            tx.batch_execute(KEYED_PLANS)?;
             for part in keys.chunks(ROWS_PER_STATEMENT) {
                 let arr: Vec<&[u8]> = part.iter().map(|k| &k[..]).collect();
-                for r in tx.query("SELECT key FROM dedupe WHERE key = ANY($1)", &[&arr])? {
+                for r in tx.query(SEEN, &[&arr])? {
                     found.insert(r.get::<_, Vec<u8>>(0));
                 }
             }
@@ -583,48 +670,53 @@ impl Store for PgStore {
     }
 
     fn commit(&mut self, c: &Commit<'_>) -> Result<(), StoreError> {
-        // The definitions this batch creates, by id, and each changed series' delta.
-        let mut defs: HashMap<u32, (&'static str, Vec<u8>)> = c
-            .created
-            .iter()
-            .map(|s| {
-                (
-                    s.id,
-                    (s.metric.name(), super::codec::encode_labels(&s.labels)),
-                )
-            })
-            .collect();
-        let mut changes: Vec<(u32, &'static str, Vec<u8>, i128, i128)> =
-            Vec::with_capacity(c.values.len());
+        // The series this store has a database id for: their deltas, by that id. The others
+        // (created by this batch, or whose row was removed since this store wrote them) are
+        // stored by definition first and then counted whole.
+        let created: HashMap<u32, &NewSeries<'_>> = c.created.iter().map(|s| (s.id, s)).collect();
+        let mut known: Vec<(u32, i64, i128, i128)> = Vec::with_capacity(c.values.len());
+        let mut fresh: Vec<(u32, &'static str, Vec<u8>, i128)> = Vec::new();
         for &(id, value) in c.values {
-            let (metric, labels, before) = match (defs.remove(&id), self.written.get(id as usize)) {
-                (Some((m, l)), _) => (m, l, 0),
-                (None, Some(Some(w))) => (w.metric, w.labels.clone(), w.value),
-                (None, _) => match c.all.definition(id) {
-                    // A series this store has not seen defined (not expected): its whole value.
-                    Some((m, l)) => (m, l, 0),
-                    None => continue,
-                },
-            };
-            changes.push((id, metric, labels, before, value));
+            if let Some(s) = created.get(&id) {
+                let labels = super::codec::encode_labels(&s.labels);
+                fresh.push((id, s.metric.name(), labels, value));
+            } else if let Some(w) = self.written(id) {
+                known.push((id, w.db, w.value, value));
+            } else if let Some((m, l)) = c.all.definition(id) {
+                fresh.push((id, m, l, value));
+            }
         }
         // A series created at zero is stored too: that it exists (was admitted under the
         // cardinality caps) is part of the state.
-        changes.extend(defs.into_iter().map(|(id, (m, l))| (id, m, l, 0, 0)));
-        let removed: Vec<(&'static str, Vec<u8>)> = c
+        let changed: HashSet<u32> = c.values.iter().map(|v| v.0).collect();
+        for s in c.created.iter().filter(|s| !changed.contains(&s.id)) {
+            let labels = super::codec::encode_labels(&s.labels);
+            fresh.push((s.id, s.metric.name(), labels, 0));
+        }
+        let removed: Vec<i64> = c
             .removed
             .iter()
-            .filter_map(|id| self.written.get(*id as usize)?.as_ref())
-            .map(|w| (w.metric, w.labels.clone()))
+            .filter_map(|id| Some(self.written(*id)?.db))
             .collect();
         let mut keys: Vec<&[u8]> = c.dedupe.iter().map(|k| &k[..]).collect();
         keys.sort_unstable();
         keys.dedup();
+        let mut entries: Vec<Entry> = known
+            .iter()
+            .map(|(_, db, before, after)| Entry {
+                id: *db,
+                delta: after.wrapping_sub(*before),
+                created: false,
+            })
+            .collect();
         let sums = DailySums::of(c.daily);
         let url = self.url.clone();
-        self.in_tx(|tx| {
+        let writer = self.writer.clone();
+        let (fresh_ids, journal_id) = self.in_tx(|tx| {
             // First: one commit at a time across replicas (see the module doc).
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&COMMIT_LOCK])?;
+            // The purge of old keys, among others, must not scan the whole table.
+            tx.batch_execute(KEYED_PLANS)?;
             // Then the lease the batch was read under, if any: still this replica's.
             check_fence(tx, c.fence, &url)?;
             // Keys next: a key another replica committed fails the batch before it adds a cent.
@@ -640,20 +732,26 @@ impl Store for PgStore {
                     ))));
                 }
             }
-            for part in changes.chunks(ROWS_PER_STATEMENT) {
-                let metrics: Vec<&str> = part.iter().map(|s| s.1).collect();
-                let labels: Vec<&[u8]> = part.iter().map(|s| &s.2[..]).collect();
-                let before: Vec<String> = part.iter().map(|s| s.3.to_string()).collect();
-                let after: Vec<String> = part.iter().map(|s| s.4.to_string()).collect();
-                // The delta is computed in numeric: new - old cannot overflow there.
-                tx.execute(
-                    "INSERT INTO series (metric, labels, value) SELECT m, l, a::numeric - b::numeric FROM unnest($1::text[], $2::bytea[], $3::text[], $4::text[]) AS t(m, l, b, a) \
-                     ON CONFLICT (metric, labels) DO UPDATE SET value = series.value + EXCLUDED.value, version = nextval('series_version')",
-                    &[&metrics, &labels, &before, &after],
-                )?;
+            let fresh_ids = pg_journal::define(tx, &fresh)?;
+            entries.extend(fresh_ids.iter().zip(&fresh).map(|(&(id, created), f)| Entry {
+                id,
+                delta: f.3,
+                created,
+            }));
+            // The batch's one journal row: each changed series' delta, then the removals (a
+            // series changed and removed in one batch ends removed).
+            let mut journal_id = None;
+            if !entries.is_empty() || !removed.is_empty() {
+                let removed = (!removed.is_empty()).then_some(&removed);
+                journal_id = tx
+                    .query_one(
+                        "INSERT INTO journal (writer, deltas, removed) VALUES ($1, $2, $3) RETURNING id",
+                        &[&writer, &pg_journal::encode(&entries), &removed],
+                    )?
+                    .get(0);
             }
-            for (metric, labels) in &removed {
-                tx.execute("DELETE FROM series WHERE metric = $1 AND labels = $2", &[metric, labels])?;
+            if !removed.is_empty() {
+                tx.execute("DELETE FROM series WHERE id = ANY($1)", &[&removed])?;
             }
             write_checkpoints(tx, c.checkpoints)?;
             if !c.drop_checkpoints.is_empty() {
@@ -670,61 +768,238 @@ impl Store for PgStore {
                 tx.execute("DELETE FROM daily_usage WHERE day < $1", &[&day])?;
                 tx.execute("DELETE FROM daily_principal WHERE day < $1", &[&day])?;
             }
-            Ok(())
+            Ok((fresh_ids, journal_id))
         })?;
+        if let Some(id) = journal_id {
+            let (config, url, fold) = (&self.config, &self.url, self.fold);
+            self.folder
+                .get_or_insert_with(|| Folder::start(config.clone(), url.clone(), fold))
+                .committed(id);
+        }
         // Committed: the new bases of the next deltas.
-        for (id, metric, labels, _, value) in changes {
-            let id = id as usize;
-            if self.written.len() <= id {
-                self.written.resize_with(id + 1, || None);
-            }
-            self.written[id] = Some(Written {
-                metric,
-                labels,
-                value,
-            });
+        for (id, db, _, value) in known {
+            self.set_written(id, db, value);
+        }
+        for ((db, _), (id, _, _, value)) in fresh_ids.into_iter().zip(fresh) {
+            self.set_written(id, db, value);
         }
         for id in c.removed {
-            if let Some(w) = self.written.get_mut(*id as usize) {
-                *w = None;
-            }
+            self.forget(*id);
         }
         Ok(())
     }
 
     fn refresh(&mut self, adopt: &mut Adopt<'_>) -> Result<Option<usize>, StoreError> {
-        let last = self.last_version;
-        let rows = self.in_tx(|tx| {
-            Ok(tx.query(
-                "SELECT metric, labels, value::text, version FROM series WHERE version > $1 ORDER BY version",
-                &[&last],
-            )?)
-        })?;
+        let last = self.last;
+        let writer = self.writer.clone();
+        // The map is lent to the transaction, which reads the definitions of the ids it lacks.
+        let by_db = std::mem::take(&mut self.by_db);
+        let read = self.in_snapshot(|tx| {
+            // The rows past `last` and the definitions of a few ids: by index, not a scan.
+            tx.batch_execute(KEYED_PLANS)?;
+            // This store's own rows are in its ledger and its bases already: only their ids.
+            let rows = tx.query(
+                "SELECT id, CASE WHEN writer = $2 THEN NULL ELSE deltas END, CASE WHEN writer = $2 THEN NULL ELSE removed END FROM journal WHERE id > $1 ORDER BY id",
+                &[&last, &writer],
+            )?;
+            // The same snapshot: if a fold deleted rows this store had not read, it shows here.
+            if pg_journal::pruned(tx)? > last {
+                return Ok(None);
+            }
+            // What other writers did to each series, in the order first changed: the sum of
+            // their deltas, or `None` once removed (a removed id is never used again).
+            let mut order: Vec<i64> = Vec::new();
+            let mut now: HashMap<i64, Option<i128>> = HashMap::new();
+            let mut upto = last;
+            for r in &rows {
+                upto = upto.max(r.get(0));
+                let Some(blob) = r.get::<_, Option<&[u8]>>(1) else {
+                    continue;
+                };
+                let Some(entries) = pg_journal::decode(blob) else {
+                    return Ok(Some(Err("a journal row that does not decode".to_string())));
+                };
+                for e in entries {
+                    let sum = now.entry(e.id).or_insert_with(|| {
+                        order.push(e.id);
+                        Some(0)
+                    });
+                    if let Some(s) = sum {
+                        *s = s.wrapping_add(e.delta);
+                    }
+                }
+                for db in r.get::<_, Option<Vec<i64>>>(2).unwrap_or_default() {
+                    if now.insert(db, None).is_none() {
+                        order.push(db);
+                    }
+                }
+            }
+            let unknown: Vec<i64> = order
+                .iter()
+                .filter(|db| now[db].is_some() && !by_db.contains_key(db))
+                .copied()
+                .collect();
+            let mut defs: HashMap<i64, (String, Vec<u8>)> = HashMap::new();
+            for part in unknown.chunks(ROWS_PER_STATEMENT) {
+                for r in tx.query(
+                    "SELECT id, metric, labels FROM series WHERE id = ANY($1)",
+                    &[&part],
+                )? {
+                    defs.insert(r.get(0), (r.get(1), r.get(2)));
+                }
+            }
+            Ok(Some(Ok((order, now, defs, upto))))
+        });
+        self.by_db = by_db;
+        let (order, now, defs, upto) = match read? {
+            // Rows this store had not read are gone: start again from the whole store.
+            None => return self.resync(adopt).map(Some),
+            Some(Err(detail)) => return Err(self.corrupt(detail)),
+            Some(Ok(read)) => read,
+        };
+        // Every definition is checked before any series is adopted, so a bad one leaves this
+        // store as it was (and is read again next time).
         let mut labels = Vec::with_capacity(crate::ledger::MAX_LABELS);
+        for (name, blob) in defs.values() {
+            if super::codec::decode_labels(blob, &mut labels).is_none() {
+                return Err(self.corrupt(format!("bad labels in a series of {name}")));
+            }
+        }
         let mut changed = 0;
-        for r in &rows {
-            let (name, blob, value, version): (&str, &[u8], &str, i64) =
-                (r.get(0), r.get(1), r.get(2), r.get(3));
-            let Some((metric, value)) = self.decode_row(name, blob, value, &mut labels)? else {
-                self.last_version = self.last_version.max(version);
+        for db in order {
+            match (now[&db], self.by_db.get(&db).copied()) {
+                // A series this store knows: its base plus the others' deltas.
+                (Some(sum), Some(id)) => {
+                    let value = self.written(id).map_or(0, |w| w.value).wrapping_add(sum);
+                    let id = adopt(Adopted::Id(id), value);
+                    self.set_written(id, db, value);
+                    changed += 1;
+                }
+                // One new to it: from zero. A metric this build does not export (as `load`),
+                // or an id with no definition (removed in a row this read already applied),
+                // stays in the database only.
+                (Some(value), None) => {
+                    let Some((name, blob)) = defs.get(&db) else {
+                        continue;
+                    };
+                    let Some(metric) = Metric::from_name(name) else {
+                        continue;
+                    };
+                    labels.clear();
+                    super::codec::decode_labels(blob, &mut labels).expect("checked above");
+                    let id = adopt(Adopted::New(metric, &labels), value);
+                    self.set_written(id, db, value);
+                    changed += 1;
+                }
+                // Removed in the database: no base any more (a later change of this
+                // replica's is written whole). The ledger drops it by its own periods.
+                (None, Some(id)) => self.forget(id),
+                (None, None) => {}
+            }
+        }
+        self.last = upto;
+        Ok(Some(changed))
+    }
+}
+
+impl PgStore {
+    /// Tests: how many unfolded rows make a fold due (by count only, not by age), and how
+    /// long folded rows stay. Stops the fold thread; the next commit starts it again.
+    #[cfg(test)]
+    pub(crate) fn set_journal(&mut self, fold_every: i64, retention: Duration) {
+        self.folder = None;
+        self.fold = Settings {
+            every: fold_every,
+            after: None,
+            retention,
+        };
+    }
+
+    /// Tests: folds the journal now, on the store's connection (waiting for a fold under way).
+    #[cfg(test)]
+    pub(crate) fn fold_now(&mut self) -> Result<(), StoreError> {
+        let retention = self.fold.retention;
+        assert!(self.in_tx(|tx| {
+            tx.execute(
+                "SELECT pg_advisory_xact_lock($1)",
+                &[&super::pg_fold::FOLD_LOCK],
+            )?;
+            pg_journal::fold(tx, retention)
+        })?);
+        Ok(())
+    }
+
+    /// Tests: holds this store's folds before they commit (see [`Folder::pause`]).
+    #[cfg(test)]
+    pub(crate) fn pause_folds(&mut self, paused: bool) {
+        let (config, url, fold) = (&self.config, &self.url, self.fold);
+        self.folder
+            .get_or_insert_with(|| Folder::start(config.clone(), url.clone(), fold))
+            .pause(paused);
+    }
+
+    /// What this store last wrote or read of ledger series `id`.
+    fn written(&self, id: u32) -> Option<&Written> {
+        self.written.get(id as usize)?.as_ref()
+    }
+
+    /// Ledger series `id` is database series `db`, whose value is `value` as far as this
+    /// store knows (the base of its next delta).
+    fn set_written(&mut self, id: u32, db: i64, value: i128) {
+        let i = id as usize;
+        if self.written.len() <= i {
+            self.written.resize_with(i + 1, || None);
+        }
+        if let Some(old) = self.written[i].replace(Written { db, value }) {
+            if old.db != db {
+                self.by_db.remove(&old.db);
+            }
+        }
+        self.by_db.insert(db, id);
+    }
+
+    /// Ledger series `id` has no row in the database any more.
+    fn forget(&mut self, id: u32) {
+        if let Some(w) = self.written.get_mut(id as usize).and_then(Option::take) {
+            self.by_db.remove(&w.db);
+        }
+    }
+
+    /// Adopts every series' value from the database (`series` and the unfolded journal), for
+    /// a store that fell behind the journal's retention: it cannot know which rows it missed.
+    /// Values only grow, so no counter goes back.
+    fn resync(&mut self, adopt: &mut Adopt<'_>) -> Result<usize, StoreError> {
+        let (values, last) = self
+            .in_snapshot(pg_journal::image)?
+            .ok_or_else(|| self.corrupt("a series value or journal row that does not decode"))?;
+        let mut labels = Vec::with_capacity(crate::ledger::MAX_LABELS);
+        for s in values.values() {
+            if Metric::from_name(&s.metric).is_some()
+                && super::codec::decode_labels(&s.labels, &mut labels).is_none()
+            {
+                return Err(self.corrupt(format!("bad labels in a series of {}", s.metric)));
+            }
+        }
+        let old = std::mem::take(&mut self.by_db);
+        let mut n = 0;
+        for (db, s) in &values {
+            let Some(metric) = Metric::from_name(&s.metric) else {
                 continue;
             };
-            let id = adopt(metric, &labels, value) as usize;
-            if self.written.len() <= id {
-                self.written.resize_with(id + 1, || None);
-            }
-            // The store's value is the base of this series' next delta: what this replica
-            // adds from now on is added to it.
-            self.written[id] = Some(Written {
-                metric: metric.name(),
-                labels: blob.to_vec(),
-                value,
-            });
-            // Ascending, and only past adopted rows: one that failed is read again next time.
-            self.last_version = self.last_version.max(version);
-            changed += 1;
+            labels.clear();
+            super::codec::decode_labels(&s.labels, &mut labels).expect("checked above");
+            let id = adopt(Adopted::New(metric, &labels), s.value);
+            self.set_written(id, *db, s.value);
+            n += 1;
         }
-        Ok(Some(changed))
+        // Series gone from the database: no base any more.
+        for (db, id) in old {
+            if !values.contains_key(&db) && self.written(id).is_some_and(|w| w.db == db) {
+                self.written[id as usize] = None;
+            }
+        }
+        self.last = last;
+        Ok(n)
     }
 }
 

@@ -638,7 +638,7 @@ fn a_sqlite_store_has_nothing_to_refresh() {
     commit_one(&mut s, &mut l, "a", &[dedupe_key("req", b"1")], 1000);
     let mut adopted = 0;
     let got = s
-        .refresh(&mut |_, _, _| {
+        .refresh(&mut |_, _| {
             adopted += 1;
             0
         })

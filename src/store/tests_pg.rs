@@ -16,6 +16,9 @@ mod lease;
 #[path = "tests_pg_tls.rs"]
 mod tls;
 
+#[path = "tests_journal.rs"]
+mod journal;
+
 /// A running server: its directory and port. The script's watcher stops it and deletes the
 /// directory when this process exits.
 pub(crate) struct Server {
@@ -248,6 +251,77 @@ fn pg_expired_dedupe_keys_are_purged() {
     assert_eq!(s.stats().unwrap().dedupe_keys, 1);
 }
 
+/// The plan of `statement` (with `params`) in a transaction that set [`crate::store::postgres::KEYED_PLANS`].
+fn keyed_plan(
+    c: &mut ::postgres::Client,
+    statement: &str,
+    params: &[&(dyn ::postgres::types::ToSql + Sync)],
+) -> String {
+    let mut tx = c.transaction().unwrap();
+    tx.batch_execute(crate::store::postgres::KEYED_PLANS)
+        .unwrap();
+    let plan = tx.query(&format!("EXPLAIN {statement}"), params).unwrap();
+    plan.iter().map(|r| r.get::<_, String>(0) + "\n").collect()
+}
+
+/// `seen`, the commit's key insert and the purge probe `dedupe`'s indexes on a young table
+/// that grows and was never analyzed (issue 12's bench saw `seen` scan the whole table then).
+#[test]
+fn pg_dedupe_lookups_stay_on_the_indexes_whatever_the_statistics() {
+    let url = shared().database();
+    drop(open(&url));
+    let mut c = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
+    c.batch_execute("ALTER TABLE dedupe SET (autovacuum_enabled = false)")
+        .unwrap();
+    let batch: Vec<Vec<u8>> = (0..500u32)
+        .map(|i| dedupe_key("req", &i.to_be_bytes()).to_vec())
+        .collect();
+    for rows in [0, 1_000, 50_000, 200_000] {
+        c.execute(
+            "INSERT INTO dedupe (key, first_seen) SELECT decode(md5(i::text), 'hex'), i FROM generate_series(1, $1::int) AS i ON CONFLICT DO NOTHING",
+            &[&rows],
+        )
+        .unwrap();
+        let analyzed: Option<std::time::SystemTime> = c
+            .query_one(
+                "SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'dedupe'",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert!(analyzed.is_none());
+        let seen = keyed_plan(&mut c, crate::store::postgres::SEEN, &[&batch]);
+        assert!(
+            seen.contains("Index Only Scan using dedupe_pkey")
+                || seen.contains("Index Scan using dedupe_pkey"),
+            "{rows} rows: {seen}"
+        );
+        assert!(
+            !seen.contains("Seq Scan on dedupe") && !seen.contains("Hash"),
+            "{rows} rows: {seen}"
+        );
+        let insert = keyed_plan(
+            &mut c,
+            "INSERT INTO dedupe (key, first_seen) SELECT unnest($1::bytea[]), $2 ON CONFLICT (key) DO NOTHING",
+            &[&batch, &1i64],
+        );
+        assert!(
+            insert.contains("Conflict Arbiter Indexes: dedupe_pkey")
+                && !insert.contains("Seq Scan on dedupe"),
+            "{insert}"
+        );
+        let purge = keyed_plan(
+            &mut c,
+            "DELETE FROM dedupe WHERE first_seen < $1",
+            &[&100i64],
+        );
+        assert!(
+            purge.contains("dedupe_by_first_seen") && !purge.contains("Seq Scan"),
+            "{rows} rows: {purge}"
+        );
+    }
+}
+
 fn raw_commit(s: &mut PgStore, created: Vec<NewSeries<'_>>, values: &[(u32, i128)]) {
     s.commit(&Commit {
         created,
@@ -297,6 +371,12 @@ fn pg_i128_extremes_are_stored_exactly() {
         &[],
     );
     assert_eq!(values(&url), [i128::MIN, i128::MAX, 0]);
+    // folded into `series` (the sums wrap as the deltas do): the same values
+    s.fold_now().unwrap();
+    assert_eq!(values(&url), [i128::MIN, i128::MAX, 0]);
+    raw_commit(&mut s, vec![], &[(0, i128::MAX), (1, i128::MIN)]);
+    s.fold_now().unwrap();
+    assert_eq!(values(&url), [i128::MAX, i128::MIN, 0]);
 }
 
 fn commit_daily(s: &mut PgStore, daily: &Deltas, before: Option<&str>) {
@@ -546,9 +626,24 @@ fn pg_a_refused_commit_adds_nothing_and_a_full_disk_is_reported_as_such() {
     assert_eq!(s.seen(&[key]).unwrap(), [true]);
 }
 
+/// A replica's store loaded into a new ledger, as the daemon starts (a writer may have
+/// committed before it: its series must be in the ledger, under the store's ids).
+fn loaded(s: &mut PgStore) -> Ledger {
+    let mut l = ledger();
+    for (id, metric, labels, value) in load(s).0 {
+        let pairs: Vec<(&str, &str)> = labels
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        l.restore(id, metric, &pairs, value);
+    }
+    l.finish_restore();
+    l
+}
+
 /// A replica's ledger after a refresh of its store: the other replicas' commits adopted.
 fn refresh(s: &mut PgStore, l: &mut Ledger) -> usize {
-    s.refresh(&mut |m, labels, v| l.adopt(m, labels, v))
+    s.refresh(&mut |series, v| adopt_into(l, series, v))
         .unwrap()
         .expect("PostgreSQL is shared: it refreshes")
 }
@@ -642,8 +737,7 @@ fn pg_refreshes_during_commits_never_go_back_and_end_equal_to_the_database() {
     };
     let writers = [writer("a"), writer("c")];
     let mut b = open(&url);
-    let mut lb = ledger();
-    load(&mut b);
+    let mut lb = loaded(&mut b);
     let mut seen: BTreeMap<(Metric, Vec<(String, String)>), i128> = BTreeMap::new();
     let mut own = 0;
     let mut check = |lb: &Ledger| {

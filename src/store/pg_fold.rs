@@ -1,0 +1,227 @@
+//! When and where the PostgreSQL store's journal is folded into `series` (the fold itself is
+//! `pg_journal::fold`): on a thread of the store's own, with a connection of its own, in a
+//! transaction of its own, never inside a commit. A commit never waits for a fold, on this
+//! replica or another (issue 12 saw a 5 s fold inside a commit hold every replica's commits
+//! under the commit lock); the one exception is a commit that deletes series rows a running
+//! fold is updating (a removal: the end of a budget period), which waits for the fold's end.
+//!
+//! Folds of all replicas serialise on their own advisory lock ([`FOLD_LOCK`]), taken with a
+//! try-lock: a replica that finds another folding skips and looks again a little later. A
+//! fold is due when [`Settings::every`] rows are unfolded (a commit whose journal id is a
+//! multiple of it wakes the thread at once) or the oldest unfolded row is older than
+//! [`Settings::after`]; the thread looks every [`LOOK_EVERY`] otherwise.
+//!
+//! Readers of the whole store read `series` and the journal in one snapshot, so a fold is
+//! either entirely visible to them or not at all. A failed fold is logged once (and once
+//! when folding works again) and tried again at the next look; commits go on meanwhile.
+
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use postgres::Client;
+
+use super::pg_journal;
+use super::postgres::{classify, connected, Failed};
+use super::StoreError;
+
+/// The advisory lock of folds (distinct from the commit and schema locks): "bcef" in ASCII.
+pub(super) const FOLD_LOCK: i64 = 0x62_63_65_66;
+/// How often the thread looks whether a fold is due when no commit woke it.
+const LOOK_EVERY: Duration = Duration::from_secs(5);
+/// How long a replica that found another folding waits before it looks again.
+const BUSY_RETRY: Duration = Duration::from_millis(500);
+
+/// When folds are due, and how long folded rows are kept.
+#[derive(Clone, Copy)]
+pub(super) struct Settings {
+    /// Unfolded rows that make a fold due.
+    pub every: i64,
+    /// The age of the oldest unfolded row that makes a fold due (`None`: by count only).
+    pub after: Option<Duration>,
+    /// How long folded rows are kept for replicas that are behind.
+    pub retention: Duration,
+}
+
+/// The fold thread of one store: stopped (and joined) when dropped.
+pub(super) struct Folder {
+    shared: Arc<Shared>,
+    every: i64,
+    thread: Option<JoinHandle<()>>,
+}
+
+#[derive(Default)]
+struct Shared {
+    state: Mutex<State>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    stop: bool,
+    /// A commit reached a multiple of `every`: look now.
+    due: bool,
+    /// Tests: folds wait while this is set (see [`Folder::pause`]).
+    #[cfg(test)]
+    paused: bool,
+}
+
+impl Folder {
+    pub(super) fn start(config: postgres::Config, url: String, settings: Settings) -> Folder {
+        let shared = Arc::new(Shared::default());
+        let thread = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("pg-fold".into())
+                .spawn(move || run(&shared, &config, &url, settings))
+                .expect("spawn the fold thread")
+        };
+        Folder {
+            shared,
+            every: settings.every,
+            thread: Some(thread),
+        }
+    }
+
+    /// A commit wrote journal row `id`: every `every`th wakes the thread.
+    pub(super) fn committed(&self, id: i64) {
+        if id % self.every == 0 {
+            self.shared
+                .state
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .due = true;
+            self.shared.wake.notify_one();
+        }
+    }
+
+    /// Tests: while paused, a fold waits before it commits, having done everything else (its
+    /// lock, its transaction and the row locks of its updates held).
+    #[cfg(test)]
+    pub(super) fn pause(&self, paused: bool) {
+        self.shared.state.lock().unwrap().paused = paused;
+        self.shared.wake.notify_all();
+    }
+}
+
+impl Drop for Folder {
+    /// Stops the thread; a fold under way is finished first (or rolled back with its
+    /// connection). Inside the daemon's runtime the thread is not waited for.
+    fn drop(&mut self) {
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .stop = true;
+        self.shared.wake.notify_all();
+        if let Some(t) = self.thread.take() {
+            if tokio::runtime::Handle::try_current().is_err() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+/// What a look found.
+enum Looked {
+    /// Nothing due, or folded.
+    Done,
+    /// Another replica holds the fold lock.
+    Busy,
+}
+
+fn run(shared: &Shared, config: &postgres::Config, url: &str, settings: Settings) {
+    let mut client: Option<Client> = None;
+    let mut failing = false;
+    let mut wait = LOOK_EVERY;
+    loop {
+        {
+            let state = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+            let (mut state, _) = shared
+                .wake
+                .wait_timeout_while(state, wait, |s| !s.stop && !s.due)
+                .unwrap_or_else(|e| e.into_inner());
+            if state.stop {
+                return;
+            }
+            state.due = false;
+        }
+        wait = LOOK_EVERY;
+        match look(shared, &mut client, config, url, settings) {
+            Ok(Looked::Done) => {
+                if failing {
+                    tracing::info!(store = %url, "folding the journal works again");
+                    failing = false;
+                }
+            }
+            Ok(Looked::Busy) => wait = BUSY_RETRY,
+            Err(e) => {
+                if !failing {
+                    tracing::warn!(store = %url, error = %e, "folding the journal failed; commits go on, the fold is tried again every {}s (logged again when it works)", LOOK_EVERY.as_secs());
+                    failing = true;
+                }
+            }
+        }
+    }
+}
+
+/// Folds if a fold is due and no other replica is folding, in one transaction.
+fn look(
+    shared: &Shared,
+    client: &mut Option<Client>,
+    config: &postgres::Config,
+    url: &str,
+    settings: Settings,
+) -> Result<Looked, StoreError> {
+    let c = connected(client, config, url)?;
+    let done = (|| {
+        let row = c.query_one(
+            "SELECT count(*), coalesce(extract(epoch FROM clock_timestamp() - min(at))::float8, 0) FROM journal WHERE NOT folded",
+            &[],
+        )?;
+        let (rows, age): (i64, f64) = (row.get(0), row.get(1));
+        let old = settings.after.is_some_and(|a| age >= a.as_secs_f64());
+        if rows == 0 || (rows < settings.every && !old) {
+            return Ok(Looked::Done);
+        }
+        let mut tx = c.transaction()?;
+        let ours: bool = tx
+            .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&FOLD_LOCK])?
+            .get(0);
+        if !ours {
+            return Ok(Looked::Busy);
+        }
+        if !pg_journal::fold(&mut tx, settings.retention)? {
+            return Err(Failed::Store(StoreError::Io(
+                "a journal row that does not decode".into(),
+            )));
+        }
+        #[cfg(test)]
+        wait_while_paused(shared);
+        #[cfg(not(test))]
+        let _ = shared;
+        tx.commit()?;
+        Ok(Looked::Done)
+    })();
+    match done {
+        Ok(l) => Ok(l),
+        Err(Failed::Store(e)) => Err(e),
+        Err(Failed::Pg(e)) => {
+            if e.code().is_none() {
+                *client = None;
+            }
+            Err(classify(&e, url))
+        }
+    }
+}
+
+#[cfg(test)]
+fn wait_while_paused(shared: &Shared) {
+    let state = shared.state.lock().unwrap();
+    drop(
+        shared
+            .wake
+            .wait_while(state, |s| s.paused && !s.stop)
+            .unwrap(),
+    );
+}
