@@ -554,6 +554,11 @@ pub(super) fn client_config(
     if config.get_application_name().is_none() {
         config.application_name("bedrock-cost-exporter");
     }
+    // The server's notices are the schema's "already exists, skipping" when replicas start
+    // together: the crate logs them at info, which is noise in the daemon's log.
+    config.notice_callback(|n| {
+        tracing::debug!(severity = n.severity(), "PostgreSQL notice: {}", n.message())
+    });
     Ok(config)
 }
 
