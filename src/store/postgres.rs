@@ -557,7 +557,11 @@ pub(super) fn client_config(
     // The server's notices are the schema's "already exists, skipping" when replicas start
     // together: the crate logs them at info, which is noise in the daemon's log.
     config.notice_callback(|n| {
-        tracing::debug!(severity = n.severity(), "PostgreSQL notice: {}", n.message())
+        tracing::debug!(
+            severity = n.severity(),
+            "PostgreSQL notice: {}",
+            n.message()
+        )
     });
     Ok(config)
 }
