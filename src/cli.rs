@@ -229,6 +229,36 @@ pub fn check(config_path: Option<&Path>, ratecards: Vec<PathBuf>) -> anyhow::Res
     Ok(())
 }
 
+/// The flags that name the store a command reads: `--state-dir`, or `--store` with its
+/// password (`state`, `reconcile`).
+#[derive(clap::Args)]
+pub struct StoreArgs {
+    /// The daemon's state directory (SQLite).
+    #[arg(
+        long,
+        env = "BEDROCK_COST_STATE_DIR",
+        required_unless_present = "store",
+        conflicts_with = "store"
+    )]
+    pub state_dir: Option<PathBuf>,
+    /// The daemon's PostgreSQL store instead: postgres://user@host:port/db.
+    #[arg(long, env = "BEDROCK_COST_STORE")]
+    pub store: Option<String>,
+    /// File whose first line is the PostgreSQL password (or set BEDROCK_COST_STORE_PASSWORD).
+    #[arg(long, env = "BEDROCK_COST_STORE_PASSWORD_FILE")]
+    pub store_password_file: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    pub fn target(&self) -> anyhow::Result<StateTarget> {
+        StateTarget::new(
+            self.state_dir.clone(),
+            self.store.clone(),
+            self.store_password_file.clone(),
+        )
+    }
+}
+
 /// The store a `state` command works on: a state directory or a PostgreSQL database.
 #[derive(Clone)]
 pub enum StateTarget {

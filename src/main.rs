@@ -111,20 +111,8 @@ enum Command {
     },
     /// Inspect or maintain the state store (stop the daemon first; `daily` runs beside it).
     State {
-        /// The daemon's state directory (SQLite).
-        #[arg(
-            long,
-            env = "BEDROCK_COST_STATE_DIR",
-            required_unless_present = "store",
-            conflicts_with = "store"
-        )]
-        state_dir: Option<PathBuf>,
-        /// The daemon's PostgreSQL store instead: postgres://user@host:port/db.
-        #[arg(long, env = "BEDROCK_COST_STORE")]
-        store: Option<String>,
-        /// File whose first line is the PostgreSQL password (or set BEDROCK_COST_STORE_PASSWORD).
-        #[arg(long, env = "BEDROCK_COST_STORE_PASSWORD_FILE")]
-        store_password_file: Option<PathBuf>,
+        #[command(flatten)]
+        store: cli::StoreArgs,
         #[command(subcommand)]
         action: StateAction,
     },
@@ -134,7 +122,8 @@ enum Command {
         action: ratecard_cmd::Action,
     },
     /// Compare the daemon's estimate with the AWS bill (CUR 2.0 files), per day, model and
-    /// token class and per principal. Exit status 3 when drift passes --max-drift.
+    /// token class and per principal. Exit status 3 when drift passes --max-drift. The store
+    /// is read while the daemon runs (no lock is taken).
     ///
     /// Example: bedrock-cost-exporter reconcile --cur /data/cur/bedrock-export/ --state-dir
     /// /var/lib/bedrock-cost-exporter --skip-recent-days 1
@@ -422,23 +411,16 @@ fn main() -> ExitCode {
             bearer_token_file: bearer_token_file.as_deref(),
         }),
         Command::Check { pricing } => cli::check(pricing.config.as_deref(), pricing.ratecards),
-        Command::State {
-            state_dir,
-            store,
-            store_password_file,
-            action,
-        } => cli::StateTarget::new(state_dir, store, store_password_file.clone()).and_then(|t| {
-            match action {
-                StateAction::Show { json } => cli::state_show(&t, json),
-                StateAction::Export { format } => cli::state_export(&t, &format),
-                StateAction::Daily {
-                    since,
-                    until,
-                    format,
-                } => cli::state_daily(&t, since.as_deref(), until.as_deref(), &format),
-                StateAction::Copy { to } => cli::state_copy(&t, &to, store_password_file),
-                StateAction::Compact { dedupe_window } => cli::state_compact(&t, &dedupe_window),
-            }
+        Command::State { store, action } => store.target().and_then(|t| match action {
+            StateAction::Show { json } => cli::state_show(&t, json),
+            StateAction::Export { format } => cli::state_export(&t, &format),
+            StateAction::Daily {
+                since,
+                until,
+                format,
+            } => cli::state_daily(&t, since.as_deref(), until.as_deref(), &format),
+            StateAction::Copy { to } => cli::state_copy(&t, &to, store.store_password_file),
+            StateAction::Compact { dedupe_window } => cli::state_compact(&t, &dedupe_window),
         }),
         Command::Ratecard { action } => ratecard_cmd::run(action),
         Command::Reconcile(a) => match reconcile_cmd::run(*a) {

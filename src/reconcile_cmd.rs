@@ -16,7 +16,7 @@ use anyhow::Context as _;
 use clap::Args;
 use rust_decimal::Decimal;
 
-use crate::cli::StateTarget;
+use crate::cli::{StateTarget, StoreArgs};
 use crate::cur::{self, Billed, Location};
 use crate::pricelist::mapping::{self, Mapping};
 use crate::reconcile::{self, BillItem, Reconciler, Report, Window};
@@ -39,22 +39,9 @@ pub struct ReconcileArgs {
     /// downloaded again). Default: a temporary directory removed at exit.
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
-    /// The daemon's state directory, whose daily totals are the estimate. Read while the
-    /// daemon runs (no lock is taken).
-    #[arg(
-        long,
-        env = "BEDROCK_COST_STATE_DIR",
-        required_unless_present = "store",
-        conflicts_with = "store"
-    )]
-    state_dir: Option<PathBuf>,
-    /// The daemon's PostgreSQL store instead: postgres://user@host:port/db. Read while the
-    /// daemons run.
-    #[arg(long, env = "BEDROCK_COST_STORE")]
-    store: Option<String>,
-    /// File whose first line is the PostgreSQL password (or set BEDROCK_COST_STORE_PASSWORD).
-    #[arg(long, env = "BEDROCK_COST_STORE_PASSWORD_FILE")]
-    store_password_file: Option<PathBuf>,
+    // The store whose daily totals are the estimate.
+    #[command(flatten)]
+    store: StoreArgs,
     /// Mapping table from Price List names to Bedrock model ids. Default: the bundled table.
     #[arg(long)]
     mapping: Option<PathBuf>,
@@ -178,7 +165,7 @@ pub fn run(a: ReconcileArgs) -> anyhow::Result<bool> {
         until: a.until,
         skip_recent_days: a.skip_recent_days,
     };
-    let estimate = StateTarget::new(a.state_dir, a.store, a.store_password_file)?;
+    let estimate = a.store.target()?;
     let paths = local_paths(&a.cur, a.cache_dir)?;
     let report = reconcile(&paths.paths, &estimate, &mapping, &window, tolerance)?;
     print!("{}", reconcile::render(&report, format));
