@@ -2,6 +2,7 @@
 //! server per test binary, one database per test. Without PostgreSQL's binaries these tests
 //! fail; they never skip. The pipeline's tests on PostgreSQL share the server (`shared`).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -673,8 +674,6 @@ fn user_value(l: &Ledger, user: &str) -> i128 {
         .map(|(_, v)| v)
         .sum()
 }
-
-use std::collections::BTreeMap;
 
 /// Replica B sees what A commits (new series and changed ones) exactly, and what B commits
 /// after a refresh adds to the totals it refreshed (the delta base moved with it).
