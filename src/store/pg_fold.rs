@@ -56,6 +56,19 @@ struct Shared {
     wake: Condvar,
 }
 
+impl Shared {
+    /// The state, also after a panic on the fold thread (a flag is still worth setting).
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Changes the state and wakes the thread (and a paused fold) to look at it.
+    fn signal(&self, change: impl FnOnce(&mut State)) {
+        change(&mut self.lock());
+        self.wake.notify_all();
+    }
+}
+
 #[derive(Default)]
 struct State {
     stop: bool,
@@ -86,12 +99,7 @@ impl Folder {
     /// A commit wrote journal row `id`: every `every`th wakes the thread.
     pub(super) fn committed(&self, id: i64) {
         if id % self.every == 0 {
-            self.shared
-                .state
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .due = true;
-            self.shared.wake.notify_one();
+            self.shared.signal(|s| s.due = true);
         }
     }
 
@@ -99,8 +107,7 @@ impl Folder {
     /// lock, its transaction and the row locks of its updates held).
     #[cfg(test)]
     pub(super) fn pause(&self, paused: bool) {
-        self.shared.state.lock().unwrap().paused = paused;
-        self.shared.wake.notify_all();
+        self.shared.signal(|s| s.paused = paused);
     }
 }
 
@@ -108,12 +115,7 @@ impl Drop for Folder {
     /// Stops the thread; a fold under way is finished first (or rolled back with its
     /// connection). Inside the daemon's runtime the thread is not waited for.
     fn drop(&mut self) {
-        self.shared
-            .state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .stop = true;
-        self.shared.wake.notify_all();
+        self.shared.signal(|s| s.stop = true);
         if let Some(t) = self.thread.take() {
             if tokio::runtime::Handle::try_current().is_err() {
                 let _ = t.join();
@@ -136,7 +138,7 @@ fn run(shared: &Shared, config: &postgres::Config, url: &str, settings: Settings
     let mut wait = LOOK_EVERY;
     loop {
         {
-            let state = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+            let state = shared.lock();
             let (mut state, _) = shared
                 .wake
                 .wait_timeout_while(state, wait, |s| !s.stop && !s.due)
@@ -217,7 +219,7 @@ fn look(
 
 #[cfg(test)]
 fn wait_while_paused(shared: &Shared) {
-    let state = shared.state.lock().unwrap();
+    let state = shared.lock();
     drop(
         shared
             .wake

@@ -159,8 +159,9 @@ pub(super) fn fold(tx: &mut Transaction<'_>, retention: Duration) -> Result<bool
     }
     drop(rows);
     tx.batch_execute(KEYED_PLANS)?;
-    // By primary key (whatever the statistics: a hash join would scan all of `series`), in id order (two folds never lock rows in opposite orders); `value`
-    // has no index and the pages have room, so the updates can be HOT.
+    // By primary key (whatever the statistics: a hash join would scan all of `series`), in
+    // id order (two folds never lock rows in opposite orders); `value` has no index and the
+    // pages have room, so the updates can be HOT.
     let mut sums: Vec<(i64, i128)> = sums.into_iter().filter(|s| s.1 != 0).collect();
     sums.sort_unstable();
     let update = format!(

@@ -799,7 +799,7 @@ impl Store for PgStore {
     }
 
     fn refresh(&mut self, adopt: &mut Adopt<'_>) -> Result<Option<usize>, StoreError> {
-        let last = self.last;
+        let (last, url) = (self.last, self.url.clone());
         let writer = self.writer.clone();
         // The map is lent to the transaction, which reads the definitions of the ids it lacks.
         let by_db = std::mem::take(&mut self.by_db);
@@ -826,7 +826,10 @@ impl Store for PgStore {
                     continue;
                 };
                 let Some(entries) = pg_journal::decode(blob) else {
-                    return Ok(Some(Err("a journal row that does not decode".to_string())));
+                    return Err(Failed::Store(StoreError::Corrupt {
+                        path: PathBuf::from(&url),
+                        detail: "a journal row that does not decode".into(),
+                    }));
                 };
                 for e in entries {
                     let sum = now.entry(e.id).or_insert_with(|| {
@@ -857,14 +860,13 @@ impl Store for PgStore {
                     defs.insert(r.get(0), (r.get(1), r.get(2)));
                 }
             }
-            Ok(Some(Ok((order, now, defs, upto))))
+            Ok(Some((order, now, defs, upto)))
         });
         self.by_db = by_db;
         let (order, now, defs, upto) = match read? {
             // Rows this store had not read are gone: start again from the whole store.
             None => return self.resync(adopt).map(Some),
-            Some(Err(detail)) => return Err(self.corrupt(detail)),
-            Some(Ok(read)) => read,
+            Some(read) => read,
         };
         // Every definition is checked before any series is adopted, so a bad one leaves this
         // store as it was (and is read again next time).
