@@ -609,6 +609,47 @@ fn check_fence(
     ))))
 }
 
+/// Stores a batch's dedupe keys; a key another writer committed first fails the commit with
+/// [`StoreError::Conflict`]. Each part is first inserted plainly, in a savepoint: a key that
+/// is there already fails it at once (none can be in flight, all writers hold the commit
+/// lock), and that is rare (`seen` left the batch only keys it did not find), while `ON
+/// CONFLICT`'s extra probe of every key made the insert about a third slower (issue 12).
+/// Only a part that failed is inserted again with `ON CONFLICT`, to count the keys taken.
+fn insert_keys(
+    tx: &mut Transaction<'_>,
+    keys: &[&[u8]],
+    now: i64,
+    url: &str,
+) -> Result<(), Failed> {
+    use postgres::error::SqlState;
+    for part in keys.chunks(ROWS_PER_STATEMENT) {
+        let mut plain = tx.transaction()?;
+        match plain.execute(
+            "INSERT INTO dedupe (key, first_seen) SELECT unnest($1::bytea[]), $2",
+            &[&part, &now],
+        ) {
+            Ok(_) => {
+                plain.commit()?;
+                continue;
+            }
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => plain.rollback()?,
+            Err(e) => return Err(e.into()),
+        }
+        let n = tx.execute(
+            "INSERT INTO dedupe (key, first_seen) SELECT unnest($1::bytea[]), $2 ON CONFLICT (key) DO NOTHING",
+            &[&part, &now],
+        )?;
+        // Exactly as when every part took this path: only keys that are there count.
+        if n as usize != part.len() {
+            return Err(Failed::Store(StoreError::Conflict(format!(
+                "PostgreSQL at {url}: {} of the batch's requests were committed meanwhile by another writer; the batch is rolled back and processed again without them",
+                part.len() - n as usize
+            ))));
+        }
+    }
+    Ok(())
+}
+
 fn checkpoints(tx: &mut Transaction<'_>) -> Result<BTreeMap<String, String>, postgres::Error> {
     Ok(tx
         .query("SELECT source, value FROM checkpoints", &[])?
@@ -744,18 +785,7 @@ impl Store for PgStore {
             // Then the lease the batch was read under, if any: still this replica's.
             check_fence(tx, c.fence, &url)?;
             // Keys next: a key another replica committed fails the batch before it adds a cent.
-            for part in keys.chunks(ROWS_PER_STATEMENT) {
-                let n = tx.execute(
-                    "INSERT INTO dedupe (key, first_seen) SELECT unnest($1::bytea[]), $2 ON CONFLICT (key) DO NOTHING",
-                    &[&part, &c.now],
-                )?;
-                if n as usize != part.len() {
-                    return Err(Failed::Store(StoreError::Conflict(format!(
-                        "PostgreSQL at {url}: {} of the batch's requests were committed meanwhile by another writer; the batch is rolled back and processed again without them",
-                        part.len() - n as usize
-                    ))));
-                }
-            }
+            insert_keys(tx, &keys, c.now, &url)?;
             let fresh_ids = pg_journal::define(tx, &fresh)?;
             entries.extend(fresh_ids.iter().zip(&fresh).map(|(&(id, created), f)| Entry {
                 id,

@@ -471,6 +471,31 @@ fn pg_a_url_with_a_password_is_refused_and_none_is_shown() {
     assert!(check_url("not a url").is_err());
 }
 
+/// A batch holding keys another writer committed fails whole, naming how many, though its
+/// first insert of the keys (in a savepoint) failed on the first of them: the transaction
+/// goes on after it, and nothing of the batch is kept. Its other keys commit afterwards.
+#[test]
+fn pg_a_batch_with_taken_keys_is_refused_whole_and_counts_them() {
+    let url = shared().database();
+    let (mut a, mut b) = (open(&url), open(&url));
+    let (mut la, mut lb) = (ledger(), ledger());
+    load(&mut a);
+    load(&mut b);
+    let k = |i: u32| dedupe_key("req", format!("r{i}").as_bytes());
+    commit_one(&mut a, &mut la, "a", &[k(1), k(3)], 1000);
+    let err = try_commit_one(&mut b, &mut lb, "b", &[k(0), k(1), k(2), k(3)], 1000).unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    assert!(
+        err.to_string().contains(" 2 of the batch's requests"),
+        "{err}"
+    );
+    assert_eq!(open(&url).stats().unwrap().dedupe_keys, 2);
+    assert_eq!(database_view(&url).values().sum::<i128>(), 5);
+    commit_one(&mut b, &mut lb, "b", &[k(0), k(2)], 1000);
+    assert_eq!(open(&url).stats().unwrap().dedupe_keys, 4);
+    assert_eq!(database_view(&url).values().sum::<i128>(), 10);
+}
+
 /// `state copy`: a SQLite store with totals, keys, checkpoints and daily totals lands in
 /// PostgreSQL with every value as it was; a second copy into the same database is refused and
 /// changes nothing.
