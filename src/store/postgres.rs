@@ -985,6 +985,12 @@ impl PgStore {
         Ok(())
     }
 
+    /// Tests: a server setting as this store's connection has it (`SHOW`).
+    #[cfg(test)]
+    pub(crate) fn show(&mut self, name: &str) -> Result<String, StoreError> {
+        self.in_tx(|tx| Ok(tx.query_one(&format!("SHOW {name}"), &[])?.get(0)))
+    }
+
     /// Tests: holds this store's folds before they commit (see [`Folder::pause`]).
     #[cfg(test)]
     pub(crate) fn pause_folds(&mut self, paused: bool) {

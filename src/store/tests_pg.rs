@@ -471,6 +471,32 @@ fn pg_a_url_with_a_password_is_refused_and_none_is_shown() {
     assert!(check_url("not a url").is_err());
 }
 
+/// The URL's libpq-style `options` reach the server: `synchronous_commit=off` (documented as
+/// the opt-in for faster commits) is in force on the store's connection, and commits still
+/// count; without it the server's default (`on`) stays.
+#[test]
+fn pg_the_urls_options_reach_the_server() {
+    let url = shared().database();
+    let show = |s: &mut PgStore| s.show("synchronous_commit").unwrap();
+    assert_eq!(show(&mut open(&url)), "on");
+    let off = format!("{url}?options=-c%20synchronous_commit%3Doff");
+    check_url(&off).unwrap();
+    let mut s = open(&off);
+    assert_eq!(show(&mut s), "off");
+    let mut l = ledger();
+    load(&mut s);
+    commit_one(&mut s, &mut l, "a", &[dedupe_key("req", b"1")], 1000);
+    // the fold thread's and the leases' connections are made from the same settings
+    assert_eq!(
+        super::super::postgres::client_config(&off, None)
+            .unwrap()
+            .get_options(),
+        Some("-c synchronous_commit=off")
+    );
+    let (rows, _) = load(&mut open(&url));
+    assert_eq!(rows[0].3, 5);
+}
+
 /// A batch holding keys another writer committed fails whole, naming how many, though its
 /// first insert of the keys (in a savepoint) failed on the first of them: the transaction
 /// goes on after it, and nothing of the batch is kept. Its other keys commit afterwards.
