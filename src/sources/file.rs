@@ -3,7 +3,8 @@
 //! copytruncate does), reads `.gz` archives (the S3 delivery layout: gzipped NDJSON), and
 //! stops at the end with `--once` (backfill).
 //!
-//! Each batch carries the file's checkpoint (device, inode, byte offset or line count);
+//! Each batch (1 MiB, or 4 MiB when the store is PostgreSQL: see [`BatchSize`]) carries the
+//! file's checkpoint (device, inode, byte offset or line count);
 //! the pipeline commits it with the totals, and the source moves on only after that commit.
 //! A restart resumes from the checkpoint; a renamed file is found again by its inode.
 
