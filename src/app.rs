@@ -330,6 +330,7 @@ pub async fn run(
             progress,
             damaged: Default::default(),
             errors: source_errors.clone(),
+            batch: file::BatchSize::for_state(&config.state),
         };
         for kind in ["read", "decompress", "commit"] {
             source_errors.with_label_values(&["file", kind]);

@@ -3,7 +3,8 @@
 //! copytruncate does), reads `.gz` archives (the S3 delivery layout: gzipped NDJSON), and
 //! stops at the end with `--once` (backfill).
 //!
-//! Each batch carries the file's checkpoint (device, inode, byte offset or line count);
+//! Each batch (1 MiB, or 4 MiB when the store is PostgreSQL: see [`BatchSize`]) carries the
+//! file's checkpoint (device, inode, byte offset or line count);
 //! the pipeline commits it with the totals, and the source moves on only after that commit.
 //! A restart resumes from the checkpoint; a renamed file is found again by its inode.
 
@@ -23,10 +24,42 @@ use tokio_util::sync::CancellationToken;
 
 use crate::batch::{submit_blocking, Input, SubmitError, Summary};
 
-/// Bytes read per batch from a plain file (one commit each; 4 MiB replayed no faster here).
+/// Bytes read per batch from standard input.
 const BATCH_BYTES: usize = 1 << 20;
-/// Lines per batch from an archive.
-const BATCH_LINES: usize = 5_000;
+
+/// How much of a file one batch (one commit) holds: at most `bytes` from a plain file, at
+/// most `lines` (or `bytes`) from an archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchSize {
+    pub bytes: usize,
+    pub lines: usize,
+}
+
+impl BatchSize {
+    /// For SQLite (and the in-memory store): 4 MiB batches replayed no faster there.
+    pub const SMALL: BatchSize = BatchSize {
+        bytes: BATCH_BYTES,
+        lines: 5_000,
+    };
+    /// For PostgreSQL, where a commit's fixed costs (its round trips, the WAL flush, the
+    /// dedupe lookup) and the daily rows several records share are paid per batch: 4 MiB
+    /// batches took 40% less statement time than 1 MiB in issue 12's replay (16 MiB another
+    /// 20% less, at 200 instead of 140 MB of RSS). In memory: at most the pipeline's channel
+    /// (16 batches) of them in flight, 64 MiB of lines.
+    pub const LARGE: BatchSize = BatchSize {
+        bytes: 4 << 20,
+        lines: 20_000,
+    };
+
+    /// The batches for the daemon's store.
+    pub fn for_state(state: &crate::config::StateMode) -> BatchSize {
+        use crate::config::StateMode;
+        match state {
+            StateMode::Postgres(_) => BatchSize::LARGE,
+            StateMode::Dir(_) | StateMode::InMemory => BatchSize::SMALL,
+        }
+    }
+}
 /// A line longer than this is passed on whole and counted as malformed rather than
 /// buffered without bound (CloudWatch caps an event at 1 MB; bodies over 100 KB go to S3).
 const MAX_LINE_BYTES: usize = 16 << 20;
@@ -109,6 +142,8 @@ pub struct FileSource {
     pub damaged: std::collections::HashSet<PathBuf>,
     /// `bedrock_source_errors_total{source, kind}`: read, decompress, commit.
     pub errors: prometheus::IntCounterVec,
+    /// How much one batch holds (larger for a PostgreSQL store).
+    pub batch: BatchSize,
 }
 
 /// Why the source stopped early.
@@ -250,7 +285,7 @@ impl FileSource {
             return self.read_gz(path, t, shutdown);
         }
         let mut summary = Summary::default();
-        let mut want = BATCH_BYTES;
+        let mut want = self.batch.bytes;
         loop {
             if shutdown.is_cancelled() {
                 return Err(FileSourceError::Shutdown);
@@ -278,7 +313,7 @@ impl FileSource {
                 }
                 Frame::Wait => return Ok(summary),
             };
-            want = BATCH_BYTES;
+            want = self.batch.bytes;
             let mut buf = buf;
             buf.truncate(consumed);
             let next = Checkpoint {
@@ -326,7 +361,8 @@ impl FileSource {
             let mut buf = Vec::new();
             let mut n = 0u64;
             let mut failed = None;
-            while (n as usize) < BATCH_LINES && buf.len() < BATCH_BYTES {
+            let BatchSize { bytes, lines } = self.batch;
+            while (n as usize) < lines && buf.len() < bytes {
                 match reader.read_until(b'\n', &mut buf) {
                     Ok(0) => break,
                     Ok(_) => n += 1,
@@ -343,7 +379,7 @@ impl FileSource {
             // the next poll (from its checkpoint); with --once what could be read is final.
             let done = match failed {
                 Some(_) => self.once,
-                None => n == 0 || (n as usize) < BATCH_LINES && buf.len() < BATCH_BYTES,
+                None => n == 0 || (n as usize) < lines && buf.len() < bytes,
             };
             let next = Checkpoint {
                 offset: t.cp.offset + n,
@@ -572,6 +608,7 @@ mod tests {
                 &["source", "kind"],
             )
             .unwrap(),
+            batch: BatchSize::SMALL,
         };
         let reader = std::thread::spawn(move || src.run(CancellationToken::new()));
         let mut batches = Vec::new();
@@ -586,5 +623,59 @@ mod tests {
         reader.join().unwrap();
         let new: String = (0..4).map(|i| line(&format!("new-{i}"))).collect();
         assert_eq!(batches, [line("old-1") + &line("old-2"), new]);
+    }
+
+    /// The lines of each batch a source with `batch` sends for `path`, read once.
+    fn batch_lines(path: &Path, batch: BatchSize) -> Vec<usize> {
+        let (tx, mut rx) = mpsc::channel(1);
+        let src = FileSource {
+            patterns: vec![path.display().to_string()],
+            once: true,
+            poll: Duration::from_millis(10),
+            tx,
+            checkpoints: HashMap::new(),
+            progress: None,
+            damaged: Default::default(),
+            errors: prometheus::IntCounterVec::new(
+                prometheus::Opts::new("errors", "test"),
+                &["source", "kind"],
+            )
+            .unwrap(),
+            batch,
+        };
+        let reader = std::thread::spawn(move || src.run(CancellationToken::new()));
+        let mut lines = Vec::new();
+        while let Some(mut input) = rx.blocking_recv() {
+            lines.push(input.buf.iter().filter(|&&b| b == b'\n').count());
+            let _ = input.ack.take().unwrap().send(Ok(Summary::default()));
+        }
+        reader.join().unwrap();
+        lines
+    }
+
+    /// A PostgreSQL store gets batches of 4 MiB (fewer, larger commits), SQLite and the
+    /// in-memory store of 1 MiB; a batch holds whole lines either way, and every line once.
+    #[test]
+    fn a_postgresql_store_reads_larger_batches() {
+        use crate::config::{PgTarget, StateMode};
+        let pg = StateMode::Postgres(PgTarget {
+            url: "postgres://u@h/db".into(),
+            password: None,
+        });
+        assert_eq!(BatchSize::for_state(&pg), BatchSize::LARGE);
+        let dir = StateMode::Dir(PathBuf::from("/x"));
+        assert_eq!(BatchSize::for_state(&dir), BatchSize::SMALL);
+        assert_eq!(BatchSize::for_state(&StateMode::InMemory), BatchSize::SMALL);
+
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("app.jsonl");
+        // 40,000 lines of 74 bytes: 2.96 MB
+        let text: String = (0..40_000).map(|i| line(&format!("{i:08}"))).collect();
+        std::fs::write(&path, &text).unwrap();
+        let small = batch_lines(&path, BatchSize::SMALL);
+        let large = batch_lines(&path, BatchSize::LARGE);
+        assert_eq!(small.len(), 3, "{small:?}");
+        assert_eq!(large, [40_000]);
+        assert_eq!(small.iter().sum::<usize>(), 40_000);
     }
 }

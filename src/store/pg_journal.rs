@@ -16,7 +16,7 @@
 //! 2^128, so base + the wrapped deltas is the true value. The fold adds in `numeric` and
 //! wraps the same way (see `WRAPPED_ADD`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use postgres::Transaction;
@@ -196,12 +196,21 @@ pub(super) fn fold(tx: &mut Transaction<'_>, retention: Duration) -> Result<bool
 /// returns their database ids, in order, each with whether this commit stored it (false: a
 /// series another replica stored already keeps its row, and the value is a delta to it).
 /// Under the commit lock: no other commit stores or removes a definition meanwhile, so what
-/// the insert's read does not find, it creates. The rows that exist are skipped by that
-/// plain read, not by `ON CONFLICT`, which would wait for a fold updating one of them.
+/// the insert's read does not find, it creates. That read is what keeps a definition stored
+/// once (schema 4 has no unique index on it, see `UPGRADES`): it compares metric and labels,
+/// the hash index on the labels only finds the candidates. A commit that holds one
+/// definition twice is refused, as the unique index refused it (the second would not find
+/// the first, inserted by the same statement).
 pub(super) fn define(
     tx: &mut Transaction<'_>,
     fresh: &[(u32, &'static str, Vec<u8>, i128)],
 ) -> Result<Vec<(i64, bool)>, Failed> {
+    let distinct: HashSet<(&str, &[u8])> = fresh.iter().map(|f| (f.1, &f.2[..])).collect();
+    if distinct.len() != fresh.len() {
+        return Err(Failed::Store(StoreError::Io(
+            "two series of one commit have the same definition".into(),
+        )));
+    }
     let mut ids = Vec::with_capacity(fresh.len());
     for part in fresh.chunks(ROWS_PER_STATEMENT) {
         let metrics: Vec<&str> = part.iter().map(|f| f.1).collect();

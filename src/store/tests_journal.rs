@@ -1,9 +1,11 @@
 //! The journal of the PostgreSQL store (schema 3) against a real server (the server of
 //! `tests_pg.rs`): refreshes by three writers' journal rows, folds, the retention and the
 //! resync of a replica that fell behind it, removed series that a fold must not bring back,
-//! a removal that wins over a late delta, the upgrade from schemas 1 and 2, reads (load,
-//! stats, the copy's image) that give the same answer before and after a fold, and commits
-//! that do not wait for a fold under way.
+//! a removal that wins over a late delta, the upgrades from schemas 1, 2 and 3 (and what
+//! keeps definitions unique in schema 4, which has no unique index on them: a commit holding
+//! one twice is refused, a copy waits for the commit lock), reads (load, stats, the copy's
+//! image) that give the same answer before and after a fold, and commits that do not wait
+//! for a fold under way.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -169,6 +171,16 @@ fn raw_with(
     values: &[(u32, i128)],
     removed: &[u32],
 ) {
+    try_raw_with(s, all, created, values, removed).unwrap();
+}
+
+fn try_raw_with(
+    s: &mut PgStore,
+    all: &dyn AllSeries,
+    created: Vec<NewSeries<'_>>,
+    values: &[(u32, i128)],
+    removed: &[u32],
+) -> Result<(), StoreError> {
     s.commit(&Commit {
         created,
         values,
@@ -183,7 +195,6 @@ fn raw_with(
         daily_before: None,
         fence: None,
     })
-    .unwrap();
 }
 
 fn series(id: u32, user: &str) -> NewSeries<'_> {
@@ -264,7 +275,7 @@ CREATE TABLE daily_principal (day text NOT NULL, principal text NOT NULL, calls 
 ";
 
 #[test]
-fn pg_schemas_1_and_2_are_upgraded_to_3_keeping_every_total_exactly() {
+fn pg_schemas_1_and_2_are_upgraded_keeping_every_total_exactly() {
     for from in [1, 2] {
         let url = shared().database();
         sql(&url, OLD_SCHEMA);
@@ -296,7 +307,7 @@ fn pg_schemas_1_and_2_are_upgraded_to_3_keeping_every_total_exactly() {
             .query_one("SELECT value FROM meta WHERE key = 'schema_version'", &[])
             .unwrap()
             .get(0);
-        assert_eq!(version, "3");
+        assert_eq!(version, PG_SCHEMA_VERSION.to_string());
         assert_eq!(values(&url), want, "from schema {from}");
         let gone: i64 = c
             .query_one(
@@ -329,6 +340,151 @@ fn pg_schemas_1_and_2_are_upgraded_to_3_keeping_every_total_exactly() {
         drop(open(&url));
         assert_eq!(values(&url), after, "opening it again changes nothing");
     }
+}
+
+/// Schema 3 (a unique B-tree on each series' definition) is upgraded to 4 (a hash index on
+/// the labels instead) in place: every value, folded into `series` or still in the journal,
+/// is kept to the unit, and a commit afterwards finds through the new index the series
+/// stored before (adds to it: no second row).
+#[test]
+fn pg_schema_3_is_upgraded_to_4_keeping_every_total_exactly() {
+    use super::super::pg_journal::{encode, Entry};
+    use super::super::postgres::{SCHEMA, UPGRADES};
+    let url = shared().database();
+    // a schema 3 store as that daemon made it: schema 1, then its upgrades to 3
+    sql(
+        &url,
+        "CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL)",
+    );
+    for step in [SCHEMA, UPGRADES[0], UPGRADES[1]] {
+        sql(&url, step);
+    }
+    sql(&url, "INSERT INTO meta VALUES ('schema_version', '3')");
+    let mut c = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
+    let old: Vec<(&str, i128, i128)> = vec![
+        ("max", i128::MAX - 7, 7),
+        ("min", i128::MIN, 0),
+        ("one", 1, -1),
+        ("zero", 0, 12),
+    ];
+    let mut entries = Vec::new();
+    for (u, folded, delta) in &old {
+        let labels = codec::encode_labels(&[("user", u), ("model", "m")]);
+        let id: i64 = c
+            .query_one(
+                "INSERT INTO series (metric, labels, value) VALUES ($1, $2, $3::text::numeric) RETURNING id",
+                &[&Metric::Cost.name(), &labels, &folded.to_string()],
+            )
+            .unwrap()
+            .get(0);
+        entries.push(Entry {
+            id,
+            delta: *delta,
+            created: false,
+        });
+    }
+    c.execute(
+        "INSERT INTO journal (writer, deltas) VALUES ('old', $1)",
+        &[&encode(&entries)],
+    )
+    .unwrap();
+    let labels = |u: &str| {
+        vec![
+            ("user".to_string(), u.to_string()),
+            ("model".into(), "m".into()),
+        ]
+    };
+    let mut want: Vec<_> = old.iter().map(|(u, f, d)| (labels(u), f + d)).collect();
+    want.sort();
+    let mut s = open(&url);
+    let version: String = c
+        .query_one("SELECT value FROM meta WHERE key = 'schema_version'", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(version, "4");
+    assert_eq!(values(&url), want);
+    let indexes: Vec<(String, String)> = c
+        .query(
+            "SELECT i.relname::text, a.amname::text FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_am a ON a.oid = i.relam WHERE x.indrelid = 'series'::regclass ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let names = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        indexes,
+        names(&[("series_by_labels", "hash"), ("series_pkey", "btree")])
+    );
+    // a new ledger's series "one" is the stored one: its 5 is added to it
+    let mut l = ledger();
+    load(&mut s);
+    commit_one(&mut s, &mut l, "one", &[], 1000);
+    s.fold_now().unwrap();
+    for w in want.iter_mut().filter(|w| w.0 == labels("one")) {
+        w.1 += 5;
+    }
+    assert_eq!(values(&url), want, "a commit to a series stored before");
+    let rows: i64 = c
+        .query_one("SELECT count(*) FROM series", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 4);
+    drop(open(&url));
+    assert_eq!(values(&url), want, "opening it again changes nothing");
+}
+
+/// Schema 4 has no unique index on a series' definition: a commit holding one definition
+/// twice (two ledger ids, the same metric and labels) is refused whole, as that index
+/// refused it, not stored as two series.
+#[test]
+fn pg_a_commit_holding_one_definition_twice_is_refused() {
+    let url = shared().database();
+    let mut s = open(&url);
+    s.set_journal(NEVER, Duration::ZERO);
+    let err = try_raw_with(
+        &mut s,
+        &NoSeries,
+        vec![series(0, "q"), series(1, "q")],
+        &[(0, 1), (1, 2)],
+        &[],
+    )
+    .unwrap_err();
+    assert_eq!(err.kind(), "io", "{err}");
+    assert!(values(&url).is_empty());
+    assert_eq!(query_i64(&url, "SELECT count(*) FROM series"), 0);
+    raw(&mut s, vec![series(0, "q")], &[(0, 1)], &[]);
+    raw(&mut s, vec![series(1, "r")], &[(1, 2)], &[]);
+    assert_eq!(values(&url), [(user("q"), 1), (user("r"), 2)]);
+}
+
+/// `state copy` takes the commit lock, as commits do: with no unique index on definitions,
+/// nothing may store series beside it (a commit, or a second copy, which then finds the
+/// database not empty).
+#[test]
+fn pg_a_copy_waits_for_the_commit_lock() {
+    let url = shared().database();
+    drop(open(&url));
+    let mut holder = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
+    let mut tx = holder.transaction().unwrap();
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1)",
+        &[&super::super::postgres::COMMIT_LOCK],
+    )
+    .unwrap();
+    let copy = {
+        let url = url.clone();
+        std::thread::spawn(move || open(&url).import(&Image::default()))
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!copy.is_finished(), "the copy did not wait for the lock");
+    tx.commit().unwrap();
+    copy.join().unwrap().unwrap();
 }
 
 /// Everything `state export`, `state show` and `state copy` read from the store is the same

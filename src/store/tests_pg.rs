@@ -471,6 +471,57 @@ fn pg_a_url_with_a_password_is_refused_and_none_is_shown() {
     assert!(check_url("not a url").is_err());
 }
 
+/// The URL's libpq-style `options` reach the server: `synchronous_commit=off` (documented as
+/// the opt-in for faster commits) is in force on the store's connection, and commits still
+/// count; without it the server's default (`on`) stays.
+#[test]
+fn pg_the_urls_options_reach_the_server() {
+    let url = shared().database();
+    let show = |s: &mut PgStore| s.show("synchronous_commit").unwrap();
+    assert_eq!(show(&mut open(&url)), "on");
+    let off = format!("{url}?options=-c%20synchronous_commit%3Doff");
+    check_url(&off).unwrap();
+    let mut s = open(&off);
+    assert_eq!(show(&mut s), "off");
+    let mut l = ledger();
+    load(&mut s);
+    commit_one(&mut s, &mut l, "a", &[dedupe_key("req", b"1")], 1000);
+    // the fold thread's and the leases' connections are made from the same settings
+    assert_eq!(
+        super::super::postgres::client_config(&off, None)
+            .unwrap()
+            .get_options(),
+        Some("-c synchronous_commit=off")
+    );
+    let (rows, _) = load(&mut open(&url));
+    assert_eq!(rows[0].3, 5);
+}
+
+/// A batch holding keys another writer committed fails whole, naming how many, though its
+/// first insert of the keys (in a savepoint) failed on the first of them: the transaction
+/// goes on after it, and nothing of the batch is kept. Its other keys commit afterwards.
+#[test]
+fn pg_a_batch_with_taken_keys_is_refused_whole_and_counts_them() {
+    let url = shared().database();
+    let (mut a, mut b) = (open(&url), open(&url));
+    let (mut la, mut lb) = (ledger(), ledger());
+    load(&mut a);
+    load(&mut b);
+    let k = |i: u32| dedupe_key("req", format!("r{i}").as_bytes());
+    commit_one(&mut a, &mut la, "a", &[k(1), k(3)], 1000);
+    let err = try_commit_one(&mut b, &mut lb, "b", &[k(0), k(1), k(2), k(3)], 1000).unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    assert!(
+        err.to_string().contains(" 2 of the batch's requests"),
+        "{err}"
+    );
+    assert_eq!(open(&url).stats().unwrap().dedupe_keys, 2);
+    assert_eq!(database_view(&url).values().sum::<i128>(), 5);
+    commit_one(&mut b, &mut lb, "b", &[k(0), k(2)], 1000);
+    assert_eq!(open(&url).stats().unwrap().dedupe_keys, 4);
+    assert_eq!(database_view(&url).values().sum::<i128>(), 10);
+}
+
 /// `state copy`: a SQLite store with totals, keys, checkpoints and daily totals lands in
 /// PostgreSQL with every value as it was; a second copy into the same database is refused and
 /// changes nothing.
