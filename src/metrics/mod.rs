@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use prometheus::core::Collector;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 use tokio::sync::watch;
 
@@ -43,6 +44,11 @@ pub struct Health {
     /// Unix seconds of the last successful refresh: no labels, and no series until the
     /// store is known to be shared (its child is created then).
     pub last_refresh: IntGaugeVec,
+    /// Failed folds of a shared store's journal on this replica, and the age of the oldest
+    /// unfolded journal row: no labels, and no series until the store is known to be shared
+    /// (as `last_refresh`).
+    pub fold_errors: IntCounterVec,
+    pub unfolded_age: GaugeVec,
     pub firehose_requests: IntCounterVec,
     /// Firehose requests and bytes in flight: no labels, and no series until the endpoint
     /// is on (its child is created then).
@@ -111,6 +117,16 @@ impl Metrics {
             &[],
         )
         .expect("valid gauge");
+        let fold_errors = IntCounterVec::new(
+            Opts::new("bedrock_store_fold_errors_total", "Folds of a shared (PostgreSQL) store's journal that this replica tried and that failed (a replica that finds another folding skips: not a failure)."),
+            &[],
+        )
+        .expect("valid counter");
+        let unfolded_age = GaugeVec::new(
+            Opts::new("bedrock_store_unfolded_journal_age_seconds", "Age of the oldest journal row of a shared (PostgreSQL) store that no replica has folded yet (0: none), as of this replica's last refresh; grows only while no replica folds."),
+            &[],
+        )
+        .expect("valid gauge");
         let firehose_requests = IntCounterVec::new(
             Opts::new(
                 "bedrock_firehose_requests_total",
@@ -176,11 +192,13 @@ impl Metrics {
             "Live Tail updates that CloudWatch sampled (over 500 events/s); polling still counts every call.",
         )
         .expect("valid counter");
-        let collectors: [Box<dyn Collector>; 14] = [
+        let collectors: [Box<dyn Collector>; 16] = [
             Box::new(commit_seconds.clone()),
             Box::new(commit_errors.clone()),
             Box::new(refresh_errors.clone()),
             Box::new(last_refresh.clone()),
+            Box::new(fold_errors.clone()),
+            Box::new(unfolded_age.clone()),
             Box::new(firehose_requests.clone()),
             Box::new(firehose_in_flight.0.clone()),
             Box::new(firehose_in_flight.1.clone()),
@@ -208,6 +226,8 @@ impl Metrics {
                 commit_errors,
                 refresh_errors,
                 last_refresh,
+                fold_errors,
+                unfolded_age,
                 firehose_requests,
                 firehose_in_flight,
                 dead_letters,

@@ -1,7 +1,8 @@
 //! Replicas on a shared store: between batches the pipeline pulls what the other replicas
 //! committed, at least every [`REFRESH_EVERY`] (also while no batch arrives), so every
 //! replica exposes the database's totals and Prometheus can take the max across replicas.
-//! Owns when to refresh, and the refresh metrics.
+//! Owns when to refresh, the refresh metrics, and the fold metrics (the store's fold thread
+//! has no metrics of its own: its health is read through the store after each refresh).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,6 +23,8 @@ pub(super) struct Refresher {
     last: Option<Instant>,
     /// The store refreshes (others write it): its metrics' series exist.
     shared: bool,
+    /// The store's count of failed folds already added to `bedrock_store_fold_errors_total`.
+    fold_errors: u64,
 }
 
 impl Refresher {
@@ -54,6 +57,10 @@ impl Refresher {
                 health.refresh_errors.with_label_values(&[kind]);
             }
             health.commit_errors.with_label_values(&["conflict"]);
+            health.fold_errors.with_label_values(&[] as &[&str]);
+        }
+        if self.shared {
+            self.folds(pipeline, health);
         }
         match result {
             Ok(None) => {}
@@ -77,6 +84,21 @@ impl Refresher {
                     );
                 }
             }
+        }
+    }
+
+    /// Brings the fold metrics up to the store's count and its last view of the journal.
+    fn folds(&mut self, pipeline: &Pipeline, health: &Health) {
+        let Some(folds) = pipeline.store.folds() else {
+            return;
+        };
+        let no_labels: &[&str] = &[];
+        // A store's count only grows (a new fold thread starts from zero only in tests).
+        let new = folds.failed.saturating_sub(self.fold_errors);
+        health.fold_errors.with_label_values(no_labels).inc_by(new);
+        self.fold_errors = folds.failed;
+        if let Some(age) = folds.unfolded_age {
+            health.unfolded_age.with_label_values(no_labels).set(age);
         }
     }
 }

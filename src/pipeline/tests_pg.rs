@@ -1,9 +1,10 @@
 //! The pipeline on a shared PostgreSQL store, driven by `run` as the daemon drives it: the
-//! conflict retry, and the refreshes that bring in what another replica committed.
+//! conflict retry, the refreshes that bring in what another replica committed, and the
+//! fold metrics they bring up to date.
 
 use super::*;
 use crate::budgets::Budgets;
-use crate::store::tests::pg::shared;
+use crate::store::tests::pg::{shared, sql};
 use crate::store::{Adopt, NoSeries, PgStore, SeriesRow};
 
 /// A real PostgreSQL store whose commits lose a real race: before each of the first `races`
@@ -48,6 +49,9 @@ impl Store for Raced {
     fn refresh(&mut self, adopt: &mut Adopt<'_>) -> Result<Option<usize>, StoreError> {
         self.inner.refresh(adopt)
     }
+    fn folds(&self) -> Option<crate::store::Folds> {
+        self.inner.folds()
+    }
 }
 
 fn records(ids: &[&str]) -> String {
@@ -62,24 +66,28 @@ struct Running {
     tx: Option<mpsc::Sender<Input>>,
     snapshots: watch::Receiver<Arc<Snapshot>>,
     health: crate::metrics::Health,
+    metrics: crate::metrics::Metrics,
     done: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
     fn start(url: &str, races: usize) -> Running {
-        let store = Raced {
+        Running::with(Raced {
             inner: PgStore::open(url, None).unwrap(),
             other: PgStore::open(url, None).unwrap(),
             races,
-        };
+        })
+    }
+
+    fn with(store: Raced) -> Running {
         let (p, _) = Pipeline::open(ctx(1000), Box::new(store)).unwrap();
         let (snap_tx, snapshots) = watch::channel(Arc::new(p.snapshot(None)));
-        let health = crate::metrics::Metrics::new(
+        let metrics = crate::metrics::Metrics::new(
             snapshots.clone(),
             Budgets::default(),
             Clock::fixed(2_000_000_000),
-        )
-        .health;
+        );
+        let health = metrics.health.clone();
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let (tx, rx) = mpsc::channel(4);
         let h = health.clone();
@@ -89,6 +97,7 @@ impl Running {
             tx: Some(tx),
             snapshots,
             health,
+            metrics,
             done: Some(done),
         }
     }
@@ -220,4 +229,51 @@ fn pg_a_failed_refresh_is_counted_and_the_replica_keeps_its_last_view() {
     assert_eq!(p.send(&records(&["d2"])).unwrap().accepted, 1);
     assert!(p.snapshots.borrow().store_writable);
     assert!(p.ledger_cost() > view);
+}
+
+/// Folds fail on the database (a trigger refuses them): this replica's fold errors count
+/// up and the age of the oldest unfolded row grows on /metrics; once folds work again the
+/// age is back to 0 and the count stops. Both series are there from the first refresh.
+#[test]
+fn pg_failed_folds_show_in_the_fold_metrics_until_folds_work_again() {
+    let url = shared().database();
+    let mut inner = PgStore::open(&url, None).unwrap();
+    // every commit makes a fold due
+    inner.set_journal(1, Duration::from_secs(600));
+    let p = Running::with(Raced {
+        inner,
+        other: PgStore::open(&url, None).unwrap(),
+        races: 0,
+    });
+    let no_labels: &[&str] = &[];
+    let errors = || p.health.fold_errors.with_label_values(no_labels).get();
+    let age = || p.health.unfolded_age.with_label_values(no_labels).get();
+    let wait_for = |what: &str, done: &dyn Fn() -> bool| {
+        let started = Instant::now();
+        while !done() {
+            assert!(started.elapsed() < Duration::from_secs(20), "{what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait_for("no refresh exposed the fold metrics", &|| {
+        let m = p.metrics.render();
+        m.contains("\nbedrock_store_fold_errors_total 0\n")
+            && m.contains("\nbedrock_store_unfolded_journal_age_seconds 0\n")
+    });
+
+    sql(&url, crate::store::tests::pg::fold::BREAK_FOLDS);
+    assert_eq!(p.send(&records(&["f1"])).unwrap().accepted, 1);
+    wait_for("no failed fold counted", &|| errors() >= 1);
+    wait_for("the unfolded age did not grow", &|| age() >= 1.5);
+    // commits go on meanwhile
+    assert_eq!(p.send(&records(&["f2"])).unwrap().accepted, 1);
+    wait_for("the second fold did not fail", &|| errors() >= 2);
+
+    sql(&url, "DROP TRIGGER no_folds ON journal");
+    wait_for("the journal was never folded", &|| age() == 0.0);
+    let failed = errors();
+    assert_eq!(p.send(&records(&["f3"])).unwrap().accepted, 1);
+    std::thread::sleep(Duration::from_millis(1500));
+    wait_for("the fold after the commit did not happen", &|| age() == 0.0);
+    assert_eq!(errors(), failed);
 }

@@ -207,6 +207,23 @@ pub trait Store: Send {
     fn refresh(&mut self, _adopt: &mut Adopt<'_>) -> Result<Option<usize>, StoreError> {
         Ok(None)
     }
+    /// How the folding of a store's journal goes, as of its last refresh; `None` for a
+    /// store with no journal (SQLite).
+    fn folds(&self) -> Option<Folds> {
+        None
+    }
+}
+
+/// The health of a journal's folds (PostgreSQL: see `pg_fold.rs`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Folds {
+    /// Folds this store's fold thread tried that failed, since it opened.
+    pub failed: u64,
+    /// Seconds since the oldest journal row no fold has taken in yet was written (0: none),
+    /// by the database's clock, as the last successful refresh read it (`None`: none yet).
+    /// It grows only while no replica folds: a replica that skips because another is
+    /// folding leaves it as it is.
+    pub unfolded_age: Option<f64>,
 }
 
 /// What `bedrock-cost-exporter state` shows.

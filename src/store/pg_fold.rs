@@ -14,6 +14,8 @@
 //! Readers of the whole store read `series` and the journal in one snapshot, so a fold is
 //! either entirely visible to them or not at all. A failed fold is logged once (and once
 //! when folding works again) and tried again at the next look; commits go on meanwhile.
+//! Every failure is counted ([`Folder::failed`]): the thread has no metrics of its own, the
+//! pipeline reads the count through the store after each refresh.
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -72,6 +74,9 @@ impl Shared {
 #[derive(Default)]
 struct State {
     stop: bool,
+    /// Folds this thread tried that failed (a look that found another replica folding is
+    /// not one).
+    failed: u64,
     /// A commit reached a multiple of `every`: look now.
     due: bool,
     /// Tests: folds wait while this is set (see [`Folder::pause`]).
@@ -101,6 +106,11 @@ impl Folder {
         if id % self.every == 0 {
             self.shared.signal(|s| s.due = true);
         }
+    }
+
+    /// How many folds this thread tried have failed so far.
+    pub(super) fn failed(&self) -> u64 {
+        self.shared.lock().failed
     }
 
     /// Tests: while paused, a fold waits before it commits, having done everything else (its
@@ -158,6 +168,7 @@ fn run(shared: &Shared, config: &postgres::Config, url: &str, settings: Settings
             }
             Ok(Looked::Busy) => wait = BUSY_RETRY,
             Err(e) => {
+                shared.lock().failed += 1;
                 if !failing {
                     tracing::warn!(store = %url, error = %e, "folding the journal failed; commits go on, the fold is tried again every {}s (logged again when it works)", LOOK_EVERY.as_secs());
                     failing = true;

@@ -94,6 +94,19 @@ pub(super) fn pruned(tx: &mut Transaction<'_>) -> Result<i64, Failed> {
     Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
 }
 
+/// [`pruned`], and the age in seconds of the oldest unfolded row (0: none), in one round trip
+/// (a refresh reads both every second). The oldest is the first by id (ids follow commit
+/// order), found on the index of unfolded rows, however many there are.
+pub(super) fn pruned_and_unfolded_age(tx: &mut Transaction<'_>) -> Result<(i64, f64), Failed> {
+    let r = tx.query_one(
+        "SELECT (SELECT value FROM meta WHERE key = 'journal_pruned'), \
+         coalesce((SELECT extract(epoch FROM clock_timestamp() - at)::float8 FROM journal WHERE NOT folded ORDER BY id LIMIT 1), 0)",
+        &[],
+    )?;
+    let pruned: Option<String> = r.get(0);
+    Ok((pruned.and_then(|v| v.parse().ok()).unwrap_or(0), r.get(1)))
+}
+
 /// Every series' value (`series` plus the unfolded journal) and the highest journal id they
 /// include; `None` for a value or row that does not decode. Both reads must see the same
 /// database (one snapshot): a fold committed between them would count rows twice.

@@ -43,7 +43,9 @@
 //!   the ledger: every replica shows the database's totals, not only what it counted. A
 //!   refreshed value becomes the base of the series' next delta. Folded
 //!   rows are kept [`JOURNAL_RETENTION`] for replicas that are behind; one whose last id is
-//!   older than the rows deleted since reads the whole store again (a resync);
+//!   older than the rows deleted since reads the whole store again (a resync). In the same
+//!   statement as the deletions' mark it reads the age of the oldest unfolded row, which
+//!   [`Store::folds`] hands on: it grows while no replica folds;
 //! - a dedupe key another replica committed between `seen` and the commit fails the commit
 //!   with [`StoreError::Conflict`] (rolled back; processed again, the request is a duplicate).
 //!
@@ -66,7 +68,9 @@ use super::pg_daily::{self, DailySums};
 use super::pg_fold::{Folder, Settings};
 use super::pg_journal::{self, Entry};
 use super::pg_tls;
-use super::{Adopt, Adopted, Commit, DedupeKey, NewSeries, SeriesRow, Stats, Store, StoreError};
+use super::{
+    Adopt, Adopted, Commit, DedupeKey, Folds, NewSeries, SeriesRow, Stats, Store, StoreError,
+};
 use crate::daily::{self, DailyTotals};
 use crate::ledger::Metric;
 use crate::money::{self, USD_SCALE};
@@ -163,6 +167,8 @@ pub struct PgStore {
     fold: Settings,
     /// The fold thread, started by the first commit (stores that only read never fold).
     folder: Option<Folder>,
+    /// What the last successful refresh read of the unfolded journal (see [`Folds`]).
+    unfolded_age: Option<f64>,
 }
 
 struct Written {
@@ -218,6 +224,7 @@ impl PgStore {
                 retention: JOURNAL_RETENTION,
             },
             folder: None,
+            unfolded_age: None,
         })
     }
 
@@ -857,8 +864,9 @@ impl Store for PgStore {
                 &[&last, &writer],
             )?;
             // The same snapshot: if a fold deleted rows this store had not read, it shows here.
-            if pg_journal::pruned(tx)? > last {
-                return Ok(None);
+            let (pruned, unfolded_age) = pg_journal::pruned_and_unfolded_age(tx)?;
+            if pruned > last {
+                return Ok((unfolded_age, None));
             }
             // What other writers did to each series, in the order first changed: the sum of
             // their deltas, or `None` once removed (a removed id is never used again).
@@ -905,10 +913,12 @@ impl Store for PgStore {
                     defs.insert(r.get(0), (r.get(1), r.get(2)));
                 }
             }
-            Ok(Some((order, now, defs, upto)))
+            Ok((unfolded_age, Some((order, now, defs, upto))))
         });
         self.by_db = by_db;
-        let (order, now, defs, upto) = match read? {
+        let (unfolded_age, read) = read?;
+        self.unfolded_age = Some(unfolded_age);
+        let (order, now, defs, upto) = match read {
             // Rows this store had not read are gone: start again from the whole store.
             None => return self.resync(adopt).map(Some),
             Some(read) => read,
@@ -955,6 +965,13 @@ impl Store for PgStore {
         }
         self.last = upto;
         Ok(Some(changed))
+    }
+
+    fn folds(&self) -> Option<Folds> {
+        Some(Folds {
+            failed: self.folder.as_ref().map_or(0, Folder::failed),
+            unfolded_age: self.unfolded_age,
+        })
     }
 }
 

@@ -17,6 +17,8 @@ mod lease;
 #[path = "tests_pg_tls.rs"]
 mod tls;
 
+#[path = "tests_fold.rs"]
+pub(crate) mod fold;
 #[path = "tests_journal.rs"]
 mod journal;
 
@@ -112,7 +114,7 @@ fn open(url: &str) -> PgStore {
     PgStore::open(url, None).unwrap()
 }
 
-fn sql(url: &str, q: &str) {
+pub(crate) fn sql(url: &str, q: &str) {
     let mut c = ::postgres::Client::connect(url, ::postgres::NoTls).unwrap();
     c.batch_execute(q).unwrap();
 }

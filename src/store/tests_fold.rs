@@ -1,0 +1,101 @@
+//! The health of the PostgreSQL store's folds as [`Store::folds`] reports it, against a real
+//! server: failed folds are counted, and the age of the oldest unfolded journal row (read by
+//! the refresh) grows while no fold succeeds and falls back to 0 once one does. SQLite has
+//! no journal and reports nothing.
+
+use std::time::{Duration, Instant};
+
+use super::super::*;
+use super::{loaded, open, refresh, shared, sql};
+
+/// Makes every fold on the database fail (a fold marks its rows folded; commits only insert).
+pub(crate) const BREAK_FOLDS: &str = "CREATE FUNCTION no_folds() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'folds are broken by the test'; END $$; \
+     CREATE TRIGGER no_folds BEFORE UPDATE ON journal FOR EACH STATEMENT EXECUTE FUNCTION no_folds();";
+
+/// Waits until `done` holds, for at most 20 s (the fold thread looks every 5 s).
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < Duration::from_secs(20), "{what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn pg_failed_folds_are_counted_and_the_unfolded_age_grows_until_one_succeeds() {
+    let url = shared().database();
+    let mut s = open(&url);
+    // every commit makes a fold due
+    s.set_journal(1, Duration::from_secs(600));
+    let mut l = loaded(&mut s);
+    let folds = |s: &PgStore| s.folds().expect("PostgreSQL has a journal");
+    assert_eq!(
+        folds(&s),
+        Folds {
+            failed: 0,
+            unfolded_age: None
+        },
+        "no fold tried and no refresh yet"
+    );
+    refresh(&mut s, &mut l);
+    assert_eq!(folds(&s).unfolded_age, Some(0.0), "an empty journal");
+
+    sql(&url, BREAK_FOLDS);
+    commit_one(&mut s, &mut l, "x", &[], 1000);
+    wait_for("no failed fold counted", || folds(&s).failed >= 1);
+    std::thread::sleep(Duration::from_millis(300));
+    refresh(&mut s, &mut l);
+    let first = folds(&s).unfolded_age.unwrap();
+    assert!(
+        first >= 0.3,
+        "the row is unfolded since the commit: {first}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    refresh(&mut s, &mut l);
+    let later = folds(&s).unfolded_age.unwrap();
+    assert!(later >= first + 0.3, "{first} then {later}");
+    // later commits leave the oldest row where it was, and every fold they wake fails too
+    let failed = folds(&s).failed;
+    commit_one(&mut s, &mut l, "y", &[], 1000);
+    wait_for("the next fold did not fail", || folds(&s).failed > failed);
+    refresh(&mut s, &mut l);
+    assert!(folds(&s).unfolded_age.unwrap() >= later);
+
+    // folds work again: the next look folds every row, and the count stays where it was
+    sql(&url, "DROP TRIGGER no_folds ON journal");
+    wait_for("the journal was never folded", || {
+        refresh(&mut s, &mut l);
+        folds(&s).unfolded_age == Some(0.0)
+    });
+    let failed = folds(&s).failed;
+    commit_one(&mut s, &mut l, "z", &[], 1000);
+    wait_for("the fold after the commit did not happen", || {
+        refresh(&mut s, &mut l);
+        folds(&s).unfolded_age == Some(0.0)
+    });
+    assert_eq!(folds(&s).failed, failed);
+}
+
+/// A replica that only reads never folds: it counts no failure, and still sees the age.
+#[test]
+fn pg_a_replica_that_does_not_fold_counts_nothing_and_sees_the_age() {
+    let url = shared().database();
+    let mut writer = open(&url);
+    writer.set_journal(1_000_000, Duration::from_secs(600));
+    let mut lw = loaded(&mut writer);
+    let mut reader = open(&url);
+    let mut lr = loaded(&mut reader);
+    commit_one(&mut writer, &mut lw, "x", &[], 1000);
+    std::thread::sleep(Duration::from_millis(200));
+    refresh(&mut reader, &mut lr);
+    let folds = reader.folds().unwrap();
+    assert_eq!(folds.failed, 0);
+    assert!(folds.unfolded_age.unwrap() >= 0.2, "{folds:?}");
+}
+
+#[test]
+fn sqlite_reports_no_folds() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(dir.path()).unwrap();
+    assert_eq!(s.folds(), None);
+}
