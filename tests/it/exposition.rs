@@ -58,6 +58,14 @@ fn metrics_for_every_record_shape_match_the_golden_text_and_pass_promtool() {
         sum(m, "bedrock_records_total", &[]) == records
     });
     promtool_check(&m);
+    // SQLite: no replicas to refresh from, no journal to fold
+    for absent in [
+        "bedrock_store_last_refresh",
+        "bedrock_store_fold",
+        "bedrock_store_unfolded",
+    ] {
+        assert!(!m.contains(absent), "{absent}");
+    }
     let got = stable(&m);
     let golden_path = data("golden.prom");
     if std::env::var_os("UPDATE_GOLDEN").is_some() {

@@ -351,6 +351,16 @@ fn three_replicas_on_postgres_count_a_retried_load_once_and_each_shows_the_globa
             "replica {r}: {duplicates} duplicates"
         );
         assert!(sum(&m, "bedrock_store_last_refresh_timestamp_seconds", &[]) > 0.0);
+        // the fold metrics too: folds kept up (under a minute; due at 10 s), none failed
+        assert!(
+            m.contains("\nbedrock_store_fold_errors_total 0\n"),
+            "replica {r}"
+        );
+        let age = sum(&m, "bedrock_store_unfolded_journal_age_seconds", &[]);
+        assert!(
+            m.contains("\nbedrock_store_unfolded_journal_age_seconds ") && age < 60.0,
+            "replica {r}: {age}"
+        );
         assert_eq!(
             sum(&m, "bedrock_store_refresh_errors_total", &[]),
             0.0,
