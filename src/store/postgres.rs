@@ -43,9 +43,10 @@
 //!   the ledger: every replica shows the database's totals, not only what it counted. A
 //!   refreshed value becomes the base of the series' next delta. Folded
 //!   rows are kept [`JOURNAL_RETENTION`] for replicas that are behind; one whose last id is
-//!   older than the rows deleted since reads the whole store again (a resync). In the same
-//!   statement as the deletions' mark it reads the age of the oldest unfolded row, which
-//!   [`Store::folds`] hands on: it grows while no replica folds;
+//!   older than the rows deleted since reads the whole store again (a resync). The statement
+//!   that reads the mark of those deletions also reads the age of the oldest unfolded row (no
+//!   round trip of its own), which [`Store::folds`] hands on: it grows only while no replica
+//!   folds;
 //! - a dedupe key another replica committed between `seen` and the commit fails the commit
 //!   with [`StoreError::Conflict`] (rolled back; processed again, the request is a duplicate).
 //!
