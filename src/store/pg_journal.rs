@@ -94,15 +94,15 @@ pub(super) fn pruned(tx: &mut Transaction<'_>) -> Result<i64, Failed> {
     Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
 }
 
-/// [`pruned`], and the age in seconds of the oldest unfolded row (0: none), in one round trip
-/// (a refresh reads both every second). The oldest is the first by id (ids follow commit
-/// order), found on the index of unfolded rows, however many there are.
+/// [`pruned`], and the age in seconds of the oldest unfolded row (0: none). The oldest is the
+/// first by id (ids follow commit order), found on the index of unfolded rows however many
+/// there are (a stalled fold leaves many).
+pub(super) const PRUNED_AND_UNFOLDED_AGE: &str = "SELECT (SELECT value FROM meta WHERE key = 'journal_pruned'), \
+     coalesce((SELECT extract(epoch FROM clock_timestamp() - at)::float8 FROM journal WHERE NOT folded ORDER BY id LIMIT 1), 0)";
+
+/// [`PRUNED_AND_UNFOLDED_AGE`], in one round trip (a refresh reads both every second).
 pub(super) fn pruned_and_unfolded_age(tx: &mut Transaction<'_>) -> Result<(i64, f64), Failed> {
-    let r = tx.query_one(
-        "SELECT (SELECT value FROM meta WHERE key = 'journal_pruned'), \
-         coalesce((SELECT extract(epoch FROM clock_timestamp() - at)::float8 FROM journal WHERE NOT folded ORDER BY id LIMIT 1), 0)",
-        &[],
-    )?;
+    let r = tx.query_one(PRUNED_AND_UNFOLDED_AGE, &[])?;
     let pruned: Option<String> = r.get(0);
     Ok((pruned.and_then(|v| v.parse().ok()).unwrap_or(0), r.get(1)))
 }

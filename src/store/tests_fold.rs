@@ -1,12 +1,12 @@
 //! The health of the PostgreSQL store's folds as [`Store::folds`] reports it, against a real
 //! server: failed folds are counted, and the age of the oldest unfolded journal row (read by
-//! the refresh) grows while no fold succeeds and falls back to 0 once one does. SQLite has
-//! no journal and reports nothing.
+//! the refresh) grows while no fold succeeds and falls back to 0 once one does, read on an
+//! index however long the journal grew. SQLite has no journal and reports nothing.
 
 use std::time::{Duration, Instant};
 
 use super::super::*;
-use super::{loaded, open, refresh, shared, sql};
+use super::{keyed_plan, loaded, open, refresh, shared, sql};
 
 /// Makes every fold on the database fail (a fold marks its rows folded; commits only insert).
 pub(crate) const BREAK_FOLDS: &str = "CREATE FUNCTION no_folds() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'folds are broken by the test'; END $$; \
@@ -91,6 +91,32 @@ fn pg_a_replica_that_does_not_fold_counts_nothing_and_sees_the_age() {
     let folds = reader.folds().unwrap();
     assert_eq!(folds.failed, 0);
     assert!(folds.unfolded_age.unwrap() >= 0.2, "{folds:?}");
+}
+
+/// A long stall leaves many unfolded rows: the refresh's read of the oldest one's age still
+/// takes one index entry, not a scan of them all.
+#[test]
+fn pg_the_unfolded_age_is_read_on_the_index_whatever_the_journal_holds() {
+    let url = shared().database();
+    drop(open(&url));
+    let mut c = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
+    c.batch_execute(
+        "INSERT INTO journal (writer, deltas, folded) SELECT 'w', '\\x', i < 50000 FROM generate_series(1, 100000) AS i; ANALYZE journal",
+    )
+    .unwrap();
+    let plan = keyed_plan(
+        &mut c,
+        super::super::pg_journal::PRUNED_AND_UNFOLDED_AGE,
+        &[],
+    );
+    assert!(
+        plan.contains("Limit") && plan.contains("Index Scan using journal_unfolded"),
+        "{plan}"
+    );
+    assert!(
+        !plan.contains("Seq Scan on journal") && !plan.contains("Sort"),
+        "{plan}"
+    );
 }
 
 #[test]
