@@ -353,6 +353,25 @@ fn named(from_flag: bool, flag: &str, env: &str, key: &str) -> String {
     }
 }
 
+/// A duration setting that must be positive (`what`: its name as the user wrote it), or its
+/// default, with the problem added to `errors`.
+fn positive_duration(
+    errors: &mut Vec<String>,
+    what: &str,
+    value: Option<String>,
+    default: &str,
+) -> Duration {
+    let text = value.unwrap_or_else(|| default.into());
+    parse_duration(&text)
+        .filter(|d| !d.is_zero())
+        .unwrap_or_else(|| {
+            errors.push(format!(
+                "{what} {text:?} is not a duration like 500ms, 30s, 5m, 6h or 7d"
+            ));
+            parse_duration(default).expect("valid default")
+        })
+}
+
 /// The environment variable of a flag, where it follows the usual rule (`--max-users` ->
 /// `BEDROCK_COST_MAX_USERS`).
 fn env_of(flag: &str) -> String {
@@ -443,18 +462,7 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
     }
     let mut files = raw.files.paths;
     files.extend(o.files);
-    let duration = |errors: &mut Vec<String>, what: &str, v: Option<String>, default: &str| {
-        let text = v.unwrap_or_else(|| default.into());
-        parse_duration(&text)
-            .filter(|d| !d.is_zero())
-            .unwrap_or_else(|| {
-                errors.push(format!(
-                    "{what} {text:?} is not a duration like 500ms, 30s, 5m, 48h or 7d"
-                ));
-                parse_duration(default).expect("valid default")
-            })
-    };
-    let poll_interval = duration(
+    let poll_interval = positive_duration(
         &mut errors,
         &named(
             o.poll_interval.is_some(),
@@ -465,7 +473,7 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
         o.poll_interval.or(raw.files.poll_interval),
         DEFAULT_POLL,
     );
-    let dedupe_window = duration(
+    let dedupe_window = positive_duration(
         &mut errors,
         &named(
             o.dedupe_window.is_some(),
@@ -545,13 +553,13 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
     let cloudwatch = if groups.is_empty() {
         None
     } else {
-        let overlap = duration(
+        let overlap = positive_duration(
             &mut errors,
             "cloudwatch.overlap",
             raw.cloudwatch.overlap,
             DEFAULT_CLOUDWATCH_OVERLAP,
         );
-        let poll_interval = duration(
+        let poll_interval = positive_duration(
             &mut errors,
             "cloudwatch.poll_interval",
             raw.cloudwatch.poll_interval,
@@ -594,13 +602,13 @@ pub fn resolve(raw: RawConfig, o: Overrides, env: Env) -> Result<Config, ConfigE
             live_tail: o.cloudwatch_live_tail || raw.cloudwatch.live_tail,
         })
     };
-    let ratecard_reload_interval = duration(
+    let ratecard_reload_interval = positive_duration(
         &mut errors,
         "ratecard_reload_interval",
         raw.ratecard_reload_interval,
         "30s",
     );
-    let reload_interval = duration(
+    let reload_interval = positive_duration(
         &mut errors,
         "tls_reload_interval",
         raw.tls_reload_interval,

@@ -86,42 +86,36 @@ pub(super) fn resolve_s3(
             Err(e) => errors.push(format!("S3 URI {e}")),
         }
     }
-    let mut duration = |what: &str, v: Option<String>, default: &str, max: Option<Duration>| {
-        let text = v.unwrap_or_else(|| default.into());
-        match parse_duration(&text).filter(|d| !d.is_zero()) {
-            Some(d) if max.is_none_or(|m| d <= m) => d,
-            _ => {
-                errors.push(match max {
-                    None => format!("{what} {text:?} is not a duration like 30s, 5m, 3h or 1d"),
-                    Some(m) => format!(
-                        "{what} {text:?} is not a duration from 1s to {}s",
-                        m.as_secs()
-                    ),
-                });
-                parse_duration(default).expect("valid default")
-            }
-        }
-    };
-    let lookback = duration(
+    let lookback = positive_duration(
+        errors,
         "s3.lookback",
         o.lookback.or(raw.lookback),
         DEFAULT_S3_LOOKBACK,
-        None,
     );
-    let poll_interval = duration("s3.poll_interval", raw.poll_interval, DEFAULT_S3_POLL, None);
-    let reconcile_interval = duration(
+    let poll_interval = positive_duration(
+        errors,
+        "s3.poll_interval",
+        raw.poll_interval,
+        DEFAULT_S3_POLL,
+    );
+    let reconcile_interval = positive_duration(
+        errors,
         "s3.reconcile_interval",
         raw.reconcile_interval,
         DEFAULT_S3_RECONCILE,
-        None,
     );
     // SQS long polling waits at most 20 s.
-    let sqs_wait = duration(
-        "s3.sqs_wait",
-        raw.sqs_wait,
-        "20s",
-        Some(Duration::from_secs(20)),
-    );
+    let sqs_wait = match raw.sqs_wait {
+        Some(text) => parse_duration(&text)
+            .filter(|d| !d.is_zero() && *d <= Duration::from_secs(20))
+            .unwrap_or_else(|| {
+                errors.push(format!(
+                    "s3.sqs_wait {text:?} is not a duration from 1s to 20s"
+                ));
+                Duration::from_secs(20)
+            }),
+        None => Duration::from_secs(20),
+    };
     let concurrency = o
         .concurrency
         .or(raw.concurrency)
@@ -180,17 +174,12 @@ pub(super) fn resolve_reconcile(
         StateMode::InMemory => errors.push("reconcile needs a store (a state directory, or a PostgreSQL store): the daily totals it compares with the bill live in the store".into()),
         StateMode::Postgres(_) | StateMode::Dir(_) => {}
     }
-    let text = raw
-        .interval
-        .unwrap_or_else(|| DEFAULT_RECONCILE_INTERVAL.into());
-    let interval = parse_duration(&text)
-        .filter(|d| !d.is_zero())
-        .unwrap_or_else(|| {
-            errors.push(format!(
-                "reconcile.interval {text:?} is not a duration like 30m, 6h or 1d"
-            ));
-            parse_duration(DEFAULT_RECONCILE_INTERVAL).expect("valid default")
-        });
+    let interval = positive_duration(
+        errors,
+        "reconcile.interval",
+        raw.interval,
+        DEFAULT_RECONCILE_INTERVAL,
+    );
     let text = raw
         .tolerance
         .unwrap_or_else(|| DEFAULT_RECONCILE_TOLERANCE.into());
@@ -226,23 +215,12 @@ pub(super) fn resolve_http(
     basic: Option<PathBuf>,
     errors: &mut Vec<String>,
 ) -> HttpConfig {
-    let duration = |errors: &mut Vec<String>, what: &str, v: Option<String>, default: &str| {
-        let text = v.unwrap_or_else(|| default.into());
-        parse_duration(&text)
-            .filter(|d| !d.is_zero())
-            .unwrap_or_else(|| {
-                errors.push(format!(
-                    "http.{what} {text:?} is not a duration like 500ms, 30s or 5m"
-                ));
-                parse_duration(default).expect("valid default")
-            })
-    };
     let files = AuthFiles {
         bearer_token_file: bearer.or(raw.bearer_token_file),
         basic_auth_file: basic.or(raw.basic_auth_file),
-        reload_interval: duration(
+        reload_interval: positive_duration(
             errors,
-            "auth_reload_interval",
+            "http.auth_reload_interval",
             raw.auth_reload_interval,
             DEFAULT_AUTH_RELOAD_INTERVAL,
         ),
@@ -265,9 +243,9 @@ pub(super) fn resolve_http(
     if !(1..=10_000).contains(&max_headers) {
         errors.push("http.max_headers must be between 1 and 10000".into());
     }
-    let header_read_timeout = duration(
+    let header_read_timeout = positive_duration(
         errors,
-        "header_read_timeout",
+        "http.header_read_timeout",
         raw.header_read_timeout,
         DEFAULT_HEADER_READ_TIMEOUT,
     );

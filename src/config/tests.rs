@@ -654,3 +654,47 @@ fn durations() {
     assert_eq!(parse_duration("5"), None);
     assert_eq!(parse_duration("h"), None);
 }
+
+/// Every duration setting refuses zero and text that is not a duration, named by its full key
+/// in one shared message, whichever section it is in.
+#[test]
+fn every_duration_setting_refuses_zero_and_nonsense_by_its_full_name() {
+    let text = r#"
+state_dir = "/s"
+ratecard_reload_interval = "0s"
+tls_reload_interval = "soon"
+[files]
+poll_interval = "0ms"
+[http]
+auth_reload_interval = "0s"
+header_read_timeout = "later"
+[s3]
+uris = ["s3://bucket/"]
+poll_interval = "0s"
+reconcile_interval = "x"
+[reconcile]
+cur = ["/cur"]
+interval = "0s"
+"#;
+    let all = resolve(
+        parse(text, "c.toml").unwrap(),
+        Overrides::default(),
+        Env::default(),
+    )
+    .unwrap_err()
+    .0
+    .join("\n");
+    for (key, value) in [
+        ("ratecard_reload_interval", "0s"),
+        ("tls_reload_interval", "soon"),
+        ("files.poll_interval", "0ms"),
+        ("http.auth_reload_interval", "0s"),
+        ("http.header_read_timeout", "later"),
+        ("s3.poll_interval", "0s"),
+        ("s3.reconcile_interval", "x"),
+        ("reconcile.interval", "0s"),
+    ] {
+        let want = format!("{key} {value:?} is not a duration like 500ms, 30s, 5m, 6h or 7d");
+        assert!(all.contains(&want), "missing {want:?} in:\n{all}");
+    }
+}
