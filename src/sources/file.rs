@@ -587,15 +587,9 @@ mod tests {
         )
     }
 
-    /// The file is copied and truncated and written again, longer, while its first batch is
-    /// being committed: the read that follows the commit starts again from the beginning.
-    #[test]
-    fn a_file_rewritten_during_a_commit_is_read_again_from_the_start() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("app.jsonl");
-        std::fs::write(&path, line("old-1") + &line("old-2")).unwrap();
-        let (tx, mut rx) = mpsc::channel(1);
-        let src = FileSource {
+    /// A source that reads `path` once, in batches of `batch`, into `tx`.
+    fn once(path: &Path, batch: BatchSize, tx: mpsc::Sender<Input>) -> FileSource {
+        FileSource {
             patterns: vec![path.display().to_string()],
             once: true,
             poll: Duration::from_millis(10),
@@ -608,8 +602,19 @@ mod tests {
                 &["source", "kind"],
             )
             .unwrap(),
-            batch: BatchSize::SMALL,
-        };
+            batch,
+        }
+    }
+
+    /// The file is copied and truncated and written again, longer, while its first batch is
+    /// being committed: the read that follows the commit starts again from the beginning.
+    #[test]
+    fn a_file_rewritten_during_a_commit_is_read_again_from_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.jsonl");
+        std::fs::write(&path, line("old-1") + &line("old-2")).unwrap();
+        let (tx, mut rx) = mpsc::channel(1);
+        let src = once(&path, BatchSize::SMALL, tx);
         let reader = std::thread::spawn(move || src.run(CancellationToken::new()));
         let mut batches = Vec::new();
         while let Some(mut input) = rx.blocking_recv() {
@@ -628,21 +633,7 @@ mod tests {
     /// The lines of each batch a source with `batch` sends for `path`, read once.
     fn batch_lines(path: &Path, batch: BatchSize) -> Vec<usize> {
         let (tx, mut rx) = mpsc::channel(1);
-        let src = FileSource {
-            patterns: vec![path.display().to_string()],
-            once: true,
-            poll: Duration::from_millis(10),
-            tx,
-            checkpoints: HashMap::new(),
-            progress: None,
-            damaged: Default::default(),
-            errors: prometheus::IntCounterVec::new(
-                prometheus::Opts::new("errors", "test"),
-                &["source", "kind"],
-            )
-            .unwrap(),
-            batch,
-        };
+        let src = once(path, batch, tx);
         let reader = std::thread::spawn(move || src.run(CancellationToken::new()));
         let mut lines = Vec::new();
         while let Some(mut input) = rx.blocking_recv() {
