@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::batch::{submit_blocking, Input, SubmitError, Summary};
 
-/// Bytes read per batch from standard input.
+/// Bytes read per batch from standard input, and from a file on SQLite ([`BatchSize::SMALL`]).
 const BATCH_BYTES: usize = 1 << 20;
 
 /// How much of a file one batch (one commit) holds: at most `bytes` from a plain file, at

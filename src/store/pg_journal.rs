@@ -91,7 +91,12 @@ pub(super) fn pruned(tx: &mut Transaction<'_>) -> Result<i64, Failed> {
     let v: Option<String> = tx
         .query_opt("SELECT value FROM meta WHERE key = 'journal_pruned'", &[])?
         .map(|r| r.get(0));
-    Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
+    Ok(pruned_mark(v))
+}
+
+/// The stored mark of [`pruned`] (none yet: 0).
+fn pruned_mark(v: Option<String>) -> i64 {
+    v.and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
 /// [`pruned`], and the age in seconds of the oldest unfolded row (0: none). The oldest is the
@@ -103,8 +108,7 @@ pub(super) const PRUNED_AND_UNFOLDED_AGE: &str = "SELECT (SELECT value FROM meta
 /// [`PRUNED_AND_UNFOLDED_AGE`], in one round trip (a refresh reads both every second).
 pub(super) fn pruned_and_unfolded_age(tx: &mut Transaction<'_>) -> Result<(i64, f64), Failed> {
     let r = tx.query_one(PRUNED_AND_UNFOLDED_AGE, &[])?;
-    let pruned: Option<String> = r.get(0);
-    Ok((pruned.and_then(|v| v.parse().ok()).unwrap_or(0), r.get(1)))
+    Ok((pruned_mark(r.get(0)), r.get(1)))
 }
 
 /// Every series' value (`series` plus the unfolded journal) and the highest journal id they

@@ -271,10 +271,7 @@ impl PgStore {
     }
 
     fn corrupt(&self, detail: impl Into<String>) -> StoreError {
-        StoreError::Corrupt {
-            path: self.path(),
-            detail: detail.into(),
-        }
+        corrupt_at(&self.url, detail)
     }
 
     fn client(&mut self) -> Result<&mut Client, StoreError> {
@@ -589,6 +586,14 @@ pub(super) fn client_config(
     Ok(config)
 }
 
+/// A damaged store at `url` (the method of the same name, for closures that hold the store).
+fn corrupt_at(url: &str, detail: impl Into<String>) -> StoreError {
+    StoreError::Corrupt {
+        path: PathBuf::from(url),
+        detail: detail.into(),
+    }
+}
+
 /// Refuses the batch when the lease it was read under is no longer at its fence: another
 /// replica took the source over (and may already have read the same events). The lease row
 /// stays share-locked to the end of the commit, so a takeover waits for this commit (and
@@ -880,10 +885,10 @@ impl Store for PgStore {
                     continue;
                 };
                 let Some(entries) = pg_journal::decode(blob) else {
-                    return Err(Failed::Store(StoreError::Corrupt {
-                        path: PathBuf::from(&url),
-                        detail: "a journal row that does not decode".into(),
-                    }));
+                    return Err(Failed::Store(corrupt_at(
+                        &url,
+                        "a journal row that does not decode",
+                    )));
                 };
                 for e in entries {
                     let sum = now.entry(e.id).or_insert_with(|| {
