@@ -87,6 +87,13 @@ impl Throttle {
 /// meanwhile (each attempt after the first counts that request as a duplicate, unless
 /// another one raced it too), before it is refused like any failed commit.
 const CONFLICT_ATTEMPTS: u32 = 3;
+/// On a store whose commit refuses a key a committed batch already holds
+/// ([`Store::refuses_taken_keys`]), a batch's keys are not looked up before it is accounted
+/// (the lookup was a fifth of a PostgreSQL commit's statement time, for keys that are almost
+/// never there): a duplicate then costs a refused commit and one more attempt, with lookups.
+/// After such a conflict, batches look their keys up for this long (seconds), so a stream of
+/// duplicates (a file read again, say) is not accounted twice per batch.
+const LOOKUPS_AFTER_CONFLICT: i64 = 300;
 /// How often expired dedupe keys are purged (inside a normal commit).
 const PURGE_EVERY: Duration = Duration::from_secs(600);
 /// Distinct (model, reason) pairs remembered for "warn once"; past it, new pairs are only
@@ -105,6 +112,9 @@ pub struct Pipeline {
     unpriced_warned: HashSet<(String, &'static str)>,
     /// Export rows of the batch being processed, handed over only after its commit.
     export_rows: Vec<Vec<u8>>,
+    /// Unix time until which batches look their keys up before accounting even on a store
+    /// that refuses taken keys at commit (see [`LOOKUPS_AFTER_CONFLICT`]).
+    lookups_until: i64,
 }
 
 /// Lines handed at a time from the decoding thread to the accounting one: the two overlap,
@@ -175,6 +185,9 @@ struct Tally {
     daily: Deltas,
     /// What the batch adds to the spend history (after its commit).
     spent: Vec<history::Spent>,
+    /// Whether the batch's keys are looked up in the store before they are accounted (if
+    /// not, its commit refuses a key that is there).
+    look_up: bool,
 }
 
 impl Pipeline {
@@ -202,6 +215,7 @@ impl Pipeline {
             },
             unpriced_warned: HashSet::new(),
             export_rows: Vec::new(),
+            lookups_until: i64::MIN,
         };
         Ok((p, checkpoints))
     }
@@ -271,12 +285,18 @@ impl Pipeline {
         ledger.begin();
         self.accounting.set_now(now_unix);
         self.export_rows.clear();
-        let mut tally = Tally::default();
+        let mut tally = Tally {
+            look_up: self.looks_up(input, now_unix),
+            ..Tally::default()
+        };
         let first_day = daily::first_kept_day(now_unix, self.ctx.daily_retention_days);
         let committed = self
             .account(&mut ledger, input, &mut tally, first_day)
             .and_then(|()| self.commit(&mut ledger, input, &tally, now_unix));
         if let Err(e) = committed {
+            if matches!(e, StoreError::Conflict(_)) {
+                self.lookups_until = now_unix.saturating_add(LOOKUPS_AFTER_CONFLICT);
+            }
             ledger.rollback();
             self.export_rows.clear();
             return Err(e);
@@ -292,6 +312,13 @@ impl Pipeline {
             }
         }
         Ok(tally.summary)
+    }
+
+    /// Whether a batch processed at `now_unix` looks its keys up before accounting them. A
+    /// batch read under a lease always does: its conflict is not retried (it may be the lease
+    /// that moved), so a duplicate must not make one.
+    fn looks_up(&self, input: &Input, now_unix: i64) -> bool {
+        !self.store.refuses_taken_keys() || input.fence.is_some() || now_unix < self.lookups_until
     }
 
     /// Commits what the open batch changed, with its daily totals, dedupe keys and the
@@ -433,11 +460,13 @@ impl Pipeline {
             .iter()
             .flat_map(|d| d.keys.iter().flatten().copied())
             .collect();
-        let seen: rustc_hash::FxHashSet<DedupeKey> = keys
-            .iter()
-            .zip(self.store.seen(&keys)?)
-            .filter_map(|(k, s)| s.then_some(*k))
-            .collect();
+        let seen: rustc_hash::FxHashSet<DedupeKey> = if tally.look_up {
+            (keys.iter().zip(self.store.seen(&keys)?))
+                .filter_map(|(k, s)| s.then_some(*k))
+                .collect()
+        } else {
+            Default::default()
+        };
         for (d, call) in decoded.iter().zip(calls) {
             let line = &input.lines[d.line];
             let (rec, call) = match (&d.record, call) {
@@ -561,17 +590,21 @@ pub fn run(
         let now = pipeline.ctx.clock.now();
         let mut attempt = 1;
         let result = loop {
+            let looked_up = pipeline.looks_up(&input, now);
             let result = pipeline.process(&input, now);
             match &result {
                 // Rolled back whole; processed again, `seen` knows the other replica's key. A
                 // batch read under a lease is not: its conflict may be the lease that moved,
                 // which no retry mends (its source reads again from the committed checkpoint).
+                // An attempt that did not look its keys up is not counted: the next one does.
                 Err(e @ StoreError::Conflict(_))
-                    if attempt < CONFLICT_ATTEMPTS && input.fence.is_none() =>
+                    if (attempt < CONFLICT_ATTEMPTS || !looked_up) && input.fence.is_none() =>
                 {
                     health.commit_errors.with_label_values(&[e.kind()]).inc();
                     tracing::debug!("processing a batch from {} again: {e}", input.origin);
-                    attempt += 1;
+                    if looked_up {
+                        attempt += 1;
+                    }
                 }
                 _ => break result,
             }

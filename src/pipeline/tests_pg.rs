@@ -9,11 +9,26 @@ use crate::store::{Adopt, NoSeries, PgStore, SeriesRow};
 
 /// A real PostgreSQL store whose commits lose a real race: before each of the first `races`
 /// commits, another replica (a second store on the same database) commits the first of the
-/// batch's dedupe keys.
+/// batch's dedupe keys. It counts its lookups (`seen` calls), and says it refuses taken keys
+/// (as the PostgreSQL store does) only if `skips`: the tests of the race look every key up.
 struct Raced {
     inner: PgStore,
     other: PgStore,
     races: usize,
+    skips: bool,
+    lookups: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Raced {
+    fn new(url: &str, races: usize, skips: bool) -> Raced {
+        Raced {
+            inner: PgStore::open(url, None).unwrap(),
+            other: PgStore::open(url, None).unwrap(),
+            races,
+            skips,
+            lookups: Default::default(),
+        }
+    }
 }
 
 impl Store for Raced {
@@ -24,7 +39,11 @@ impl Store for Raced {
         self.inner.load(series)
     }
     fn seen(&mut self, keys: &[DedupeKey]) -> Result<Vec<bool>, StoreError> {
+        (self.lookups).fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.inner.seen(keys)
+    }
+    fn refuses_taken_keys(&self) -> bool {
+        self.skips && self.inner.refuses_taken_keys()
     }
     fn commit(&mut self, c: &Commit<'_>) -> Result<(), StoreError> {
         if self.races > 0 && !c.dedupe.is_empty() {
@@ -72,11 +91,7 @@ struct Running {
 
 impl Running {
     fn start(url: &str, races: usize) -> Running {
-        Running::with(Raced {
-            inner: PgStore::open(url, None).unwrap(),
-            other: PgStore::open(url, None).unwrap(),
-            races,
-        })
+        Running::with(Raced::new(url, races, false))
     }
 
     fn with(store: Raced) -> Running {
@@ -160,6 +175,53 @@ fn pg_a_batch_that_loses_a_race_is_processed_again_and_counts_that_request_once(
     assert_eq!((s.accepted, s.duplicates), (1, 3), "{s:?}");
 }
 
+/// The lookups a pipeline has made so far.
+fn lookups(r: &Arc<std::sync::atomic::AtomicUsize>) -> usize {
+    r.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+#[test]
+fn pg_batches_skip_the_key_lookups_until_a_commit_meets_a_taken_key() {
+    let url = shared().database();
+    let store = Raced::new(&url, 0, true);
+    let made = store.lookups.clone();
+    let (mut p, _) = Pipeline::open(ctx(1000), Box::new(store)).unwrap();
+    let t = 2_000_000_000;
+    let s = p.process(&input(&records(&["k1", "k2"])), t).unwrap();
+    assert_eq!((s.accepted, s.duplicates, lookups(&made)), (2, 0, 0));
+    let two = p.ledger().sum(Metric::Cost, &[]);
+    // Not looked up, k2 reaches the commit, which refuses the batch whole.
+    let e = p.process(&input(&records(&["k2", "k3"])), t).unwrap_err();
+    assert_eq!(e.kind(), "conflict", "{e}");
+    assert_eq!(p.ledger().sum(Metric::Cost, &[]), two, "nothing of it kept");
+    // From then on batches look their keys up, for LOOKUPS_AFTER_CONFLICT seconds.
+    let s = p.process(&input(&records(&["k2", "k3"])), t + 1).unwrap();
+    assert_eq!((s.accepted, s.duplicates, lookups(&made)), (1, 1, 1));
+    let last = t + LOOKUPS_AFTER_CONFLICT - 1;
+    p.process(&input(&records(&["k4"])), last).unwrap();
+    assert_eq!(lookups(&made), 2);
+    let s = p.process(&input(&records(&["k5"])), last + 1).unwrap();
+    assert_eq!((s.accepted, lookups(&made)), (1, 2), "skipped again");
+    assert_eq!(
+        p.ledger().sum(Metric::Cost, &[]),
+        two * Decimal::from(5) / Decimal::from(2)
+    );
+}
+
+#[test]
+fn pg_an_attempt_without_lookups_is_not_one_of_the_three_a_race_gets() {
+    let url = shared().database();
+    let store = Raced::new(&url, 3, true);
+    let made = store.lookups.clone();
+    let p = Running::with(store);
+    // Each of the first three commits loses a race: the first attempt (no lookups) is not
+    // counted, so the three attempts a race gets still follow, and the last one commits.
+    // Counted, it would be the third, and the batch refused.
+    let s = p.send(&records(&["d1", "d2", "d3", "d4"])).unwrap();
+    assert_eq!((s.accepted, s.duplicates), (1, 3), "{s:?}");
+    assert_eq!((p.conflicts(), lookups(&made)), (3, 3));
+}
+
 #[test]
 fn pg_an_idle_pipeline_refreshes_what_another_replica_commits_within_seconds() {
     let url = shared().database();
@@ -237,14 +299,10 @@ fn pg_a_failed_refresh_is_counted_and_the_replica_keeps_its_last_view() {
 #[test]
 fn pg_failed_folds_show_in_the_fold_metrics_until_folds_work_again() {
     let url = shared().database();
-    let mut inner = PgStore::open(&url, None).unwrap();
+    let mut store = Raced::new(&url, 0, false);
     // every commit makes a fold due
-    inner.set_journal(1, Duration::from_secs(600));
-    let p = Running::with(Raced {
-        inner,
-        other: PgStore::open(&url, None).unwrap(),
-        races: 0,
-    });
+    store.inner.set_journal(1, Duration::from_secs(600));
+    let p = Running::with(store);
     let no_labels: &[&str] = &[];
     let errors = || p.health.fold_errors.with_label_values(no_labels).get();
     let age = || p.health.unfolded_age.with_label_values(no_labels).get();

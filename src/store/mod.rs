@@ -199,6 +199,12 @@ pub trait Store: Send {
     /// For each key, whether a committed batch already counted it.
     fn seen(&mut self, keys: &[DedupeKey]) -> Result<Vec<bool>, StoreError>;
     fn commit(&mut self, commit: &Commit<'_>) -> Result<(), StoreError>;
+    /// Whether `commit` refuses, with [`StoreError::Conflict`] and nothing kept, a batch
+    /// holding a dedupe key that a committed batch already holds. Then the pipeline may skip
+    /// `seen` before accounting (a duplicate costs a refused commit and one more attempt).
+    fn refuses_taken_keys(&self) -> bool {
+        false
+    }
     /// Pulls what other writers committed since this store last loaded or refreshed: hands
     /// each changed series to `adopt` (which returns its ledger id) with its value in the
     /// store, and takes that value as the base of the series' next commit. Returns how many

@@ -47,8 +47,10 @@
 //!   that reads the mark of those deletions also reads the age of the oldest unfolded row (no
 //!   round trip of its own), which [`Store::folds`] hands on: it grows only while no replica
 //!   folds;
-//! - a dedupe key another replica committed between `seen` and the commit fails the commit
-//!   with [`StoreError::Conflict`] (rolled back; processed again, the request is a duplicate).
+//! - a dedupe key the database holds fails the commit with [`StoreError::Conflict`] (rolled
+//!   back; processed again, the request is a duplicate): one another replica committed
+//!   between `seen` and the commit, or any, when the pipeline skipped `seen` (it does unless
+//!   a batch met a conflict in the last minutes: [`Store::refuses_taken_keys`]).
 //!
 //! Memory: per ledger series the store keeps its database id and the base of its next delta
 //! (`written`), and a map from database id to ledger id; no labels (the ledger has them, and
@@ -622,11 +624,12 @@ fn check_fence(
     ))))
 }
 
-/// Stores a batch's dedupe keys; a key another writer committed first fails the commit with
-/// [`StoreError::Conflict`]. Each part is first inserted plainly, in a savepoint: a key that
-/// is there already fails it at once (none can be in flight, all writers hold the commit
-/// lock), and that is rare (`seen` left the batch only keys it did not find), while `ON
-/// CONFLICT`'s extra probe of every key made the insert about a third slower (issue 12).
+/// Stores a batch's dedupe keys; a key a committed batch holds (another writer's, or one
+/// whose keys the pipeline did not look up first: [`Store::refuses_taken_keys`]) fails the
+/// commit with [`StoreError::Conflict`]. Each part is first inserted plainly, in a savepoint:
+/// a key that is there already fails it at once (none can be in flight, all writers hold the
+/// commit lock), and that is rare, while `ON CONFLICT`'s extra probe of every key made the
+/// insert about a third slower (issue 12).
 /// Only a part that failed is inserted again with `ON CONFLICT`, to count the keys taken.
 fn insert_keys(
     tx: &mut Transaction<'_>,
@@ -745,6 +748,11 @@ impl Store for PgStore {
             Ok(found)
         })?;
         Ok(keys.iter().map(|k| found.contains(&k[..])).collect())
+    }
+
+    /// `insert_keys` refuses a taken key, whoever committed it.
+    fn refuses_taken_keys(&self) -> bool {
+        true
     }
 
     fn commit(&mut self, c: &Commit<'_>) -> Result<(), StoreError> {
