@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use crate::daemon::{append, sum, Daemon};
 use crate::prometheus::{
-    calls_now, dashboard, dashboard_problems, expand, fixture, post_firehose, query,
-    start_fixture_daemon, start_prometheus_with, Prometheus, FIXTURE_RECORDS,
+    assert_empty_panels, calls_now, dashboard, dashboard_problems, expand, fixture, post_firehose,
+    query, start_fixture_daemon, start_prometheus_with, Prometheus, FIXTURE_RECORDS,
 };
 
 /// The dashboard's expression of the panel with this title (first target).
@@ -193,13 +193,7 @@ fn three_replicas_exposing_the_same_totals_give_the_true_totals_also_with_one_st
                 "{when}: {team}: {v} vs {spent}/1000"
             );
         }
-        let (checked, problems) = dashboard_problems(&prom);
-        assert!(
-            problems.is_empty(),
-            "{when}: {} of {checked} panel queries failed:\n{}",
-            problems.len(),
-            problems.join("\n")
-        );
+        assert_empty_panels(when, &dashboard_problems(&prom), &[]);
     };
     // Without max across replicas, the same sum is three times the truth: the three really
     // are scraped as one job.
