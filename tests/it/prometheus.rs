@@ -203,8 +203,14 @@ pub(crate) const FIXTURE_RECORDS: f64 = 62.0;
 /// Starts a fixture daemon with its own state directory and waits until it counted the files.
 pub(crate) fn start_fixture_daemon(f: &Fixture, state: &str) -> Daemon {
     let state = f.dir.path().join(state);
+    start_fixture_daemon_on(f, &["--state-dir", state.to_str().unwrap()])
+}
+
+/// Starts a fixture daemon on the store that `store` names (`--store` and a URL, or
+/// `--state-dir` and a directory) and waits until it shows the files counted.
+pub(crate) fn start_fixture_daemon_on(f: &Fixture, store: &[&str]) -> Daemon {
     let mut args: Vec<&str> = f.args.iter().map(String::as_str).collect();
-    args.extend(["--state-dir", state.to_str().unwrap()]);
+    args.extend(store);
     let d = Daemon::start(&args);
     d.wait_for("every record", |m| {
         crate::daemon::sum(m, "bedrock_records_total", &[]) == FIXTURE_RECORDS

@@ -2,16 +2,18 @@
 //! exposes the same global totals. Three daemons that each count the same input files fully
 //! expose exactly that. The recording rules and the dashboard must give the true totals (one
 //! daemon's, not three times them), every panel but those of a PostgreSQL store's metrics must
-//! still have data, and the values must hold when one replica stops.
+//! still have data, and the values must hold when one replica stops. Two replicas on a real
+//! PostgreSQL store fill every panel, those too.
 
 use std::time::{Duration, Instant};
 
 use crate::daemon::{append, sum, Daemon};
 use crate::prometheus::{
     assert_empty_panels, calls_now, dashboard, dashboard_problems, expand, fixture, post_firehose,
-    query, start_fixture_daemon, start_prometheus_with, Prometheus, FIXTURE_RECORDS,
-    POSTGRES_ONLY_LIST,
+    query, start_fixture_daemon, start_fixture_daemon_on, start_prometheus_with, Prometheus,
+    FIXTURE_RECORDS, POSTGRES_ONLY, POSTGRES_ONLY_LIST,
 };
+use crate::support::postgres::Server;
 
 /// The dashboard's expression of the panel with this title (first target).
 fn panel_expr(title: &str) -> String {
@@ -81,6 +83,24 @@ fn deltas(before: &str, after: &str, name: &str, label: &str, keys: &[String]) -
         .collect()
 }
 
+/// A Prometheus job scraping every daemon, once each has been scraped a few times (rates
+/// need a few scrapes).
+fn scrape_all(daemons: &[Daemon]) -> Prometheus {
+    let targets = (daemons.iter().map(|d| format!("'{}'", d.addr)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let prom = start_prometheus_with(&format!(
+        "scrape_configs:\n  - job_name: bedrock-cost-exporter\n    static_configs: [{{targets: [{targets}]}}]\n"
+    ));
+    let n = daemons.len() as f64;
+    wait_until(
+        &prom,
+        "count(count_over_time(bedrock_build_info[1m]) >= 5)",
+        |scraped| scraped == n,
+    );
+    prom
+}
+
 #[test]
 fn three_replicas_exposing_the_same_totals_give_the_true_totals_also_with_one_stopped() {
     let f = fixture();
@@ -89,17 +109,7 @@ fn three_replicas_exposing_the_same_totals_give_the_true_totals_also_with_one_st
         .map(|s| start_fixture_daemon(&f, s))
         .collect();
     post_firehose(&daemons[0].addr);
-    let targets = (daemons.iter().map(|d| format!("'{}'", d.addr)))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let prom = start_prometheus_with(&format!(
-        "scrape_configs:\n  - job_name: bedrock-cost-exporter\n    static_configs: [{{targets: [{targets}]}}]\n"
-    ));
-    wait_until(
-        &prom,
-        "count(count_over_time(bedrock_build_info[1m]) >= 5)",
-        |n| n == 3.0,
-    );
+    let prom = scrape_all(&daemons);
 
     // New spend after Prometheus has history, so rate() and increase() see it; all three
     // replicas count it (as all replicas read the new totals from the shared store).
@@ -217,6 +227,66 @@ fn three_replicas_exposing_the_same_totals_give_the_true_totals_also_with_one_st
     });
     std::thread::sleep(Duration::from_secs(3));
     check("one replica stopped");
+
+    drop(prom);
+    for d in daemons {
+        assert!(d.stop().success());
+    }
+}
+
+/// Two replicas of the fixture on one real PostgreSQL store: every panel has data, those of
+/// [`POSTGRES_ONLY`] too, each per replica but the journal's age (the database's, shown once).
+#[test]
+fn two_replicas_on_postgres_fill_every_dashboard_panel_the_postgres_only_ones_too() {
+    let server = Server::start();
+    let url = server.database();
+    let f = fixture();
+    let store = ["--store", url.as_str()];
+    // One after the other: the second starts from the totals and the files' checkpoints the
+    // first committed to the shared store, so it counts nothing again (started together,
+    // both would read some records, how many depending on which commits first).
+    let daemons = [
+        start_fixture_daemon_on(&f, &store),
+        start_fixture_daemon_on(&f, &store),
+    ];
+    post_firehose(&daemons[0].addr);
+    let prom = scrape_all(&daemons);
+
+    assert_empty_panels(
+        "two replicas on PostgreSQL",
+        &dashboard_problems(&prom),
+        &[],
+    );
+    let [refresh_age, journal_age, refresh_errors, fold_errors] = POSTGRES_ONLY.map(|title| {
+        let v = values(&prom, &panel_expr(title), "instance");
+        assert!(v.iter().all(|(_, x)| x.is_finite()), "{title}: {v:?}");
+        v
+    });
+    let mut replicas: Vec<String> = daemons.iter().map(|d| d.addr.clone()).collect();
+    replicas.sort();
+    // The replicas a result has series of (`values` sorts by instance).
+    let instances = |v: &[(String, f64)]| {
+        let mut i: Vec<String> = v.iter().map(|(k, _)| k.clone()).collect();
+        i.dedup();
+        i
+    };
+    // Both refreshed within the last seconds (once a second).
+    assert_eq!(instances(&refresh_age), replicas, "{refresh_age:?}");
+    assert!(
+        refresh_age.iter().all(|(_, s)| *s < 10.0),
+        "{refresh_age:?}"
+    );
+    // One value for the database, not one per replica; folds keep up (due at 10 s).
+    assert_eq!(journal_age.len(), 1, "{journal_age:?}");
+    assert!(journal_age[0].1 < 60.0, "{journal_age:?}");
+    // Per replica: io, corrupt and disk_full each, all at 0.
+    assert_eq!(refresh_errors.len(), 6, "{refresh_errors:?}");
+    assert_eq!(instances(&refresh_errors), replicas, "{refresh_errors:?}");
+    assert_eq!(instances(&fold_errors), replicas, "{fold_errors:?}");
+    assert_eq!(fold_errors.len(), 2, "{fold_errors:?}");
+    for (what, v) in [("refresh", &refresh_errors), ("fold", &fold_errors)] {
+        assert!(v.iter().all(|(_, x)| *x == 0.0), "{what} errors: {v:?}");
+    }
 
     drop(prom);
     for d in daemons {
