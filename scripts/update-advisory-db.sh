@@ -8,13 +8,13 @@
 # Usage: bash scripts/update-advisory-db.sh [SOURCE] [OUT]
 #   SOURCE  a clone of https://github.com/rustsec/advisory-db (a work tree or a bare
 #           repository); without it, a shallow clone is made (needs access to GitHub)
-#   OUT     where the copy goes; default ../shared/advisory-db (next to the repository; where
-#           check-deny.sh looks), or $ADVISORY_DB
+#   OUT     where the copy goes; default deny/advisory-db (the copy the repository ships,
+#           where check-deny.sh looks), or $ADVISORY_DB
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 src="${1:-}"
-out="${2:-${ADVISORY_DB:-../shared/advisory-db}}"
+out="${2:-${ADVISORY_DB:-deny/advisory-db}}"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
