@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # CI's short fuzz pass (FUZZING.md): installs cargo-fuzz if missing, builds every target,
-# replays each target's committed seeds and then fuzzes it for FUZZ_SMOKE_SECONDS (default
+# replays each target's committed seeds (and its snapshot of a long run's minimised corpus,
+# fuzz/snapshot/<target>.tar.gz, when there is one) and then fuzzes it for FUZZ_SMOKE_SECONDS (default
 # 20). Fails on any crash, panic, failed invariant or hang. New inputs go to a temporary
 # directory, so the work tree stays clean.
 #
@@ -24,6 +25,8 @@ passed=0
 failed=0
 for t in $(cargo fuzz list); do
   mkdir -p "$scratch/$t"
+  # The long runs' minimised corpus, when committed: replayed too, as regression inputs.
+  [ ! -f "snapshot/$t.tar.gz" ] || tar -xzf "snapshot/$t.tar.gz" -C "$scratch"
   if cargo fuzz run --dev "$t" "$scratch/$t" "corpus/$t" -- \
     -max_total_time="$secs" -timeout=10 -dict="dict/$t.dict" \
     -artifact_prefix="$scratch/" >"$scratch/$t.log" 2>&1; then
