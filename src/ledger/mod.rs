@@ -232,11 +232,16 @@ impl Ledger {
     /// The id of a list of label names.
     pub fn shape(&mut self, names: &[&str]) -> u16 {
         assert!(names.len() <= MAX_LABELS, "at most {MAX_LABELS} labels");
-        let syms: Box<[Sym]> = names.iter().map(|n| self.syms.intern(n)).collect();
-        if let Some(i) = self.shapes.iter().position(|s| *s == syms) {
+        let mut syms = [NO_SYM; MAX_LABELS];
+        for (s, n) in syms.iter_mut().zip(names) {
+            *s = self.syms.intern(n);
+        }
+        let syms = &syms[..names.len()];
+        // Found without allocating: a load calls this once per stored series.
+        if let Some(i) = self.shapes.iter().position(|s| **s == *syms) {
             return i as u16;
         }
-        self.shapes.push(syms);
+        self.shapes.push(syms.into());
         u16::try_from(self.shapes.len() - 1).expect("fewer than 65535 label shapes")
     }
 
@@ -566,10 +571,17 @@ impl Ledger {
 
     /// Puts a stored series back at its id (loading). Ids may have gaps (deleted series).
     pub fn restore(&mut self, id: u32, metric: Metric, labels: &[(&str, &str)], value: i128) {
-        let names: Vec<&str> = labels.iter().map(|(n, _)| *n).collect();
-        let shape = self.shape(&names);
-        let vals: Vec<Sym> = labels.iter().map(|(_, v)| self.syms.intern(v)).collect();
-        let key = Key::new(metric, shape, &vals);
+        assert!(labels.len() <= MAX_LABELS, "at most {MAX_LABELS} labels");
+        let mut names = [""; MAX_LABELS];
+        for (n, (name, _)) in names.iter_mut().zip(labels) {
+            *n = name;
+        }
+        let shape = self.shape(&names[..labels.len()]);
+        let mut vals = [NO_SYM; MAX_LABELS];
+        for (v, (_, value)) in vals.iter_mut().zip(labels) {
+            *v = self.syms.intern(value);
+        }
+        let key = Key::new(metric, shape, &vals[..labels.len()]);
         while self.slots.len() < id as usize {
             self.slots.push(Slot::dead());
         }

@@ -20,10 +20,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use postgres::Transaction;
+use rustc_hash::FxHashMap;
 
 use super::codec::{put_signed, put_varint, Reader};
 use super::postgres::{Failed, KEYED_PLANS, ROWS_PER_STATEMENT};
 use super::StoreError;
+use crate::ledger::Metric;
 
 /// One change in a journal row: the series' database id and how much its value moved (a
 /// series created at zero has a delta of 0: that it exists is news to other replicas).
@@ -38,14 +40,14 @@ pub(super) struct Entry {
     pub created: bool,
 }
 
-/// A stored series: its definition and value.
+/// A stored series of a metric this build exports: its definition and value.
 pub(super) struct Series {
-    pub metric: String,
+    pub metric: Metric,
     pub labels: Vec<u8>,
     pub value: i128,
 }
 
-/// Every live series, by database id.
+/// Every live series of the metrics this build exports, by database id.
 pub(super) type Values = BTreeMap<i64, Series>;
 
 pub(super) fn encode(entries: &[Entry]) -> Vec<u8> {
@@ -59,30 +61,110 @@ pub(super) fn encode(entries: &[Entry]) -> Vec<u8> {
 
 /// The entries of a row, in order; `None` if it is not well formed.
 pub(super) fn decode(blob: &[u8]) -> Option<Vec<Entry>> {
-    let mut r = Reader(blob);
     let mut out = Vec::new();
+    each(blob, |e| out.push(e))?;
+    Some(out)
+}
+
+/// Hands each entry of a row to `f`, in order, without collecting them (a whole-store read
+/// goes through millions); `None` if the row is not well formed (`f` has seen the entries
+/// before the fault).
+pub(super) fn each(blob: &[u8], mut f: impl FnMut(Entry)) -> Option<()> {
+    let mut r = Reader(blob);
     while !r.0.is_empty() {
         let tagged = r.varint()?;
-        out.push(Entry {
+        f(Entry {
             id: i64::try_from(tagged >> 1).ok()?,
             delta: r.signed()?,
             created: tagged & 1 == 1,
         });
     }
-    Some(out)
+    Some(())
 }
 
-/// Applies one row to `values`: its deltas, then its removals. A delta to an id with no
-/// series is one written after the series was removed (by a replica that had not read the
-/// removal yet): the database dropped it too.
-pub(super) fn apply(values: &mut Values, entries: &[Entry], removed: &[i64]) {
-    for e in entries.iter().filter(|e| !e.created) {
-        if let Some(s) = values.get_mut(&e.id) {
-            s.value = s.value.wrapping_add(e.delta);
+/// The unfolded rows' changes to the series, summed: each id's deltas (wrapping) and the ids
+/// removed. Summed first, then applied in one pass over the series ([`Changes::apply`]): a
+/// whole-store read applies every unfolded row, millions of entries after a backfill, and a
+/// lookup per entry in the map of series was most of a restart's time (issue 12).
+pub(super) struct Changes {
+    sums: Sums,
+    removed: Vec<i64>,
+}
+
+/// Each series' summed deltas.
+enum Sums {
+    /// One slot per id from `base` (ids come from a sequence, so the series' ids are dense
+    /// but for the gaps removed series leave): an entry costs one index, not a hash lookup
+    /// in a table of every series.
+    Dense { base: i64, sums: Vec<i128> },
+    /// By id, when the gaps outweigh the series ([`DENSE_SLOTS_PER_SERIES`]).
+    Sparse(FxHashMap<i64, i128>),
+}
+
+/// How many slots per stored series [`Sums::Dense`] may take (16 bytes each).
+const DENSE_SLOTS_PER_SERIES: u64 = 4;
+
+impl Changes {
+    /// Changes to be applied to `values` (whose ids set their layout).
+    pub(super) fn new(values: &Values) -> Changes {
+        let sums = match (values.first_key_value(), values.last_key_value()) {
+            (Some((&lo, _)), Some((&hi, _)))
+                if hi.abs_diff(lo) < DENSE_SLOTS_PER_SERIES * values.len() as u64 =>
+            {
+                Sums::Dense {
+                    base: lo,
+                    sums: vec![0; hi.abs_diff(lo) as usize + 1],
+                }
+            }
+            _ => Sums::Sparse(FxHashMap::default()),
+        };
+        Changes {
+            sums,
+            removed: Vec::new(),
         }
     }
-    for id in removed {
-        values.remove(id);
+
+    /// Adds one entry of a row: its delta (but not that of a series the row's commit stored,
+    /// whose `series` row holds it already).
+    pub(super) fn add(&mut self, e: Entry) {
+        if e.created {
+            return;
+        }
+        let sum = match &mut self.sums {
+            // An id out of range has no series: dropped as `apply` drops it.
+            Sums::Dense { base, sums } => {
+                let i = usize::try_from(e.id.wrapping_sub(*base)).ok();
+                match i.and_then(|i| sums.get_mut(i)) {
+                    Some(s) => s,
+                    None => return,
+                }
+            }
+            Sums::Sparse(sums) => sums.entry(e.id).or_default(),
+        };
+        *sum = sum.wrapping_add(e.delta);
+    }
+
+    /// Adds the ids a row removed (after its entries).
+    pub(super) fn remove(&mut self, ids: &[i64]) {
+        self.removed.extend_from_slice(ids);
+    }
+
+    /// Applies the rows added to the `values` they were made for, as applying them one by
+    /// one would, since ids are never reused: a removed series is gone whatever came before
+    /// or after its removal (a delta to it after the removal was written by a replica that
+    /// had not read the removal yet, and the database dropped it too), a delta to an id with
+    /// no series is dropped, and wrapping sums add up in any order.
+    pub(super) fn apply(self, values: &mut Values) {
+        for (&id, s) in values.iter_mut() {
+            let d = match &self.sums {
+                Sums::Dense { base, sums } => sums[id.abs_diff(*base) as usize],
+                Sums::Sparse(sums) => sums.get(&id).copied().unwrap_or(0),
+            };
+            s.value = s.value.wrapping_add(d);
+        }
+        for id in &self.removed {
+            values.remove(id);
+        }
     }
 }
 
@@ -120,7 +202,11 @@ pub(super) fn image(tx: &mut Transaction<'_>) -> Result<Option<(Values, i64)>, F
         let Ok(value) = r.get::<_, &str>(3).parse::<i128>() else {
             return Ok(None);
         };
-        let (metric, labels) = (r.get(1), r.get(2));
+        // A metric this build no longer exports stays in the database, unread.
+        let Some(metric) = Metric::from_name(r.get(1)) else {
+            continue;
+        };
+        let labels = r.get(2);
         values.insert(
             r.get(0),
             Series {
@@ -131,21 +217,19 @@ pub(super) fn image(tx: &mut Transaction<'_>) -> Result<Option<(Values, i64)>, F
         );
     }
     let mut last = pruned(tx)?;
+    let mut changes = Changes::new(&values);
     for r in tx.query(
         "SELECT id, deltas, removed FROM journal WHERE NOT folded ORDER BY id",
         &[],
     )? {
-        let Some(entries) = decode(r.get(1)) else {
+        if each(r.get(1), |e| changes.add(e)).is_none() {
             return Ok(None);
-        };
+        }
         let removed: Option<Vec<i64>> = r.get(2);
-        apply(
-            &mut values,
-            &entries,
-            removed.as_deref().unwrap_or_default(),
-        );
+        changes.remove(removed.as_deref().unwrap_or_default());
         last = last.max(r.get(0));
     }
+    changes.apply(&mut values);
     let max: Option<i64> = tx.query_one("SELECT max(id) FROM journal", &[])?.get(0);
     Ok(Some((values, last.max(max.unwrap_or(0)))))
 }
@@ -162,7 +246,7 @@ pub(super) fn fold(tx: &mut Transaction<'_>, retention: Duration) -> Result<bool
         "SELECT id, deltas FROM journal WHERE NOT folded ORDER BY id",
         &[],
     )?;
-    let mut sums: HashMap<i64, i128> = HashMap::new();
+    let mut sums: FxHashMap<i64, i128> = FxHashMap::default();
     let mut upto = 0i64;
     for r in &rows {
         let Some(entries) = decode(r.get(1)) else {
@@ -275,4 +359,105 @@ pub(super) fn define(
         }
     }
     Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rows applied one by one, as whole-store reads applied them before [`Changes`].
+    fn one_by_one(values: &mut Values, rows: &[(Vec<Entry>, Vec<i64>)]) {
+        for (entries, removed) in rows {
+            for e in entries.iter().filter(|e| !e.created) {
+                if let Some(s) = values.get_mut(&e.id) {
+                    s.value = s.value.wrapping_add(e.delta);
+                }
+            }
+            for id in removed {
+                values.remove(id);
+            }
+        }
+    }
+
+    fn entry(id: i64, delta: i128) -> Entry {
+        Entry {
+            id,
+            delta,
+            created: false,
+        }
+    }
+
+    fn values(ids: &[i64]) -> Values {
+        ids.iter()
+            .map(|&id| {
+                let labels = vec![id as u8];
+                let s = Series {
+                    metric: Metric::Cost,
+                    labels,
+                    value: i128::from(id) * 1000,
+                };
+                (id, s)
+            })
+            .collect()
+    }
+
+    /// Summed changes give what one-by-one application gives, with ids dense enough for one
+    /// slot per id and too sparse for it: deltas before and after a removal, to ids with no
+    /// series (below, between and above the stored ones), created entries skipped, sums that
+    /// wrap.
+    #[test]
+    fn summed_changes_equal_rows_applied_one_by_one() {
+        let rows = |ids: &[i64]| {
+            let (a, b, c) = (ids[0], ids[1], ids[2]);
+            vec![
+                (
+                    vec![
+                        entry(a, 5),
+                        entry(b, i128::MAX),
+                        entry(c, 7),
+                        entry(-3, 1),
+                        entry(a + 1, 2),
+                    ],
+                    vec![],
+                ),
+                (vec![entry(b, 10), entry(c, 1)], vec![c]),
+                (
+                    vec![
+                        entry(c, 100),
+                        Entry {
+                            id: a,
+                            delta: 1_000_000,
+                            created: true,
+                        },
+                        entry(i64::MAX, 9),
+                        entry(a, -2),
+                    ],
+                    vec![],
+                ),
+            ]
+        };
+        for ids in [vec![10, 12, 13], vec![1, 500, 1_000_000]] {
+            let mut expected = values(&ids);
+            let mut got = values(&ids);
+            let dense = |c: &Changes| matches!(c.sums, Sums::Dense { .. });
+            let mut changes = Changes::new(&got);
+            assert_eq!(dense(&changes), ids[2] < 100, "layout for {ids:?}");
+            let rows = rows(&ids);
+            one_by_one(&mut expected, &rows);
+            for (entries, removed) in &rows {
+                entries.iter().for_each(|e| changes.add(*e));
+                changes.remove(removed);
+            }
+            changes.apply(&mut got);
+            let pairs = |v: &Values| v.iter().map(|(id, s)| (*id, s.value)).collect::<Vec<_>>();
+            assert_eq!(pairs(&got), pairs(&expected), "{ids:?}");
+            assert_eq!(got.len(), 2);
+        }
+        let mut empty = Values::new();
+        let mut changes = Changes::new(&empty);
+        changes.add(entry(1, 1));
+        changes.remove(&[1]);
+        changes.apply(&mut empty);
+        assert!(empty.is_empty());
+    }
 }

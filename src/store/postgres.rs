@@ -66,6 +66,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use postgres::{Client, IsolationLevel, Transaction};
+use rustc_hash::FxHashMap;
 
 use super::pg_daily::{self, DailySums};
 use super::pg_fold::{Folder, Settings};
@@ -160,7 +161,7 @@ pub struct PgStore {
     /// the base of its next delta.
     written: Vec<Option<Written>>,
     /// The ledger id of each database id in `written`: journal rows name series by the latter.
-    by_db: HashMap<i64, u32>,
+    by_db: FxHashMap<i64, u32>,
     /// The highest journal id this store has read (by `load` or `refresh`): the next refresh
     /// reads the rows past it.
     last: i64,
@@ -218,7 +219,7 @@ impl PgStore {
             url: url.to_string(),
             client: None,
             written: Vec::new(),
-            by_db: HashMap::new(),
+            by_db: FxHashMap::default(),
             last: 0,
             writer: writer_name(),
             fold: Settings {
@@ -708,17 +709,16 @@ impl Store for PgStore {
                 None => Err(self.corrupt("a series value or journal row that does not decode")),
             })?;
         self.written.clear();
+        self.written.reserve(values.len());
         self.by_db.clear();
+        self.by_db.reserve(values.len());
         self.last = last;
         let mut labels = Vec::with_capacity(crate::ledger::MAX_LABELS);
         for (db, s) in &values {
-            // A metric this build no longer exports is kept in the database but not loaded.
-            let Some(metric) = Metric::from_name(&s.metric) else {
-                continue;
-            };
+            let metric = s.metric;
             labels.clear();
             if super::codec::decode_labels(&s.labels, &mut labels).is_none() {
-                return Err(self.corrupt(format!("bad labels in a series of {}", s.metric)));
+                return Err(self.corrupt(format!("bad labels in a series of {}", metric.name())));
             }
             let id = self.written.len() as u32;
             sink(SeriesRow {
@@ -885,7 +885,7 @@ impl Store for PgStore {
             // What other writers did to each series, in the order first changed: the sum of
             // their deltas, or `None` once removed (a removed id is never used again).
             let mut order: Vec<i64> = Vec::new();
-            let mut now: HashMap<i64, Option<i128>> = HashMap::new();
+            let mut now: FxHashMap<i64, Option<i128>> = FxHashMap::default();
             let mut upto = last;
             for r in &rows {
                 upto = upto.max(r.get(0));
@@ -1067,18 +1067,15 @@ impl PgStore {
             .ok_or_else(|| self.corrupt("a series value or journal row that does not decode"))?;
         let mut labels = Vec::with_capacity(crate::ledger::MAX_LABELS);
         for s in values.values() {
-            if Metric::from_name(&s.metric).is_some()
-                && super::codec::decode_labels(&s.labels, &mut labels).is_none()
-            {
-                return Err(self.corrupt(format!("bad labels in a series of {}", s.metric)));
+            if super::codec::decode_labels(&s.labels, &mut labels).is_none() {
+                let name = s.metric.name();
+                return Err(self.corrupt(format!("bad labels in a series of {name}")));
             }
         }
         let old = std::mem::take(&mut self.by_db);
         let mut n = 0;
         for (db, s) in &values {
-            let Some(metric) = Metric::from_name(&s.metric) else {
-                continue;
-            };
+            let metric = s.metric;
             labels.clear();
             super::codec::decode_labels(&s.labels, &mut labels).expect("checked above");
             let id = adopt(Adopted::New(metric, &labels), s.value);
