@@ -169,7 +169,7 @@ pub struct PgStore {
     /// ledger, `refresh` skips them. Unique per open store.
     writer: String,
     fold: Settings,
-    /// The fold thread, started by the first commit (stores that only read never fold).
+    /// The fold thread, started by the first commit or refresh (see [`PgStore::folder`]).
     folder: Option<Folder>,
     /// What the last successful refresh read of the unfolded journal (see [`Folds`]).
     unfolded_age: Option<f64>,
@@ -846,10 +846,7 @@ impl Store for PgStore {
             Ok((fresh_ids, journal_id))
         })?;
         if let Some(id) = journal_id {
-            let (config, url, fold) = (&self.config, &self.url, self.fold);
-            self.folder
-                .get_or_insert_with(|| Folder::start(config.clone(), url.clone(), fold))
-                .committed(id);
+            self.folder().committed(id);
         }
         // Committed: the new bases of the next deltas.
         for (id, db, _, value) in known {
@@ -865,6 +862,7 @@ impl Store for PgStore {
     }
 
     fn refresh(&mut self, adopt: &mut Adopt<'_>) -> Result<Option<usize>, StoreError> {
+        self.folder();
         let (last, url) = (self.last, self.url.clone());
         let writer = self.writer.clone();
         // The map is lent to the transaction, which reads the definitions of the ids it lacks.
@@ -991,7 +989,7 @@ impl Store for PgStore {
 
 impl PgStore {
     /// Tests: how many unfolded rows make a fold due (by count only, not by age), and how
-    /// long folded rows stay. Stops the fold thread; the next commit starts it again.
+    /// long folded rows stay. Stops the fold thread; the next commit or refresh starts it again.
     #[cfg(test)]
     pub(crate) fn set_journal(&mut self, fold_every: i64, retention: Duration) {
         self.folder = None;
@@ -1025,10 +1023,17 @@ impl PgStore {
     /// Tests: holds this store's folds before they commit (see [`Folder::pause`]).
     #[cfg(test)]
     pub(crate) fn pause_folds(&mut self, paused: bool) {
+        self.folder().pause(paused);
+    }
+
+    /// This store's fold thread, started by its first commit or refresh: a daemon's store
+    /// (the `state` commands' stores do neither, and fold nothing). A replica that only
+    /// refreshes (no batch reaches it) folds too: otherwise the rows a `run --once` backfill
+    /// or a dead replica left unfolded would stay so while no other replica commits.
+    fn folder(&mut self) -> &Folder {
         let (config, url, fold) = (&self.config, &self.url, self.fold);
         self.folder
             .get_or_insert_with(|| Folder::start(config.clone(), url.clone(), fold))
-            .pause(paused);
     }
 
     /// What this store last wrote or read of ledger series `id`.

@@ -125,3 +125,33 @@ fn sqlite_reports_no_folds() {
     let s = SqliteStore::open(dir.path()).unwrap();
     assert_eq!(s.folds(), None);
 }
+
+/// A replica no batch reaches folds the rows others left unfolded (a `run --once` backfill,
+/// a replica that stopped): its fold thread starts with its first refresh, not only with its
+/// first commit.
+#[test]
+fn pg_a_replica_that_only_refreshes_folds_rows_others_left_unfolded() {
+    let url = shared().database();
+    let unfolded = || {
+        let mut c = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
+        let q = "SELECT count(*) FROM journal WHERE NOT folded";
+        c.query_one(q, &[]).unwrap().get::<_, i64>(0)
+    };
+    let mut writer = open(&url);
+    // a writer that never folds, as a `run --once` that exits first
+    writer.set_journal(1_000_000, Duration::from_secs(600));
+    let mut l = loaded(&mut writer);
+    commit_one(&mut writer, &mut l, "x", &[], 1000);
+    commit_one(&mut writer, &mut l, "y", &[], 1000);
+    drop(writer);
+    assert_eq!(unfolded(), 2);
+
+    let mut reader = open(&url);
+    reader.set_journal(1, Duration::from_secs(600));
+    let mut l = loaded(&mut reader);
+    refresh(&mut reader, &mut l);
+    wait_for("the reader did not fold the writer's rows", || {
+        unfolded() == 0
+    });
+    assert_eq!(reader.folds().unwrap().failed, 0);
+}
