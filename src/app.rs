@@ -421,6 +421,7 @@ pub async fn run(
     if let Some(s3) = &config.s3 {
         start_s3(
             s3,
+            file::BatchSize::for_state(&config.state).bytes,
             &tracker,
             &sup,
             &tx,
@@ -566,6 +567,7 @@ fn restore_history(
 #[allow(clippy::too_many_arguments)]
 async fn start_s3(
     s3: &crate::config::S3Config,
+    batch_bytes: usize,
     tracker: &TaskTracker,
     sup: &Supervisor,
     tx: &mpsc::Sender<Input>,
@@ -608,6 +610,7 @@ async fn start_s3(
             poll,
             start_ms: s3.start_ms,
             concurrency: s3.concurrency,
+            batch_bytes,
             checkpoints: checkpoints
                 .iter()
                 .filter(|(k, _)| {

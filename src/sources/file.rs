@@ -51,7 +51,7 @@ impl BatchSize {
         lines: 20_000,
     };
 
-    /// The batches for the daemon's store.
+    /// The batches for the daemon's store (the S3 source takes its `bytes`).
     pub fn for_state(state: &crate::config::StateMode) -> BatchSize {
         use crate::config::StateMode;
         match state {

@@ -84,6 +84,12 @@ pub struct S3Source<B: Bucket> {
     pub start_ms: i64,
     /// Parallel S3 requests (and partitions read at once).
     pub concurrency: usize,
+    /// Decompressed bytes after which a batch is committed (objects are never split, so one
+    /// large object is one batch): the file source's batch size for the store
+    /// (`file::BatchSize::for_state`: 1 MiB for SQLite, 4 MiB for PostgreSQL, whose commits
+    /// cost more each). In memory: `concurrency` batches being read, plus the pipeline's
+    /// channel.
+    pub batch_bytes: usize,
     /// The store's checkpoints (this source takes its own).
     pub checkpoints: HashMap<String, String>,
     pub tx: mpsc::Sender<Input>,
@@ -118,6 +124,7 @@ impl<B: Bucket> S3Source<B> {
             prefix: self.prefix.clone(),
             key,
             permits: Semaphore::new(self.concurrency.max(1)),
+            batch_bytes: self.batch_bytes,
             tx: self.tx.clone(),
             errors: self.errors.clone(),
             metrics: self.metrics.clone(),

@@ -17,11 +17,6 @@ use crate::batch::{submit, Input, LineRef, SubmitError};
 use crate::clock::Clock;
 use crate::metrics::BucketMetrics;
 
-/// Decompressed bytes after which a batch is committed (objects are never split, so one
-/// large object is one batch): the file source's size, where bigger batches replayed no
-/// faster, so that the concurrent partitions and the channel hold tens of MiB at most.
-const BATCH_BYTES: usize = 1 << 20;
-
 /// What the concurrent partition readers share.
 pub(super) struct Shared<B> {
     pub(super) bucket: B,
@@ -30,6 +25,8 @@ pub(super) struct Shared<B> {
     pub(super) key: String,
     pub(super) origin: Arc<str>,
     pub(super) permits: Semaphore,
+    /// Decompressed bytes after which a batch is committed ([`S3Source::batch_bytes`]).
+    pub(super) batch_bytes: usize,
     pub(super) tx: mpsc::Sender<Input>,
     pub(super) errors: IntCounterVec,
     pub(super) metrics: BucketMetrics,
@@ -231,7 +228,7 @@ impl<B: Bucket> Shared<B> {
                     }
                 }
             }
-            if batch.input.buf.len() >= BATCH_BYTES
+            if batch.input.buf.len() >= self.batch_bytes
                 && !self.commit(p, &mut read, &mut batch, via, &mut out).await
             {
                 return out;

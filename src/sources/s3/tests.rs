@@ -106,6 +106,8 @@ fn key(account: &str, region: &str, hour: i64, name: &str) -> String {
 /// What the stand-in pipeline committed.
 #[derive(Default)]
 struct Committed {
+    /// Batches committed.
+    batches: usize,
     lines: usize,
     rejected: Vec<&'static str>,
     checkpoints: HashMap<String, String>,
@@ -124,6 +126,7 @@ fn pipeline(refuse: Arc<AtomicBool>) -> (mpsc::Sender<Input>, Arc<Mutex<Committe
                 continue;
             }
             let mut c = g.lock().unwrap();
+            c.batches += 1;
             c.lines += i.lines.len();
             c.rejected.extend(i.rejected.iter().copied());
             for k in &i.drop_checkpoints {
@@ -159,6 +162,7 @@ fn source_at(
         poll: Duration::from_secs(60),
         start_ms: (HOUR + 1) * layout::HOUR_MS,
         concurrency: 2,
+        batch_bytes: 1 << 20,
         checkpoints,
         tx,
         errors,
@@ -394,4 +398,33 @@ async fn an_hour_that_stays_unreadable_is_given_up_a_day_after_its_lookback() {
     much_later.poll_once(&shared, &mut st, &stop).await.unwrap();
     assert!(st.floor > HOUR + 2, "{}", st.floor);
     assert_eq!(errors(&s, "abandoned"), 1);
+}
+
+/// A batch closes once it holds `batch_bytes` of decompressed lines (whole objects): nine
+/// objects of about 0.4 MiB in one partition make one batch per three objects with 1 MiB
+/// batches (SQLite's), one batch with 4 MiB (PostgreSQL's), every line once either way.
+#[tokio::test]
+async fn batches_close_at_the_configured_size() {
+    let line = format!("{}\n", REC.trim_end());
+    let per_object = (400 << 10) / line.len();
+    for (batch_bytes, batches) in [(1 << 20, 3), (4 << 20, 1)] {
+        let b = FakeBucket::default();
+        for i in 0..9 {
+            b.objects.lock().unwrap().insert(
+                key("111", "us-east-1", HOUR + 4, &format!("{i:02}.json.gz")),
+                gz(&line.repeat(per_object)),
+            );
+        }
+        let (tx, got) = pipeline(Arc::new(AtomicBool::new(false)));
+        let mut s = source(b, tx, HashMap::new());
+        s.batch_bytes = batch_bytes;
+        let (mut st, shared) = s.begin();
+        s.poll_once(&shared, &mut st, &CancellationToken::new())
+            .await
+            .unwrap();
+        let got = got.lock().unwrap();
+        assert_eq!(got.lines, 9 * per_object, "{batch_bytes}");
+        // the floor's own checkpoint commit comes on top
+        assert_eq!(got.batches - 1, batches, "{batch_bytes}");
+    }
 }
