@@ -59,16 +59,9 @@ pub(super) fn encode(entries: &[Entry]) -> Vec<u8> {
     out
 }
 
-/// The entries of a row, in order; `None` if it is not well formed.
-pub(super) fn decode(blob: &[u8]) -> Option<Vec<Entry>> {
-    let mut out = Vec::new();
-    each(blob, |e| out.push(e))?;
-    Some(out)
-}
-
 /// Hands each entry of a row to `f`, in order, without collecting them (a whole-store read
 /// goes through millions); `None` if the row is not well formed (`f` has seen the entries
-/// before the fault).
+/// before the fault, so a caller drops what it summed).
 pub(super) fn each(blob: &[u8], mut f: impl FnMut(Entry)) -> Option<()> {
     let mut r = Reader(blob);
     while !r.0.is_empty() {
@@ -249,12 +242,14 @@ pub(super) fn fold(tx: &mut Transaction<'_>, retention: Duration) -> Result<bool
     let mut sums: FxHashMap<i64, i128> = FxHashMap::default();
     let mut upto = 0i64;
     for r in &rows {
-        let Some(entries) = decode(r.get(1)) else {
+        let summed = each(r.get(1), |e| {
+            if !e.created {
+                let s = sums.entry(e.id).or_default();
+                *s = s.wrapping_add(e.delta);
+            }
+        });
+        if summed.is_none() {
             return Ok(false);
-        };
-        for e in entries.iter().filter(|e| !e.created) {
-            let s = sums.entry(e.id).or_default();
-            *s = s.wrapping_add(e.delta);
         }
         upto = upto.max(r.get(0));
     }

@@ -890,13 +890,7 @@ impl Store for PgStore {
                 let Some(blob) = r.get::<_, Option<&[u8]>>(1) else {
                     continue;
                 };
-                let Some(entries) = pg_journal::decode(blob) else {
-                    return Err(Failed::Store(corrupt_at(
-                        &url,
-                        "a journal row that does not decode",
-                    )));
-                };
-                for e in entries {
+                let summed = pg_journal::each(blob, |e| {
                     let sum = now.entry(e.id).or_insert_with(|| {
                         order.push(e.id);
                         Some(0)
@@ -904,6 +898,12 @@ impl Store for PgStore {
                     if let Some(s) = sum {
                         *s = s.wrapping_add(e.delta);
                     }
+                });
+                if summed.is_none() {
+                    return Err(Failed::Store(corrupt_at(
+                        &url,
+                        "a journal row that does not decode",
+                    )));
                 }
                 for db in r.get::<_, Option<Vec<i64>>>(2).unwrap_or_default() {
                     if now.insert(db, None).is_none() {
