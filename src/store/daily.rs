@@ -39,7 +39,7 @@ pub const FOLD_BYTES: usize = 8 << 20;
 #[cfg(test)]
 pub const FOLD_BYTES: usize = 4 << 10;
 
-type Sum = (u64, i128);
+pub(super) type Sum = (u64, i128);
 
 fn add(sum: &mut Sum, n: u64, units: i128) {
     sum.0 = sum.0.saturating_add(n);
@@ -47,22 +47,23 @@ fn add(sum: &mut Sum, n: u64, units: i128) {
 }
 
 /// A per-model row's key by day number (which sorts as its date does).
-type UsageAt = (i32, String, String, Scope, Tier, bool, TokenClass);
+pub(super) type UsageAt = (i32, String, String, Scope, Tier, bool, TokenClass);
 
-/// Rows of days in a range, added up as they are read.
-struct Pending {
+/// Rows of days in a range, added up as they are read (here, and by the PostgreSQL store,
+/// which keeps the same journal rows: `pg_daily.rs`).
+pub(super) struct Pending {
     since: String,
     until: String,
-    usage: BTreeMap<UsageAt, Sum>,
+    pub(super) usage: BTreeMap<UsageAt, Sum>,
     /// By day, then principal, looked up by `&str`: a journal holds a row per caller and
     /// batch, and adding one to a key already seen allocates nothing.
-    principals: FxHashMap<i32, FxHashMap<String, Sum>>,
+    pub(super) principals: FxHashMap<i32, FxHashMap<String, Sum>>,
     /// The last day number asked about, and whether it is in the range.
     last: Option<(i32, bool)>,
 }
 
 impl Pending {
-    fn new(since: &str, until: &str) -> Pending {
+    pub(super) fn new(since: &str, until: &str) -> Pending {
         Pending {
             since: since.to_string(),
             until: until.to_string(),
@@ -86,7 +87,7 @@ impl Pending {
         }
     }
 
-    fn add_usage(&mut self, d: UsageDelta<'_>) {
+    pub(super) fn add_usage(&mut self, d: UsageDelta<'_>) {
         let key = (
             d.day,
             d.model.to_string(),
@@ -99,7 +100,7 @@ impl Pending {
         add(self.usage.entry(key).or_default(), d.tokens, d.units);
     }
 
-    fn add_principal(&mut self, day: i32, principal: &str, calls: u64, units: i128) {
+    pub(super) fn add_principal(&mut self, day: i32, principal: &str, calls: u64, units: i128) {
         let by_day = self.principals.entry(day).or_default();
         match by_day.get_mut(principal) {
             Some(sum) => add(sum, calls, units),
@@ -109,7 +110,7 @@ impl Pending {
         }
     }
 
-    fn into_totals(self) -> DailyTotals {
+    pub(super) fn into_totals(self) -> DailyTotals {
         let cost = daily::cost_of;
         let usage = (self.usage.into_iter())
             .map(
@@ -195,7 +196,7 @@ pub fn encode(d: &Deltas) -> Vec<u8> {
 
 /// Reads a journal row into `into` (rows of days it does not want are skipped); `None` if the
 /// row is not well formed.
-fn decode(blob: &[u8], into: &mut Pending) -> Option<()> {
+pub(super) fn decode(blob: &[u8], into: &mut Pending) -> Option<()> {
     let mut r = codec::Reader(blob);
     if r.byte()? != ROW_FORMAT {
         return None;
@@ -278,7 +279,7 @@ fn count_to_store(n: u64) -> i64 {
 }
 
 /// Every day, as text.
-const ALL_DAYS: (&str, &str) = ("", "\u{10FFFF}");
+pub(super) const ALL_DAYS: (&str, &str) = ("", "\u{10FFFF}");
 
 /// Adds the journal to the tables (read, add in Rust, write back: only the rows it touched)
 /// and empties it. Run inside the commit's transaction.

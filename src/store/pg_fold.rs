@@ -23,9 +23,9 @@ use std::time::Duration;
 
 use postgres::Client;
 
-use super::pg_journal;
 use super::postgres::{classify, connected, Failed};
 use super::StoreError;
+use super::{pg_daily, pg_journal};
 
 /// The advisory lock of folds (distinct from the commit and schema locks): "bcef" in ASCII.
 pub(super) const FOLD_LOCK: i64 = 0x62_63_65_66;
@@ -204,7 +204,7 @@ fn look(
         if !ours {
             return Ok(Looked::Busy);
         }
-        if !pg_journal::fold(&mut tx, settings.retention)? {
+        if !fold(&mut tx, settings.retention)? {
             return Err(Failed::Store(StoreError::Io(
                 "a journal row that does not decode".into(),
             )));
@@ -226,6 +226,19 @@ fn look(
             Err(classify(&e, url))
         }
     }
+}
+
+/// One fold: the daily totals' journal (`pg_daily::fold`), then the series' (`pg_journal::fold`),
+/// in the caller's transaction; `false` if a row does not decode. The daily journal first: a
+/// commit that prunes the daily totals folds that journal too, and may then delete series
+/// rows (a removal); taking the daily rows before any series row, a fold either waits for
+/// that commit before it holds a row the commit needs, or the commit waits for the fold
+/// while holding none the fold needs. No deadlock either way.
+pub(super) fn fold(
+    tx: &mut postgres::Transaction<'_>,
+    retention: Duration,
+) -> Result<bool, Failed> {
+    Ok(pg_daily::fold(tx)? && pg_journal::fold(tx, retention)?)
 }
 
 #[cfg(test)]

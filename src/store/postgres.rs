@@ -23,7 +23,9 @@
 //!   acknowledged; on its retry [`Store::seen`] knows the key): a unique key, not a
 //!   read-then-write;
 //! - `checkpoints`, `daily_usage`, `daily_principal` (the daily totals as SQLite keeps them,
-//!   cost as an exact `numeric` of USD; see `pg_daily.rs`), `meta` (the schema version);
+//!   cost as an exact `numeric` of USD) and `daily_journal` (schema 5: one row per commit
+//!   holding its batch's daily deltas, folded into those tables beside the commits; see
+//!   `pg_daily.rs`), `meta` (the schema version);
 //! - `leases` (schema 2): which replica may read a source that only one may read at a time,
 //!   and its fence (see `lease.rs`). A batch read under a lease carries its fence, and the
 //!   commit refuses it when the lease has moved on.
@@ -68,7 +70,8 @@ use std::time::Duration;
 use postgres::{Client, IsolationLevel, Transaction};
 use rustc_hash::FxHashMap;
 
-use super::pg_daily::{self, DailySums};
+use super::daily::{Pending, ALL_DAYS};
+use super::pg_daily;
 use super::pg_fold::{Folder, Settings};
 use super::pg_journal::{self, Entry};
 use super::pg_tls;
@@ -81,7 +84,7 @@ use crate::money::{self, USD_SCALE};
 use crate::secret::Secret;
 
 /// Bump when the table layout changes; an older daemon refuses a newer database.
-pub const PG_SCHEMA_VERSION: i64 = 4;
+pub const PG_SCHEMA_VERSION: i64 = 5;
 /// Taken for the schema check and creation, so replicas starting together do not race on
 /// `CREATE TABLE IF NOT EXISTS` (an arbitrary constant: "bce" in ASCII).
 const SCHEMA_LOCK: i64 = 0x62_63_65;
@@ -107,7 +110,7 @@ CREATE TABLE IF NOT EXISTS daily_principal (day text NOT NULL, principal text NO
 
 /// `UPGRADES[n]` takes schema `n + 1` to `n + 2`; a new database gets `SCHEMA` (schema 1) and
 /// then every upgrade, so both paths end in the same layout.
-pub(super) const UPGRADES: [&str; 3] = [
+pub(super) const UPGRADES: [&str; 4] = [
     // 1 -> 2: the leases (nothing else changes).
     "CREATE TABLE IF NOT EXISTS leases (name text PRIMARY KEY, holder text NOT NULL, fence bigint NOT NULL, expires_at timestamptz NOT NULL);",
     // 2 -> 3: the journal, and a database id per series (journal rows name series by it).
@@ -142,6 +145,14 @@ pub(super) const UPGRADES: [&str; 3] = [
     // its probe does not find, and on `import` taking the same lock. No row changes.
     "ALTER TABLE series DROP CONSTRAINT IF EXISTS series_definition;
      CREATE INDEX IF NOT EXISTS series_by_labels ON series USING hash (labels);",
+    // 4 -> 5: the daily totals' journal (see `pg_daily.rs`): a commit writes one row instead
+    // of upserting a row per (day, principal), which was the largest statement of a commit
+    // once the series existed (issue 12). A table of its own, not a column of `journal`:
+    // replicas of schema 4 still running in a rolling upgrade mark `journal` rows folded
+    // without knowing of it, and would drop what a column held. Stored as it is (front-coded
+    // text and varints; pglz would cost the server's CPU in the commit).
+    "CREATE TABLE IF NOT EXISTS daily_journal (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, data bytea NOT NULL);
+     ALTER TABLE daily_journal ALTER COLUMN data SET STORAGE EXTERNAL;",
 ];
 
 /// Unfolded journal rows that make a fold due (see `pg_fold.rs`).
@@ -426,7 +437,7 @@ impl PgStore {
         until: Option<&str>,
     ) -> Result<DailyTotals, StoreError> {
         let url = self.url.clone();
-        self.in_tx(|tx| pg_daily::read(tx, since, until, &url))
+        self.in_snapshot(|tx| pg_daily::read(tx, since, until, &url))
     }
 
     /// Writes a whole store's content into this empty database in one transaction (`state
@@ -440,7 +451,7 @@ impl PgStore {
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&COMMIT_LOCK])?;
             let held: i64 = tx
                 .query_one(
-                    "SELECT (SELECT count(*) FROM series) + (SELECT count(*) FROM journal) + (SELECT count(*) FROM dedupe) + (SELECT count(*) FROM checkpoints) + (SELECT count(*) FROM daily_usage) + (SELECT count(*) FROM daily_principal)",
+                    "SELECT (SELECT count(*) FROM series) + (SELECT count(*) FROM journal) + (SELECT count(*) FROM dedupe) + (SELECT count(*) FROM checkpoints) + (SELECT count(*) FROM daily_usage) + (SELECT count(*) FROM daily_principal) + (SELECT count(*) FROM daily_journal)",
                     &[],
                 )?
                 .get(0);
@@ -467,19 +478,18 @@ impl PgStore {
                 )?;
             }
             write_checkpoints(tx, &image.checkpoints)?;
-            let mut d = DailySums::default();
+            let mut d = Pending::new(ALL_DAYS.0, ALL_DAYS.1);
             for (k, t) in &image.daily.usage {
                 let day = daily::parse_day(&k.day).ok_or_else(|| Failed::Store(StoreError::Io(format!("bad day {:?}", k.day))))?;
                 let units = money::to_units(t.cost, USD_SCALE).ok_or_else(|| Failed::Store(StoreError::Io(format!("bad cost {}", t.cost))))?;
-                let key = (day, k.model.clone(), k.region.clone(), k.scope, k.tier, k.long_context, k.class);
-                d.add_usage(key, t.tokens, units);
+                d.add_usage(daily::UsageDelta { day, model: &k.model, region: &k.region, scope: k.scope, tier: k.tier, long_context: k.long_context, class: k.class, tokens: t.tokens, units });
             }
             for (k, t) in &image.daily.principals {
                 let day = daily::parse_day(&k.day).ok_or_else(|| Failed::Store(StoreError::Io(format!("bad day {:?}", k.day))))?;
                 let units = money::to_units(t.cost, USD_SCALE).ok_or_else(|| Failed::Store(StoreError::Io(format!("bad cost {}", t.cost))))?;
-                d.add_principal((day, k.principal.clone()), t.calls, units);
+                d.add_principal(day, &k.principal, t.calls, units);
             }
-            d.write(tx)?;
+            pg_daily::write(tx, &d)?;
             Ok(())
         })
     }
@@ -795,7 +805,6 @@ impl Store for PgStore {
                 created: false,
             })
             .collect();
-        let sums = DailySums::of(c.daily);
         let url = self.url.clone();
         let writer = self.writer.clone();
         let (fresh_ids, journal_id) = self.in_tx(|tx| {
@@ -825,6 +834,21 @@ impl Store for PgStore {
                     )?
                     .get(0);
             }
+            pg_daily::journal(tx, c.daily)?;
+            if let Some(day) = c.daily_before {
+                // The journal's rows hold days of their own: folded first, as SQLite does.
+                // Before the removals below: a fold under way (which takes the daily
+                // journal's rows before any series row) is waited for while this commit
+                // holds no row it needs, so the two cannot deadlock.
+                if !pg_daily::fold(tx)? {
+                    return Err(Failed::Store(StoreError::Corrupt {
+                        path: PathBuf::from(&url),
+                        detail: "a daily journal row that does not decode".into(),
+                    }));
+                }
+                tx.execute("DELETE FROM daily_usage WHERE day < $1", &[&day])?;
+                tx.execute("DELETE FROM daily_principal WHERE day < $1", &[&day])?;
+            }
             if !removed.is_empty() {
                 tx.execute("DELETE FROM series WHERE id = ANY($1)", &[&removed])?;
             }
@@ -837,11 +861,6 @@ impl Store for PgStore {
             }
             if let Some(before) = c.purge_before {
                 tx.execute("DELETE FROM dedupe WHERE first_seen < $1", &[&before])?;
-            }
-            sums.write(tx)?;
-            if let Some(day) = c.daily_before {
-                tx.execute("DELETE FROM daily_usage WHERE day < $1", &[&day])?;
-                tx.execute("DELETE FROM daily_principal WHERE day < $1", &[&day])?;
             }
             Ok((fresh_ids, journal_id))
         })?;
@@ -1009,7 +1028,7 @@ impl PgStore {
                 "SELECT pg_advisory_xact_lock($1)",
                 &[&super::pg_fold::FOLD_LOCK],
             )?;
-            pg_journal::fold(tx, retention)
+            super::pg_fold::fold(tx, retention)
         })?);
         Ok(())
     }

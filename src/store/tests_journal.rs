@@ -347,7 +347,7 @@ fn pg_schemas_1_and_2_are_upgraded_keeping_every_total_exactly() {
 /// is kept to the unit, and a commit afterwards finds through the new index the series
 /// stored before (adds to it: no second row).
 #[test]
-fn pg_schema_3_is_upgraded_to_4_keeping_every_total_exactly() {
+fn pg_schema_3_is_upgraded_keeping_every_total_exactly() {
     use super::super::pg_journal::{encode, Entry};
     use super::super::postgres::{SCHEMA, UPGRADES};
     let url = shared().database();
@@ -401,7 +401,7 @@ fn pg_schema_3_is_upgraded_to_4_keeping_every_total_exactly() {
         .query_one("SELECT value FROM meta WHERE key = 'schema_version'", &[])
         .unwrap()
         .get(0);
-    assert_eq!(version, "4");
+    assert_eq!(version, PG_SCHEMA_VERSION.to_string());
     assert_eq!(values(&url), want);
     let indexes: Vec<(String, String)> = c
         .query(

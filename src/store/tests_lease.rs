@@ -204,7 +204,7 @@ fn pg_schema_1_is_upgraded_in_place_and_keeps_what_it_held() {
         .unwrap()
         .get(0);
     assert_eq!(version, PG_SCHEMA_VERSION.to_string());
-    assert_eq!(PG_SCHEMA_VERSION, 4);
+    assert_eq!(PG_SCHEMA_VERSION, 5);
     let (rows, cps) = super::super::load(&mut s);
     assert_eq!(rows.iter().map(|r| r.3).sum::<i128>(), 5);
     assert_eq!(cps[NAME], "c1");

@@ -17,6 +17,8 @@ mod lease;
 #[path = "tests_pg_tls.rs"]
 mod tls;
 
+#[path = "tests_pg_daily.rs"]
+mod daily_journal;
 #[path = "tests_fold.rs"]
 pub(crate) mod fold;
 #[path = "tests_journal.rs"]
@@ -110,7 +112,7 @@ pub(crate) fn shared() -> &'static Server {
     S.get_or_init(Server::start)
 }
 
-fn open(url: &str) -> PgStore {
+pub(crate) fn open(url: &str) -> PgStore {
     PgStore::open(url, None).unwrap()
 }
 
@@ -382,7 +384,7 @@ fn pg_i128_extremes_are_stored_exactly() {
     assert_eq!(values(&url), [i128::MAX, i128::MIN, 0]);
 }
 
-fn commit_daily(s: &mut PgStore, daily: &Deltas, before: Option<&str>) {
+pub(crate) fn commit_daily(s: &mut PgStore, daily: &Deltas, before: Option<&str>) {
     s.commit(&Commit {
         created: vec![],
         values: &[],
