@@ -33,6 +33,8 @@ pub(super) const FOLD_LOCK: i64 = 0x62_63_65_66;
 const LOOK_EVERY: Duration = Duration::from_secs(5);
 /// How long a replica that found another folding waits before it looks again.
 const BUSY_RETRY: Duration = Duration::from_millis(500);
+/// How long dropping a store waits for a fold under way to commit (see [`Folder`]'s `Drop`).
+const FINISH_WAIT: Duration = Duration::from_secs(10);
 
 /// When folds are due, and how long folded rows are kept.
 #[derive(Clone, Copy)]
@@ -79,6 +81,8 @@ struct State {
     failed: u64,
     /// A commit reached a multiple of `every`: look now.
     due: bool,
+    /// The thread has returned (or unwound).
+    exited: bool,
     /// Tests: folds wait while this is set (see [`Folder::pause`]).
     #[cfg(test)]
     paused: bool,
@@ -91,7 +95,17 @@ impl Folder {
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name("pg-fold".into())
-                .spawn(move || run(&shared, &config, &url, settings))
+                .spawn(move || {
+                    // Set however the thread ends, so a drop never waits for a dead one.
+                    struct Exited<'a>(&'a Shared);
+                    impl Drop for Exited<'_> {
+                        fn drop(&mut self) {
+                            self.0.signal(|s| s.exited = true);
+                        }
+                    }
+                    let _exited = Exited(&shared);
+                    run(&shared, &config, &url, settings)
+                })
                 .expect("spawn the fold thread")
         };
         Folder {
@@ -122,14 +136,29 @@ impl Folder {
 }
 
 impl Drop for Folder {
-    /// Stops the thread; a fold under way is finished first (or rolled back with its
-    /// connection). Inside the daemon's runtime the thread is not waited for.
+    /// Stops the thread, letting a fold under way commit first, for up to [`FINISH_WAIT`]: a
+    /// `run --once` that exits or a replica that stops does not throw away the fold it
+    /// started (it was rolled back with its connection at the process' exit, and the next
+    /// start read those rows again: a store that only `run --once` backfills write never got
+    /// folded). Also inside the daemon's runtime, whose thread then waits as long (at a
+    /// shutdown, or a start that fails). A fold that takes longer is left to the next start.
     fn drop(&mut self) {
         self.shared.signal(|s| s.stop = true);
-        if let Some(t) = self.thread.take() {
-            if tokio::runtime::Handle::try_current().is_err() {
+        let state = self.shared.lock();
+        let (state, _) = (self.shared.wake)
+            .wait_timeout_while(state, FINISH_WAIT, |s| !s.exited)
+            .unwrap_or_else(|e| e.into_inner());
+        let exited = state.exited;
+        drop(state);
+        match self.thread.take() {
+            Some(t) if exited => {
                 let _ = t.join();
             }
+            Some(_) => tracing::info!(
+                "a fold of the journal under way did not end within {}s of the store's close; it is rolled back, and folded again later",
+                FINISH_WAIT.as_secs()
+            ),
+            None => {}
         }
     }
 }

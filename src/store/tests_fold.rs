@@ -155,3 +155,38 @@ fn pg_a_replica_that_only_refreshes_folds_rows_others_left_unfolded() {
     });
     assert_eq!(reader.folds().unwrap().failed, 0);
 }
+
+/// A fold under way when its store is dropped commits before the drop returns, also inside
+/// the daemon's runtime (a `run --once` that exits, a replica that stops): before, it was
+/// rolled back with the process, and a store only `run --once` backfills wrote never folded.
+#[test]
+fn pg_a_fold_under_way_when_its_store_is_dropped_is_finished_first() {
+    let url = shared().database();
+    let count = |q: &str| {
+        let mut c = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
+        c.query_one(q, &[]).unwrap().get::<_, i64>(0)
+    };
+    let mut s = open(&url);
+    s.set_journal(1, Duration::from_secs(600));
+    let mut l = loaded(&mut s);
+    // The fold's first statement waits for this lock, released half a second after the drop
+    // starts: a drop that does not wait for the fold returns while it is still held.
+    let mut holder = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
+    (holder.batch_execute("BEGIN; LOCK TABLE daily_journal IN ACCESS EXCLUSIVE MODE")).unwrap();
+    commit_one(&mut s, &mut l, "x", &[], 1000);
+    wait_for("the fold never started", || {
+        count("SELECT count(*) FROM pg_locks WHERE relation = 'daily_journal'::regclass AND NOT granted") > 0
+    });
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(500));
+        holder.batch_execute("ROLLBACK").unwrap();
+    });
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async move { drop(s) });
+    assert_eq!(
+        count("SELECT count(*) FROM journal WHERE NOT folded"),
+        0,
+        "the drop did not wait for the fold"
+    );
+    release.join().unwrap();
+}
