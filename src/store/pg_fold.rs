@@ -1,9 +1,11 @@
-//! When and where the PostgreSQL store's journal is folded into `series` (the fold itself is
-//! `pg_journal::fold`): on a thread of the store's own, with a connection of its own, in a
+//! When and where the PostgreSQL store's journals are folded into `series` and the daily
+//! totals' tables (the folds themselves are `pg_journal::fold` and `pg_daily::fold`): on a thread of the store's own, with a connection of its own, in a
 //! transaction of its own, never inside a commit. A commit never waits for a fold, on this
 //! replica or another (issue 12 saw a 5 s fold inside a commit hold every replica's commits
-//! under the commit lock); the one exception is a commit that deletes series rows a running
-//! fold is updating (a removal: the end of a budget period), which waits for the fold's end.
+//! under the commit lock); the exceptions wait for the end of a fold under way: a commit that
+//! deletes series rows the fold is updating (a removal: the end of a budget period), and the
+//! periodic commit that prunes the daily totals (it folds the daily journal first, whose rows
+//! a fold under way holds).
 //!
 //! Folds of all replicas serialise on their own advisory lock ([`FOLD_LOCK`]), taken with a
 //! try-lock: a replica that finds another folding skips and looks again a little later. A
