@@ -26,7 +26,7 @@ const SATURATE: &str = "9223372036854775807";
 
 /// Writes a batch's deltas as one journal row (none when it has none).
 pub(super) fn journal(tx: &mut Transaction<'_>, d: &Deltas) -> Result<(), postgres::Error> {
-    if d.usage().len() == 0 && d.principals().len() == 0 {
+    if d.is_empty() {
         return Ok(());
     }
     tx.execute(

@@ -1,6 +1,7 @@
 //! When and where the PostgreSQL store's journals are folded into `series` and the daily
-//! totals' tables (the folds themselves are `pg_journal::fold` and `pg_daily::fold`): on a thread of the store's own, with a connection of its own, in a
-//! transaction of its own, never inside a commit. A commit never waits for a fold, on this
+//! totals' tables (the folds themselves are `pg_journal::fold` and `pg_daily::fold`): on a
+//! thread of the store's own, with a connection of its own, in a transaction of its own,
+//! never inside a commit. A commit never waits for a fold, on this
 //! replica or another (issue 12 saw a 5 s fold inside a commit hold every replica's commits
 //! under the commit lock); the exceptions wait for the end of a fold under way: a commit that
 //! deletes series rows the fold is updating (a removal: the end of a budget period), and the

@@ -841,10 +841,10 @@ impl Store for PgStore {
                 // journal's rows before any series row) is waited for while this commit
                 // holds no row it needs, so the two cannot deadlock.
                 if !pg_daily::fold(tx)? {
-                    return Err(Failed::Store(StoreError::Corrupt {
-                        path: PathBuf::from(&url),
-                        detail: "a daily journal row that does not decode".into(),
-                    }));
+                    return Err(Failed::Store(corrupt_at(
+                        &url,
+                        "a daily journal row that does not decode",
+                    )));
                 }
                 tx.execute("DELETE FROM daily_usage WHERE day < $1", &[&day])?;
                 tx.execute("DELETE FROM daily_principal WHERE day < $1", &[&day])?;
