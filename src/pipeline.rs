@@ -6,14 +6,14 @@
 //! ([`History`]), publishes a snapshot and acknowledges the batch. A failed commit rolls the
 //! batch back (the history never sees it).
 //!
-//! `process` is synchronous (SQLite is); `run` drives it on a blocking thread, and between
-//! batches refreshes the totals from a store other replicas write too (`replica.rs`).
+//! `process` is synchronous (SQLite is); `run` (`drive.rs`) drives it on a blocking thread,
+//! on PostgreSQL accounting a waiting batch while the commit of the one before is written,
+//! and between batches refreshes the totals from a store other replicas write too
+//! (`replica.rs`).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
-
-use tokio::sync::{mpsc, watch};
 
 pub use crate::batch::{Ack, Input, LineRef, Summary};
 use crate::snapshot::Snapshot;
@@ -27,9 +27,11 @@ use crate::history::{self, History};
 use crate::ledger::{Ledger, Limits};
 use crate::pricing::{Aliases, Outcome, RateCards};
 use crate::record::Record;
-use crate::store::{self, Commit, DedupeKey, Store, StoreError};
+use crate::store::{self, Commit, DedupeKey, Prepared, Store, StoreError};
 
+mod drive;
 mod replica;
+pub use drive::run;
 pub use replica::REFRESH_EVERY;
 
 /// Everything pricing and accounting need. Fixed but for the rate cards, which a reload
@@ -102,7 +104,11 @@ const UNPRICED_WARNED_MAX: usize = 1000;
 
 pub struct Pipeline {
     ctx: Arc<Context>,
-    store: Box<dyn Store>,
+    /// Locked by the pipeline's thread, and by the thread that writes a batch's prepared
+    /// commit while the next batch is accounted (`drive.rs`).
+    store: Arc<Mutex<Box<dyn Store>>>,
+    /// [`Store::refuses_taken_keys`], asked once: asking again would wait for a write.
+    refuses_taken_keys: bool,
     ledger: Arc<RwLock<Ledger>>,
     /// Spend over time for the status page; only committed batches add to it.
     history: Arc<RwLock<History>>,
@@ -110,7 +116,7 @@ pub struct Pipeline {
     last_purge: Option<Instant>,
     throttle: Throttle,
     unpriced_warned: HashSet<(String, &'static str)>,
-    /// Export rows of the batch being processed, handed over only after its commit.
+    /// Export rows of the last committed batch.
     export_rows: Vec<Vec<u8>>,
     /// Unix time until which batches look their keys up before accounting even on a store
     /// that refuses taken keys at commit (see [`LOOKUPS_AFTER_CONFLICT`]).
@@ -188,6 +194,10 @@ struct Tally {
     /// Whether the batch's keys are looked up in the store before they are accounted (if
     /// not, its commit refuses a key that is there).
     look_up: bool,
+    /// Export rows of the newly counted calls, handed over only after the commit.
+    export: Vec<Vec<u8>>,
+    /// The commit carries the periodic purge.
+    purges: bool,
 }
 
 impl Pipeline {
@@ -204,7 +214,8 @@ impl Pipeline {
         let accounting = Accounting::new(&mut ledger, &ctx.attribution, &ctx.budget_periods);
         let p = Pipeline {
             ctx,
-            store,
+            refuses_taken_keys: store.refuses_taken_keys(),
+            store: Arc::new(Mutex::new(store)),
             ledger: Arc::new(RwLock::new(ledger)),
             history: Default::default(),
             accounting,
@@ -261,7 +272,7 @@ impl Pipeline {
         // Locked at the first adopted series, not for the query: scrapes are not held up by
         // the database's round trip, nor at all when nothing changed.
         let mut ledger = None;
-        self.store.refresh(&mut |series, value| {
+        self.store().refresh(&mut |series, value| {
             let ledger =
                 ledger.get_or_insert_with(|| lock.write().unwrap_or_else(|e| e.into_inner()));
             crate::store::adopt_into(ledger, series, value)
@@ -278,30 +289,78 @@ impl Pipeline {
         self.ledger.read().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The store, locked.
+    fn store(&self) -> MutexGuard<'_, Box<dyn Store>> {
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Accounts one batch and commits it. On error nothing of the batch is kept.
     pub fn process(&mut self, input: &Input, now_unix: i64) -> Result<Summary, StoreError> {
         let lock = self.ledger.clone();
         let mut ledger = lock.write().unwrap_or_else(|e| e.into_inner());
         ledger.begin();
+        let done = self
+            .start(&mut ledger, input, now_unix)
+            .and_then(|(tally, prepared)| {
+                if let Some(p) = prepared {
+                    self.store().write(p)?;
+                }
+                Ok(tally)
+            });
+        match done {
+            Ok(tally) => {
+                ledger.keep();
+                Ok(self.finish(&mut ledger, input, tally, now_unix))
+            }
+            Err(e) => {
+                self.failed(&e, now_unix);
+                ledger.rollback();
+                Err(e)
+            }
+        }
+    }
+
+    /// Accounts `input` into the ledger's open batch (the caller opened it) and commits it,
+    /// or, on a store that can, prepares its commit for [`Store::write`] (`Some`). On error
+    /// the caller rolls the ledger back.
+    fn start(
+        &mut self,
+        ledger: &mut Ledger,
+        input: &Input,
+        now_unix: i64,
+    ) -> Result<(Tally, Option<Prepared>), StoreError> {
+        let mut tally = self.account_batch(ledger, input, now_unix)?;
+        let prepared = self.commit(ledger, input, &mut tally, now_unix)?;
+        Ok((tally, prepared))
+    }
+
+    /// Accounts `input` into the ledger's open batch: what [`Pipeline::start`] does before
+    /// the commit.
+    fn account_batch(
+        &mut self,
+        ledger: &mut Ledger,
+        input: &Input,
+        now_unix: i64,
+    ) -> Result<Tally, StoreError> {
         self.accounting.set_now(now_unix);
-        self.export_rows.clear();
         let mut tally = Tally {
             look_up: self.looks_up(input, now_unix),
             ..Tally::default()
         };
         let first_day = daily::first_kept_day(now_unix, self.ctx.daily_retention_days);
-        let committed = self
-            .account(&mut ledger, input, &mut tally, first_day)
-            .and_then(|()| self.commit(&mut ledger, input, &tally, now_unix));
-        if let Err(e) = committed {
-            if matches!(e, StoreError::Conflict(_)) {
-                self.lookups_until = now_unix.saturating_add(LOOKUPS_AFTER_CONFLICT);
-            }
-            ledger.rollback();
-            self.export_rows.clear();
-            return Err(e);
-        }
-        ledger.keep();
+        self.account(ledger, input, &mut tally, first_day)?;
+        Ok(tally)
+    }
+
+    /// After a batch's commit succeeded and the ledger kept it: what only a committed batch
+    /// adds (the spend history, the export rows, the freshness of its source).
+    fn finish(
+        &mut self,
+        ledger: &mut Ledger,
+        input: &Input,
+        tally: Tally,
+        now_unix: i64,
+    ) -> Summary {
         if let Some(ts) = tally.newest {
             ledger.note_record_time(&input.source, ts);
         }
@@ -311,26 +370,38 @@ impl Pipeline {
                 h.add(s, now_unix);
             }
         }
-        Ok(tally.summary)
+        if tally.purges {
+            self.last_purge = Some(Instant::now());
+        }
+        self.export_rows = tally.export;
+        tally.summary
+    }
+
+    /// After a batch's commit failed (the caller rolls the ledger back).
+    fn failed(&mut self, e: &StoreError, now_unix: i64) {
+        if matches!(e, StoreError::Conflict(_)) {
+            self.lookups_until = now_unix.saturating_add(LOOKUPS_AFTER_CONFLICT);
+        }
     }
 
     /// Whether a batch processed at `now_unix` looks its keys up before accounting them. A
     /// batch read under a lease always does: its conflict is not retried (it may be the lease
     /// that moved), so a duplicate must not make one.
     fn looks_up(&self, input: &Input, now_unix: i64) -> bool {
-        !self.store.refuses_taken_keys() || input.fence.is_some() || now_unix < self.lookups_until
+        !self.refuses_taken_keys || input.fence.is_some() || now_unix < self.lookups_until
     }
 
     /// Commits what the open batch changed, with its daily totals, dedupe keys and the
     /// source's checkpoint (and, every few minutes, the purge of expired keys, past budget
-    /// periods and daily totals past the retention).
+    /// periods and daily totals past the retention); or prepares that commit (`Some`), on a
+    /// store that can write it beside the next batch's accounting.
     fn commit(
         &mut self,
         ledger: &mut Ledger,
         input: &Input,
-        tally: &Tally,
+        tally: &mut Tally,
         now_unix: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<Prepared>, StoreError> {
         let purge_before = match self.last_purge {
             Some(t) if t.elapsed() < PURGE_EVERY => None,
             _ => Some(now_unix - self.ctx.dedupe_window.as_secs() as i64),
@@ -344,8 +415,9 @@ impl Pipeline {
         if purge_before.is_some() {
             crate::budgets::prune_past_periods(ledger, now_unix);
         }
+        tally.purges = purge_before.is_some();
         let changes = ledger.changes();
-        self.store.commit(&Commit {
+        let commit = Commit {
             created: ledger.new_series(&changes.created),
             values: &changes.values,
             all: &*ledger,
@@ -361,11 +433,12 @@ impl Pipeline {
                 .fence
                 .as_ref()
                 .map(|(name, fence)| (name.as_str(), *fence)),
-        })?;
-        if purge_before.is_some() {
-            self.last_purge = Some(Instant::now());
+        };
+        let mut store = self.store();
+        match store.prepare(&commit) {
+            Some(prepared) => Ok(Some(prepared)),
+            None => store.commit(&commit).map(|()| None),
         }
-        Ok(())
     }
 
     /// Adds the batch's new records to the ledger and its daily totals (those of days from
@@ -381,7 +454,9 @@ impl Pipeline {
         let source = ledger.intern(&input.source);
         let (buf, lines) = (&input.buf[..], &input.lines[..]);
         if let Some(k) = input.batch_key {
-            if self.store.seen(&[k])?[0] {
+            // Unless the batch looks its keys up, a delivery committed before is found by its
+            // commit (a conflict), and processed again with lookups.
+            if tally.look_up && self.store().seen(&[k])?[0] {
                 // A retried delivery: acknowledged again, counted once, as duplicates.
                 let n = lines
                     .iter()
@@ -461,7 +536,7 @@ impl Pipeline {
             .flat_map(|d| d.keys.iter().flatten().copied())
             .collect();
         let seen: rustc_hash::FxHashSet<DedupeKey> = if tally.look_up {
-            (keys.iter().zip(self.store.seen(&keys)?))
+            (keys.iter().zip(self.store().seen(&keys)?))
                 .filter_map(|(k, s)| s.then_some(*k))
                 .collect()
         } else {
@@ -523,7 +598,8 @@ impl Pipeline {
             days.1.add(&call);
             if ctx.export {
                 let row = crate::sinks::row(&call, &ctx.attribution);
-                self.export_rows
+                tally
+                    .export
                     .push(serde_json::to_vec(&row).expect("JSON values serialise"));
             }
         }
@@ -551,111 +627,6 @@ impl Pipeline {
                 reason.as_str(),
                 reason.hint()
             );
-        }
-    }
-}
-
-/// Drives the pipeline until every sender is gone: process, publish, acknowledge. `trip`
-/// makes it panic on the first batch with lines (tests of supervision).
-pub fn run(
-    mut pipeline: Pipeline,
-    mut rx: mpsc::Receiver<Input>,
-    snapshots: watch::Sender<Arc<Snapshot>>,
-    health: crate::metrics::Health,
-    exporter: Option<crate::sinks::Exporter>,
-    trip: bool,
-) {
-    let _ = snapshots.send(Arc::new(pipeline.snapshot(None)));
-    // A blocking thread of the daemon's runtime (`spawn_blocking`): it may wait on the
-    // channel with a timeout, so refreshes go on while no batch arrives.
-    let runtime = tokio::runtime::Handle::current();
-    let mut refresher = replica::Refresher::default();
-    loop {
-        let next = runtime.block_on(tokio::time::timeout(refresher.wait(), rx.recv()));
-        if refresher.due() {
-            refresher.refresh(&mut pipeline, &snapshots, &health);
-        }
-        let mut input = match next {
-            Ok(Some(input)) => input,
-            Ok(None) => break,
-            Err(_) => continue,
-        };
-        if trip && !input.lines.is_empty() {
-            crate::supervise::Fault::Pipeline.trip();
-        }
-        if let Some(cards) = input.new_cards.take() {
-            pipeline.replace_cards(cards);
-        }
-        let started = Instant::now();
-        let now = pipeline.ctx.clock.now();
-        let mut attempt = 1;
-        let result = loop {
-            let looked_up = pipeline.looks_up(&input, now);
-            let result = pipeline.process(&input, now);
-            match &result {
-                // Rolled back whole; processed again, `seen` knows the other replica's key. A
-                // batch read under a lease is not: its conflict may be the lease that moved,
-                // which no retry mends (its source reads again from the committed checkpoint).
-                // An attempt that did not look its keys up is not counted: the next one does.
-                Err(e @ StoreError::Conflict(_))
-                    if (attempt < CONFLICT_ATTEMPTS || !looked_up) && input.fence.is_none() =>
-                {
-                    health.commit_errors.with_label_values(&[e.kind()]).inc();
-                    tracing::debug!("processing a batch from {} again: {e}", input.origin);
-                    if looked_up {
-                        attempt += 1;
-                    }
-                }
-                _ => break result,
-            }
-        };
-        health
-            .commit_seconds
-            .observe(started.elapsed().as_secs_f64());
-        let ack = input.ack.take();
-        match result {
-            Ok(summary) => {
-                if !snapshots.borrow().store_writable {
-                    tracing::info!("the state store accepts commits again; acknowledging resumes");
-                }
-                let _ = snapshots.send(Arc::new(pipeline.snapshot(None)));
-                if let Some(e) = &exporter {
-                    e.offer(&pipeline.take_export());
-                }
-                if let Some(ack) = ack {
-                    let _ = ack.send(Ok(summary));
-                }
-            }
-            Err(e) => {
-                health.commit_errors.with_label_values(&[e.kind()]).inc();
-                let conflict = matches!(e, StoreError::Conflict(_));
-                if conflict {
-                    // Another replica got there first (its requests, or the batch's lease); the
-                    // store itself works, so readiness stays (the source retries the batch, or
-                    // the new lease holder reads it).
-                    if pipeline.throttle.allow("conflict") {
-                        tracing::warn!(
-                            kind = e.kind(),
-                            "refused a batch from {} after {attempt} attempt(s): {e}",
-                            input.origin
-                        );
-                    }
-                } else if snapshots.borrow().store_writable {
-                    tracing::error!(
-                        kind = e.kind(),
-                        "cannot commit a batch from {}: {e}",
-                        input.origin
-                    );
-                }
-                if !conflict {
-                    let _ = snapshots.send(Arc::new(pipeline.snapshot(Some(e.to_string()))));
-                }
-                if let Some(ack) = ack {
-                    let buf = std::mem::take(&mut input.buf);
-                    let error = Arc::new(e);
-                    let _ = ack.send(Err(crate::batch::Refused { error, buf }));
-                }
-            }
         }
     }
 }

@@ -15,8 +15,9 @@
 //!
 //! Batches: [`Ledger::begin`] opens one, adds change values in place while remembering the
 //! old ones, and [`Ledger::keep`] or [`Ledger::rollback`] closes it once the store commit
-//! succeeded or failed. Readers hold the lock the pipeline commits under, so they only ever
-//! see committed totals. Between batches, [`Ledger::adopt`] takes the values other replicas
+//! succeeded or failed. While a batch's commit is under way, [`Ledger::begin_next`] opens the
+//! next one on top of it ([`Ledger::keep_outer`] keeps the first; a rollback undoes both).
+//! Readers hold the lock the pipeline commits under, so they only ever see committed totals. Between batches, [`Ledger::adopt`] takes the values other replicas
 //! committed to a shared store.
 
 mod metric;
@@ -170,6 +171,18 @@ pub struct Ledger {
     created_from: usize,
     removed: Vec<(u32, Key)>,
     admitted: Vec<(usize, Sym)>,
+    /// Where the inner batch's bookkeeping starts, when one is open on top of the outer one.
+    inner: Option<Mark>,
+}
+
+/// The lengths of the open batch's logs, and the first id it created, when a second batch
+/// opened on top of it.
+#[derive(Debug, Clone, Copy)]
+struct Mark {
+    changed: usize,
+    removed: usize,
+    admitted: usize,
+    created_from: usize,
 }
 
 impl Ledger {
@@ -216,6 +229,7 @@ impl Ledger {
             created_from: 0,
             removed: Vec::new(),
             admitted: Vec::new(),
+            inner: None,
         };
         l.metric_shape = l.shape(&["metric"]);
         l
@@ -493,32 +507,65 @@ impl Ledger {
         self.open = true;
     }
 
+    /// Opens a second batch on top of the open one, whose changes went to a commit that is
+    /// still under way: [`Ledger::changes`] is then what the second batch changed. Then
+    /// [`Ledger::keep_outer`] once the first commit succeeded, or [`Ledger::rollback`] (of
+    /// both) once it failed.
+    pub fn begin_next(&mut self) {
+        assert!(
+            self.open && self.inner.is_none(),
+            "one batch open, and one only"
+        );
+        self.generation = self.generation.wrapping_add(1).max(1);
+        self.inner = Some(Mark {
+            changed: self.changed.len(),
+            removed: self.removed.len(),
+            admitted: self.admitted.len(),
+            created_from: self.slots.len(),
+        });
+    }
+
+    /// Keeps the outer of two open batches (its commit succeeded): the inner one is now the
+    /// open batch.
+    pub fn keep_outer(&mut self) {
+        let m = self.inner.take().expect("two batches open");
+        self.changed.drain(..m.changed);
+        self.removed.drain(..m.removed);
+        self.admitted.drain(..m.admitted);
+        self.created_from = m.created_from;
+    }
+
     /// Forgets the open batch's bookkeeping: what it changed is now the committed state.
     fn close(&mut self) {
         self.open = false;
+        self.inner = None;
         self.changed.clear();
         self.removed.clear();
         self.admitted.clear();
         self.created_from = self.slots.len();
     }
 
-    /// What the open batch changed.
+    /// What the open batch changed (the inner one, when two are open).
     pub fn changes(&self) -> Changes {
-        let created = (self.created_from..self.slots.len())
+        let m = self.inner.unwrap_or(Mark {
+            changed: 0,
+            removed: 0,
+            admitted: 0,
+            created_from: self.created_from,
+        });
+        let created = (m.created_from..self.slots.len())
             .filter(|&i| self.slots[i].key.shape != DEAD)
             .map(|i| i as u32)
             .collect();
-        let values = self
-            .changed
+        let values = self.changed[m.changed..]
             .iter()
             .filter(|(id, _)| self.slots[*id as usize].key.shape != DEAD)
             .map(|&(id, _)| (id, self.slots[id as usize].value))
             .collect();
-        let removed = self
-            .removed
+        let removed = self.removed[m.removed..]
             .iter()
             .map(|(id, _)| *id)
-            .filter(|&id| (id as usize) < self.created_from)
+            .filter(|&id| (id as usize) < m.created_from)
             .collect();
         Changes {
             created,
@@ -529,11 +576,12 @@ impl Ledger {
 
     /// Keeps the open batch (its commit succeeded).
     pub fn keep(&mut self) {
+        assert!(self.inner.is_none(), "the outer batch is kept first");
         self.close();
     }
 
-    /// Undoes the open batch (its commit failed): values, new series, deletions, admissions.
-    /// Ids handed out by [`Ledger::series_for`] in this batch are no longer valid.
+    /// Undoes the open batch (its commit failed), or both open batches: values, new series,
+    /// deletions, admissions. Ids handed out by [`Ledger::series_for`] in this batch are no longer valid.
     pub fn rollback(&mut self) {
         self.epoch += 1;
         self.folded.clear();

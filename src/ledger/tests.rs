@@ -208,6 +208,82 @@ fn removed_series_are_gone_and_come_back_on_rollback() {
     assert_eq!(l.len(), 1, "the restored series is found again");
 }
 
+#[test]
+fn a_batch_opened_on_top_of_another_reports_its_own_changes() {
+    let mut l = ledger(10, 10);
+    l.begin();
+    call(&mut l, "a", "f", "m", 5);
+    l.keep();
+    l.begin();
+    call(&mut l, "a", "f", "m", 1);
+    call(&mut l, "b", "f", "m", 2);
+    let outer = l.changes();
+    l.begin_next();
+    assert!(l.changes().values.is_empty(), "nothing of the outer batch");
+    call(&mut l, "b", "f", "m", 3);
+    call(&mut l, "c", "f", "m", 4);
+    let inner = l.changes();
+    // The outer batch's new series are not new to the inner one; its values are the latest.
+    let b = l.sym("b").unwrap();
+    let created_by = |c: &Changes| -> Vec<bool> {
+        c.created
+            .iter()
+            .map(|&id| l.key(id).vals.contains(&b))
+            .collect()
+    };
+    assert!(created_by(&outer).iter().any(|&x| x));
+    assert!(!created_by(&inner).iter().any(|&x| x), "b's series exist");
+    assert_eq!(
+        inner.created.len(),
+        2,
+        "c's cross and user series; f's exists"
+    );
+    l.keep_outer();
+    assert_eq!(
+        l.changes().values,
+        inner.values,
+        "the inner batch is now the open one"
+    );
+    l.keep();
+    assert_eq!(l.sum(Metric::Cost, &[]), Ledger::decimal(Metric::Cost, 15));
+    // Both open, the outer commit fails: both are undone, exactly.
+    l.begin();
+    call(&mut l, "d", "g", "m", 1);
+    l.begin_next();
+    call(&mut l, "a", "g", "m", 1);
+    l.rollback();
+    assert_eq!(l.sum(Metric::Cost, &[]), Ledger::decimal(Metric::Cost, 15));
+    assert_eq!(l.dims()[1].admitted(), 1, "g was admitted by neither");
+    assert!(l.sym("d").is_some() && l.sum(Metric::UserCost, &[("user", "d")]).is_zero());
+}
+
+#[test]
+fn an_inner_batch_rolls_back_alone_once_the_outer_is_kept() {
+    let mut l = ledger(10, 10);
+    l.begin();
+    call(&mut l, "a", "f", "m", 5);
+    l.begin_next();
+    call(&mut l, "a", "f", "m", 7);
+    call(&mut l, "b", "f", "m", 7);
+    l.keep_outer();
+    l.rollback();
+    assert_eq!(l.sum(Metric::Cost, &[]), Ledger::decimal(Metric::Cost, 5));
+    assert_eq!(l.len(), 3, "a's three series, b's gone");
+    // A removal in the inner batch of a series the outer one created is the inner's.
+    l.begin();
+    l.add_named(
+        Metric::PeriodSpend,
+        &[("subject", "s"), ("start", "2026-10")],
+        3,
+    );
+    let id = l.changes().created[0];
+    l.begin_next();
+    l.remove(id);
+    assert_eq!(l.changes().removed, vec![id]);
+    l.rollback();
+    assert_eq!(l.len(), 3);
+}
+
 /// Every series as (metric, label pairs) -> value.
 fn by_labels(l: &Ledger) -> HashMap<(Metric, Vec<(String, String)>), i128> {
     l.iter()

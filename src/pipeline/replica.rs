@@ -89,7 +89,7 @@ impl Refresher {
 
     /// Brings the fold metrics up to the store's count and its last view of the journal.
     fn folds(&mut self, pipeline: &Pipeline, health: &Health) {
-        let Some(folds) = pipeline.store.folds() else {
+        let Some(folds) = pipeline.store().folds() else {
             return;
         };
         let no_labels: &[&str] = &[];

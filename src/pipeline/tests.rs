@@ -570,3 +570,6 @@ mod daily {
 
 #[path = "tests_pg.rs"]
 mod pg;
+
+#[path = "tests_overlap.rs"]
+mod overlap;

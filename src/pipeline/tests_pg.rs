@@ -6,6 +6,7 @@ use super::*;
 use crate::budgets::Budgets;
 use crate::store::tests::pg::{shared, sql};
 use crate::store::{Adopt, NoSeries, PgStore, SeriesRow};
+use tokio::sync::{mpsc, watch};
 
 /// A real PostgreSQL store whose commits lose a real race: before each of the first `races`
 /// commits, another replica (a second store on the same database) commits the first of the

@@ -144,6 +144,9 @@ pub struct Commit<'a> {
     pub fence: Option<(&'a str, i64)>,
 }
 
+/// A batch's commit, prepared by [`Store::prepare`] to be written by [`Store::write`].
+pub struct Prepared(postgres::Batch);
+
 /// Every series by id, as a store folding its journal reads them.
 pub trait AllSeries {
     /// One past the highest id.
@@ -199,6 +202,17 @@ pub trait Store: Send {
     /// For each key, whether a committed batch already counted it.
     fn seen(&mut self, keys: &[DedupeKey]) -> Result<Vec<bool>, StoreError>;
     fn commit(&mut self, commit: &Commit<'_>) -> Result<(), StoreError>;
+    /// A commit in two steps, for a store that can write a batch while the pipeline accounts
+    /// the next one: `prepare` takes what the commit writes (from `commit` and the store's
+    /// own bases, as they are after the last write), [`Store::write`] writes it, exactly as
+    /// `commit` would have. Every prepared batch is written, or its failure seen, before the
+    /// next is prepared. `None`: this store only commits whole (SQLite).
+    fn prepare(&mut self, _commit: &Commit<'_>) -> Option<Prepared> {
+        None
+    }
+    fn write(&mut self, _prepared: Prepared) -> Result<(), StoreError> {
+        unreachable!("only a store whose prepare returns a batch writes one")
+    }
     /// Whether `commit` refuses, with [`StoreError::Conflict`] and nothing kept, a batch
     /// holding a dedupe key that a committed batch already holds. Then the pipeline may skip
     /// `seen` before accounting (a duplicate costs a refused commit and one more attempt).

@@ -76,7 +76,8 @@ use super::pg_fold::{Folder, Settings};
 use super::pg_journal::{self, Entry};
 use super::pg_tls;
 use super::{
-    Adopt, Adopted, Commit, DedupeKey, Folds, NewSeries, SeriesRow, Stats, Store, StoreError,
+    Adopt, Adopted, Commit, DedupeKey, Folds, NewSeries, Prepared, SeriesRow, Stats, Store,
+    StoreError,
 };
 use crate::daily::{self, DailyTotals};
 use crate::ledger::Metric;
@@ -599,6 +600,174 @@ pub(super) fn client_config(
     Ok(config)
 }
 
+/// What a batch's commit writes, owned: taken from a [`Commit`] and this store's bases
+/// between commits ([`PgStore::batch`]), and written by [`PgStore::write_batch`], on the
+/// pipeline's thread or beside it.
+pub struct Batch {
+    /// Series with a database row: (ledger id, database id, stored base, new value).
+    known: Vec<(u32, i64, i128, i128)>,
+    /// Series stored by definition first: (ledger id, metric, encoded labels, value).
+    fresh: Vec<(u32, &'static str, Vec<u8>, i128)>,
+    /// Ledger ids the batch removed, and the database ids of those with a row.
+    removed: Vec<u32>,
+    removed_db: Vec<i64>,
+    keys: Vec<DedupeKey>,
+    checkpoints: Vec<(String, String)>,
+    drop_checkpoints: Vec<String>,
+    now: i64,
+    purge_before: Option<i64>,
+    daily: crate::daily::Deltas,
+    daily_before: Option<String>,
+    fence: Option<(String, i64)>,
+}
+
+impl PgStore {
+    /// The batch `c` commits, against this store's bases as they are now (so it is written
+    /// before any later batch is taken).
+    fn batch(&self, c: &Commit<'_>) -> Batch {
+        // The series this store has a database id for: their deltas, by that id. The others
+        // (created by this batch, or whose row was removed since this store wrote them) are
+        // stored by definition first and then counted whole.
+        let created: HashMap<u32, &NewSeries<'_>> = c.created.iter().map(|s| (s.id, s)).collect();
+        let mut known: Vec<(u32, i64, i128, i128)> = Vec::with_capacity(c.values.len());
+        let mut fresh: Vec<(u32, &'static str, Vec<u8>, i128)> = Vec::new();
+        for &(id, value) in c.values {
+            if let Some(s) = created.get(&id) {
+                let labels = super::codec::encode_labels(&s.labels);
+                fresh.push((id, s.metric.name(), labels, value));
+            } else if let Some(w) = self.written(id) {
+                known.push((id, w.db, w.value, value));
+            } else if let Some((m, l)) = c.all.definition(id) {
+                fresh.push((id, m, l, value));
+            }
+        }
+        // A series created at zero is stored too: that it exists (was admitted under the
+        // cardinality caps) is part of the state.
+        let changed: HashSet<u32> = c.values.iter().map(|v| v.0).collect();
+        for s in c.created.iter().filter(|s| !changed.contains(&s.id)) {
+            let labels = super::codec::encode_labels(&s.labels);
+            fresh.push((s.id, s.metric.name(), labels, 0));
+        }
+        let removed_db = c
+            .removed
+            .iter()
+            .filter_map(|id| Some(self.written(*id)?.db))
+            .collect();
+        let mut keys = c.dedupe.to_vec();
+        keys.sort_unstable();
+        keys.dedup();
+        Batch {
+            known,
+            fresh,
+            removed: c.removed.to_vec(),
+            removed_db,
+            keys,
+            checkpoints: c.checkpoints.to_vec(),
+            drop_checkpoints: c.drop_checkpoints.to_vec(),
+            now: c.now,
+            purge_before: c.purge_before,
+            daily: c.daily.clone(),
+            daily_before: c.daily_before.map(str::to_string),
+            fence: c.fence.map(|(n, f)| (n.to_string(), f)),
+        }
+    }
+
+    /// Writes a batch in one transaction, then takes its values as the new bases.
+    fn write_batch(&mut self, b: Batch) -> Result<(), StoreError> {
+        let Batch {
+            known,
+            fresh,
+            removed: removed_ids,
+            removed_db: removed,
+            keys,
+            ..
+        } = &b;
+        let keys: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
+        let mut entries: Vec<Entry> = known
+            .iter()
+            .map(|(_, db, before, after)| Entry {
+                id: *db,
+                delta: after.wrapping_sub(*before),
+                created: false,
+            })
+            .collect();
+        let url = self.url.clone();
+        let writer = self.writer.clone();
+        let fence = b.fence.as_ref().map(|(n, f)| (n.as_str(), *f));
+        let (fresh_ids, journal_id) = self.in_tx(|tx| {
+            // First: one commit at a time across replicas (see the module doc).
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&COMMIT_LOCK])?;
+            // The purge of old keys, among others, must not scan the whole table.
+            tx.batch_execute(KEYED_PLANS)?;
+            // Then the lease the batch was read under, if any: still this replica's.
+            check_fence(tx, fence, &url)?;
+            // Keys next: a key another replica committed fails the batch before it adds a cent.
+            insert_keys(tx, &keys, b.now, &url)?;
+            let fresh_ids = pg_journal::define(tx, fresh)?;
+            entries.extend(fresh_ids.iter().zip(fresh).map(|(&(id, created), f)| Entry {
+                id,
+                delta: f.3,
+                created,
+            }));
+            // The batch's one journal row: each changed series' delta, then the removals (a
+            // series changed and removed in one batch ends removed).
+            let mut journal_id = None;
+            if !entries.is_empty() || !removed.is_empty() {
+                let removed = (!removed.is_empty()).then_some(removed);
+                journal_id = tx
+                    .query_one(
+                        "INSERT INTO journal (writer, deltas, removed) VALUES ($1, $2, $3) RETURNING id",
+                        &[&writer, &pg_journal::encode(&entries), &removed],
+                    )?
+                    .get(0);
+            }
+            pg_daily::journal(tx, &b.daily)?;
+            if let Some(day) = &b.daily_before {
+                // The journal's rows hold days of their own: folded first, as SQLite does.
+                // Before the removals below: a fold under way (which takes the daily
+                // journal's rows before any series row) is waited for while this commit
+                // holds no row it needs, so the two cannot deadlock.
+                if !pg_daily::fold(tx)? {
+                    return Err(Failed::Store(corrupt_at(
+                        &url,
+                        "a daily journal row that does not decode",
+                    )));
+                }
+                tx.execute("DELETE FROM daily_usage WHERE day < $1", &[&day])?;
+                tx.execute("DELETE FROM daily_principal WHERE day < $1", &[&day])?;
+            }
+            if !removed.is_empty() {
+                tx.execute("DELETE FROM series WHERE id = ANY($1)", &[removed])?;
+            }
+            write_checkpoints(tx, &b.checkpoints)?;
+            if !b.drop_checkpoints.is_empty() {
+                tx.execute(
+                    "DELETE FROM checkpoints WHERE source = ANY($1)",
+                    &[&b.drop_checkpoints],
+                )?;
+            }
+            if let Some(before) = b.purge_before {
+                tx.execute("DELETE FROM dedupe WHERE first_seen < $1", &[&before])?;
+            }
+            Ok((fresh_ids, journal_id))
+        })?;
+        if let Some(id) = journal_id {
+            self.folder().committed(id);
+        }
+        // Committed: the new bases of the next deltas.
+        for &(id, db, _, value) in known {
+            self.set_written(id, db, value);
+        }
+        for ((db, _), &(id, _, _, value)) in fresh_ids.into_iter().zip(fresh) {
+            self.set_written(id, db, value);
+        }
+        for id in removed_ids {
+            self.forget(*id);
+        }
+        Ok(())
+    }
+}
+
 /// A damaged store at `url` (the method of the same name, for closures that hold the store).
 fn corrupt_at(url: &str, detail: impl Into<String>) -> StoreError {
     StoreError::Corrupt {
@@ -766,118 +935,16 @@ impl Store for PgStore {
     }
 
     fn commit(&mut self, c: &Commit<'_>) -> Result<(), StoreError> {
-        // The series this store has a database id for: their deltas, by that id. The others
-        // (created by this batch, or whose row was removed since this store wrote them) are
-        // stored by definition first and then counted whole.
-        let created: HashMap<u32, &NewSeries<'_>> = c.created.iter().map(|s| (s.id, s)).collect();
-        let mut known: Vec<(u32, i64, i128, i128)> = Vec::with_capacity(c.values.len());
-        let mut fresh: Vec<(u32, &'static str, Vec<u8>, i128)> = Vec::new();
-        for &(id, value) in c.values {
-            if let Some(s) = created.get(&id) {
-                let labels = super::codec::encode_labels(&s.labels);
-                fresh.push((id, s.metric.name(), labels, value));
-            } else if let Some(w) = self.written(id) {
-                known.push((id, w.db, w.value, value));
-            } else if let Some((m, l)) = c.all.definition(id) {
-                fresh.push((id, m, l, value));
-            }
-        }
-        // A series created at zero is stored too: that it exists (was admitted under the
-        // cardinality caps) is part of the state.
-        let changed: HashSet<u32> = c.values.iter().map(|v| v.0).collect();
-        for s in c.created.iter().filter(|s| !changed.contains(&s.id)) {
-            let labels = super::codec::encode_labels(&s.labels);
-            fresh.push((s.id, s.metric.name(), labels, 0));
-        }
-        let removed: Vec<i64> = c
-            .removed
-            .iter()
-            .filter_map(|id| Some(self.written(*id)?.db))
-            .collect();
-        let mut keys: Vec<&[u8]> = c.dedupe.iter().map(|k| &k[..]).collect();
-        keys.sort_unstable();
-        keys.dedup();
-        let mut entries: Vec<Entry> = known
-            .iter()
-            .map(|(_, db, before, after)| Entry {
-                id: *db,
-                delta: after.wrapping_sub(*before),
-                created: false,
-            })
-            .collect();
-        let url = self.url.clone();
-        let writer = self.writer.clone();
-        let (fresh_ids, journal_id) = self.in_tx(|tx| {
-            // First: one commit at a time across replicas (see the module doc).
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&COMMIT_LOCK])?;
-            // The purge of old keys, among others, must not scan the whole table.
-            tx.batch_execute(KEYED_PLANS)?;
-            // Then the lease the batch was read under, if any: still this replica's.
-            check_fence(tx, c.fence, &url)?;
-            // Keys next: a key another replica committed fails the batch before it adds a cent.
-            insert_keys(tx, &keys, c.now, &url)?;
-            let fresh_ids = pg_journal::define(tx, &fresh)?;
-            entries.extend(fresh_ids.iter().zip(&fresh).map(|(&(id, created), f)| Entry {
-                id,
-                delta: f.3,
-                created,
-            }));
-            // The batch's one journal row: each changed series' delta, then the removals (a
-            // series changed and removed in one batch ends removed).
-            let mut journal_id = None;
-            if !entries.is_empty() || !removed.is_empty() {
-                let removed = (!removed.is_empty()).then_some(&removed);
-                journal_id = tx
-                    .query_one(
-                        "INSERT INTO journal (writer, deltas, removed) VALUES ($1, $2, $3) RETURNING id",
-                        &[&writer, &pg_journal::encode(&entries), &removed],
-                    )?
-                    .get(0);
-            }
-            pg_daily::journal(tx, c.daily)?;
-            if let Some(day) = c.daily_before {
-                // The journal's rows hold days of their own: folded first, as SQLite does.
-                // Before the removals below: a fold under way (which takes the daily
-                // journal's rows before any series row) is waited for while this commit
-                // holds no row it needs, so the two cannot deadlock.
-                if !pg_daily::fold(tx)? {
-                    return Err(Failed::Store(corrupt_at(
-                        &url,
-                        "a daily journal row that does not decode",
-                    )));
-                }
-                tx.execute("DELETE FROM daily_usage WHERE day < $1", &[&day])?;
-                tx.execute("DELETE FROM daily_principal WHERE day < $1", &[&day])?;
-            }
-            if !removed.is_empty() {
-                tx.execute("DELETE FROM series WHERE id = ANY($1)", &[&removed])?;
-            }
-            write_checkpoints(tx, c.checkpoints)?;
-            if !c.drop_checkpoints.is_empty() {
-                tx.execute(
-                    "DELETE FROM checkpoints WHERE source = ANY($1)",
-                    &[&c.drop_checkpoints],
-                )?;
-            }
-            if let Some(before) = c.purge_before {
-                tx.execute("DELETE FROM dedupe WHERE first_seen < $1", &[&before])?;
-            }
-            Ok((fresh_ids, journal_id))
-        })?;
-        if let Some(id) = journal_id {
-            self.folder().committed(id);
-        }
-        // Committed: the new bases of the next deltas.
-        for (id, db, _, value) in known {
-            self.set_written(id, db, value);
-        }
-        for ((db, _), (id, _, _, value)) in fresh_ids.into_iter().zip(fresh) {
-            self.set_written(id, db, value);
-        }
-        for id in c.removed {
-            self.forget(*id);
-        }
-        Ok(())
+        let batch = self.batch(c);
+        self.write_batch(batch)
+    }
+
+    fn prepare(&mut self, c: &Commit<'_>) -> Option<Prepared> {
+        Some(Prepared(self.batch(c)))
+    }
+
+    fn write(&mut self, p: Prepared) -> Result<(), StoreError> {
+        self.write_batch(p.0)
     }
 
     fn refresh(&mut self, adopt: &mut Adopt<'_>) -> Result<Option<usize>, StoreError> {

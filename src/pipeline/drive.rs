@@ -1,0 +1,328 @@
+//! Drives the pipeline: takes the sources' batches off the channel, processes each (again,
+//! after a conflict with another replica), publishes a snapshot and acknowledges it.
+//!
+//! On a store that writes prepared commits (PostgreSQL), a batch's commit is written on a
+//! second thread while this one accounts the next batch, if one is waiting: the ledger holds
+//! the second batch open on top of the first ([`Ledger::begin_next`]), so a failed commit
+//! undoes both (the second is processed again) and a commit refused for the second undoes
+//! only it. Scrapes read the ledger under the lock this thread holds for the whole chain,
+//! so they only ever see committed totals; a chain lets go of the lock at least every
+//! [`HOLD_MOST`], and between chains the totals are refreshed from the shared store.
+//!
+//! [`Ledger::begin_next`]: crate::ledger::Ledger::begin_next
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+
+use super::{replica, Input, Pipeline, Summary, CONFLICT_ATTEMPTS};
+use crate::metrics::Health;
+use crate::snapshot::Snapshot;
+use crate::store::{Prepared, Store, StoreError};
+
+/// The longest a chain of overlapped batches holds the ledger's lock before it writes its
+/// last commit alone and lets readers in: scrapes wait at most about this plus one batch.
+const HOLD_MOST: Duration = Duration::from_secs(1);
+
+/// Where a processed batch's outcome goes.
+pub(super) struct Outlets {
+    pub snapshots: watch::Sender<Arc<Snapshot>>,
+    pub health: Health,
+    pub exporter: Option<crate::sinks::Exporter>,
+    /// Panic on the first batch with lines (tests of supervision).
+    pub trip: bool,
+}
+
+/// A batch taken off the channel, with when and how its processing started.
+struct Taken {
+    input: Input,
+    now: i64,
+    started: Instant,
+    /// Whether its keys are looked up before accounting (a conflict of a batch that did not
+    /// is not counted as an attempt).
+    looked_up: bool,
+}
+
+/// Drives the pipeline until every sender is gone: process, publish, acknowledge. `trip`
+/// makes it panic on the first batch with lines (tests of supervision).
+pub fn run(
+    mut pipeline: Pipeline,
+    mut rx: mpsc::Receiver<Input>,
+    snapshots: watch::Sender<Arc<Snapshot>>,
+    health: Health,
+    exporter: Option<crate::sinks::Exporter>,
+    trip: bool,
+) {
+    let out = Outlets {
+        snapshots,
+        health,
+        exporter,
+        trip,
+    };
+    let _ = out.snapshots.send(Arc::new(pipeline.snapshot(None)));
+    // A blocking thread of the daemon's runtime (`spawn_blocking`): it may wait on the
+    // channel with a timeout, so refreshes go on while no batch arrives.
+    let runtime = tokio::runtime::Handle::current();
+    let mut refresher = replica::Refresher::default();
+    // A batch taken off the channel whose processing was undone with the batch before it.
+    let mut again: Option<Input> = None;
+    loop {
+        let next = match again.take() {
+            Some(input) => Ok(Some(input)),
+            None => runtime.block_on(tokio::time::timeout(refresher.wait(), rx.recv())),
+        };
+        if refresher.due() {
+            refresher.refresh(&mut pipeline, &out.snapshots, &out.health);
+        }
+        let input = match next {
+            Ok(Some(input)) => input,
+            Ok(None) => break,
+            Err(_) => continue,
+        };
+        let chained = chain(&mut pipeline, input, &mut rx, &out);
+        if chained.beside > 0 {
+            tracing::trace!(
+                batches = chained.beside,
+                overlapped = chained.overlapped,
+                "accounted batches beside the commit of the one before"
+            );
+        }
+        again = chained.again;
+    }
+}
+
+/// Takes a batch into processing: its new rate cards, the fault injection, its start.
+fn take(pipeline: &mut Pipeline, mut input: Input, out: &Outlets) -> Taken {
+    if out.trip && !input.lines.is_empty() {
+        crate::supervise::Fault::Pipeline.trip();
+    }
+    if let Some(cards) = input.new_cards.take() {
+        pipeline.replace_cards(cards);
+    }
+    let now = pipeline.ctx.clock.now();
+    Taken {
+        looked_up: pipeline.looks_up(&input, now),
+        input,
+        now,
+        started: Instant::now(),
+    }
+}
+
+/// What a chain did.
+pub(super) struct Chained {
+    /// A batch taken off the channel that is to be processed afresh (its accounting was
+    /// undone with the failed batch before it).
+    pub again: Option<Input>,
+    /// Batches accounted beside the commit of the one before.
+    pub beside: usize,
+    /// Of those, the ones whose accounting was done before that commit was written (the two
+    /// overlapped: a batch that looks its keys up first waits for the commit).
+    pub overlapped: usize,
+}
+
+/// Processes `first` and, while each commit is written, the batch waiting after it, until
+/// none is waiting or the chain has held the ledger for [`HOLD_MOST`].
+pub(super) fn chain(
+    pipeline: &mut Pipeline,
+    first: Input,
+    rx: &mut mpsc::Receiver<Input>,
+    out: &Outlets,
+) -> Chained {
+    let mut chained = Chained {
+        again: None,
+        beside: 0,
+        overlapped: 0,
+    };
+    let lock = pipeline.ledger.clone();
+    let mut ledger = lock.write().unwrap_or_else(|e| e.into_inner());
+    let held = Instant::now();
+    let mut cur = take(pipeline, first, out);
+    ledger.begin();
+    let mut state = pipeline.start(&mut ledger, &cur.input, cur.now);
+    loop {
+        let (tally, prepared) = match state {
+            Ok((tally, Some(prepared))) => (tally, prepared),
+            // Committed whole (a store that does not prepare).
+            Ok((tally, None)) => {
+                ledger.keep();
+                let summary = pipeline.finish(&mut ledger, &cur.input, tally, cur.now);
+                drop(ledger);
+                settle(pipeline, cur, Ok(summary), out);
+                return chained;
+            }
+            Err(e) => {
+                pipeline.failed(&e, cur.now);
+                ledger.rollback();
+                drop(ledger); // a retry takes the lock again
+                settle(pipeline, cur, Err(e), out);
+                return chained;
+            }
+        };
+        let waiting = match held.elapsed() < HOLD_MOST {
+            true => rx.try_recv().ok(),
+            false => None,
+        };
+        let Some(next) = waiting else {
+            let written = pipeline.store().write(prepared);
+            let result = match written {
+                Ok(()) => {
+                    ledger.keep();
+                    Ok(pipeline.finish(&mut ledger, &cur.input, tally, cur.now))
+                }
+                Err(e) => {
+                    pipeline.failed(&e, cur.now);
+                    ledger.rollback();
+                    Err(e)
+                }
+            };
+            drop(ledger);
+            settle(pipeline, cur, result, out);
+            return chained;
+        };
+        let next = take(pipeline, next, out);
+        let store = pipeline.store.clone();
+        chained.beside += 1;
+        let (written, next_state) = beside(store, prepared, |writing| {
+            ledger.begin_next();
+            let mut tally = pipeline.account_batch(&mut ledger, &next.input, next.now)?;
+            chained.overlapped += usize::from(writing.load(Ordering::Acquire));
+            let prepared = pipeline.commit(&mut ledger, &next.input, &mut tally, next.now)?;
+            Ok((tally, prepared))
+        });
+        match written {
+            Ok(()) => {
+                ledger.keep_outer();
+                let summary = pipeline.finish(&mut ledger, &cur.input, tally, cur.now);
+                settle(pipeline, cur, Ok(summary), out);
+                (cur, state) = (next, next_state);
+            }
+            Err(e) => {
+                pipeline.failed(&e, cur.now);
+                ledger.rollback(); // both batches
+                drop(ledger);
+                settle(pipeline, cur, Err(e), out);
+                chained.again = Some(next.input);
+                return chained;
+            }
+        }
+    }
+}
+
+/// Writes `prepared` on a thread of its own while `f` runs on this one (`f` is told whether
+/// the write is still under way). The writer holds the store from before `f` starts to the
+/// end of the write, so whatever `f` asks the store (which keys are taken) it asks after the
+/// write.
+fn beside<T>(
+    store: Arc<Mutex<Box<dyn Store>>>,
+    prepared: Prepared,
+    f: impl FnOnce(&AtomicBool) -> T,
+) -> (Result<(), StoreError>, T) {
+    let writing = AtomicBool::new(true);
+    std::thread::scope(|scope| {
+        let (locked, has_lock) = std::sync::mpsc::sync_channel(0);
+        let writing = &writing;
+        let writer = scope.spawn(move || {
+            let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = locked.send(());
+            let written = store.write(prepared);
+            writing.store(false, Ordering::Release);
+            written
+        });
+        let _ = has_lock.recv();
+        let t = f(writing);
+        let written = writer
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (written, t)
+    })
+}
+
+/// A batch's outcome: a conflict with another replica is processed again (up to
+/// [`CONFLICT_ATTEMPTS`]), then the batch is published and acknowledged, or refused. Called
+/// without the ledger's lock unless `result` is a success.
+fn settle(
+    pipeline: &mut Pipeline,
+    mut b: Taken,
+    result: Result<Summary, StoreError>,
+    out: &Outlets,
+) {
+    let health = &out.health;
+    let mut attempt = 1;
+    let mut result = Some(result);
+    let result = loop {
+        let (looked_up, result) = match result.take() {
+            Some(r) => (b.looked_up, r),
+            None => (
+                pipeline.looks_up(&b.input, b.now),
+                pipeline.process(&b.input, b.now),
+            ),
+        };
+        match &result {
+            // Rolled back whole; processed again, `seen` knows the other replica's key. A
+            // batch read under a lease is not: its conflict may be the lease that moved,
+            // which no retry mends (its source reads again from the committed checkpoint).
+            // An attempt that did not look its keys up is not counted: the next one does.
+            Err(e @ StoreError::Conflict(_))
+                if (attempt < CONFLICT_ATTEMPTS || !looked_up) && b.input.fence.is_none() =>
+            {
+                health.commit_errors.with_label_values(&[e.kind()]).inc();
+                tracing::debug!("processing a batch from {} again: {e}", b.input.origin);
+                if looked_up {
+                    attempt += 1;
+                }
+            }
+            _ => break result,
+        }
+    };
+    health
+        .commit_seconds
+        .observe(b.started.elapsed().as_secs_f64());
+    let ack = b.input.ack.take();
+    let snapshots = &out.snapshots;
+    match result {
+        Ok(summary) => {
+            if !snapshots.borrow().store_writable {
+                tracing::info!("the state store accepts commits again; acknowledging resumes");
+            }
+            let _ = snapshots.send(Arc::new(pipeline.snapshot(None)));
+            if let Some(e) = &out.exporter {
+                e.offer(&pipeline.take_export());
+            }
+            if let Some(ack) = ack {
+                let _ = ack.send(Ok(summary));
+            }
+        }
+        Err(e) => {
+            health.commit_errors.with_label_values(&[e.kind()]).inc();
+            let conflict = matches!(e, StoreError::Conflict(_));
+            if conflict {
+                // Another replica got there first (its requests, or the batch's lease); the
+                // store itself works, so readiness stays (the source retries the batch, or
+                // the new lease holder reads it).
+                if pipeline.throttle.allow("conflict") {
+                    tracing::warn!(
+                        kind = e.kind(),
+                        "refused a batch from {} after {attempt} attempt(s): {e}",
+                        b.input.origin
+                    );
+                }
+            } else if snapshots.borrow().store_writable {
+                tracing::error!(
+                    kind = e.kind(),
+                    "cannot commit a batch from {}: {e}",
+                    b.input.origin
+                );
+            }
+            if !conflict {
+                let _ = snapshots.send(Arc::new(pipeline.snapshot(Some(e.to_string()))));
+            }
+            if let Some(ack) = ack {
+                let buf = std::mem::take(&mut b.input.buf);
+                let error = Arc::new(e);
+                let _ = ack.send(Err(crate::batch::Refused { error, buf }));
+            }
+        }
+    }
+}

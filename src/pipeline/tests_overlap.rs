@@ -1,0 +1,263 @@
+//! Batches accounted while the commit before them is written (`drive.rs`), on a real
+//! PostgreSQL store: the totals are those of processing the batches one after the other,
+//! a failed commit undoes the batch accounted beside it too, and a request of the batch still
+//! being written counts once.
+
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::budgets::Budgets;
+use crate::pipeline::drive::{chain, Outlets};
+use crate::store::tests::pg::shared;
+use crate::store::{PgStore, SeriesRow};
+
+/// A PostgreSQL store whose next `fail` writes of a prepared commit fail (the commit is not
+/// made), as a database that went away does, and whose writes take `slow` longer (so that a
+/// test sees the next batch accounted while one is written).
+struct Flaky {
+    inner: PgStore,
+    fail: usize,
+    slow: Duration,
+}
+
+impl Flaky {
+    fn new(url: &str, fail: usize) -> Flaky {
+        Flaky {
+            inner: PgStore::open(url, None).unwrap(),
+            fail,
+            slow: Duration::ZERO,
+        }
+    }
+}
+
+impl Store for Flaky {
+    fn load(
+        &mut self,
+        series: &mut dyn FnMut(SeriesRow<'_>),
+    ) -> Result<HashMap<String, String>, StoreError> {
+        self.inner.load(series)
+    }
+    fn seen(&mut self, keys: &[DedupeKey]) -> Result<Vec<bool>, StoreError> {
+        self.inner.seen(keys)
+    }
+    fn refuses_taken_keys(&self) -> bool {
+        self.inner.refuses_taken_keys()
+    }
+    fn commit(&mut self, c: &Commit<'_>) -> Result<(), StoreError> {
+        self.inner.commit(c)
+    }
+    fn prepare(&mut self, c: &Commit<'_>) -> Option<Prepared> {
+        self.inner.prepare(c)
+    }
+    fn write(&mut self, p: Prepared) -> Result<(), StoreError> {
+        std::thread::sleep(self.slow);
+        if self.fail > 0 {
+            self.fail -= 1;
+            return Err(StoreError::Io("the database went away".into()));
+        }
+        self.inner.write(p)
+    }
+}
+
+/// Calls of `user` with the request ids `ids`.
+fn calls(user: &str, ids: &[&str]) -> String {
+    ids.iter()
+        .map(|id| format!("{{\"timestamp\":\"2026-11-03T00:00:00Z\",\"region\":\"us-east-1\",\"requestId\":\"{id}\",\"modelId\":\"amazon.nova-micro-v1:0\",\"identity\":{{\"arn\":\"arn:aws:iam::1:user/{user}\"}},\"input\":{{\"inputTokenCount\":1000}},\"output\":{{\"outputTokenCount\":10}}}}\n"))
+        .collect()
+}
+
+/// Every series as (metric, labels) -> value.
+type View = BTreeMap<(&'static str, Vec<(String, String)>), i128>;
+
+fn view(l: &Ledger) -> View {
+    l.iter()
+        .map(|(_, k, v)| {
+            let labels = l
+                .labels(k)
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect();
+            ((k.metric.name(), labels), v)
+        })
+        .collect()
+}
+
+/// The total cost of every call in a view.
+fn cost(v: &View) -> i128 {
+    v.iter()
+        .filter(|((m, _), _)| *m == "bedrock_cost_usd_total")
+        .map(|(_, v)| *v)
+        .sum()
+}
+
+/// The totals of `texts` processed one after the other into an empty SQLite store.
+fn one_by_one(texts: &[&str]) -> View {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let (mut p, _) = Pipeline::open(ctx(1000), Box::new(store)).unwrap();
+    for t in texts {
+        p.process(&input(t), 2_000_000_000).unwrap();
+    }
+    let v = view(&p.ledger());
+    v
+}
+
+/// The totals the database holds, as a replica starting on it loads them.
+fn stored(url: &str) -> View {
+    let (p, _) = Pipeline::open(ctx(1000), Box::new(PgStore::open(url, None).unwrap())).unwrap();
+    let v = view(&p.ledger());
+    v
+}
+
+type Answer = tokio::sync::oneshot::Receiver<Result<Summary, crate::batch::Refused>>;
+
+/// A batch of `text` with its acknowledgement.
+fn batch(text: &str) -> (Input, Answer) {
+    let mut b = input(text);
+    let (ack, answer) = tokio::sync::oneshot::channel();
+    b.ack = Some(ack);
+    (b, answer)
+}
+
+/// A pipeline on `store` and where its outcomes go.
+fn open(store: Flaky) -> (Pipeline, Outlets) {
+    let (p, _) = Pipeline::open(ctx(1000), Box::new(store)).unwrap();
+    let (snapshots, view) = tokio::sync::watch::channel(Arc::new(p.snapshot(None)));
+    let metrics = crate::metrics::Metrics::new(view, Budgets::default(), Clock::fixed(0));
+    let out = Outlets {
+        snapshots,
+        health: metrics.health.clone(),
+        exporter: None,
+        trip: false,
+    };
+    (p, out)
+}
+
+/// Runs a chain from the first of `texts`, the others waiting on the channel.
+fn run_chain(
+    p: &mut Pipeline,
+    out: &Outlets,
+    texts: &[&str],
+) -> (super::drive::Chained, Vec<Answer>) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(texts.len());
+    let mut answers = Vec::new();
+    let mut first = None;
+    for t in texts {
+        let (b, a) = batch(t);
+        answers.push(a);
+        match first {
+            None => first = Some(b),
+            Some(_) => tx.try_send(b).map_err(|_| "room").unwrap(),
+        }
+    }
+    let chained = chain(p, first.unwrap(), &mut rx, out);
+    (chained, answers)
+}
+
+#[test]
+fn pg_waiting_batches_are_accounted_beside_the_commit_before_and_total_exactly() {
+    let url = shared().database();
+    let store = Flaky {
+        slow: Duration::from_millis(300),
+        ..Flaky::new(&url, 0)
+    };
+    let (mut p, out) = open(store);
+    let texts = [
+        calls("ann", &["a1", "a2"]),
+        calls("bob", &["b1"]),
+        calls("ann", &["a3"]),
+        calls("cyd", &["c1", "c2", "c3"]),
+    ];
+    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let (chained, answers) = run_chain(&mut p, &out, &texts);
+    assert_eq!(chained.beside, 3, "each batch after the first");
+    assert_eq!(
+        chained.overlapped, 3,
+        "accounted while the commit before was written"
+    );
+    assert!(chained.again.is_none());
+    let accepted: Vec<u64> = answers
+        .into_iter()
+        .map(|mut a| a.try_recv().unwrap().unwrap().accepted)
+        .collect();
+    assert_eq!(accepted, [2, 1, 1, 3]);
+    let expected = one_by_one(&texts);
+    assert_eq!(view(&p.ledger()), expected);
+    drop(p);
+    assert_eq!(stored(&url), expected, "the database holds the same");
+}
+
+#[test]
+fn pg_a_failed_commit_undoes_the_batch_accounted_beside_it_which_is_processed_again() {
+    let url = shared().database();
+    let store = Flaky::new(&url, 1);
+    let (mut p, out) = open(store);
+    let (first, second) = (calls("ann", &["a1", "a2"]), calls("bob", &["b1"]));
+    let (chained, mut answers) = run_chain(&mut p, &out, &[&first, &second]);
+    assert_eq!(chained.beside, 1);
+    let refused = answers[0].try_recv().unwrap().unwrap_err();
+    assert_eq!(refused.error.kind(), "io");
+    assert!(p.ledger().is_empty(), "neither batch is in the totals");
+    assert!(
+        answers[1].try_recv().is_err(),
+        "the second is not answered yet"
+    );
+    // The daemon processes it again next: it counts as if it came alone.
+    let again = chain(
+        &mut p,
+        chained.again.expect("the second batch, to process again"),
+        &mut tokio::sync::mpsc::channel(1).1,
+        &out,
+    );
+    assert_eq!(again.beside, 0);
+    assert_eq!(answers[1].try_recv().unwrap().unwrap().accepted, 1);
+    let expected = one_by_one(&[&second]);
+    assert_eq!(view(&p.ledger()), expected);
+    drop(p);
+    assert_eq!(stored(&url), expected);
+}
+
+#[test]
+fn pg_a_request_of_the_batch_still_being_written_counts_once() {
+    let url = shared().database();
+    let store = Flaky::new(&url, 0);
+    let (mut p, out) = open(store);
+    let (first, second) = (calls("ann", &["r1", "r2"]), calls("ann", &["r2", "r3"]));
+    let (chained, mut answers) = run_chain(&mut p, &out, &[&first, &second]);
+    assert_eq!(chained.beside, 1);
+    assert_eq!(answers[0].try_recv().unwrap().unwrap().accepted, 2);
+    // Accounted without looking its keys up, its commit met r2 and it was processed again.
+    let s = answers[1].try_recv().unwrap().unwrap();
+    assert_eq!((s.accepted, s.duplicates), (1, 1), "{s:?}");
+    let conflicts = out.health.commit_errors.with_label_values(&["conflict"]);
+    assert_eq!(conflicts.get(), 1);
+    let expected = one_by_one(&[&calls("ann", &["r1", "r2", "r3"])]);
+    assert!(cost(&expected) > 0);
+    assert_eq!(cost(&view(&p.ledger())), cost(&expected));
+    drop(p);
+    assert_eq!(cost(&stored(&url)), cost(&expected));
+}
+
+#[test]
+fn pg_a_delivery_committed_before_is_found_by_its_commit_and_counted_once() {
+    let url = shared().database();
+    let store = Flaky::new(&url, 0);
+    let (mut p, out) = open(store);
+    let delivery = |ids: &[&str]| {
+        let (mut b, answer) = batch(&calls("ann", ids));
+        b.batch_key = Some(crate::store::dedupe_key("firehose", b"request-1"));
+        (b, answer)
+    };
+    let (first, mut answer) = delivery(&["f1", "f2"]);
+    chain(&mut p, first, &mut tokio::sync::mpsc::channel(1).1, &out);
+    assert_eq!(answer.try_recv().unwrap().unwrap().accepted, 2);
+    let once = view(&p.ledger());
+    // The same request id again (a retry, here with other records): its key is not looked
+    // up first, so its commit is refused, and processed again it is a duplicate.
+    let (retry, mut answer) = delivery(&["f3"]);
+    chain(&mut p, retry, &mut tokio::sync::mpsc::channel(1).1, &out);
+    let s = answer.try_recv().unwrap().unwrap();
+    assert_eq!((s.accepted, s.duplicates), (0, 1), "{s:?}");
+    let conflicts = out.health.commit_errors.with_label_values(&["conflict"]);
+    assert_eq!(conflicts.get(), 1);
+    assert_eq!(cost(&view(&p.ledger())), cost(&once));
+}
