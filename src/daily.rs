@@ -220,6 +220,16 @@ impl Deltas {
         });
     }
 
+    /// Adds `other`'s rows (a key in both stays two rows: whoever reads deltas adds them up).
+    pub fn append(&mut self, other: &Deltas) {
+        for d in other.usage() {
+            self.push_usage(d);
+        }
+        for d in other.principals() {
+            self.push_principal(d);
+        }
+    }
+
     pub fn usage(&self) -> impl ExactSizeIterator<Item = UsageDelta<'_>> {
         self.usage.iter().map(|r| UsageDelta {
             day: r.day,

@@ -179,11 +179,42 @@ fn price_all<'a>(
         .collect()
 }
 
+/// What several batches committed together write: each one's keys, checkpoints and daily
+/// totals, in order.
+struct Merged {
+    dedupe: Vec<DedupeKey>,
+    checkpoints: Vec<(String, String)>,
+    drop_checkpoints: Vec<String>,
+    daily: Deltas,
+}
+
+impl Merged {
+    fn of(inputs: &[&Input], tallies: &[Tally]) -> Merged {
+        let mut daily = Deltas::default();
+        for t in tallies {
+            daily.append(&t.daily);
+        }
+        Merged {
+            dedupe: tallies
+                .iter()
+                .flat_map(|t| t.new_keys.iter().copied())
+                .collect(),
+            checkpoints: inputs.iter().flat_map(|i| i.checkpoints.clone()).collect(),
+            drop_checkpoints: inputs
+                .iter()
+                .flat_map(|i| i.drop_checkpoints.clone())
+                .collect(),
+            daily,
+        }
+    }
+}
+
 /// What a batch has done so far.
 #[derive(Default)]
 struct Tally {
     summary: Summary,
-    /// Dedupe keys to commit, and the same as a set (a key twice in one batch is a duplicate).
+    /// Dedupe keys to commit, and the same as a set (a key twice in one batch is a duplicate),
+    /// with the keys of the batches accounted before it into the same ledger batch.
     new_keys: Vec<DedupeKey>,
     batch_keys: rustc_hash::FxHashSet<DedupeKey>,
     newest: Option<i64>,
@@ -299,14 +330,14 @@ impl Pipeline {
         let lock = self.ledger.clone();
         let mut ledger = lock.write().unwrap_or_else(|e| e.into_inner());
         ledger.begin();
-        let done = self
-            .start(&mut ledger, input, now_unix)
-            .and_then(|(tally, prepared)| {
-                if let Some(p) = prepared {
-                    self.store().write(p)?;
-                }
-                Ok(tally)
-            });
+        let done =
+            self.start(&mut ledger, &[input], now_unix)
+                .and_then(|(mut tallies, prepared)| {
+                    if let Some(p) = prepared {
+                        self.store().write(p)?;
+                    }
+                    Ok(tallies.pop().expect("one tally a batch"))
+                });
         match done {
             Ok(tally) => {
                 ledger.keep();
@@ -320,31 +351,52 @@ impl Pipeline {
         }
     }
 
-    /// Accounts `input` into the ledger's open batch (the caller opened it) and commits it,
-    /// or, on a store that can, prepares its commit for [`Store::write`] (`Some`). On error
-    /// the caller rolls the ledger back.
+    /// Accounts `inputs` into the ledger's open batch (the caller opened it) and commits
+    /// them together (one transaction), or, on a store that can, prepares that commit for
+    /// [`Store::write`] (`Some`). A record counted by one of them is a duplicate in the
+    /// others, as within one batch; processed at `now_unix`. On error the caller rolls the
+    /// ledger back.
     fn start(
         &mut self,
         ledger: &mut Ledger,
-        input: &Input,
+        inputs: &[&Input],
         now_unix: i64,
-    ) -> Result<(Tally, Option<Prepared>), StoreError> {
-        let mut tally = self.account_batch(ledger, input, now_unix)?;
-        let prepared = self.commit(ledger, input, &mut tally, now_unix)?;
-        Ok((tally, prepared))
+    ) -> Result<(Vec<Tally>, Option<Prepared>), StoreError> {
+        let mut tallies = self.account_group(ledger, inputs, now_unix)?;
+        let prepared = self.commit(ledger, inputs, &mut tallies, now_unix)?;
+        Ok((tallies, prepared))
     }
 
-    /// Accounts `input` into the ledger's open batch: what [`Pipeline::start`] does before
-    /// the commit.
+    /// What [`Pipeline::start`] does before the commit.
+    fn account_group(
+        &mut self,
+        ledger: &mut Ledger,
+        inputs: &[&Input],
+        now_unix: i64,
+    ) -> Result<Vec<Tally>, StoreError> {
+        let mut tallies: Vec<Tally> = Vec::with_capacity(inputs.len());
+        let mut keys = Default::default();
+        for input in inputs {
+            let mut tally = self.account_batch(ledger, input, now_unix, keys)?;
+            keys = std::mem::take(&mut tally.batch_keys);
+            tallies.push(tally);
+        }
+        Ok(tallies)
+    }
+
+    /// Accounts `input` into the ledger's open batch. `batch_keys`: the keys the batches
+    /// accounted before it into the same ledger batch counted.
     fn account_batch(
         &mut self,
         ledger: &mut Ledger,
         input: &Input,
         now_unix: i64,
+        batch_keys: rustc_hash::FxHashSet<DedupeKey>,
     ) -> Result<Tally, StoreError> {
         self.accounting.set_now(now_unix);
         let mut tally = Tally {
             look_up: self.looks_up(input, now_unix),
+            batch_keys,
             ..Tally::default()
         };
         let first_day = daily::first_kept_day(now_unix, self.ctx.daily_retention_days);
@@ -395,11 +447,14 @@ impl Pipeline {
     /// source's checkpoint (and, every few minutes, the purge of expired keys, past budget
     /// periods and daily totals past the retention); or prepares that commit (`Some`), on a
     /// store that can write it beside the next batch's accounting.
+    ///
+    /// Several batches accounted into one ledger batch ([`Pipeline::start`]) commit
+    /// together: their keys, checkpoints and daily totals in one transaction.
     fn commit(
         &mut self,
         ledger: &mut Ledger,
-        input: &Input,
-        tally: &mut Tally,
+        inputs: &[&Input],
+        tallies: &mut [Tally],
         now_unix: i64,
     ) -> Result<Option<Prepared>, StoreError> {
         let purge_before = match self.last_purge {
@@ -415,24 +470,43 @@ impl Pipeline {
         if purge_before.is_some() {
             crate::budgets::prune_past_periods(ledger, now_unix);
         }
-        tally.purges = purge_before.is_some();
+        tallies[0].purges = purge_before.is_some();
+        let merged: Merged;
+        let (dedupe, checkpoints, drop_checkpoints, daily, fence) = match (inputs, &*tallies) {
+            ([input], [tally]) => (
+                &tally.new_keys[..],
+                &input.checkpoints[..],
+                &input.drop_checkpoints[..],
+                &tally.daily,
+                input.fence.as_ref(),
+            ),
+            _ => {
+                merged = Merged::of(inputs, tallies);
+                // A batch read under a lease is never grouped (see `drive.rs`).
+                let m = &merged;
+                (
+                    &m.dedupe[..],
+                    &m.checkpoints[..],
+                    &m.drop_checkpoints[..],
+                    &m.daily,
+                    None,
+                )
+            }
+        };
         let changes = ledger.changes();
         let commit = Commit {
             created: ledger.new_series(&changes.created),
             values: &changes.values,
             all: &*ledger,
             removed: &changes.removed,
-            dedupe: &tally.new_keys,
-            checkpoints: &input.checkpoints,
-            drop_checkpoints: &input.drop_checkpoints,
+            dedupe,
+            checkpoints,
+            drop_checkpoints,
             now: now_unix,
             purge_before,
-            daily: &tally.daily,
+            daily,
             daily_before: daily_before.as_deref(),
-            fence: input
-                .fence
-                .as_ref()
-                .map(|(name, fence)| (name.as_str(), *fence)),
+            fence: fence.map(|(name, fence)| (name.as_str(), *fence)),
         };
         let mut store = self.store();
         match store.prepare(&commit) {
@@ -456,7 +530,9 @@ impl Pipeline {
         if let Some(k) = input.batch_key {
             // Unless the batch looks its keys up, a delivery committed before is found by its
             // commit (a conflict), and processed again with lookups.
-            if tally.look_up && self.store().seen(&[k])?[0] {
+            let seen =
+                tally.batch_keys.contains(&k) || (tally.look_up && self.store().seen(&[k])?[0]);
+            if seen {
                 // A retried delivery: acknowledged again, counted once, as duplicates.
                 let n = lines
                     .iter()
@@ -466,6 +542,7 @@ impl Pipeline {
                 self.accounting.records(ledger, source, "duplicate", n);
                 return Ok(());
             }
+            tally.batch_keys.insert(k);
             tally.new_keys.push(k);
         }
         for reason in &input.rejected {

@@ -1,23 +1,27 @@
-//! Drives the pipeline: takes the sources' batches off the channel, processes each (again,
-//! after a conflict with another replica), publishes a snapshot and acknowledges it.
+//! Drives the pipeline: takes the sources' batches off the channel, processes them (again,
+//! after a conflict with another replica), publishes a snapshot and acknowledges each.
 //!
-//! On a store that writes prepared commits (PostgreSQL), a batch's commit is written on a
-//! second thread while this one accounts the next batch, if one is waiting: the ledger holds
-//! the second batch open on top of the first ([`Ledger::begin_next`]), so a failed commit
-//! undoes both (the second is processed again) and a commit refused for the second undoes
-//! only it. Scrapes read the ledger under the lock this thread holds for the whole chain,
-//! so they only ever see committed totals; a chain lets go of the lock at least every
-//! [`HOLD_MOST`], and between chains the totals are refreshed from the shared store.
-//!
-//! [`Ledger::begin_next`]: crate::ledger::Ledger::begin_next
+//! On a store that writes prepared commits (PostgreSQL), batches that are waiting together
+//! (Firehose requests on several connections, several sources) are accounted into one ledger
+//! batch and committed in one transaction ([`group`]): a commit's cost is mostly per
+//! transaction (the commit lock, round trips, the WAL flush), not per record. And a group's
+//! commit is written on a second thread while this one accounts the next group, if one is
+//! waiting: the ledger holds the second group open on top of the first
+//! ([`Ledger::begin_next`]), so a failed commit undoes both (the second is processed again)
+//! and a commit refused for the second undoes only it. Scrapes read the ledger under the lock
+//! this thread holds for the whole chain, so they only ever see committed totals; a chain
+//! lets go of the lock at least every [`HOLD_MOST`], and between chains the totals are
+//! refreshed from the shared store.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
-use super::{replica, Input, Pipeline, Summary, CONFLICT_ATTEMPTS};
+use super::{replica, Input, Pipeline, Summary, Tally, CONFLICT_ATTEMPTS};
+use crate::ledger::Ledger;
 use crate::metrics::Health;
 use crate::snapshot::Snapshot;
 use crate::store::{Prepared, Store, StoreError};
@@ -45,6 +49,26 @@ struct Taken {
     looked_up: bool,
 }
 
+/// Batches waiting together are accounted into one ledger batch and committed in one
+/// transaction (on PostgreSQL), up to this many...
+const GROUP_MOST: usize = 64;
+/// ... and this many lines (a file batch's on PostgreSQL).
+const GROUP_LINES: usize = 20_000;
+
+/// Batches to process: those whose processing was undone with a failed batch before them
+/// (first, in order), then the sources' channel.
+pub(super) struct Queue<'a> {
+    pub again: VecDeque<Input>,
+    pub rx: &'a mut mpsc::Receiver<Input>,
+}
+
+impl Queue<'_> {
+    /// The next batch if one is waiting.
+    fn try_next(&mut self) -> Option<Input> {
+        self.again.pop_front().or_else(|| self.rx.try_recv().ok())
+    }
+}
+
 /// Drives the pipeline until every sender is gone: process, publish, acknowledge. `trip`
 /// makes it panic on the first batch with lines (tests of supervision).
 pub fn run(
@@ -66,12 +90,14 @@ pub fn run(
     // channel with a timeout, so refreshes go on while no batch arrives.
     let runtime = tokio::runtime::Handle::current();
     let mut refresher = replica::Refresher::default();
-    // A batch taken off the channel whose processing was undone with the batch before it.
-    let mut again: Option<Input> = None;
+    let mut queue = Queue {
+        again: VecDeque::new(),
+        rx: &mut rx,
+    };
     loop {
-        let next = match again.take() {
+        let next = match queue.again.pop_front() {
             Some(input) => Ok(Some(input)),
-            None => runtime.block_on(tokio::time::timeout(refresher.wait(), rx.recv())),
+            None => runtime.block_on(tokio::time::timeout(refresher.wait(), queue.rx.recv())),
         };
         if refresher.due() {
             refresher.refresh(&mut pipeline, &out.snapshots, &out.health);
@@ -81,15 +107,14 @@ pub fn run(
             Ok(None) => break,
             Err(_) => continue,
         };
-        let chained = chain(&mut pipeline, input, &mut rx, &out);
+        let chained = chain(&mut pipeline, input, &mut queue, &out);
         if chained.beside > 0 {
             tracing::trace!(
                 batches = chained.beside,
                 overlapped = chained.overlapped,
-                "accounted batches beside the commit of the one before"
+                "accounted batches beside the commit of the ones before"
             );
         }
-        again = chained.again;
     }
 }
 
@@ -110,103 +135,152 @@ fn take(pipeline: &mut Pipeline, mut input: Input, out: &Outlets) -> Taken {
     }
 }
 
+/// `first` and, on a store that prepares its commits, the batches waiting after it that
+/// join it in one commit (not one read under a lease: its commit checks the lease).
+fn group(pipeline: &mut Pipeline, queue: &mut Queue, first: Input, out: &Outlets) -> Vec<Taken> {
+    let mut group = vec![take(pipeline, first, out)];
+    if !pipeline.refuses_taken_keys || group[0].input.fence.is_some() {
+        return group;
+    }
+    let mut lines = group[0].input.lines.len();
+    while group.len() < GROUP_MOST && lines < GROUP_LINES {
+        let Some(next) = queue.try_next() else { break };
+        if next.fence.is_some() {
+            queue.again.push_front(next);
+            break;
+        }
+        lines += next.lines.len();
+        group.push(take(pipeline, next, out));
+    }
+    group
+}
+
+fn inputs(group: &[Taken]) -> Vec<&Input> {
+    group.iter().map(|t| &t.input).collect()
+}
+
 /// What a chain did.
 pub(super) struct Chained {
-    /// A batch taken off the channel that is to be processed afresh (its accounting was
-    /// undone with the failed batch before it).
-    pub again: Option<Input>,
-    /// Batches accounted beside the commit of the one before.
+    /// Batches accounted beside the commit of the ones before.
     pub beside: usize,
     /// Of those, the ones whose accounting was done before that commit was written (the two
     /// overlapped: a batch that looks its keys up first waits for the commit).
     pub overlapped: usize,
+    /// Commits (groups of batches).
+    pub commits: usize,
 }
 
-/// Processes `first` and, while each commit is written, the batch waiting after it, until
-/// none is waiting or the chain has held the ledger for [`HOLD_MOST`].
+/// Processes `first` with the batches waiting after it (in one commit, [`group`]) and,
+/// while that commit is written, the next group waiting, and so on, until none is waiting or
+/// the chain has held the ledger for [`HOLD_MOST`].
 pub(super) fn chain(
     pipeline: &mut Pipeline,
     first: Input,
-    rx: &mut mpsc::Receiver<Input>,
+    queue: &mut Queue,
     out: &Outlets,
 ) -> Chained {
     let mut chained = Chained {
-        again: None,
         beside: 0,
         overlapped: 0,
+        commits: 1,
     };
     let lock = pipeline.ledger.clone();
     let mut ledger = lock.write().unwrap_or_else(|e| e.into_inner());
     let held = Instant::now();
-    let mut cur = take(pipeline, first, out);
+    let mut cur = group(pipeline, queue, first, out);
     ledger.begin();
-    let mut state = pipeline.start(&mut ledger, &cur.input, cur.now);
+    let mut state = pipeline.start(&mut ledger, &inputs(&cur), cur[0].now);
     loop {
-        let (tally, prepared) = match state {
-            Ok((tally, Some(prepared))) => (tally, prepared),
+        let (tallies, prepared) = match state {
+            Ok((tallies, Some(prepared))) => (tallies, prepared),
             // Committed whole (a store that does not prepare).
-            Ok((tally, None)) => {
+            Ok((tallies, None)) => {
                 ledger.keep();
-                let summary = pipeline.finish(&mut ledger, &cur.input, tally, cur.now);
-                drop(ledger);
-                settle(pipeline, cur, Ok(summary), out);
+                done(pipeline, &mut ledger, cur, tallies, out);
                 return chained;
             }
             Err(e) => {
-                pipeline.failed(&e, cur.now);
+                pipeline.failed(&e, cur[0].now);
                 ledger.rollback();
                 drop(ledger); // a retry takes the lock again
-                settle(pipeline, cur, Err(e), out);
+                refuse(pipeline, cur, e, out);
                 return chained;
             }
         };
         let waiting = match held.elapsed() < HOLD_MOST {
-            true => rx.try_recv().ok(),
+            true => queue.try_next(),
             false => None,
         };
-        let Some(next) = waiting else {
+        let Some(first) = waiting else {
             let written = pipeline.store().write(prepared);
-            let result = match written {
+            match written {
                 Ok(()) => {
                     ledger.keep();
-                    Ok(pipeline.finish(&mut ledger, &cur.input, tally, cur.now))
+                    done(pipeline, &mut ledger, cur, tallies, out);
                 }
                 Err(e) => {
-                    pipeline.failed(&e, cur.now);
+                    pipeline.failed(&e, cur[0].now);
                     ledger.rollback();
-                    Err(e)
+                    drop(ledger);
+                    refuse(pipeline, cur, e, out);
                 }
-            };
-            drop(ledger);
-            settle(pipeline, cur, result, out);
+            }
             return chained;
         };
-        let next = take(pipeline, next, out);
+        let next = group(pipeline, queue, first, out);
+        chained.beside += next.len();
+        chained.commits += 1;
         let store = pipeline.store.clone();
-        chained.beside += 1;
         let (written, next_state) = beside(store, prepared, |writing| {
             ledger.begin_next();
-            let mut tally = pipeline.account_batch(&mut ledger, &next.input, next.now)?;
-            chained.overlapped += usize::from(writing.load(Ordering::Acquire));
-            let prepared = pipeline.commit(&mut ledger, &next.input, &mut tally, next.now)?;
-            Ok((tally, prepared))
+            let batches = inputs(&next);
+            let mut tallies = pipeline.account_group(&mut ledger, &batches, next[0].now)?;
+            if writing.load(Ordering::Acquire) {
+                chained.overlapped += next.len();
+            }
+            let prepared = pipeline.commit(&mut ledger, &batches, &mut tallies, next[0].now)?;
+            Ok((tallies, prepared))
         });
         match written {
             Ok(()) => {
                 ledger.keep_outer();
-                let summary = pipeline.finish(&mut ledger, &cur.input, tally, cur.now);
-                settle(pipeline, cur, Ok(summary), out);
+                done(pipeline, &mut ledger, cur, tallies, out);
                 (cur, state) = (next, next_state);
             }
             Err(e) => {
-                pipeline.failed(&e, cur.now);
-                ledger.rollback(); // both batches
+                pipeline.failed(&e, cur[0].now);
+                ledger.rollback(); // both groups
                 drop(ledger);
-                settle(pipeline, cur, Err(e), out);
-                chained.again = Some(next.input);
+                refuse(pipeline, cur, e, out);
+                for b in next.into_iter().rev() {
+                    queue.again.push_front(b.input);
+                }
                 return chained;
             }
         }
+    }
+}
+
+/// A group whose commit succeeded (and the ledger kept): each batch published and
+/// acknowledged.
+fn done(
+    pipeline: &mut Pipeline,
+    ledger: &mut Ledger,
+    group: Vec<Taken>,
+    tallies: Vec<Tally>,
+    out: &Outlets,
+) {
+    for (b, tally) in group.into_iter().zip(tallies) {
+        let summary = pipeline.finish(ledger, &b.input, tally, b.now);
+        settle(pipeline, b, Ok(summary), out);
+    }
+}
+
+/// A group whose commit failed (the ledger rolled back, its lock let go): each batch
+/// processed again or refused, on its own.
+fn refuse(pipeline: &mut Pipeline, group: Vec<Taken>, e: StoreError, out: &Outlets) {
+    for b in group {
+        settle(pipeline, b, Err(e.clone()), out);
     }
 }
 

@@ -1,13 +1,13 @@
-//! Batches accounted while the commit before them is written (`drive.rs`), on a real
-//! PostgreSQL store: the totals are those of processing the batches one after the other,
-//! a failed commit undoes the batch accounted beside it too, and a request of the batch still
-//! being written counts once.
+//! Batches committed in groups, and accounted while the commit before them is written
+//! (`drive.rs`), on a real PostgreSQL store: the totals are those of processing the batches
+//! one after the other, a failed commit undoes the group accounted beside it too, and a
+//! request twice in one group, or in the group still being written, counts once.
 
 use std::collections::BTreeMap;
 
 use super::*;
 use crate::budgets::Budgets;
-use crate::pipeline::drive::{chain, Outlets};
+use crate::pipeline::drive::{chain, Chained, Outlets, Queue};
 use crate::store::tests::pg::shared;
 use crate::store::{PgStore, SeriesRow};
 
@@ -132,12 +132,13 @@ fn open(store: Flaky) -> (Pipeline, Outlets) {
     (p, out)
 }
 
-/// Runs a chain from the first of `texts`, the others waiting on the channel.
+/// Runs a chain from the first of `texts`, the others waiting on the channel; also returns
+/// the batches left to process again.
 fn run_chain(
     p: &mut Pipeline,
     out: &Outlets,
-    texts: &[&str],
-) -> (super::drive::Chained, Vec<Answer>) {
+    texts: &[String],
+) -> (Chained, Vec<Answer>, Vec<Input>) {
     let (tx, mut rx) = tokio::sync::mpsc::channel(texts.len());
     let mut answers = Vec::new();
     let mut first = None;
@@ -149,115 +150,149 @@ fn run_chain(
             Some(_) => tx.try_send(b).map_err(|_| "room").unwrap(),
         }
     }
-    let chained = chain(p, first.unwrap(), &mut rx, out);
-    (chained, answers)
+    let mut queue = Queue {
+        again: Default::default(),
+        rx: &mut rx,
+    };
+    let chained = chain(p, first.unwrap(), &mut queue, out);
+    let again = queue.again.into_iter().collect();
+    (chained, answers, again)
+}
+
+/// `n` batches of one call each, by `n` users (request ids `r0`, `r1`, ...).
+fn singles(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| calls(&format!("u{i}"), &[&format!("r{i}")]))
+        .collect()
+}
+
+fn accepted(answers: Vec<Answer>) -> Vec<u64> {
+    answers
+        .into_iter()
+        .map(|mut a| a.try_recv().unwrap().unwrap().accepted)
+        .collect()
+}
+
+fn strs(texts: &[String]) -> Vec<&str> {
+    texts.iter().map(String::as_str).collect()
 }
 
 #[test]
-fn pg_waiting_batches_are_accounted_beside_the_commit_before_and_total_exactly() {
+fn pg_waiting_batches_commit_in_groups_the_next_accounted_beside_and_total_exactly() {
     let url = shared().database();
     let store = Flaky {
         slow: Duration::from_millis(300),
         ..Flaky::new(&url, 0)
     };
     let (mut p, out) = open(store);
-    let texts = [
-        calls("ann", &["a1", "a2"]),
-        calls("bob", &["b1"]),
-        calls("ann", &["a3"]),
-        calls("cyd", &["c1", "c2", "c3"]),
-    ];
-    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let (chained, answers) = run_chain(&mut p, &out, &texts);
-    assert_eq!(chained.beside, 3, "each batch after the first");
+    // 70 batches waiting: a group of 64, then one of 6 accounted while the first is written.
+    let texts = singles(70);
+    let (chained, answers, again) = run_chain(&mut p, &out, &texts);
+    assert_eq!(chained.commits, 2);
+    assert_eq!(chained.beside, 6);
     assert_eq!(
-        chained.overlapped, 3,
+        chained.overlapped, 6,
         "accounted while the commit before was written"
     );
-    assert!(chained.again.is_none());
-    let accepted: Vec<u64> = answers
-        .into_iter()
-        .map(|mut a| a.try_recv().unwrap().unwrap().accepted)
-        .collect();
-    assert_eq!(accepted, [2, 1, 1, 3]);
-    let expected = one_by_one(&texts);
+    assert!(again.is_empty());
+    assert_eq!(accepted(answers), vec![1; 70]);
+    let expected = one_by_one(&strs(&texts));
+    assert!(cost(&expected) > 0);
     assert_eq!(view(&p.ledger()), expected);
     drop(p);
     assert_eq!(stored(&url), expected, "the database holds the same");
 }
 
 #[test]
-fn pg_a_failed_commit_undoes_the_batch_accounted_beside_it_which_is_processed_again() {
+fn pg_a_failed_commit_refuses_its_group_and_undoes_the_one_beside_it_which_is_processed_again() {
     let url = shared().database();
-    let store = Flaky::new(&url, 1);
-    let (mut p, out) = open(store);
-    let (first, second) = (calls("ann", &["a1", "a2"]), calls("bob", &["b1"]));
-    let (chained, mut answers) = run_chain(&mut p, &out, &[&first, &second]);
-    assert_eq!(chained.beside, 1);
-    let refused = answers[0].try_recv().unwrap().unwrap_err();
-    assert_eq!(refused.error.kind(), "io");
-    assert!(p.ledger().is_empty(), "neither batch is in the totals");
+    let (mut p, out) = open(Flaky::new(&url, 1));
+    let texts = singles(66);
+    let (chained, mut answers, again) = run_chain(&mut p, &out, &texts);
+    assert_eq!((chained.commits, chained.beside), (2, 2));
+    for a in &mut answers[..64] {
+        let refused = a.try_recv().unwrap().unwrap_err();
+        assert_eq!(refused.error.kind(), "io");
+    }
+    assert!(p.ledger().is_empty(), "no batch is in the totals");
     assert!(
-        answers[1].try_recv().is_err(),
-        "the second is not answered yet"
+        answers[64].try_recv().is_err(),
+        "the group beside it is not answered yet"
     );
-    // The daemon processes it again next: it counts as if it came alone.
-    let again = chain(
-        &mut p,
-        chained.again.expect("the second batch, to process again"),
-        &mut tokio::sync::mpsc::channel(1).1,
-        &out,
-    );
-    assert_eq!(again.beside, 0);
-    assert_eq!(answers[1].try_recv().unwrap().unwrap().accepted, 1);
-    let expected = one_by_one(&[&second]);
+    assert_eq!(again.len(), 2);
+    // The daemon processes them again next: they count as if they came alone.
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+    drop(tx);
+    let mut queue = Queue {
+        again: again.into(),
+        rx: &mut rx,
+    };
+    let first = queue.again.pop_front().unwrap();
+    let chained = chain(&mut p, first, &mut queue, &out);
+    assert_eq!((chained.commits, chained.beside), (1, 0));
+    assert_eq!(accepted(answers.split_off(64)), [1, 1]);
+    let expected = one_by_one(&strs(&texts[64..]));
     assert_eq!(view(&p.ledger()), expected);
     drop(p);
     assert_eq!(stored(&url), expected);
 }
 
 #[test]
-fn pg_a_request_of_the_batch_still_being_written_counts_once() {
+fn pg_a_request_twice_in_a_group_or_in_the_group_being_written_counts_once() {
     let url = shared().database();
-    let store = Flaky::new(&url, 0);
-    let (mut p, out) = open(store);
-    let (first, second) = (calls("ann", &["r1", "r2"]), calls("ann", &["r2", "r3"]));
-    let (chained, mut answers) = run_chain(&mut p, &out, &[&first, &second]);
-    assert_eq!(chained.beside, 1);
-    assert_eq!(answers[0].try_recv().unwrap().unwrap().accepted, 2);
-    // Accounted without looking its keys up, its commit met r2 and it was processed again.
+    let (mut p, out) = open(Flaky::new(&url, 0));
+    // r1 in batches 0 and 1 (one group), r0 in batch 0 and batch 64 (the next group,
+    // accounted while the first is written, without looking its keys up).
+    let mut texts = singles(65);
+    texts[1] = calls("u1", &["r1", "r0"]);
+    texts[64] = calls("u64", &["r64", "r0"]);
+    let (chained, mut answers, _) = run_chain(&mut p, &out, &texts);
+    assert_eq!((chained.commits, chained.beside), (2, 1));
     let s = answers[1].try_recv().unwrap().unwrap();
+    assert_eq!((s.accepted, s.duplicates), (1, 1), "{s:?}");
+    // Its commit met r0, and it was processed again.
+    let s = answers[64].try_recv().unwrap().unwrap();
     assert_eq!((s.accepted, s.duplicates), (1, 1), "{s:?}");
     let conflicts = out.health.commit_errors.with_label_values(&["conflict"]);
     assert_eq!(conflicts.get(), 1);
-    let expected = one_by_one(&[&calls("ann", &["r1", "r2", "r3"])]);
-    assert!(cost(&expected) > 0);
+    let expected = one_by_one(&strs(&singles(65)));
     assert_eq!(cost(&view(&p.ledger())), cost(&expected));
     drop(p);
     assert_eq!(cost(&stored(&url)), cost(&expected));
 }
 
 #[test]
-fn pg_a_delivery_committed_before_is_found_by_its_commit_and_counted_once() {
+fn pg_a_delivery_committed_before_or_twice_in_a_group_counts_once() {
     let url = shared().database();
-    let store = Flaky::new(&url, 0);
-    let (mut p, out) = open(store);
+    let (mut p, out) = open(Flaky::new(&url, 0));
     let delivery = |ids: &[&str]| {
         let (mut b, answer) = batch(&calls("ann", ids));
         b.batch_key = Some(crate::store::dedupe_key("firehose", b"request-1"));
         (b, answer)
     };
+    let (tx, mut rx) = tokio::sync::mpsc::channel(2);
+    let mut queue = Queue {
+        again: Default::default(),
+        rx: &mut rx,
+    };
+    // The same request twice in one group (a retry that came before the first's answer).
     let (first, mut answer) = delivery(&["f1", "f2"]);
-    chain(&mut p, first, &mut tokio::sync::mpsc::channel(1).1, &out);
+    let (retry, mut retried) = delivery(&["f1", "f2"]);
+    tx.try_send(retry).map_err(|_| "room").unwrap();
+    let chained = chain(&mut p, first, &mut queue, &out);
+    assert_eq!(chained.commits, 1);
     assert_eq!(answer.try_recv().unwrap().unwrap().accepted, 2);
+    let s = retried.try_recv().unwrap().unwrap();
+    assert_eq!((s.accepted, s.duplicates), (0, 2), "{s:?}");
     let once = view(&p.ledger());
-    // The same request id again (a retry, here with other records): its key is not looked
-    // up first, so its commit is refused, and processed again it is a duplicate.
+    // Again later (here with other records): its key is not looked up first, so its commit
+    // is refused, and processed again it is a duplicate.
     let (retry, mut answer) = delivery(&["f3"]);
-    chain(&mut p, retry, &mut tokio::sync::mpsc::channel(1).1, &out);
+    chain(&mut p, retry, &mut queue, &out);
     let s = answer.try_recv().unwrap().unwrap();
     assert_eq!((s.accepted, s.duplicates), (0, 1), "{s:?}");
     let conflicts = out.health.commit_errors.with_label_values(&["conflict"]);
     assert_eq!(conflicts.get(), 1);
     assert_eq!(cost(&view(&p.ledger())), cost(&once));
+    assert!(cost(&once) > 0);
 }

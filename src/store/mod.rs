@@ -46,7 +46,7 @@ pub fn dedupe_key(namespace: &str, id: &[u8]) -> DedupeKey {
     out
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error(
         "the state store {path} is unreadable or corrupt ({detail}). Totals were NOT reset. \
