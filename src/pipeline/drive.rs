@@ -112,6 +112,7 @@ pub fn run(
             tracing::trace!(
                 batches = chained.beside,
                 overlapped = chained.overlapped,
+                commits = chained.commits,
                 "accounted batches beside the commit of the ones before"
             );
         }
@@ -135,8 +136,9 @@ fn take(pipeline: &mut Pipeline, mut input: Input, out: &Outlets) -> Taken {
     }
 }
 
-/// `first` and, on a store that prepares its commits, the batches waiting after it that
-/// join it in one commit (not one read under a lease: its commit checks the lease).
+/// `first` and, on PostgreSQL (a store whose commit refuses a taken key), the batches
+/// waiting after it that join it in one commit (not one read under a lease: its commit
+/// checks the lease).
 fn group(pipeline: &mut Pipeline, queue: &mut Queue, first: Input, out: &Outlets) -> Vec<Taken> {
     let mut group = vec![take(pipeline, first, out)];
     if !pipeline.refuses_taken_keys || group[0].input.fence.is_some() {

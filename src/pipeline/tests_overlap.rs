@@ -101,6 +101,18 @@ fn one_by_one(texts: &[&str]) -> View {
     v
 }
 
+/// The daily totals of `texts` processed one after the other into an empty SQLite store.
+fn daily_one_by_one(texts: &[&str]) -> crate::daily::DailyTotals {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let (mut p, _) = Pipeline::open(ctx(1000), Box::new(store)).unwrap();
+    for t in texts {
+        p.process(&input(t), 2_000_000_000).unwrap();
+    }
+    drop(p);
+    crate::store::read_daily(dir.path(), None, None).unwrap()
+}
+
 /// The totals the database holds, as a replica starting on it loads them.
 fn stored(url: &str) -> View {
     let (p, _) = Pipeline::open(ctx(1000), Box::new(PgStore::open(url, None).unwrap())).unwrap();
@@ -201,6 +213,11 @@ fn pg_waiting_batches_commit_in_groups_the_next_accounted_beside_and_total_exact
     assert_eq!(view(&p.ledger()), expected);
     drop(p);
     assert_eq!(stored(&url), expected, "the database holds the same");
+    // The daily totals too (a group's rows are appended into one commit).
+    let mut db = PgStore::open(&url, None).unwrap();
+    let daily = db.daily(None, None).unwrap();
+    assert!(!daily.principals.is_empty());
+    assert_eq!(daily, daily_one_by_one(&strs(&texts)));
 }
 
 #[test]
