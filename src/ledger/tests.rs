@@ -285,7 +285,7 @@ fn an_inner_batch_rolls_back_alone_once_the_outer_is_kept() {
 }
 
 /// Every series as (metric, label pairs) -> value.
-fn by_labels(l: &Ledger) -> HashMap<(Metric, Vec<(String, String)>), i128> {
+pub(crate) fn by_labels(l: &Ledger) -> HashMap<(Metric, Vec<(String, String)>), i128> {
     l.iter()
         .map(|(_, k, v)| {
             let labels = l

@@ -3,8 +3,6 @@
 //! one after the other, a failed commit undoes the group accounted beside it too, and a
 //! request twice in one group, or in the group still being written, counts once.
 
-use std::collections::BTreeMap;
-
 use super::*;
 use crate::budgets::Budgets;
 use crate::pipeline::drive::{chain, Chained, Outlets, Queue};
@@ -67,24 +65,16 @@ fn calls(user: &str, ids: &[&str]) -> String {
 }
 
 /// Every series as (metric, labels) -> value.
-type View = BTreeMap<(&'static str, Vec<(String, String)>), i128>;
+type View = HashMap<(Metric, Vec<(String, String)>), i128>;
 
 fn view(l: &Ledger) -> View {
-    l.iter()
-        .map(|(_, k, v)| {
-            let labels = l
-                .labels(k)
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-                .collect();
-            ((k.metric.name(), labels), v)
-        })
-        .collect()
+    crate::ledger::tests::by_labels(l)
 }
 
 /// The total cost of every call in a view.
 fn cost(v: &View) -> i128 {
     v.iter()
-        .filter(|((m, _), _)| *m == "bedrock_cost_usd_total")
+        .filter(|((m, _), _)| *m == Metric::Cost)
         .map(|(_, v)| *v)
         .sum()
 }
