@@ -6,10 +6,10 @@
 //! ([`History`]), publishes a snapshot and acknowledges the batch. A failed commit rolls the
 //! batch back (the history never sees it).
 //!
-//! `process` is synchronous (SQLite is); `run` (`drive.rs`) drives it on a blocking thread,
-//! on PostgreSQL accounting a waiting batch while the commit of the one before is written,
-//! and between batches refreshes the totals from a store other replicas write too
-//! (`replica.rs`).
+//! `process` is synchronous (SQLite is); `run` (`drive.rs`) drives it on a blocking thread
+//! (on PostgreSQL committing batches that wait together in one transaction, and accounting
+//! the next ones while it is written), and between batches refreshes the totals from a
+//! store other replicas write too (`replica.rs`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
