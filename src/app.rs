@@ -325,7 +325,11 @@ pub async fn run(
             patterns: config.files.clone(),
             once: config.once,
             poll: config.poll_interval,
-            tx: tx.clone(),
+            out: crate::sources::ahead::Ahead::new(
+                tx.clone(),
+                file::AHEAD,
+                source_errors.with_label_values(&["file", "commit"]),
+            ),
             checkpoints: checkpoints.clone(),
             progress,
             damaged: Default::default(),

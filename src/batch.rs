@@ -59,6 +59,34 @@ pub struct Input {
     /// The lease the lines were read under (its name and fence), when a source reads only
     /// while it holds one: the commit is refused if the lease moved to another replica since.
     pub fence: Option<(String, i64)>,
+    /// Where the batch stands in its source's sequence, when the source sends the next batch
+    /// before this one is committed: it is refused unless the one before is committed.
+    pub order: Option<Order>,
+}
+
+/// A batch's place in a sequence of batches one source sends without waiting for each
+/// commit (a file's next chunk while the chunk before it is committed). The pipeline refuses
+/// ([`crate::store::StoreError::OutOfOrder`]) a batch whose predecessor, the batch `seq - 1`
+/// of the same stream, is not committed or accounted before it (it was refused): committing it
+/// would move the source's checkpoint past lines never counted. The source sends the refused
+/// batches again, in order, from the first one refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Order {
+    /// One sender's sequence, unique in the process (see [`Order::new_stream`]).
+    pub stream: u64,
+    /// 0 for the stream's first batch, which follows nothing.
+    pub seq: u64,
+}
+
+impl Order {
+    /// A stream id no other sender of this process holds: random (the standard library's
+    /// per-process random hash keys, different for each call), so no counter is shared.
+    pub fn new_stream() -> u64 {
+        use std::hash::{BuildHasher, Hasher};
+        std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish()
+    }
 }
 
 impl Input {
@@ -100,6 +128,7 @@ impl Input {
             rejected: Vec::new(),
             new_cards: None,
             fence: None,
+            order: None,
         }
     }
 }

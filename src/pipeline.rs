@@ -31,6 +31,7 @@ use crate::store::{self, Commit, DedupeKey, Prepared, Store, StoreError};
 
 mod drive;
 mod replica;
+mod sequence;
 pub use drive::run;
 pub use replica::REFRESH_EVERY;
 
@@ -121,6 +122,8 @@ pub struct Pipeline {
     /// Unix time until which batches look their keys up before accounting even on a store
     /// that refuses taken keys at commit (see [`LOOKUPS_AFTER_CONFLICT`]).
     lookups_until: i64,
+    /// Which batches of a source that sends ahead may be accounted ([`crate::batch::Order`]).
+    sequences: sequence::Sequences,
 }
 
 /// Lines handed at a time from the decoding thread to the accounting one: the two overlap,
@@ -258,6 +261,7 @@ impl Pipeline {
             unpriced_warned: HashSet::new(),
             export_rows: Vec::new(),
             lookups_until: i64::MIN,
+            sequences: Default::default(),
         };
         Ok((p, checkpoints))
     }
@@ -327,6 +331,9 @@ impl Pipeline {
 
     /// Accounts one batch and commits it. On error nothing of the batch is kept.
     pub fn process(&mut self, input: &Input, now_unix: i64) -> Result<Summary, StoreError> {
+        if !self.sequences.admit(input.order) {
+            return Err(StoreError::OutOfOrder(input.origin.to_string()));
+        }
         let lock = self.ledger.clone();
         let mut ledger = lock.write().unwrap_or_else(|e| e.into_inner());
         ledger.begin();
@@ -425,12 +432,15 @@ impl Pipeline {
         if tally.purges {
             self.last_purge = Some(Instant::now());
         }
+        self.sequences.committed(input.order);
         self.export_rows = tally.export;
         tally.summary
     }
 
-    /// After a batch's commit failed (the caller rolls the ledger back).
+    /// After a batch's commit failed (the caller rolls the ledger back): what was accounted
+    /// since the last commit is undone.
     fn failed(&mut self, e: &StoreError, now_unix: i64) {
+        self.sequences.rollback();
         if matches!(e, StoreError::Conflict(_)) {
             self.lookups_until = now_unix.saturating_add(LOOKUPS_AFTER_CONFLICT);
         }

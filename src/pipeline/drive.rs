@@ -138,21 +138,29 @@ fn take(pipeline: &mut Pipeline, mut input: Input, out: &Outlets) -> Taken {
 
 /// `first` and, on PostgreSQL (a store whose commit refuses a taken key), the batches
 /// waiting after it that join it in one commit (not one read under a lease: its commit
-/// checks the lease).
+/// checks the lease). A batch whose predecessor in its source's sequence was refused is
+/// refused at once and ends the group (empty if it was `first`).
 fn group(pipeline: &mut Pipeline, queue: &mut Queue, first: Input, out: &Outlets) -> Vec<Taken> {
-    let mut group = vec![take(pipeline, first, out)];
-    if !pipeline.refuses_taken_keys || group[0].input.fence.is_some() {
-        return group;
-    }
-    let mut lines = group[0].input.lines.len();
-    while group.len() < GROUP_MOST && lines < GROUP_LINES {
-        let Some(next) = queue.try_next() else { break };
-        if next.fence.is_some() {
-            queue.again.push_front(next);
+    let mut group: Vec<Taken> = Vec::new();
+    let mut lines = 0;
+    let mut next = Some(first);
+    while let Some(input) = next.take() {
+        if !group.is_empty() && input.fence.is_some() {
+            queue.again.push_front(input);
             break;
         }
-        lines += next.lines.len();
-        group.push(take(pipeline, next, out));
+        let b = take(pipeline, input, out);
+        if !pipeline.sequences.admit(b.input.order) {
+            let e = StoreError::OutOfOrder(b.input.origin.to_string());
+            settle(pipeline, b, Err(e), out);
+            break;
+        }
+        lines += b.input.lines.len();
+        group.push(b);
+        let grows = pipeline.refuses_taken_keys && group[0].input.fence.is_none();
+        if grows && group.len() < GROUP_MOST && lines < GROUP_LINES {
+            next = queue.try_next();
+        }
     }
     group
 }
@@ -190,6 +198,9 @@ pub(super) fn chain(
     let mut ledger = lock.write().unwrap_or_else(|e| e.into_inner());
     let held = Instant::now();
     let mut cur = group(pipeline, queue, first, out);
+    if cur.is_empty() {
+        return chained;
+    }
     ledger.begin();
     let mut state = pipeline.start(&mut ledger, &inputs(&cur), cur[0].now);
     loop {
@@ -213,7 +224,11 @@ pub(super) fn chain(
             true => queue.try_next(),
             false => None,
         };
-        let Some(first) = waiting else {
+        let next = match waiting {
+            Some(first) => group(pipeline, queue, first, out),
+            None => Vec::new(),
+        };
+        if next.is_empty() {
             let written = pipeline.store().write(prepared);
             match written {
                 Ok(()) => {
@@ -228,8 +243,7 @@ pub(super) fn chain(
                 }
             }
             return chained;
-        };
-        let next = group(pipeline, queue, first, out);
+        }
         chained.beside += next.len();
         chained.commits += 1;
         let store = pipeline.store.clone();
@@ -317,7 +331,8 @@ fn beside<T>(
 
 /// A batch's outcome: a conflict with another replica is processed again (up to
 /// [`CONFLICT_ATTEMPTS`]), then the batch is published and acknowledged, or refused. Called
-/// without the ledger's lock unless `result` is a success.
+/// without the ledger's lock unless `result` is a success or [`StoreError::OutOfOrder`]
+/// (which touches neither the ledger nor the store).
 fn settle(
     pipeline: &mut Pipeline,
     mut b: Taken,
@@ -370,6 +385,12 @@ fn settle(
                 let _ = ack.send(Ok(summary));
             }
         }
+        // The consequence of the refusal before it, already counted and logged; the store
+        // is fine.
+        Err(e @ StoreError::OutOfOrder(_)) => {
+            tracing::debug!("{e}");
+            refused(ack, &mut b.input, e);
+        }
         Err(e) => {
             health.commit_errors.with_label_values(&[e.kind()]).inc();
             let conflict = matches!(e, StoreError::Conflict(_));
@@ -394,11 +415,16 @@ fn settle(
             if !conflict {
                 let _ = snapshots.send(Arc::new(pipeline.snapshot(Some(e.to_string()))));
             }
-            if let Some(ack) = ack {
-                let buf = std::mem::take(&mut b.input.buf);
-                let error = Arc::new(e);
-                let _ = ack.send(Err(crate::batch::Refused { error, buf }));
-            }
+            refused(ack, &mut b.input, e);
         }
+    }
+}
+
+/// Tells the source its batch was refused, handing its buffer back.
+fn refused(ack: Option<crate::batch::Ack>, input: &mut Input, e: StoreError) {
+    if let Some(ack) = ack {
+        let buf = std::mem::take(&mut input.buf);
+        let error = Arc::new(e);
+        let _ = ack.send(Err(crate::batch::Refused { error, buf }));
     }
 }

@@ -573,3 +573,6 @@ mod pg;
 
 #[path = "tests_overlap.rs"]
 mod overlap;
+
+#[path = "tests_ahead.rs"]
+mod ahead;

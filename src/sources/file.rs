@@ -4,16 +4,17 @@
 //! stops at the end with `--once` (backfill).
 //!
 //! Each batch (1 MiB, or 4 MiB when the store is PostgreSQL: see [`BatchSize`]) carries the
-//! file's checkpoint (device, inode, byte offset or line count);
-//! the pipeline commits it with the totals, and the source moves on only after that commit.
-//! A restart resumes from the checkpoint; a renamed file is found again by its inode.
+//! file's checkpoint (device, inode, byte offset or line count); the pipeline commits it with
+//! the totals. The source sends up to [`AHEAD`] batches before the first is committed (see
+//! `ahead.rs`: a batch whose predecessor was refused is refused too, and all are sent again in
+//! order), and waits for every commit before it sleeps or stops. A restart resumes from the
+//! last committed checkpoint; a renamed file is found again by its inode.
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use flate2::read::MultiGzDecoder;
@@ -22,7 +23,12 @@ use sha2::Digest as _;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::ahead::{self, sleep_or_cancel, Ahead};
 use crate::batch::{submit_blocking, Input, SubmitError, Summary};
+
+/// Batches a file source has in flight at most: one committed, one accounted beside that
+/// commit (on PostgreSQL), one read meanwhile.
+pub const AHEAD: usize = 3;
 
 /// Bytes read per batch from standard input, and from a file on SQLite ([`BatchSize::SMALL`]).
 const BATCH_BYTES: usize = 1 << 20;
@@ -64,9 +70,6 @@ impl BatchSize {
 /// buffered without bound (CloudWatch caps an event at 1 MB; bodies over 100 KB go to S3).
 const MAX_LINE_BYTES: usize = 16 << 20;
 const SOURCE: &str = "file";
-/// Longest wait between retries of a batch the store could not commit (e.g. disk full):
-/// short enough that counting resumes soon after space returns.
-const MAX_RETRY_WAIT: Duration = Duration::from_secs(10);
 pub const CHECKPOINT_PREFIX: &str = "file:";
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -134,13 +137,14 @@ pub struct FileSource {
     pub patterns: Vec<String>,
     pub once: bool,
     pub poll: Duration,
-    pub tx: mpsc::Sender<Input>,
+    /// Where batches go: to the pipeline, [`AHEAD`] at a time.
+    pub out: Ahead,
     /// Checkpoints from the store, by `file:<path>`.
     pub checkpoints: HashMap<String, String>,
     pub progress: Option<indicatif::ProgressBar>,
     /// Archives already reported as damaged (reported once each).
     pub damaged: std::collections::HashSet<PathBuf>,
-    /// `bedrock_source_errors_total{source, kind}`: read, decompress, commit.
+    /// `bedrock_source_errors_total{source, kind}`: read, decompress (`out` counts commit).
     pub errors: prometheus::IntCounterVec,
     /// How much one batch holds (larger for a PostgreSQL store).
     pub batch: BatchSize,
@@ -187,6 +191,11 @@ impl FileSource {
                     Ok(s) => total.add(&s),
                     Err(FileSourceError::PipelineGone | FileSourceError::Shutdown) => return total,
                 }
+            }
+            // Every batch of this pass committed before the source sleeps or stops.
+            match self.out.drain(&shutdown) {
+                Ok(s) => total.add(&s),
+                Err(_) => return total,
             }
             if self.once {
                 if let Some(pb) = &self.progress {
@@ -408,8 +417,8 @@ impl FileSource {
         }
     }
 
-    /// Hands a batch to the pipeline and waits for its commit, retrying with backoff while
-    /// the store cannot commit (the same bytes are sent again; nothing is skipped).
+    /// Hands a batch to the pipeline (it is sent again while the store cannot commit it: the
+    /// same bytes, nothing skipped); returns what the batches committed meanwhile counted.
     fn send(
         &mut self,
         path: &Path,
@@ -418,29 +427,19 @@ impl FileSource {
         next: Checkpoint,
         shutdown: &CancellationToken,
     ) -> Result<Summary, FileSourceError> {
-        let origin: Arc<str> = path.display().to_string().into();
-        let cp = (
-            format!("{CHECKPOINT_PREFIX}{}", path.display()),
-            serde_json::to_string(&next).expect("serialisable"),
-        );
-        let mut backoff = Duration::from_secs(1);
-        let mut buf = buf;
-        loop {
-            let mut input = Input::from_ndjson(SOURCE.into(), origin.clone(), buf, first_line);
-            input.checkpoints.push(cp.clone());
-            match submit_blocking(&self.tx, input) {
-                Ok(summary) => return Ok(summary),
-                Err(SubmitError::Store(refused)) => {
-                    buf = refused.buf;
-                    self.errors.with_label_values(&[SOURCE, "commit"]).inc();
-                    if sleep_or_cancel(backoff, shutdown) {
-                        return Err(FileSourceError::Shutdown);
-                    }
-                    backoff = (backoff * 2).min(MAX_RETRY_WAIT);
-                }
-                Err(SubmitError::Stopped) => return Err(FileSourceError::PipelineGone),
-            }
-        }
+        let batch = ahead::Batch {
+            source: SOURCE.into(),
+            origin: path.display().to_string().into(),
+            first_line,
+            checkpoint: (
+                format!("{CHECKPOINT_PREFIX}{}", path.display()),
+                serde_json::to_string(&next).expect("serialisable"),
+            ),
+        };
+        self.out.send(batch, buf, shutdown).map_err(|e| match e {
+            ahead::Stopped::PipelineGone => FileSourceError::PipelineGone,
+            ahead::Stopped::Shutdown => FileSourceError::Shutdown,
+        })
     }
 }
 
@@ -491,21 +490,6 @@ fn read_at(file: &mut File, offset: u64, len: usize) -> std::io::Result<Vec<u8>>
     let mut buf = Vec::with_capacity(len.min(BATCH_BYTES));
     file.take(len as u64).read_to_end(&mut buf)?;
     Ok(buf)
-}
-
-/// Sleeps in short steps; true if shutdown came first.
-fn sleep_or_cancel(d: Duration, shutdown: &CancellationToken) -> bool {
-    let step = Duration::from_millis(50);
-    let mut left = d;
-    while !left.is_zero() {
-        if shutdown.is_cancelled() {
-            return true;
-        }
-        let s = left.min(step);
-        std::thread::sleep(s);
-        left -= s;
-    }
-    shutdown.is_cancelled()
 }
 
 /// Expands glob patterns (a plain path is its own pattern), sorted and without repeats.
@@ -587,21 +571,23 @@ mod tests {
         )
     }
 
-    /// A source that reads `path` once, in batches of `batch`, into `tx`.
-    fn once(path: &Path, batch: BatchSize, tx: mpsc::Sender<Input>) -> FileSource {
+    /// A source that reads `path` once, in batches of `batch`, into `tx`, `ahead` batches
+    /// at a time.
+    fn once(path: &Path, batch: BatchSize, tx: mpsc::Sender<Input>, ahead: usize) -> FileSource {
+        let errors = prometheus::IntCounterVec::new(
+            prometheus::Opts::new("errors", "test"),
+            &["source", "kind"],
+        )
+        .unwrap();
         FileSource {
             patterns: vec![path.display().to_string()],
             once: true,
             poll: Duration::from_millis(10),
-            tx,
+            out: Ahead::new(tx, ahead, errors.with_label_values(&[SOURCE, "commit"])),
             checkpoints: HashMap::new(),
             progress: None,
             damaged: Default::default(),
-            errors: prometheus::IntCounterVec::new(
-                prometheus::Opts::new("errors", "test"),
-                &["source", "kind"],
-            )
-            .unwrap(),
+            errors,
             batch,
         }
     }
@@ -614,7 +600,7 @@ mod tests {
         let path = dir.path().join("app.jsonl");
         std::fs::write(&path, line("old-1") + &line("old-2")).unwrap();
         let (tx, mut rx) = mpsc::channel(1);
-        let src = once(&path, BatchSize::SMALL, tx);
+        let src = once(&path, BatchSize::SMALL, tx, 1);
         let reader = std::thread::spawn(move || src.run(CancellationToken::new()));
         let mut batches = Vec::new();
         while let Some(mut input) = rx.blocking_recv() {
@@ -633,7 +619,7 @@ mod tests {
     /// The lines of each batch a source with `batch` sends for `path`, read once.
     fn batch_lines(path: &Path, batch: BatchSize) -> Vec<usize> {
         let (tx, mut rx) = mpsc::channel(1);
-        let src = once(path, batch, tx);
+        let src = once(path, batch, tx, AHEAD);
         let reader = std::thread::spawn(move || src.run(CancellationToken::new()));
         let mut lines = Vec::new();
         while let Some(mut input) = rx.blocking_recv() {

@@ -73,6 +73,12 @@ pub enum StoreError {
     /// committed as it is). Nothing of the batch was kept.
     #[error("the state store refused the batch: {0}")]
     Conflict(String),
+    /// Not the store's doing: the batch before it from the same source (see
+    /// [`crate::batch::Order`]) was refused, so committing this one would move the source's
+    /// checkpoint past lines never counted. Nothing of the batch was kept; the source sends
+    /// both again, in order.
+    #[error("the batch before it from {0} was not committed; it is sent again after that one")]
+    OutOfOrder(String),
 }
 
 impl StoreError {
@@ -84,6 +90,7 @@ impl StoreError {
             StoreError::Full(_) => "disk_full",
             StoreError::Io(_) => "io",
             StoreError::Conflict(_) => "conflict",
+            StoreError::OutOfOrder(_) => "out_of_order",
         }
     }
 }

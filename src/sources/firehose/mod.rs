@@ -226,6 +226,7 @@ async fn accept(
         rejected: rejected_reasons,
         new_cards: None,
         fence: None,
+        order: None,
     };
     let summary = tokio::time::timeout(fh.ack_timeout, submit(&fh.tx, input))
         .await
