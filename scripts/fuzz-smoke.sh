@@ -8,6 +8,10 @@
 # The targets are built unoptimised (--dev, debug assertions on as in the long runs): from
 # scratch that is a third of the CPU time of the optimised build scripts/fuzz uses, which is
 # what counts on a fresh CI machine; 20 seconds of slower fuzzing is still a smoke test.
+#
+# A hang is an input that runs 60 s (the long runs, optimised, say 10 s): unoptimised, with
+# sanitizers and comparison tracing, a config whose regex has many nested quantifiers takes
+# 2-7 s to compile here (0.03 s in the release daemon), more on a busy CI machine.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../fuzz"
 export RUSTC_BOOTSTRAP=1 # cargo fuzz needs nightly flags (sanitizers); stable accepts them so
@@ -28,7 +32,7 @@ for t in $(cargo fuzz list); do
   # The long runs' minimised corpus, when committed: replayed too, as regression inputs.
   [ ! -f "snapshot/$t.tar.gz" ] || tar -xzf "snapshot/$t.tar.gz" -C "$scratch"
   if cargo fuzz run --dev "$t" "$scratch/$t" "corpus/$t" -- \
-    -max_total_time="$secs" -timeout=10 -dict="dict/$t.dict" \
+    -max_total_time="$secs" -timeout=60 -dict="dict/$t.dict" \
     -artifact_prefix="$scratch/" >"$scratch/$t.log" 2>&1; then
     echo "fuzz-smoke: $t ok ($(grep -Eo 'DONE +cov: [0-9]+ ft: [0-9]+' "$scratch/$t.log" | tail -1))"
     passed=$((passed + 1))
