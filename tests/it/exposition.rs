@@ -54,8 +54,13 @@ fn metrics_for_every_record_shape_match_the_golden_text_and_pass_promtool() {
         state.path().to_str().unwrap(),
     ]);
     let records = 23.0 + 8.0;
-    let m = d.wait_for("all records", |m| {
+    // A scrape gathers the health metrics first, then waits for the ledger's read lock while
+    // a batch is counted: its first half can be from before the file source existed (no
+    // series of it yet) while its second half already has every record. So it also waits for
+    // the file source's series.
+    let m = d.wait_for("all records and the file source's series", |m| {
         sum(m, "bedrock_records_total", &[]) == records
+            && m.contains("bedrock_source_errors_total{kind=\"read\",source=\"file\"}")
     });
     promtool_check(&m);
     // SQLite: no replicas to refresh from, no journal to fold
