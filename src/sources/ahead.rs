@@ -48,7 +48,7 @@ pub enum Stopped {
 pub struct Ahead {
     tx: mpsc::Sender<Input>,
     /// Batches in flight at most (1: each batch waits for the commit of the one before).
-    pub most: usize,
+    most: usize,
     stream: u64,
     next_seq: u64,
     in_flight: VecDeque<InFlight>,
