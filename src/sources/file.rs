@@ -8,7 +8,8 @@
 //! the totals. The source sends up to [`AHEAD`] batches before the first is committed (see
 //! `ahead.rs`: a batch whose predecessor was refused is refused too, and all are sent again in
 //! order), and waits for every commit before it sleeps or stops. A restart resumes from the
-//! last committed checkpoint; a renamed file is found again by its inode.
+//! last committed checkpoint; a renamed file is found again by its inode, and a new file on a
+//! deleted one's inode is told from it by its first bytes.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -85,46 +86,77 @@ struct Checkpoint {
     /// The bytes just before `offset` (plain files): if they change, the file was truncated
     /// and written again (copytruncate), even when it has grown past `offset` since.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    tail: Option<Tail>,
+    tail: Option<Print>,
+    /// The file's first bytes (raw bytes, archives too): if they differ, this is another file,
+    /// e.g. a new one given the inode of a deleted one, even when it ends like it at `offset`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    head: Option<Print>,
 }
 
-/// A fingerprint of the last `len` bytes before a checkpoint's offset.
+/// A fingerprint of `len` bytes of a file (its first, or the last before a checkpoint).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-struct Tail {
-    len: u8,
+struct Print {
+    len: u16,
     hash: u64,
 }
 
-/// Bytes fingerprinted: a line's end (token counts, ids) differs between any two records.
+/// Bytes fingerprinted before a checkpoint: a line's end (token counts, ids) differs between
+/// any two records.
 const TAIL_BYTES: usize = 64;
+/// Bytes fingerprinted at a file's start: a record's first 64 bytes are the same in every
+/// record (`{"schemaType":"ModelInvocationLog","schemaVersion":"1.0","timest`), its
+/// timestamp and requestId follow within the first few hundred.
+const HEAD_BYTES: usize = 1024;
 
-impl Tail {
-    fn of(bytes: &[u8]) -> Tail {
-        let bytes = &bytes[bytes.len().saturating_sub(TAIL_BYTES)..];
+impl Print {
+    fn of(bytes: &[u8]) -> Print {
         let digest = sha2::Sha256::digest(bytes);
-        Tail {
-            len: bytes.len() as u8,
+        Print {
+            len: bytes.len() as u16,
             hash: u64::from_le_bytes(digest[..8].try_into().expect("8 bytes")),
+        }
+    }
+
+    /// The last [`TAIL_BYTES`] of `bytes`.
+    fn tail(bytes: &[u8]) -> Print {
+        Print::of(&bytes[bytes.len().saturating_sub(TAIL_BYTES)..])
+    }
+
+    /// The first [`HEAD_BYTES`] of `bytes`.
+    fn head(bytes: &[u8]) -> Print {
+        Print::of(&bytes[..bytes.len().min(HEAD_BYTES)])
+    }
+
+    /// Whether `file` holds the bytes fingerprinted, `len` of them ending at `end`.
+    fn matches(self, file: &mut File, end: u64) -> bool {
+        let n = u64::from(self.len).min(end);
+        match read_at(file, end - n, n as usize) {
+            Ok(bytes) => bytes.len() as u64 == n && Print::of(&bytes) == self,
+            Err(_) => true, // a read error is reported when the file is read
         }
     }
 }
 
 impl Checkpoint {
     /// Whether the file still holds what this checkpoint consumed: not shorter than the
-    /// offset, and the bytes before it unchanged.
+    /// offset, and its first bytes and the bytes before the offset unchanged.
     fn still_holds(&self, file: &mut File, len: u64) -> bool {
-        if len < self.offset {
-            return false;
-        }
-        let Some(tail) = self.tail else {
-            return true; // a checkpoint from before fingerprints, or at offset 0
-        };
-        let n = u64::from(tail.len).min(self.offset);
-        match read_at(file, self.offset - n, n as usize) {
-            Ok(bytes) => bytes.len() as u64 == n && Tail::of(&bytes) == tail,
-            Err(_) => true, // a read error is reported when the file is read
-        }
+        len >= self.offset
+            && self.same_start(file)
+            && self.tail.is_none_or(|t| t.matches(file, self.offset))
     }
+
+    /// Whether the file starts with the bytes this checkpoint's file started with (true for
+    /// a checkpoint from before head fingerprints, or at offset 0).
+    fn same_start(&self, file: &mut File) -> bool {
+        self.head.is_none_or(|h| h.matches(file, u64::from(h.len)))
+    }
+}
+
+/// The fingerprint of `file`'s first bytes, up to `end` (what was consumed, or all of it).
+fn head_of(file: &mut File, end: u64) -> Option<Print> {
+    let bytes = read_at(file, 0, HEAD_BYTES.min(end as usize)).ok()?;
+    (!bytes.is_empty()).then(|| Print::head(&bytes))
 }
 
 struct Tracked {
@@ -263,7 +295,8 @@ impl FileSource {
                 .filter(|c| (c.dev, c.ino) == (dev, ino))
                 .or_else(|| by_inode.get(&(dev, ino)).copied());
             let cp = match saved {
-                Some(c) if gz || c.still_holds(&mut file, meta.len()) => c,
+                Some(c) if gz && c.same_start(&mut file) => c,
+                Some(c) if !gz && c.still_holds(&mut file, meta.len()) => c,
                 _ => Checkpoint {
                     dev,
                     ino,
@@ -271,6 +304,7 @@ impl FileSource {
                     line: 0,
                     done: false,
                     tail: None,
+                    head: None,
                 },
             };
             files.insert(path.to_path_buf(), Tracked { file, cp, gz });
@@ -325,10 +359,17 @@ impl FileSource {
             want = self.batch.bytes;
             let mut buf = buf;
             buf.truncate(consumed);
+            let head = match t.cp.head {
+                Some(h) => Some(h),
+                None if t.cp.offset == 0 => Some(Print::head(&buf)),
+                // A checkpoint from before head fingerprints: the file it resumed holds it.
+                None => head_of(&mut t.file, t.cp.offset),
+            };
             let next = Checkpoint {
                 offset: t.cp.offset + consumed as u64,
                 line: t.cp.line + lines,
-                tail: Some(Tail::of(&buf)),
+                tail: Some(Print::tail(&buf)),
+                head,
                 ..t.cp
             };
             summary.add(&self.send(path, buf, t.cp.line + 1, next, shutdown)?);
@@ -348,6 +389,12 @@ impl FileSource {
         let mut summary = Summary::default();
         if t.cp.done {
             return Ok(summary);
+        }
+        // The compressed bytes' start, so that another archive given this one's inode is not
+        // taken for it (read before the decoder takes the handle; an archive only grows).
+        if t.cp.head.is_none() {
+            let len = t.file.metadata().map_or(0, |m| m.len());
+            t.cp.head = head_of(&mut t.file, len);
         }
         if t.file.seek(SeekFrom::Start(0)).is_err() {
             return Ok(summary);
@@ -482,6 +529,7 @@ fn rewind_if_truncated(path: &Path, t: &mut Tracked) {
         t.cp.offset = 0;
         t.cp.line = 0;
         t.cp.tail = None;
+        t.cp.head = None;
     }
 }
 
@@ -563,6 +611,7 @@ pub fn run_stdin(tx: mpsc::Sender<Input>, shutdown: CancellationToken) -> Summar
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write as _;
 
     fn line(id: &str) -> String {
         format!(
@@ -614,6 +663,112 @@ mod tests {
         reader.join().unwrap();
         let new: String = (0..4).map(|i| line(&format!("new-{i}"))).collect();
         assert_eq!(batches, [line("old-1") + &line("old-2"), new]);
+    }
+
+    /// A line whose last 64 bytes are the same for every id.
+    fn padded(id: &str) -> String {
+        format!(
+            "{{\"requestId\":\"{id}\",\"pad\":\"{}\"}}\n",
+            "x".repeat(100)
+        )
+    }
+
+    /// Reads `path` once with `checkpoints` from a store; returns each batch's text and the
+    /// last checkpoint sent.
+    fn read_once(path: &Path, checkpoints: HashMap<String, String>) -> (Vec<String>, String) {
+        let (tx, mut rx) = mpsc::channel(1);
+        let mut src = once(path, BatchSize::SMALL, tx, 1);
+        src.checkpoints = checkpoints;
+        let reader = std::thread::spawn(move || src.run(CancellationToken::new()));
+        let (mut batches, mut last) = (Vec::new(), String::new());
+        while let Some(mut input) = rx.blocking_recv() {
+            batches.push(String::from_utf8(input.buf.clone()).unwrap());
+            last = input.checkpoints.last().unwrap().1.clone();
+            let _ = input.ack.take().unwrap().send(Ok(Summary::default()));
+        }
+        reader.join().unwrap();
+        (batches, last)
+    }
+
+    /// A file deleted after it was read, and a new one given its inode (the file system
+    /// recycles them) that ends like it where its checkpoint was but starts otherwise: the
+    /// new file is read whole, not resumed from the old one's offset. A file renamed after
+    /// it was read is still resumed where it was.
+    #[test]
+    fn a_new_file_on_a_recycled_inode_is_not_taken_for_the_old_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("old.jsonl");
+        let lines = |prefix: &str, n: usize| -> String {
+            (0..n).map(|i| padded(&format!("{prefix}-{i}"))).collect()
+        };
+        std::fs::write(&old, lines("a", 3)).unwrap();
+        let (_, cp) = read_once(&old, HashMap::new());
+
+        // The file system gives a new file the old one's (device, inode): the store's
+        // checkpoint now names the new file's inode.
+        let new = dir.path().join("new.jsonl");
+        std::fs::write(&new, lines("b", 3) + &lines("c", 2)).unwrap();
+        let meta = std::fs::metadata(&new).unwrap();
+        let mut recycled: Checkpoint = serde_json::from_str(&cp).unwrap();
+        (recycled.dev, recycled.ino) = (meta.dev(), meta.ino());
+        assert!(
+            recycled
+                .tail
+                .is_some_and(|t| t.matches(&mut File::open(&new).unwrap(), recycled.offset)),
+            "the test needs the new file to end like the old one at the checkpoint"
+        );
+        let stored = HashMap::from([(
+            format!("{CHECKPOINT_PREFIX}{}", old.display()),
+            serde_json::to_string(&recycled).unwrap(),
+        )]);
+        let (batches, _) = read_once(&new, stored);
+        assert_eq!(batches, [lines("b", 3) + &lines("c", 2)]);
+
+        // Renamed: same inode, same bytes; only what was appended since is read.
+        let renamed = dir.path().join("old.jsonl.1");
+        std::fs::rename(&old, &renamed).unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&renamed)
+            .unwrap()
+            .write_all(lines("d", 1).as_bytes())
+            .unwrap();
+        let stored = HashMap::from([(format!("{CHECKPOINT_PREFIX}{}", old.display()), cp)]);
+        let (batches, _) = read_once(&renamed, stored);
+        assert_eq!(batches, [lines("d", 1)]);
+    }
+
+    /// The same for archives, whose checkpoint counts lines: a new archive on a read one's
+    /// inode is read whole, not taken as read.
+    #[test]
+    fn a_new_archive_on_a_recycled_inode_is_not_taken_for_the_old_one() {
+        let gz = |text: &str| {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(text.as_bytes()).unwrap();
+            e.finish().unwrap()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("old.json.gz");
+        std::fs::write(&old, gz(&(padded("a-0") + &padded("a-1")))).unwrap();
+        let (_, cp) = read_once(&old, HashMap::new());
+        let new = dir.path().join("new.json.gz");
+        std::fs::write(&new, gz(&(padded("b-0") + &padded("b-1")))).unwrap();
+        let meta = std::fs::metadata(&new).unwrap();
+        let mut recycled: Checkpoint = serde_json::from_str(&cp).unwrap();
+        assert!(recycled.done);
+        (recycled.dev, recycled.ino) = (meta.dev(), meta.ino());
+        let stored = HashMap::from([(
+            format!("{CHECKPOINT_PREFIX}{}", old.display()),
+            serde_json::to_string(&recycled).unwrap(),
+        )]);
+        let (batches, _) = read_once(&new, stored);
+        assert_eq!(batches.concat(), padded("b-0") + &padded("b-1"));
+        // The read one, renamed: nothing more to read.
+        let renamed = dir.path().join("old-1.json.gz");
+        std::fs::rename(&old, &renamed).unwrap();
+        let stored = HashMap::from([(format!("{CHECKPOINT_PREFIX}{}", old.display()), cp)]);
+        let (batches, _) = read_once(&renamed, stored);
+        assert_eq!(batches.concat(), "");
     }
 
     /// The lines of each batch a source with `batch` sends for `path`, read once.
