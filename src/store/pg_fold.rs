@@ -229,6 +229,7 @@ fn look(
         if rows == 0 || (rows < settings.every && !old) {
             return Ok(Looked::Done);
         }
+        let started = std::time::Instant::now();
         let mut tx = c.transaction()?;
         let ours: bool = tx
             .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&FOLD_LOCK])?
@@ -246,6 +247,8 @@ fn look(
         #[cfg(not(test))]
         let _ = shared;
         tx.commit()?;
+        // What a fold costs, for an operator who sees commits slow down every so often.
+        tracing::debug!(store = %url, rows, seconds = started.elapsed().as_secs_f64(), "folded {rows} journal rows");
         Ok(Looked::Done)
     })();
     match done {

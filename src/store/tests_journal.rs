@@ -260,6 +260,45 @@ fn pg_a_removed_series_is_not_resurrected_by_a_fold() {
     assert_eq!(values(&url), [(user("q"), 1)]);
 }
 
+/// A fold that changes every series leaves each row on its page (a HOT update: no index
+/// entries, a third of the WAL): `series` keeps room for a new version of every row it
+/// holds, also in a store whose table an earlier build made with less room.
+#[test]
+fn pg_a_fold_that_changes_every_series_keeps_each_row_on_its_page() {
+    let url = shared().database();
+    drop(open(&url));
+    sql(&url, "ALTER TABLE series SET (fillfactor = 80)");
+    let mut s = open(&url);
+    s.set_journal(NEVER, Duration::ZERO);
+    let users: Vec<String> = (0..2000).map(|i| format!("user-{i:05}")).collect();
+    let created = (users.iter().enumerate())
+        .map(|(i, u)| series(i as u32, u))
+        .collect();
+    let at = |v: i128| (0..2000).map(|i| (i, v)).collect::<Vec<(u32, i128)>>();
+    raw(&mut s, created, &at(1000), &[]);
+    let pages = || {
+        let mut c = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
+        let rows = c
+            .query(
+                "SELECT id, (ctid::text::point)[0]::bigint FROM series ORDER BY id",
+                &[],
+            )
+            .unwrap();
+        rows.iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect::<Vec<(i64, i64)>>()
+    };
+    let before = pages();
+    assert!(before.last().unwrap().1 >= 10, "the series fill pages");
+    raw(&mut s, vec![], &at(2500), &[]);
+    s.fold_now().unwrap();
+    assert_eq!(
+        query_i64(&url, "SELECT count(*) FROM series WHERE value = 2500"),
+        2000
+    );
+    assert_eq!(pages(), before);
+}
+
 /// The layouts of schemas 1 and 2 (a `version` on every series, no journal), as those
 /// daemons created them.
 const OLD_SCHEMA: &str = "
