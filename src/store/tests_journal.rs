@@ -299,6 +299,36 @@ fn pg_a_fold_that_changes_every_series_keeps_each_row_on_its_page() {
     assert_eq!(pages(), before);
 }
 
+/// A role that may write the tables but does not own `series` cannot set its fillfactor:
+/// the store still opens and counts (folds are slower, the start says what to run).
+#[test]
+fn pg_a_role_that_does_not_own_series_still_opens_the_store() {
+    let url = shared().database();
+    drop(open(&url));
+    sql(&url, "ALTER TABLE series SET (fillfactor = 80)");
+    let role = format!("writer_{}", fastrand::u32(..));
+    sql(
+        &url,
+        &format!(
+            "CREATE ROLE {role} LOGIN; GRANT CREATE, USAGE ON SCHEMA public TO {role}; \
+         GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}; \
+         GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {role}"
+        ),
+    );
+    let as_role = url.replacen("postgres://postgres@", &format!("postgres://{role}@"), 1);
+    let mut s = open(&as_role);
+    s.set_journal(NEVER, Duration::ZERO);
+    raw(&mut s, vec![series(0, "p")], &[(0, 10)], &[]);
+    s.fold_now().unwrap();
+    assert_eq!(
+        query_i64(&url, "SELECT count(*) FROM pg_class WHERE oid = 'series'::regclass AND 'fillfactor=80' = ANY(reloptions)"),
+        1,
+        "unchanged by a role that does not own it"
+    );
+    // (the table's owner, opening it, sets it)
+    assert_eq!(values(&url), [(user("p"), 10)]);
+}
+
 /// The layouts of schemas 1 and 2 (a `version` on every series, no journal), as those
 /// daemons created them.
 const OLD_SCHEMA: &str = "
